@@ -1,0 +1,621 @@
+//! Dockroute config file.
+//!
+//! The format is mac-docker-connector's so its users can reuse their files:
+//! one `key value...` directive per line, `#` comments. Keys the engine does
+//! not act on yet are still validated and kept, so a file written today keeps
+//! its meaning once they are implemented.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+pub const DEFAULT_ADDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(192, 168, 251, 1), 24);
+pub const DEFAULT_ADDR6: Ipv6Net =
+    Ipv6Net::new_assert(Ipv6Addr::new(0xfdd0, 0xd0c4, 0x2511, 0, 0, 0, 0, 1), 64);
+pub const DEFAULT_SECRET_FILE: &str = "dockroute.secret";
+
+/// Single-value keys; repeating one is legal (last wins) but usually a
+/// mistake, hence the warning.
+#[rustfmt::skip]
+const SCALAR_KEYS: [&str; 8] =
+    ["addr", "addr6", "port", "mtu", "host", "secret-file", "keepalive", "expose"];
+const NOT_ACTIVE: &str = "is parsed but not active yet";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Host's link address with the subnet prefix.
+    pub addr: Ipv4Net,
+    /// `None` when the file says `addr6 none`.
+    pub addr6: Option<Ipv6Net>,
+    pub port: u16,
+    pub mtu: u16,
+    pub host: IpAddr,
+    pub routes: Vec<Route>,
+    pub secret_file: PathBuf,
+    pub keepalive: Duration,
+    pub iptables: Vec<IptablesPair>,
+    pub expose: Option<SocketAddr>,
+    pub tokens: Vec<Token>,
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Always the network address (host bits cleared).
+    pub net: IpNet,
+    pub expose: bool,
+    pub line: usize,
+}
+
+/// `iptables A+B` (insert) / `A-B` (remove): lets two container subnets
+/// reach each other. Parsed only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IptablesPair {
+    pub a: Ipv4Addr,
+    pub b: Ipv4Addr,
+    pub insert: bool,
+}
+
+/// `token NAME IP`: a per-client link address. Parsed only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    /// Kept so the end-of-file subnet check can point at the right line.
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl ConfigError {
+    pub fn new(line: usize, message: String) -> ConfigError {
+        ConfigError { line, message }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Debug)]
+pub enum LoadError {
+    Io(PathBuf, io::Error),
+    Parse(PathBuf, ConfigError),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Io(p, e) => write!(f, "cannot read config file {}: {e}", p.display()),
+            LoadError::Parse(p, e) => write!(f, "config file {}: {e}", p.display()),
+        }
+    }
+}
+
+/// No `source()`: Display already includes the inner error, and error
+/// reporters that walk the chain would print it twice.
+impl std::error::Error for LoadError {}
+
+/// What changed between two configs, for hot reload: only routes reload live.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigDiff {
+    pub routes_added: Vec<IpNet>,
+    pub routes_removed: Vec<IpNet>,
+    /// Non-reloadable keys that changed, always in the order of `diff`'s list.
+    pub restart_needed: Vec<&'static str>,
+}
+
+pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
+    let (old_nets, new_nets) = (old.route_nets(), new.route_nets());
+    let minus = |a: &[IpNet], b: &[IpNet]| a.iter().filter(|n| !b.contains(n)).copied().collect();
+    let keys = [
+        ("addr", old.addr != new.addr),
+        ("addr6", old.addr6 != new.addr6),
+        ("port", old.port != new.port),
+        ("mtu", old.mtu != new.mtu),
+        ("host", old.host != new.host),
+        ("secret-file", old.secret_file != new.secret_file),
+        ("keepalive", old.keepalive != new.keepalive),
+    ];
+    ConfigDiff {
+        routes_added: minus(&new_nets, &old_nets),
+        routes_removed: minus(&old_nets, &new_nets),
+        restart_needed: keys.iter().filter(|k| k.1).map(|k| k.0).collect(),
+    }
+}
+
+impl Config {
+    pub fn default_with_base(base_dir: &Path) -> Config {
+        Config {
+            addr: DEFAULT_ADDR,
+            addr6: Some(DEFAULT_ADDR6),
+            port: 2511,
+            mtu: 1400,
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            routes: Vec::new(),
+            secret_file: base_dir.join(DEFAULT_SECRET_FILE),
+            keepalive: Duration::from_secs(2),
+            iptables: Vec::new(),
+            expose: None,
+            tokens: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Relative paths in the file resolve against the file's directory, not
+    /// the process's working directory.
+    pub fn load(path: &Path) -> Result<Config, LoadError> {
+        let owned = || path.to_path_buf();
+        let text = std::fs::read_to_string(path).map_err(|e| LoadError::Io(owned(), e))?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        Config::parse(&text, base).map_err(|e| LoadError::Parse(owned(), e))
+    }
+
+    pub fn parse(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+        let mut cfg = Config::default_with_base(base_dir);
+        let mut seen = HashMap::new();
+        for (idx, raw) in text.lines().enumerate() {
+            let line = idx + 1;
+            let content = raw.split('#').next().unwrap_or("").trim();
+            if content.is_empty() {
+                continue;
+            }
+            let (key, rest) = content
+                .split_once(char::is_whitespace)
+                .unwrap_or((content, ""));
+            if let Some(k) = SCALAR_KEYS.iter().find(|k| **k == key) {
+                if let Some(prev) = seen.insert(*k, line) {
+                    let msg = format!("`{k}` set on lines {prev} and {line}; last wins");
+                    cfg.warn(line, msg);
+                }
+            }
+            cfg.directive(key, rest.trim(), content, line, base_dir)
+                .map_err(|m| ConfigError::new(line, m))?;
+        }
+        cfg.check_tokens()?;
+        Ok(cfg)
+    }
+
+    /// Applies one directive; the caller adds the line number to the error.
+    fn directive(
+        &mut self,
+        key: &str,
+        rest: &str,
+        content: &str,
+        line: usize,
+        base_dir: &Path,
+    ) -> Result<(), String> {
+        let args: Vec<&str> = rest.split_whitespace().collect();
+        let bad = |val: &str, why: &str| format!("invalid {key} {val:?}: {why}");
+        let one = match args.as_slice() {
+            [v] => Ok(*v),
+            [] => Err(format!("missing value in {content:?}")),
+            _ => Err(format!("`{key}` takes one value, got {content:?}")),
+        };
+        match key {
+            "addr" => {
+                let v = one?;
+                self.addr = match parse_cidr(v).and_then(check_link) {
+                    Ok(IpNet::V4(n)) => n,
+                    Ok(_) => return Err(bad(v, "not an IPv4 subnet")),
+                    Err(m) => return Err(bad(v, &m)),
+                };
+            }
+            "addr6" => {
+                let v = one?;
+                self.addr6 = match parse_cidr(v).and_then(check_link) {
+                    _ if v == "none" => None,
+                    Ok(IpNet::V6(n)) => Some(n),
+                    Ok(_) => return Err(bad(v, "not an IPv6 subnet")),
+                    Err(m) => return Err(bad(v, &m)),
+                };
+            }
+            "port" => {
+                let v = one?;
+                self.port = num(v, 1..=65535).ok_or_else(|| bad(v, "must be in 1..=65535"))?;
+            }
+            "mtu" => {
+                let v = one?;
+                self.mtu = num(v, 1280..=9000).ok_or_else(|| bad(v, "must be in 1280..=9000"))?;
+            }
+            "keepalive" => {
+                let v = one?;
+                let secs = num(v, 1..=10).ok_or_else(|| bad(v, "must be 1..=10 seconds"))?;
+                self.keepalive = Duration::from_secs(secs);
+            }
+            "host" => {
+                let v = one?;
+                self.host = v.parse().map_err(|_| bad(v, "not an IP address"))?;
+            }
+            // The whole rest of the line, so paths with spaces (macOS
+            // "Application Support") work without quoting.
+            "secret-file" if rest.is_empty() => {
+                return Err(format!("missing value in {content:?}"))
+            }
+            "secret-file" => self.secret_file = base_dir.join(rest),
+            "route" => {
+                let (cidr, expose) = match args.as_slice() {
+                    [c] => (*c, false),
+                    [c, "expose"] => (*c, true),
+                    _ => return Err(format!("expected `route CIDR [expose]`, got {content:?}")),
+                };
+                let given = parse_cidr(cidr).map_err(|m| bad(cidr, &m))?;
+                let net = given.trunc();
+                if net != given {
+                    let msg = format!("route {cidr:?} has host bits set; using {net}");
+                    self.warn(line, msg);
+                }
+                if let Some(first) = self.routes.iter().find(|r| r.net == net) {
+                    let first = first.line;
+                    let msg = format!("duplicate route {net} (first on line {first}) ignored");
+                    self.warn(line, msg);
+                    return Ok(());
+                }
+                if expose {
+                    self.warn(line, format!("`expose` on a route {NOT_ACTIVE}"));
+                }
+                self.routes.push(Route { net, expose, line });
+            }
+            "iptables" => {
+                let v = one?;
+                let ((a, b), insert) = match (v.split_once('+'), v.split_once('-')) {
+                    (Some(pair), None) => (pair, true),
+                    (None, Some(pair)) => (pair, false),
+                    _ => return Err(bad(v, "expected A+B or A-B")),
+                };
+                let ip = |s: &str| s.parse().map_err(|_| bad(v, &format!("{s:?} is not IPv4")));
+                let (a, b) = (ip(a)?, ip(b)?);
+                self.iptables.push(IptablesPair { a, b, insert });
+                self.warn(line, format!("`iptables` {NOT_ACTIVE}"));
+            }
+            "expose" => {
+                let v = one?;
+                self.expose = Some(v.parse().map_err(|_| bad(v, "expected ADDR:PORT"))?);
+                self.warn(line, format!("`expose` {NOT_ACTIVE}"));
+            }
+            "token" => {
+                let [name, ip] = args.as_slice() else {
+                    return Err(format!("expected `token NAME IP`, got {content:?}"));
+                };
+                let ip = ip.parse().map_err(|_| bad(rest, "not an IPv4 address"))?;
+                let name = name.to_string();
+                self.tokens.push(Token { name, ip, line });
+                self.warn(line, format!("`token` {NOT_ACTIVE}"));
+            }
+            _ => return Err(format!("unknown key {key:?} in {content:?}")),
+        }
+        Ok(())
+    }
+
+    /// Run after the whole file because `addr` may come after the tokens.
+    fn check_tokens(&self) -> Result<(), ConfigError> {
+        let (net, guest) = (self.addr, self.guest_link_v4());
+        let reserved = [net.addr(), guest, net.network(), net.broadcast()];
+        for t in &self.tokens {
+            let why = if !net.contains(&t.ip) {
+                "outside"
+            } else if reserved.contains(&t.ip) {
+                "reserved in"
+            } else {
+                continue;
+            };
+            let (text, ip) = (format!("{} {}", t.name, t.ip), t.ip);
+            let msg = format!(
+                "invalid token {text:?}: {ip} is {why} subnet {}",
+                net.trunc()
+            );
+            return Err(ConfigError::new(t.line, msg));
+        }
+        Ok(())
+    }
+
+    fn warn(&mut self, line: usize, message: String) {
+        self.warnings.push(Warning { line, message });
+    }
+
+    pub fn host_link_v4(&self) -> Ipv4Net {
+        self.addr
+    }
+
+    /// First address after the network address that is not the host's.
+    pub fn guest_link_v4(&self) -> Ipv4Addr {
+        let (net, host) = (u32::from(self.addr.network()), u32::from(self.addr.addr()));
+        let first = net.wrapping_add(1);
+        Ipv4Addr::from(first.wrapping_add(u32::from(first == host)))
+    }
+
+    pub fn host_link_v6(&self) -> Option<Ipv6Net> {
+        self.addr6
+    }
+
+    /// Same rule as `guest_link_v4`.
+    pub fn guest_link_v6(&self) -> Option<Ipv6Addr> {
+        let n6 = self.addr6?;
+        let (net, host) = (u128::from(n6.network()), u128::from(n6.addr()));
+        let first = net.wrapping_add(1);
+        Some(Ipv6Addr::from(
+            first.wrapping_add(u128::from(first == host)),
+        ))
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+
+    pub fn route_nets(&self) -> Vec<IpNet> {
+        self.routes.iter().map(|r| r.net).collect()
+    }
+}
+
+fn num<T: FromStr + PartialOrd>(v: &str, range: RangeInclusive<T>) -> Option<T> {
+    v.parse().ok().filter(|n| range.contains(n))
+}
+
+/// Own parser instead of `IpNet::from_str` so errors say what is wrong, and
+/// a bare address is rejected rather than guessed as a /32.
+fn parse_cidr(s: &str) -> Result<IpNet, String> {
+    let (a, p) = s.split_once('/').ok_or("missing /prefix length")?;
+    let ip: IpAddr = a.parse().map_err(|_| "invalid IP address")?;
+    let len: u8 = p.parse().map_err(|_| "invalid prefix length")?;
+    IpNet::new(ip, len).map_err(|_| "invalid prefix length".to_string())
+}
+
+/// The link needs two assignable addresses: host and guest. The network
+/// address (and IPv4 broadcast) cannot be the host's.
+fn check_link(n: IpNet) -> Result<IpNet, String> {
+    let max = n.max_prefix_len() - 2;
+    if n.prefix_len() > max {
+        return Err(format!(
+            "prefix must be /{max} or shorter (need 2 addresses)"
+        ));
+    }
+    if n.addr() == n.network() || (n.addr().is_ipv4() && n.addr() == n.broadcast()) {
+        return Err("host address is the subnet's network or broadcast address".into());
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "/etc/dr";
+
+    fn ok(text: &str) -> Config {
+        Config::parse(text, Path::new(BASE)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn fail(text: &str) -> String {
+        let res = Config::parse(text, Path::new(BASE));
+        res.map(|c| panic!("parsed: {c:?}"))
+            .unwrap_or_else(|e| e.to_string())
+    }
+
+    fn warns(c: &Config) -> Vec<String> {
+        c.warnings.iter().map(|w| w.to_string()).collect()
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn nets(c: &Config) -> Vec<String> {
+        c.route_nets().iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = ok("");
+        assert_eq!(c, Config::default_with_base(Path::new(BASE)));
+        assert_eq!(c.host_link_v4().to_string(), "192.168.251.1/24");
+        assert_eq!(c.guest_link_v4().to_string(), "192.168.251.2");
+        let (h6, g6) = (c.host_link_v6().unwrap(), c.guest_link_v6().unwrap());
+        assert_eq!(h6.to_string(), "fdd0:d0c4:2511::1/64");
+        assert_eq!(g6.to_string(), "fdd0:d0c4:2511::2");
+        assert_eq!((c.port, c.mtu, c.keepalive.as_secs()), (2511, 1400, 2));
+        assert_eq!(c.listen_addr().to_string(), "127.0.0.1:2511");
+        assert_eq!(c.secret_file, Path::new("/etc/dr/dockroute.secret"));
+        assert!(c.routes.is_empty() && c.warnings.is_empty() && c.tokens.is_empty());
+        assert!(c.iptables.is_empty() && c.expose.is_none());
+    }
+
+    #[test]
+    fn every_key() {
+        let c = ok("addr 10.9.0.2/29\naddr6 fd00::1/126\nport 4000\nmtu 9000\n\
+            host ::1\nroute 10.1.0.0/16\nsecret-file k/s.key\nkeepalive 10\n\
+            iptables 10.1.0.0+10.2.0.0\nexpose [::]:2512\ntoken t1 10.9.0.3\n");
+        assert_eq!(c.host_link_v4().to_string(), "10.9.0.2/29");
+        assert_eq!(c.guest_link_v4().to_string(), "10.9.0.1");
+        assert_eq!(c.guest_link_v6().unwrap().to_string(), "fd00::2");
+        assert_eq!((c.port, c.mtu, c.keepalive.as_secs()), (4000, 9000, 10));
+        assert_eq!(c.listen_addr().to_string(), "[::1]:4000");
+        assert_eq!(nets(&c), ["10.1.0.0/16"]);
+        assert_eq!(c.secret_file, Path::new("/etc/dr/k/s.key"));
+        assert_eq!(c.expose.unwrap().to_string(), "[::]:2512");
+        assert_eq!(
+            (c.tokens[0].ip.octets(), c.tokens[0].line),
+            ([10, 9, 0, 3], 11)
+        );
+        assert_eq!(c.warnings.len(), 3, "{:?}", c.warnings);
+        let c = ok("addr6 none\nsecret-file /var/s k\naddr 192.168.251.2/30");
+        assert_eq!((c.host_link_v6(), c.guest_link_v6()), (None, None));
+        assert_eq!(c.secret_file, Path::new("/var/s k"));
+        assert_eq!(c.guest_link_v4().to_string(), "192.168.251.1");
+    }
+
+    #[test]
+    fn seed_examples() {
+        let c = ok("route 172.56.72.0/24\nroute 172.100.0.0/16 expose\n\
+            iptables 172.0.1.0+172.0.2.0\niptables 172.0.3.0-172.0.4.0\n\
+            expose 0.0.0.0:2512\ntoken token-name 192.168.251.3\n");
+        assert_eq!(nets(&c), ["172.56.72.0/24", "172.100.0.0/16"]);
+        let flags: Vec<_> = c.routes.iter().map(|r| (r.expose, r.line)).collect();
+        assert_eq!(flags, [(false, 1), (true, 2)]);
+        let ipt: Vec<_> = c.iptables.iter().map(|p| (p.a, p.b, p.insert)).collect();
+        assert_eq!(ipt[0], (ip("172.0.1.0"), ip("172.0.2.0"), true));
+        assert_eq!(ipt[1], (ip("172.0.3.0"), ip("172.0.4.0"), false));
+        assert_eq!(c.expose, Some("0.0.0.0:2512".parse().unwrap()));
+        let t = &c.tokens[0];
+        assert_eq!((t.name.as_str(), t.ip), ("token-name", ip("192.168.251.3")));
+        let want = "line 2: `expose` on a route is parsed but not active yet\n\
+            line 3: `iptables` is parsed but not active yet\n\
+            line 4: `iptables` is parsed but not active yet\n\
+            line 5: `expose` is parsed but not active yet\n\
+            line 6: `token` is parsed but not active yet";
+        assert_eq!(warns(&c).join("\n"), want);
+    }
+
+    #[test]
+    fn ipv6_routes_normalisation_duplicates() {
+        let c = ok(
+            "route fd00:1::/64\nroute 10.0.0.0/8\nroute 2001:db8::1/48\n\
+            route 10.1.2.3/8 # same as line 2\nport 1000\nmtu 1500\nport 2000\n",
+        );
+        assert_eq!(nets(&c), ["fd00:1::/64", "10.0.0.0/8", "2001:db8::/48"]);
+        assert!(matches!(c.routes[0].net, IpNet::V6(_)));
+        assert_eq!(c.port, 2000);
+        let want = "line 3: route \"2001:db8::1/48\" has host bits set; using 2001:db8::/48\n\
+            line 4: route \"10.1.2.3/8\" has host bits set; using 10.0.0.0/8\n\
+            line 4: duplicate route 10.0.0.0/8 (first on line 2) ignored\n\
+            line 7: `port` set on lines 5 and 7; last wins";
+        assert_eq!(warns(&c).join("\n"), want);
+        let want = "line 1: route \"172.56.72.5/24\" has host bits set; using 172.56.72.0/24";
+        assert_eq!(warns(&ok("route 172.56.72.5/24")), [want]);
+    }
+
+    #[test]
+    fn errors_name_line_and_text() {
+        let e = fail("# header\nport 2511\nroute 10.0.0.0/33\nmtu 1400\n");
+        assert_eq!(
+            e,
+            "line 3: invalid route \"10.0.0.0/33\": invalid prefix length"
+        );
+        let e = fail("route 10.0.0.0/8\n  route 10.0.0.1 # bare\nroute x/8\n");
+        assert_eq!(
+            e,
+            "line 2: invalid route \"10.0.0.1\": missing /prefix length"
+        );
+        let e = fail("port 2511\nAddr 10.0.0.1/24\n");
+        assert_eq!(e, "line 2: unknown key \"Addr\" in \"Addr 10.0.0.1/24\"");
+        for (text, needle) in [
+            ("port 0", "invalid port \"0\""),
+            ("port 65536", "invalid port"),
+            ("port", "missing value in \"port\""),
+            ("port 1 2", "takes one value, got \"port 1 2\""),
+            ("mtu 1279", "invalid mtu"),
+            ("mtu 9001", "invalid mtu"),
+            ("keepalive 0", "invalid keepalive"),
+            ("keepalive 11", "invalid keepalive"),
+            ("host localhost", "invalid host"),
+            ("addr 10.0.0.1/31", "/30 or shorter"),
+            ("addr 10.0.0.0/24", "network or broadcast"),
+            ("addr 10.0.0.255/24", "network or broadcast"),
+            ("addr fd00::1/64", "not an IPv4 subnet"),
+            ("addr6 fd00::1/127", "/126 or shorter"),
+            ("addr6 10.0.0.1/24", "not an IPv6 subnet"),
+            ("route 10.0.0.0/8 exposed", "expected `route CIDR [expose]`"),
+            ("iptables 172.0.1.0", "A+B or A-B"),
+            ("iptables 172.0.1.0+fd00::", "\"fd00::\" is not IPv4"),
+            ("expose 0.0.0.0", "ADDR:PORT"),
+            ("token onlyname", "expected `token NAME IP`"),
+            ("secret-file", "missing value"),
+        ] {
+            let e = fail(&format!("# ok\n{text}\nport 1"));
+            assert!(e.starts_with("line 2: ") && e.contains(needle), "{e}");
+        }
+    }
+
+    #[test]
+    fn crlf_tabs_and_comments() {
+        let c = ok("# whole\r\n\t# indented\r\nport\t3000  # trailing\r\n\
+            \troute 10.0.0.0/8\texpose \r\n\r\nroute 11.0.0.0/8#tight\r\n\
+            #route 12.0.0.0/8\r\nsecret-file  My Keys/s  \r\n");
+        assert_eq!(c.port, 3000);
+        assert_eq!(nets(&c), ["10.0.0.0/8", "11.0.0.0/8"]);
+        assert_eq!((c.routes[0].expose, c.routes[1].line), (true, 6));
+        assert_eq!(c.secret_file, Path::new("/etc/dr/My Keys/s"));
+    }
+
+    #[test]
+    fn token_checked_against_final_addr() {
+        assert_eq!(ok("token a 10.5.0.9\naddr 10.5.0.1/16\n").tokens.len(), 1);
+        let e = fail("port 2511\ntoken a 10.5.0.9\n");
+        let want = "line 2: invalid token \"a 10.5.0.9\": 10.5.0.9 is outside subnet";
+        assert_eq!(e, format!("{want} 192.168.251.0/24"));
+        assert!(fail("token g 192.168.251.2").contains("is reserved in subnet"));
+    }
+
+    #[test]
+    fn diff_routes_and_restart() {
+        let old = ok("route 10.0.0.0/8\nroute 172.17.0.0/16\n");
+        assert_eq!(diff(&old, &old), ConfigDiff::default());
+        let new = ok("route 172.17.0.0/16 expose\nroute fd00::/64\nport 1\nmtu 1500\naddr6 none");
+        let d = diff(&old, &new);
+        assert_eq!(d.routes_added, [new.routes[1].net]);
+        assert_eq!(d.routes_removed, [old.routes[0].net]);
+        assert_eq!(d.restart_needed, ["addr6", "port", "mtu"]);
+        let new = ok("route 10.0.0.0/8\nkeepalive 3\nsecret-file x\nhost ::\naddr 10.0.0.1/24");
+        let d = diff(&old, &new);
+        let want = ["addr", "host", "secret-file", "keepalive"];
+        assert_eq!(d.restart_needed, want);
+        assert_eq!((d.routes_added.len(), d.routes_removed.len()), (0, 1));
+    }
+
+    #[test]
+    fn load_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.conf");
+        let e = Config::load(&missing).unwrap_err();
+        assert!(matches!(e, LoadError::Io(..)));
+        assert!(e.to_string().contains(&*missing.to_string_lossy()), "{e}");
+        let path = dir.path().join("dockroute.conf");
+        std::fs::write(&path, "secret-file keys/s\nroute 10.0.0.0/8\n").unwrap();
+        let secret = Config::load(&path).unwrap().secret_file;
+        assert_eq!(secret, dir.path().join("keys/s"));
+        std::fs::write(&path, "route 10.0.0.0/8\nbogus 1\n").unwrap();
+        let e = Config::load(&path).unwrap_err();
+        assert!(matches!(&e, LoadError::Parse(_, ce) if ce.line == 2));
+        let want = format!("{}: line 2: unknown key \"bogus\"", path.display());
+        assert!(e.to_string().contains(&want), "{e}");
+    }
+
+    #[test]
+    fn odd_input_never_panics() {
+        let long = "route ".to_string() + &"9".repeat(100_000);
+        let odd = "#\n\u{feff}port 1\nroute /\nroute 1.2.3.4/\nroute /8\niptables +\n\
+            iptables -\niptables 1.2.3.4+-5.6.7.8\ntoken a b c\naddr ::/0\naddr6 ::/0\n\
+            addr 0.0.0.0/0\nexpose :\nkeepalive -1\nmtu 99999999999999999999\n\r\n\
+            route 1.2.3.4/255\naddr6 ::1/0\ntoken x 255.255.255.255";
+        let extra = [long.as_str(), "\r", "addr 1.1.1.1/8\ntoken x 1.0.0.0"];
+        for text in odd.lines().chain(extra) {
+            let _ = Config::parse(text, Path::new(""));
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Linux: TUN through tun-rs, routes through iproute2, forwarding through /proc/sys.
+
+use std::io;
+use std::process::Command;
+
+use ipnet::IpNet;
+
+use super::{RouteBackend, TunSpec};
+
+pub const DEFAULT_TUN_NAME: &str = "dockroute0";
+
+pub(super) fn create_tun(spec: &TunSpec) -> io::Result<tun_rs::AsyncDevice> {
+    let mut b = tun_rs::DeviceBuilder::new().mtu(spec.mtu);
+    if let Some(name) = &spec.name {
+        b = b.name(name);
+    }
+    if let Some((addr, prefix, _peer)) = spec.v4 {
+        b = b.ipv4(addr, prefix, None);
+    }
+    if let Some((addr, prefix)) = spec.v6 {
+        b = b.ipv6(addr, prefix);
+    }
+    b.build_async()
+}
+
+pub(super) fn set_tun_addresses(dev: &tun_rs::AsyncDevice, spec: &TunSpec) -> io::Result<()> {
+    dev.set_mtu(spec.mtu)?;
+    if let Some((addr, prefix, _peer)) = spec.v4 {
+        dev.set_network_address(addr, prefix, None)?;
+    }
+    for old in dev.addresses()? {
+        if let std::net::IpAddr::V6(old) = old {
+            let keep = spec.v6.is_some_and(|(a, _)| a == old);
+            if !keep && !old.is_unicast_link_local() {
+                dev.remove_address(old.into())?;
+            }
+        }
+    }
+    if let Some((addr, prefix)) = spec.v6 {
+        if !dev.addresses()?.contains(&addr.into()) {
+            dev.add_address_v6(addr, prefix)?;
+        }
+    }
+    Ok(())
+}
+
+pub struct SystemRoutes;
+
+impl RouteBackend for SystemRoutes {
+    fn add(&mut self, net: IpNet, ifname: &str) -> io::Result<()> {
+        ip(&[family(net), "route", "add", &net.to_string(), "dev", ifname])
+    }
+
+    fn remove(&mut self, net: IpNet, ifname: &str) -> io::Result<()> {
+        match ip(&[family(net), "route", "del", &net.to_string(), "dev", ifname]) {
+            // Already gone (interface deleted, or removed by hand): that is what we wanted.
+            Err(e) if e.to_string().contains("No such process") || e.to_string().contains("Cannot find device") => Ok(()),
+            other => other,
+        }
+    }
+}
+
+fn family(net: IpNet) -> &'static str {
+    match net {
+        IpNet::V4(_) => "-4",
+        IpNet::V6(_) => "-6",
+    }
+}
+
+fn ip(args: &[&str]) -> io::Result<()> {
+    let out = Command::new("ip").args(args).output().map_err(|e| io::Error::new(e.kind(), format!("cannot run ip: {e}")))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let kind = if stderr.contains("File exists") { io::ErrorKind::AlreadyExists } else { io::ErrorKind::Other };
+    Err(io::Error::new(kind, format!("ip {}: {}", args.join(" "), stderr.trim())))
+}
+
+/// IP forwarding switched on for as long as this lives; restores only what it changed.
+pub struct Forwarding {
+    restore: Vec<(&'static str, String)>,
+}
+
+const FORWARDING_KNOBS: [&str; 2] = ["/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"];
+
+impl Forwarding {
+    pub fn enable() -> io::Result<Forwarding> {
+        let mut restore = Vec::new();
+        for knob in FORWARDING_KNOBS {
+            let old = std::fs::read_to_string(knob)?.trim().to_string();
+            if old != "1" {
+                std::fs::write(knob, "1").map_err(|e| io::Error::new(e.kind(), format!("{knob}: {e}")))?;
+                restore.push((knob, old));
+            }
+        }
+        Ok(Forwarding { restore })
+    }
+}
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        for (knob, old) in &self.restore {
+            if let Err(e) = std::fs::write(knob, old) {
+                tracing::warn!("could not restore {knob} to {old}: {e}");
+            }
+        }
+    }
+}

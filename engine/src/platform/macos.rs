@@ -1,0 +1,79 @@
+//! macOS: utun through tun-rs, routes through route(8). The guest never runs here.
+
+use std::io;
+use std::process::Command;
+
+use ipnet::IpNet;
+
+use super::{RouteBackend, TunSpec};
+
+/// utun names are assigned by the kernel; asking for one that exists fails.
+pub const DEFAULT_TUN_NAME: &str = "";
+
+pub(super) fn create_tun(spec: &TunSpec) -> io::Result<tun_rs::AsyncDevice> {
+    let mut b = tun_rs::DeviceBuilder::new().mtu(spec.mtu);
+    if let Some(name) = spec.name.as_deref().filter(|n| !n.is_empty()) {
+        b = b.name(name);
+    }
+    if let Some((addr, prefix, peer)) = spec.v4 {
+        // utun is point-to-point: it needs the peer address, and does not route the subnet
+        // by itself, hence associate_route.
+        b = b.ipv4(addr, prefix, Some(peer)).associate_route(true);
+    }
+    if let Some((addr, prefix)) = spec.v6 {
+        b = b.ipv6(addr, prefix);
+    }
+    b.build_async()
+}
+
+pub(super) fn set_tun_addresses(dev: &tun_rs::AsyncDevice, spec: &TunSpec) -> io::Result<()> {
+    dev.set_mtu(spec.mtu)?;
+    if let Some((addr, prefix, peer)) = spec.v4 {
+        dev.set_network_address(addr, prefix, Some(peer))?;
+    }
+    if let Some((addr, prefix)) = spec.v6 {
+        dev.add_address_v6(addr, prefix)?;
+    }
+    Ok(())
+}
+
+pub struct SystemRoutes;
+
+impl RouteBackend for SystemRoutes {
+    fn add(&mut self, net: IpNet, ifname: &str) -> io::Result<()> {
+        route(&["-n", "add", family(net), &net.to_string(), "-interface", ifname])
+    }
+
+    fn remove(&mut self, net: IpNet, ifname: &str) -> io::Result<()> {
+        match route(&["-n", "delete", family(net), &net.to_string(), "-interface", ifname]) {
+            Err(e) if e.to_string().contains("not in table") => Ok(()),
+            other => other,
+        }
+    }
+}
+
+fn family(net: IpNet) -> &'static str {
+    match net {
+        IpNet::V4(_) => "-inet",
+        IpNet::V6(_) => "-inet6",
+    }
+}
+
+fn route(args: &[&str]) -> io::Result<()> {
+    let out = Command::new("/sbin/route").args(args).output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() && !stderr.contains("File exists") {
+        return Ok(());
+    }
+    let kind = if stderr.contains("File exists") { io::ErrorKind::AlreadyExists } else { io::ErrorKind::Other };
+    Err(io::Error::new(kind, format!("route {}: {}", args.join(" "), stderr.trim())))
+}
+
+/// The guest (Linux only) is the one that forwards; on macOS this is never needed.
+pub struct Forwarding;
+
+impl Forwarding {
+    pub fn enable() -> io::Result<Forwarding> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "the guest end runs only on Linux"))
+    }
+}
