@@ -75,6 +75,21 @@ pub async fn run<E: Endpoint>(
     }
 }
 
+/// On SIGUSR1, logs the core's counters (`kill -USR1 <pid>`: what a support request needs).
+pub fn log_stats_on_sigusr1<E: Endpoint>(control: mpsc::UnboundedSender<Control<E>>, role: &'static str) -> io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    tokio::spawn(async move {
+        while usr1.recv().await.is_some() {
+            let sent = control.send(Box::new(move |core: &mut E, _| tracing::info!(role, "stats: {}", core.stats())));
+            if sent.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(())
+}
+
 /// Logs an event the way both binaries report it.
 pub fn log_event(role: &str, ev: &Event) {
     match ev {

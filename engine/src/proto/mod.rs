@@ -182,6 +182,21 @@ impl Stats {
     }
 }
 
+impl std::fmt::Display for Stats {
+    /// One line of `key=value` pairs for logs, scripts and support requests.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "tx_packets={} tx_bytes={} rx_packets={} rx_bytes={} keepalives_sent={} handshakes={} stale_notices={} drops:",
+            self.tx_packets, self.tx_bytes, self.rx_packets, self.rx_bytes, self.keepalives_sent, self.handshakes, self.stale_notices
+        )?;
+        for r in DropReason::ALL {
+            write!(f, " {}={}", r.name(), self.drops(r))?;
+        }
+        Ok(())
+    }
+}
+
 impl From<wire::DecodeError> for DropReason {
     fn from(e: wire::DecodeError) -> Self {
         match e {

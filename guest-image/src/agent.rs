@@ -1,0 +1,134 @@
+//! Connects, configures the TUN from the session the host assigns, forwards, and cleans up.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use dockroute_engine::driver::{self, Control};
+use dockroute_engine::platform::{self, Forwarding, TunSpec};
+use dockroute_engine::proto::{Event, Guest, GuestConfig, OsEntropy, SessionParams};
+use dockroute_engine::secret;
+use tokio::sync::mpsc;
+
+use crate::Cli;
+
+/// Upper bound for one name lookup, so a hung resolver cannot stall reconnects.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let secret = secret::load(&cli.secret_file)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(serve(cli, secret))
+}
+
+async fn serve(cli: Cli, secret: dockroute_engine::proto::Secret) -> anyhow::Result<()> {
+    let servers = [cli.server.clone(), cli.fallback_server.clone()];
+    let server = resolve_until_found(&servers).await;
+    // The device exists from the start; its addresses come with the first session.
+    let tun = Arc::new(platform::create_tun(&TunSpec { name: Some(cli.tun_name.clone()), mtu: 1400, v4: None, v6: None })?);
+    let bind: SocketAddr = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse()?;
+    let udp = Arc::new(tokio::net::UdpSocket::bind(bind).await.context("cannot open a UDP socket")?);
+    let _forwarding = Forwarding::enable().context("cannot enable IP forwarding")?;
+    tracing::info!("tunnel device {}, connecting to {server}", cli.tun_name);
+
+    let guest = Guest::new(GuestConfig::new(secret), Box::new(OsEntropy), server, Instant::now());
+    let (control_tx, control_rx) = mpsc::unbounded_channel::<Control<Guest>>();
+    driver::log_stats_on_sigusr1(control_tx.clone(), "guest")?;
+    let (event_tx, mut event_rx) = mpsc::unbounded_channel();
+    let mut engine = tokio::spawn(driver::run(guest, tun.clone(), udp, control_rx, event_tx));
+
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut applied: Option<SessionParams> = None;
+    let outcome = loop {
+        tokio::select! {
+            _ = term.recv() => break Ok(()),
+            _ = int.recv() => break Ok(()),
+            r = &mut engine => break match r {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(anyhow::anyhow!("engine task failed: {e}")),
+            },
+            Some(ev) = event_rx.recv() => {
+                driver::log_event("guest", &ev);
+                match ev {
+                    Event::SessionUp { params, .. } => {
+                        if applied.is_none_or(|a| !same_link(&a, &params)) {
+                            if let Err(e) = configure(&tun, &params) {
+                                break Err(e.context("cannot configure the tunnel device"));
+                            }
+                            applied = Some(params);
+                        }
+                    }
+                    // The host may have moved (VM restart, new address): look it up again.
+                    Event::PeerDead { .. } | Event::StaleSession { .. } | Event::HandshakeAttempt { attempt: 2.. } => {
+                        let tx = control_tx.clone();
+                        let servers = servers.clone();
+                        tokio::spawn(async move {
+                            if let Ok(addr) = resolve_any(&servers).await {
+                                let _ = tx.send(Box::new(move |g: &mut Guest, _| g.set_server(addr)));
+                            }
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    };
+    drop(control_tx);
+    drop(tun);
+    tracing::info!("stopped; removed {} and restored forwarding settings", cli.tun_name);
+    outcome
+}
+
+fn same_link(a: &SessionParams, b: &SessionParams) -> bool {
+    (a.mtu, a.guest_v4, a.prefix_v4, a.host_v4, a.v6) == (b.mtu, b.guest_v4, b.prefix_v4, b.host_v4, b.v6)
+}
+
+/// Our link address (the connected route makes the host's end reachable through the TUN).
+fn configure(tun: &tun_rs::AsyncDevice, p: &SessionParams) -> anyhow::Result<()> {
+    let spec = TunSpec {
+        name: None,
+        mtu: p.mtu,
+        v4: Some((p.guest_v4, p.prefix_v4, p.host_v4)),
+        v6: p.v6.map(|(_, guest, prefix)| (guest, prefix)),
+    };
+    platform::set_tun_addresses(tun, &spec)?;
+    tracing::info!("link {}/{} (host {}), v6 {:?}, mtu {}", p.guest_v4, p.prefix_v4, p.host_v4, p.v6.map(|v| v.1), p.mtu);
+    Ok(())
+}
+
+/// Keeps trying (with backoff up to 4 s) until a name resolves: at boot the VM's resolver or the
+/// host may not be up yet, and giving up would leave the container restart-looping.
+async fn resolve_until_found(names: &[String]) -> SocketAddr {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match resolve_any(names).await {
+            Ok(a) => return a,
+            Err(e) => tracing::warn!("{e:#}; retrying in {delay:?}"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(4));
+    }
+}
+
+/// First address of the first name that resolves, IPv4 preferred.
+async fn resolve_any(names: &[String]) -> anyhow::Result<SocketAddr> {
+    let mut errors = Vec::new();
+    for name in names {
+        match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host(name.as_str())).await {
+            Ok(Ok(addrs)) => {
+                let addrs: Vec<SocketAddr> = addrs.collect();
+                if let Some(a) = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()) {
+                    return Ok(*a);
+                }
+                errors.push(format!("{name}: no addresses"));
+            }
+            Ok(Err(e)) => errors.push(format!("{name}: {e}")),
+            Err(_) => errors.push(format!("{name}: lookup timed out")),
+        }
+    }
+    anyhow::bail!("cannot resolve the helper's address ({})", errors.join("; "))
+}
