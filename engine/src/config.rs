@@ -17,8 +17,7 @@ use std::time::Duration;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 pub const DEFAULT_ADDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(192, 168, 251, 1), 24);
-pub const DEFAULT_ADDR6: Ipv6Net =
-    Ipv6Net::new_assert(Ipv6Addr::new(0xfdd0, 0xd0c4, 0x2511, 0, 0, 0, 0, 1), 64);
+pub const DEFAULT_ADDR6: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::new(0xfdd0, 0xd0c4, 0x2511, 0, 0, 0, 0, 1), 64);
 pub const DEFAULT_SECRET_FILE: &str = "dockroute.secret";
 
 /// Single-value keys; repeating one is legal (last wins) but usually a
@@ -187,31 +186,21 @@ impl Config {
             if content.is_empty() {
                 continue;
             }
-            let (key, rest) = content
-                .split_once(char::is_whitespace)
-                .unwrap_or((content, ""));
+            let (key, rest) = content.split_once(char::is_whitespace).unwrap_or((content, ""));
             if let Some(k) = SCALAR_KEYS.iter().find(|k| **k == key) {
                 if let Some(prev) = seen.insert(*k, line) {
                     let msg = format!("`{k}` set on lines {prev} and {line}; last wins");
                     cfg.warn(line, msg);
                 }
             }
-            cfg.directive(key, rest.trim(), content, line, base_dir)
-                .map_err(|m| ConfigError::new(line, m))?;
+            cfg.directive(key, rest.trim(), content, line, base_dir).map_err(|m| ConfigError::new(line, m))?;
         }
         cfg.check_tokens()?;
         Ok(cfg)
     }
 
     /// Applies one directive; the caller adds the line number to the error.
-    fn directive(
-        &mut self,
-        key: &str,
-        rest: &str,
-        content: &str,
-        line: usize,
-        base_dir: &Path,
-    ) -> Result<(), String> {
+    fn directive(&mut self, key: &str, rest: &str, content: &str, line: usize, base_dir: &Path) -> Result<(), String> {
         let args: Vec<&str> = rest.split_whitespace().collect();
         let bad = |val: &str, why: &str| format!("invalid {key} {val:?}: {why}");
         let one = match args.as_slice() {
@@ -256,9 +245,7 @@ impl Config {
             }
             // The whole rest of the line, so paths with spaces (macOS
             // "Application Support") work without quoting.
-            "secret-file" if rest.is_empty() => {
-                return Err(format!("missing value in {content:?}"))
-            }
+            "secret-file" if rest.is_empty() => return Err(format!("missing value in {content:?}")),
             "secret-file" => self.secret_file = base_dir.join(rest),
             "route" => {
                 let (cidr, expose) = match args.as_slice() {
@@ -327,10 +314,7 @@ impl Config {
                 continue;
             };
             let (text, ip) = (format!("{} {}", t.name, t.ip), t.ip);
-            let msg = format!(
-                "invalid token {text:?}: {ip} is {why} subnet {}",
-                net.trunc()
-            );
+            let msg = format!("invalid token {text:?}: {ip} is {why} subnet {}", net.trunc());
             return Err(ConfigError::new(t.line, msg));
         }
         Ok(())
@@ -360,9 +344,7 @@ impl Config {
         let n6 = self.addr6?;
         let (net, host) = (u128::from(n6.network()), u128::from(n6.addr()));
         let first = net.wrapping_add(1);
-        Some(Ipv6Addr::from(
-            first.wrapping_add(u128::from(first == host)),
-        ))
+        Some(Ipv6Addr::from(first.wrapping_add(u128::from(first == host))))
     }
 
     pub fn listen_addr(&self) -> SocketAddr {
@@ -392,9 +374,7 @@ fn parse_cidr(s: &str) -> Result<IpNet, String> {
 fn check_link(n: IpNet) -> Result<IpNet, String> {
     let max = n.max_prefix_len() - 2;
     if n.prefix_len() > max {
-        return Err(format!(
-            "prefix must be /{max} or shorter (need 2 addresses)"
-        ));
+        return Err(format!("prefix must be /{max} or shorter (need 2 addresses)"));
     }
     if n.addr() == n.network() || (n.addr().is_ipv4() && n.addr() == n.broadcast()) {
         return Err("host address is the subnet's network or broadcast address".into());
@@ -414,8 +394,7 @@ mod tests {
 
     fn fail(text: &str) -> String {
         let res = Config::parse(text, Path::new(BASE));
-        res.map(|c| panic!("parsed: {c:?}"))
-            .unwrap_or_else(|e| e.to_string())
+        res.map(|c| panic!("parsed: {c:?}")).unwrap_or_else(|e| e.to_string())
     }
 
     fn warns(c: &Config) -> Vec<String> {
@@ -459,10 +438,7 @@ mod tests {
         assert_eq!(nets(&c), ["10.1.0.0/16"]);
         assert_eq!(c.secret_file, Path::new("/etc/dr/k/s.key"));
         assert_eq!(c.expose.unwrap().to_string(), "[::]:2512");
-        assert_eq!(
-            (c.tokens[0].ip.octets(), c.tokens[0].line),
-            ([10, 9, 0, 3], 11)
-        );
+        assert_eq!((c.tokens[0].ip.octets(), c.tokens[0].line), ([10, 9, 0, 3], 11));
         assert_eq!(c.warnings.len(), 3, "{:?}", c.warnings);
         let c = ok("addr6 none\nsecret-file /var/s k\naddr 192.168.251.2/30");
         assert_eq!((c.host_link_v6(), c.guest_link_v6()), (None, None));
@@ -494,10 +470,8 @@ mod tests {
 
     #[test]
     fn ipv6_routes_normalisation_duplicates() {
-        let c = ok(
-            "route fd00:1::/64\nroute 10.0.0.0/8\nroute 2001:db8::1/48\n\
-            route 10.1.2.3/8 # same as line 2\nport 1000\nmtu 1500\nport 2000\n",
-        );
+        let c = ok("route fd00:1::/64\nroute 10.0.0.0/8\nroute 2001:db8::1/48\n\
+            route 10.1.2.3/8 # same as line 2\nport 1000\nmtu 1500\nport 2000\n");
         assert_eq!(nets(&c), ["fd00:1::/64", "10.0.0.0/8", "2001:db8::/48"]);
         assert!(matches!(c.routes[0].net, IpNet::V6(_)));
         assert_eq!(c.port, 2000);
@@ -513,15 +487,9 @@ mod tests {
     #[test]
     fn errors_name_line_and_text() {
         let e = fail("# header\nport 2511\nroute 10.0.0.0/33\nmtu 1400\n");
-        assert_eq!(
-            e,
-            "line 3: invalid route \"10.0.0.0/33\": invalid prefix length"
-        );
+        assert_eq!(e, "line 3: invalid route \"10.0.0.0/33\": invalid prefix length");
         let e = fail("route 10.0.0.0/8\n  route 10.0.0.1 # bare\nroute x/8\n");
-        assert_eq!(
-            e,
-            "line 2: invalid route \"10.0.0.1\": missing /prefix length"
-        );
+        assert_eq!(e, "line 2: invalid route \"10.0.0.1\": missing /prefix length");
         let e = fail("port 2511\nAddr 10.0.0.1/24\n");
         assert_eq!(e, "line 2: unknown key \"Addr\" in \"Addr 10.0.0.1/24\"");
         for (text, needle) in [

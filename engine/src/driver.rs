@@ -76,7 +76,10 @@ pub async fn run<E: Endpoint>(
 }
 
 /// On SIGUSR1, logs the core's counters (`kill -USR1 <pid>`: what a support request needs).
-pub fn log_stats_on_sigusr1<E: Endpoint>(control: mpsc::UnboundedSender<Control<E>>, role: &'static str) -> io::Result<()> {
+pub fn log_stats_on_sigusr1<E: Endpoint>(
+    control: mpsc::UnboundedSender<Control<E>>,
+    role: &'static str,
+) -> io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut usr1 = signal(SignalKind::user_defined1())?;
     tokio::spawn(async move {
@@ -106,12 +109,22 @@ pub fn log_event(role: &str, ev: &Event) {
             params.mtu
         ),
         Event::PeerDead { session_id, silent_for } => {
-            tracing::warn!(role, session = format_args!("{session_id:016x}"), "peer silent for {silent_for:?}: declared dead")
+            tracing::warn!(
+                role,
+                session = format_args!("{session_id:016x}"),
+                "peer silent for {silent_for:?}: declared dead"
+            )
         }
-        Event::PeerAlive { session_id } => tracing::info!(role, session = format_args!("{session_id:016x}"), "peer alive again"),
+        Event::PeerAlive { session_id } => {
+            tracing::info!(role, session = format_args!("{session_id:016x}"), "peer alive again")
+        }
         Event::HandshakeAttempt { attempt } => tracing::debug!(role, attempt, "hello sent"),
         Event::StaleSession { session_id } => {
-            tracing::info!(role, session = format_args!("{session_id:016x}"), "host no longer knows our session: re-handshaking")
+            tracing::info!(
+                role,
+                session = format_args!("{session_id:016x}"),
+                "host no longer knows our session: re-handshaking"
+            )
         }
     }
 }

@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use crate::proto::{OsEntropy, Entropy, Secret};
+use crate::proto::{Entropy, OsEntropy, Secret};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -55,7 +55,8 @@ pub fn load(path: &Path) -> io::Result<Secret> {
     for b in bytes.iter_mut() {
         *b = 0;
     }
-    Secret::new(trimmed).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("secret file {}: {e}", path.display())))
+    Secret::new(trimmed)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("secret file {}: {e}", path.display())))
 }
 
 #[cfg(test)]

@@ -26,7 +26,8 @@ async fn serve(cli: Cli, secret: dockroute_engine::proto::Secret) -> anyhow::Res
     let servers = [cli.server.clone(), cli.fallback_server.clone()];
     let server = resolve_until_found(&servers).await;
     // The device exists from the start; its addresses come with the first session.
-    let tun = Arc::new(platform::create_tun(&TunSpec { name: Some(cli.tun_name.clone()), mtu: 1400, v4: None, v6: None })?);
+    let tun =
+        Arc::new(platform::create_tun(&TunSpec { name: Some(cli.tun_name.clone()), mtu: 1400, v4: None, v6: None })?);
     let bind: SocketAddr = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse()?;
     let udp = Arc::new(tokio::net::UdpSocket::bind(bind).await.context("cannot open a UDP socket")?);
     let _forwarding = Forwarding::enable().context("cannot enable IP forwarding")?;
@@ -54,13 +55,12 @@ async fn serve(cli: Cli, secret: dockroute_engine::proto::Secret) -> anyhow::Res
             Some(ev) = event_rx.recv() => {
                 driver::log_event("guest", &ev);
                 match ev {
-                    Event::SessionUp { params, .. } => {
-                        if applied.is_none_or(|a| !same_link(&a, &params)) {
-                            if let Err(e) = configure(&tun, &params) {
-                                break Err(e.context("cannot configure the tunnel device"));
-                            }
-                            applied = Some(params);
+                    // A new session with the same link needs no reconfiguration.
+                    Event::SessionUp { params, .. } if applied.is_none_or(|a| !same_link(&a, &params)) => {
+                        if let Err(e) = configure(&tun, &params) {
+                            break Err(e.context("cannot configure the tunnel device"));
                         }
+                        applied = Some(params);
                     }
                     // The host may have moved (VM restart, new address): look it up again.
                     Event::PeerDead { .. } | Event::StaleSession { .. } | Event::HandshakeAttempt { attempt: 2.. } => {
@@ -96,7 +96,14 @@ fn configure(tun: &tun_rs::AsyncDevice, p: &SessionParams) -> anyhow::Result<()>
         v6: p.v6.map(|(_, guest, prefix)| (guest, prefix)),
     };
     platform::set_tun_addresses(tun, &spec)?;
-    tracing::info!("link {}/{} (host {}), v6 {:?}, mtu {}", p.guest_v4, p.prefix_v4, p.host_v4, p.v6.map(|v| v.1), p.mtu);
+    tracing::info!(
+        "link {}/{} (host {}), v6 {:?}, mtu {}",
+        p.guest_v4,
+        p.prefix_v4,
+        p.host_v4,
+        p.v6.map(|v| v.1),
+        p.mtu
+    );
     Ok(())
 }
 

@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(name = "dockroute-guest", version, about = "Dockroute guest: connects to the helper and forwards between the tunnel and the VM's networks")]
+#[command(
+    name = "dockroute-guest",
+    version,
+    about = "Dockroute guest: connects to the helper and forwards between the tunnel and the VM's networks"
+)]
 pub struct Cli {
     /// The helper's UDP endpoint; the name is resolved again before every reconnect.
     #[arg(long, default_value = "host.docker.internal:2511")]

@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "dockroute-helper", version, about = "Dockroute privileged helper: TUN device, routes and the host end of the tunnel")]
+#[command(
+    name = "dockroute-helper",
+    version,
+    about = "Dockroute privileged helper: TUN device, routes and the host end of the tunnel"
+)]
 struct Cli {
     /// Log as JSON lines instead of text.
     #[arg(long, global = true)]

@@ -35,8 +35,7 @@ const GRACE: Duration = Duration::from_secs(2);
 /// Bound for `run` and the internal `ip` calls: a hung command is killed, never waited on.
 const RUN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Dropped from every command so busybox wget never heads for a proxy outside the namespaces.
-const PROXY_VARS: [&str; 6] =
-    ["http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"];
+const PROXY_VARS: [&str; 6] = ["http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"];
 
 type Res<T> = Result<T, String>;
 
@@ -151,25 +150,59 @@ impl Topology {
         }
     }
 
-    pub fn ns_mac(&self) -> &str { &self.ns[0] }
-    pub fn ns_vm(&self) -> &str { &self.ns[1] }
-    pub fn ns_ctr(&self) -> &str { &self.ns[2] }
-    pub fn ns_ctr2(&self) -> &str { &self.ns[3] }
+    pub fn ns_mac(&self) -> &str {
+        &self.ns[0]
+    }
+    pub fn ns_vm(&self) -> &str {
+        &self.ns[1]
+    }
+    pub fn ns_ctr(&self) -> &str {
+        &self.ns[2]
+    }
+    pub fn ns_ctr2(&self) -> &str {
+        &self.ns[3]
+    }
     /// Scratch directory; removed on drop unless the test is panicking (logs stay for a look).
-    pub fn dir(&self) -> &Path { &self.dir }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
 
-    pub fn mac_addr(&self) -> Ipv4Addr { Ipv4Addr::new(198, 18, self.slot, 1) }
-    pub fn vm_addr(&self) -> Ipv4Addr { Ipv4Addr::new(198, 18, self.slot, 2) }
-    pub fn mac_addr6(&self) -> Ipv6Addr { v6(0xff00 | u16::from(self.slot), 1) }
-    pub fn vm_addr6(&self) -> Ipv6Addr { v6(0xff00 | u16::from(self.slot), 2) }
-    pub fn ctr_addr(&self) -> Ipv4Addr { Ipv4Addr::new(198, 19, self.slot, 10) }
-    pub fn ctr2_addr(&self) -> Ipv4Addr { Ipv4Addr::new(198, 19, 100 + self.slot, 10) }
-    pub fn ctr_addr6(&self) -> Ipv6Addr { v6(self.slot.into(), 0x10) }
-    pub fn ctr2_addr6(&self) -> Ipv6Addr { v6(100 + u16::from(self.slot), 0x10) }
-    pub fn ctr_subnet(&self) -> String { format!("198.19.{}.0/24", self.slot) }
-    pub fn ctr2_subnet(&self) -> String { format!("198.19.{}.0/24", 100 + self.slot) }
-    pub fn ctr_subnet6(&self) -> String { format!("{}/64", v6(self.slot.into(), 0)) }
-    pub fn ctr2_subnet6(&self) -> String { format!("{}/64", v6(100 + u16::from(self.slot), 0)) }
+    pub fn mac_addr(&self) -> Ipv4Addr {
+        Ipv4Addr::new(198, 18, self.slot, 1)
+    }
+    pub fn vm_addr(&self) -> Ipv4Addr {
+        Ipv4Addr::new(198, 18, self.slot, 2)
+    }
+    pub fn mac_addr6(&self) -> Ipv6Addr {
+        v6(0xff00 | u16::from(self.slot), 1)
+    }
+    pub fn vm_addr6(&self) -> Ipv6Addr {
+        v6(0xff00 | u16::from(self.slot), 2)
+    }
+    pub fn ctr_addr(&self) -> Ipv4Addr {
+        Ipv4Addr::new(198, 19, self.slot, 10)
+    }
+    pub fn ctr2_addr(&self) -> Ipv4Addr {
+        Ipv4Addr::new(198, 19, 100 + self.slot, 10)
+    }
+    pub fn ctr_addr6(&self) -> Ipv6Addr {
+        v6(self.slot.into(), 0x10)
+    }
+    pub fn ctr2_addr6(&self) -> Ipv6Addr {
+        v6(100 + u16::from(self.slot), 0x10)
+    }
+    pub fn ctr_subnet(&self) -> String {
+        format!("198.19.{}.0/24", self.slot)
+    }
+    pub fn ctr2_subnet(&self) -> String {
+        format!("198.19.{}.0/24", 100 + self.slot)
+    }
+    pub fn ctr_subnet6(&self) -> String {
+        format!("{}/64", v6(self.slot.into(), 0))
+    }
+    pub fn ctr2_subnet6(&self) -> String {
+        format!("{}/64", v6(100 + u16::from(self.slot), 0))
+    }
 
     /// `ip netns exec NS program`, without proxy variables; add args and stdio as needed.
     /// Panics if `ns` is not one of ours, so nothing runs in the root namespace by mistake.
@@ -185,7 +218,9 @@ impl Topology {
 
     /// Runs `args` in `ns` to completion (killed after 20 s): Ok(stdout), or Err naming the
     /// command, its exit status and stderr.
-    pub fn run(&self, ns: &str, args: &[&str]) -> Res<String> { self.run_timeout(ns, args, RUN_TIMEOUT) }
+    pub fn run(&self, ns: &str, args: &[&str]) -> Res<String> {
+        self.run_timeout(ns, args, RUN_TIMEOUT)
+    }
 
     pub fn run_timeout(&self, ns: &str, args: &[&str], timeout: Duration) -> Res<String> {
         let (prog, rest) = args.split_first().ok_or("run: empty command")?;
@@ -253,7 +288,9 @@ impl Topology {
         Ok(pid)
     }
 
-    fn kids(&self) -> MutexGuard<'_, Vec<Child>> { self.children.lock().unwrap_or_else(|e| e.into_inner()) }
+    fn kids(&self) -> MutexGuard<'_, Vec<Child>> {
+        self.children.lock().unwrap_or_else(|e| e.into_inner())
+    }
 
     fn with_kid<T>(&self, handle: u32, f: impl FnOnce(&mut Child) -> Res<T>) -> Res<T> {
         let mut kids = self.kids();
@@ -380,8 +417,12 @@ impl Topology {
 
     fn direct_routes(&self) -> [(&str, String, String); 4] {
         let (v4, v6) = (self.vm_addr().to_string(), self.vm_addr6().to_string());
-        [("-4", self.ctr_subnet(), v4.clone()), ("-4", self.ctr2_subnet(), v4),
-         ("-6", self.ctr_subnet6(), v6.clone()), ("-6", self.ctr2_subnet6(), v6)]
+        [
+            ("-4", self.ctr_subnet(), v4.clone()),
+            ("-4", self.ctr2_subnet(), v4),
+            ("-6", self.ctr_subnet6(), v6.clone()),
+            ("-6", self.ctr2_subnet6(), v6),
+        ]
     }
 
     /// Pings ctr and ctr2 over v4 and v6 from mac (needs `add_direct_routes` or the tunnel).
@@ -394,9 +435,15 @@ impl Topology {
     }
 
     /// `ip -4 route` + `ip -6 route` of `ns`; for diagnostics, so errors come back as text.
-    pub fn routes(&self, ns: &str) -> String { self.show(ns, &["-4 route", "-6 route"]) }
-    pub fn links(&self, ns: &str) -> String { self.show(ns, &["link"]) }
-    pub fn addrs(&self, ns: &str) -> String { self.show(ns, &["addr"]) }
+    pub fn routes(&self, ns: &str) -> String {
+        self.show(ns, &["-4 route", "-6 route"])
+    }
+    pub fn links(&self, ns: &str) -> String {
+        self.show(ns, &["link"])
+    }
+    pub fn addrs(&self, ns: &str) -> String {
+        self.show(ns, &["addr"])
+    }
     /// Addresses and routes of all four namespaces, for failure messages.
     pub fn dump(&self) -> String {
         self.ns.iter().map(|n| format!("=== {n}\n{}{}", self.addrs(n), self.routes(n))).collect()
@@ -445,7 +492,9 @@ impl Drop for Topology {
     }
 }
 
-fn v6(net: u16, host: u16) -> Ipv6Addr { Ipv6Addr::new(0x2001, 2, 0, net, 0, 0, 0, host) }
+fn v6(net: u16, host: u16) -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 2, 0, net, 0, 0, 0, host)
+}
 
 fn root_ip(args: &[&str]) -> Command {
     let mut c = Command::new("ip");
@@ -480,7 +529,11 @@ fn read_back(f: &mut File) -> String {
 fn tail(stdout: &str) -> String {
     let t = stdout.trim();
     let cut = t.char_indices().rev().nth(2000).map_or(0, |(i, _)| i);
-    if t.is_empty() { String::new() } else { format!("\nstdout: {}", &t[cut..]) }
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!("\nstdout: {}", &t[cut..])
+    }
 }
 
 /// The command line for messages, with inline scripts cut to their first line.

@@ -65,7 +65,12 @@ impl Rig {
     }
 
     pub fn start_helper(&mut self) -> Res<()> {
-        let args = [bin("dockroute-helper").to_string_lossy().into_owned(), "run".into(), "--config".into(), self.config.to_string_lossy().into_owned()];
+        let args = [
+            bin("dockroute-helper").to_string_lossy().into_owned(),
+            "run".into(),
+            "--config".into(),
+            self.config.to_string_lossy().into_owned(),
+        ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let h = self.topo.spawn(self.topo.ns_mac(), &args, &self.helper_log)?;
         self.helper = Some(h);
@@ -207,7 +212,8 @@ pub fn net_snapshot(topo: &Topology, ns: &str) -> String {
 pub fn last_handshake_us(guest_log: &Path) -> Option<u64> {
     read(guest_log).lines().rev().find_map(|l| {
         let i = l.find("handshake_us")?;
-        let digits: String = l[i..].chars().skip_while(|c| !c.is_ascii_digit()).take_while(char::is_ascii_digit).collect();
+        let digits: String =
+            l[i..].chars().skip_while(|c| !c.is_ascii_digit()).take_while(char::is_ascii_digit).collect();
         digits.parse().ok()
     })
 }

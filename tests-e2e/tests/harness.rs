@@ -39,7 +39,9 @@ fn topology_paths_and_teardown() {
     assert!(t.routes(ctr).contains("default via 2001:2:0:5b::1"), "{}", t.routes(ctr));
 
     // vm reaches both containers directly over v4 and v6.
-    for a in [IpAddr::V4(t.ctr_addr()), IpAddr::V4(t.ctr2_addr()), IpAddr::V6(t.ctr_addr6()), IpAddr::V6(t.ctr2_addr6())] {
+    for a in
+        [IpAddr::V4(t.ctr_addr()), IpAddr::V4(t.ctr2_addr()), IpAddr::V6(t.ctr_addr6()), IpAddr::V6(t.ctr2_addr6())]
+    {
         t.ping(vm, a, 2, T).unwrap_or_else(|e| panic!("{e}\n{}", t.dump()));
     }
     t.start_http(ctr).unwrap();
@@ -90,7 +92,8 @@ fn topology_paths_and_teardown() {
     // A child that ignores SIGTERM is escalated to SIGKILL.
     let log = t.dir().join("stubborn.log");
     let h = t.spawn(ctr, &["python3", "-c", "import signal,time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('up', flush=True)\ntime.sleep(60)"], &log).unwrap();
-    Topology::wait_until("stubborn up", T, || std::fs::read_to_string(&log).unwrap_or_default().contains("up")).unwrap();
+    Topology::wait_until("stubborn up", T, || std::fs::read_to_string(&log).unwrap_or_default().contains("up"))
+        .unwrap();
     let s = Instant::now();
     assert!(t.kill(h, SIGTERM).unwrap_err().contains("SIGKILL"));
     assert!(s.elapsed() < Duration::from_secs(4));

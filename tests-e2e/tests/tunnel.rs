@@ -30,10 +30,12 @@ fn http_ping_udp_and_ipv6_reach_the_container_through_the_tunnel() {
     let rig = up(11);
     let t = &rig.topo;
     let mac = t.ns_mac();
-    let body = t.http_get(mac, &format!("http://{}/", t.ctr_addr()), Duration::from_secs(5)).expect("HTTP GET over IPv4");
+    let body =
+        t.http_get(mac, &format!("http://{}/", t.ctr_addr()), Duration::from_secs(5)).expect("HTTP GET over IPv4");
     assert_eq!(body.trim(), format!("hello from {}", t.ns_ctr()));
     t.ping(mac, t.ctr_addr().into(), 3, Duration::from_secs(3)).expect("IPv4 ping");
-    let echo = t.udp_exchange(mac, SocketAddr::new(t.ctr_addr().into(), 7000), b"dockroute udp", Duration::from_secs(2));
+    let echo =
+        t.udp_exchange(mac, SocketAddr::new(t.ctr_addr().into(), 7000), b"dockroute udp", Duration::from_secs(2));
     assert_eq!(echo.expect("UDP exchange over IPv4"), b"dockroute udp");
 
     let v6: IpAddr = t.ctr_addr6().into();
@@ -50,7 +52,8 @@ fn http_ping_udp_and_ipv6_reach_the_container_through_the_tunnel() {
     // A bulk transfer exercises full-size packets (and the MSS clamp): 2 MB over TCP.
     let big = t.dir().join(format!("www-{}", t.ns_ctr())).join("big.bin");
     std::fs::write(&big, vec![b'x'; 2 << 20]).unwrap();
-    let got = t.http_get(mac, &format!("http://{}/big.bin", t.ctr_addr()), Duration::from_secs(20)).expect("2 MB over TCP");
+    let got =
+        t.http_get(mac, &format!("http://{}/big.bin", t.ctr_addr()), Duration::from_secs(20)).expect("2 MB over TCP");
     assert_eq!(got.len(), 2 << 20);
 
     let hs = last_handshake_us(&rig.guest_log).expect("guest logs its handshake time");
@@ -95,7 +98,11 @@ fn garbage_and_replayed_datagrams_change_nothing() {
     let t = &rig.topo;
     let capture = t.dir().join("capture.bin");
     let sniffer = t
-        .spawn(t.ns_vm(), &["python3", "-c", SNIFF_PY, "veth-mac", "2511", &capture.to_string_lossy(), "8"], &t.dir().join("sniff.log"))
+        .spawn(
+            t.ns_vm(),
+            &["python3", "-c", SNIFF_PY, "veth-mac", "2511", &capture.to_string_lossy(), "8"],
+            &t.dir().join("sniff.log"),
+        )
         .unwrap();
     let sniff_log = t.dir().join("sniff.log");
     Topology::wait_until("sniffer ready", Duration::from_secs(5), || read(&sniff_log).contains("ready")).unwrap();
@@ -137,7 +144,10 @@ fn a_killed_guest_comes_back_within_3_seconds_of_its_restart() {
     rig.stop_guest(SIGKILL).unwrap();
     // kill -9 leaves the TUN to the kernel, which removes it with the process.
     let t = &rig.topo;
-    Topology::wait_until("guest TUN gone", Duration::from_secs(3), || !net_snapshot(t, t.ns_vm()).contains("dockroute0")).unwrap();
+    Topology::wait_until("guest TUN gone", Duration::from_secs(3), || {
+        !net_snapshot(t, t.ns_vm()).contains("dockroute0")
+    })
+    .unwrap();
     let restarted = Instant::now();
     rig.start_guest().unwrap();
     let took = rig.wait_traffic("after guest restart", Duration::from_secs(3)).map(|_| restarted.elapsed()).unwrap();
@@ -172,7 +182,11 @@ fn stopping_helper_and_guest_removes_exactly_what_they_added() {
     // Forwarding off in the vm, so we see the guest switch it on and back off.
     t.run(t.ns_vm(), &["busybox", "sysctl", "-w", "net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0"]).unwrap();
     let (mac_before, vm_before) = (net_snapshot(t, t.ns_mac()), net_snapshot(t, t.ns_vm()));
-    let fwd = |rig: &Rig| rig.topo.run(rig.topo.ns_vm(), &["cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"]).unwrap();
+    let fwd = |rig: &Rig| {
+        rig.topo
+            .run(rig.topo.ns_vm(), &["cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"])
+            .unwrap()
+    };
     rig.start_helper().unwrap();
     rig.start_guest().unwrap();
     rig.wait_traffic("session", UP).unwrap();
@@ -216,14 +230,18 @@ fn route_lines_hot_reload_and_a_bad_line_keeps_the_last_good_config() {
     let bad_line = bad.lines().count();
     std::fs::write(&rig.config, &bad).unwrap();
     let log = rig.helper_log.clone();
-    Topology::wait_until("the bad line to be reported", Duration::from_secs(3), || read(&log).contains(&format!("line {bad_line}:")))
-        .unwrap_or_else(|e| panic!("{e}\n{}", read(&log)));
+    Topology::wait_until("the bad line to be reported", Duration::from_secs(3), || {
+        read(&log).contains(&format!("line {bad_line}:"))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", read(&log)));
     assert!(read(&log).contains("keeping the last good config"));
     assert!(t.udp_exchange(t.ns_mac(), ctr2, b"x", Duration::from_secs(1)).is_ok(), "ctr2 still routed");
 
     std::fs::write(&rig.config, &original).unwrap();
-    Topology::wait_until("ctr2 route removed", Duration::from_secs(3), || !t.routes(t.ns_mac()).contains(&t.ctr2_subnet()))
-        .unwrap_or_else(|e| panic!("{e}\n{}", read(&log)));
+    Topology::wait_until("ctr2 route removed", Duration::from_secs(3), || {
+        !t.routes(t.ns_mac()).contains(&t.ctr2_subnet())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", read(&log)));
     assert!(t.udp_exchange(t.ns_mac(), ctr2, b"x", Duration::from_millis(300)).is_err(), "ctr2 unreachable again");
     rig.wait_traffic("ctr still routed", Duration::from_secs(1)).unwrap();
 }

@@ -54,7 +54,9 @@ impl RouteBackend for SystemRoutes {
     fn remove(&mut self, net: IpNet, ifname: &str) -> io::Result<()> {
         match ip(&[family(net), "route", "del", &net.to_string(), "dev", ifname]) {
             // Already gone (interface deleted, or removed by hand): that is what we wanted.
-            Err(e) if e.to_string().contains("No such process") || e.to_string().contains("Cannot find device") => Ok(()),
+            Err(e) if e.to_string().contains("No such process") || e.to_string().contains("Cannot find device") => {
+                Ok(())
+            }
             other => other,
         }
     }
@@ -68,7 +70,8 @@ fn family(net: IpNet) -> &'static str {
 }
 
 fn ip(args: &[&str]) -> io::Result<()> {
-    let out = Command::new("ip").args(args).output().map_err(|e| io::Error::new(e.kind(), format!("cannot run ip: {e}")))?;
+    let out =
+        Command::new("ip").args(args).output().map_err(|e| io::Error::new(e.kind(), format!("cannot run ip: {e}")))?;
     if out.status.success() {
         return Ok(());
     }

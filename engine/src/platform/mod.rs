@@ -131,10 +131,17 @@ mod tests {
         assert_eq!(errs.len(), 1, "the taken route is reported");
         assert_eq!(errs[0].0, "198.19.9.0/24".parse::<IpNet>().unwrap());
         r.reconcile(&nets(&["198.19.1.0/24", "198.19.2.0/24"]));
-        assert_eq!(r.backend.calls, ["add 198.19.1.0/24 tun0", "add 2001:2::/64 tun0", "del 2001:2::/64 tun0", "add 198.19.2.0/24 tun0"]);
+        assert_eq!(
+            r.backend.calls,
+            ["add 198.19.1.0/24 tun0", "add 2001:2::/64 tun0", "del 2001:2::/64 tun0", "add 198.19.2.0/24 tun0"]
+        );
         r.backend.calls.clear();
         r.clear();
         r.clear();
-        assert_eq!(r.backend.calls, ["del 198.19.1.0/24 tun0", "del 198.19.2.0/24 tun0"], "never the route we did not add");
+        assert_eq!(
+            r.backend.calls,
+            ["del 198.19.1.0/24 tun0", "del 198.19.2.0/24 tun0"],
+            "never the route we did not add"
+        );
     }
 }

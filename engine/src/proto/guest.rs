@@ -100,7 +100,8 @@ impl Guest {
         let mut guest_nonce = [0u8; NONCE_LEN];
         self.entropy.fill(&mut guest_nonce);
         let backoff = self.cfg.retry_initial.saturating_mul(1 << (attempt - 1).min(16)).min(self.cfg.retry_max);
-        self.handshake = Some(Handshake { guest_nonce, host_nonce: None, attempt, hello_sent: now, next_retry: now + backoff });
+        self.handshake =
+            Some(Handshake { guest_nonce, host_nonce: None, attempt, hello_sent: now, next_retry: now + backoff });
         self.transmits.push_back(Transmit { dst: self.server, bytes: wire::encode_hello(&guest_nonce) });
         self.events.push_back(Event::HandshakeAttempt { attempt });
     }
@@ -129,9 +130,8 @@ impl Guest {
             }
             Message::Welcome { guest_nonce, params, signed, mac } => {
                 let hs = self.handshake.as_ref().filter(|h| &h.guest_nonce == guest_nonce);
-                let (hs, host_nonce) = hs
-                    .and_then(|h| h.host_nonce.map(|n| (h, n)))
-                    .ok_or(DropReason::UnexpectedHandshake)?;
+                let (hs, host_nonce) =
+                    hs.and_then(|h| h.host_nonce.map(|n| (h, n))).ok_or(DropReason::UnexpectedHandshake)?;
                 if !self.cfg.secret.verify(LABEL_WELCOME, &[&host_nonce, signed], mac) {
                     return Err(DropReason::AuthFailed);
                 }

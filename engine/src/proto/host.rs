@@ -127,7 +127,14 @@ impl Host {
         self.pending.push_back(Pending { peer: from, guest_nonce, host_nonce, expires: now + CHALLENGE_LIFETIME });
     }
 
-    fn on_auth(&mut self, now: Instant, from: SocketAddr, gn: &Nonce, hn: &Nonce, tag: &wire::Mac) -> Result<(), DropReason> {
+    fn on_auth(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        gn: &Nonce,
+        hn: &Nonce,
+        tag: &wire::Mac,
+    ) -> Result<(), DropReason> {
         let idx = self
             .pending
             .iter()

@@ -41,9 +41,7 @@ impl fmt::Display for PacketError {
             PacketError::BadVersion(v) => write!(f, "unsupported IP version {v}"),
             PacketError::Truncated => f.write_str("packet truncated"),
             PacketError::BadHeaderLength => f.write_str("bad IP header length"),
-            PacketError::LengthMismatch => {
-                f.write_str("IP length field does not match packet size")
-            }
+            PacketError::LengthMismatch => f.write_str("IP length field does not match packet size"),
         }
     }
 }
@@ -108,12 +106,7 @@ pub fn inspect(buf: &[u8]) -> Result<PacketInfo, PacketError> {
         v => return Err(PacketError::BadVersion(v)),
     };
     check_len(total_len, buf.len())?;
-    Ok(PacketInfo {
-        version,
-        src,
-        dst,
-        total_len,
-    })
+    Ok(PacketInfo { version, src, dst, total_len })
 }
 
 fn check_len(declared: usize, actual: usize) -> Result<(), PacketError> {
@@ -229,11 +222,7 @@ fn clamp_tcp(tcp: &mut [u8], limit: u16) -> bool {
         tcp[at..at + 2].copy_from_slice(&limit.to_be_bytes());
         // The checksum sums 16-bit words aligned to the segment start; a field at an odd
         // offset straddles two words, which is equivalent to summing it byte-swapped.
-        let (old_w, new_w) = if at % 2 == 1 {
-            (old.swap_bytes(), limit.swap_bytes())
-        } else {
-            (old, limit)
-        };
+        let (old_w, new_w) = if at % 2 == 1 { (old.swap_bytes(), limit.swap_bytes()) } else { (old, limit) };
         let csum = csum_update(be16(tcp, 16), old_w, new_w);
         tcp[16..18].copy_from_slice(&csum.to_be_bytes());
         changed = true;
@@ -396,11 +385,7 @@ mod tests {
     #[test]
     fn v6_extension_headers_followed() {
         assert_clamped(v6(&[0], 6, &tcp_seg(SYN, &mss_opt(1440), &[])), 1400, 1340);
-        assert_clamped(
-            v6(&[0, 60, 44], 6, &tcp_seg(SYN, &mss_opt(1440), &[])),
-            1400,
-            1340,
-        );
+        assert_clamped(v6(&[0, 60, 44], 6, &tcp_seg(SYN, &mss_opt(1440), &[])), 1400, 1340);
     }
 
     #[test]

@@ -51,7 +51,13 @@ impl Session {
 
     /// Frames the packet in `buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len]` in place, clamping
     /// TCP MSS on SYNs so the peer never sends segments that would not fit the tunnel.
-    pub fn encapsulate(&mut self, now: Instant, buf: &mut [u8], len: usize, stats: &mut Stats) -> Result<usize, DropReason> {
+    pub fn encapsulate(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        len: usize,
+        stats: &mut Stats,
+    ) -> Result<usize, DropReason> {
         if len > usize::from(self.params.mtu) || DATA_HEADER_LEN + len > buf.len() {
             return Err(DropReason::Oversized);
         }

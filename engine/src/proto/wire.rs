@@ -19,6 +19,11 @@ pub const WELCOME_BODY_LEN: usize = NONCE_LEN + 8 + 2 + 4 + 4 + 4 + 1 + 1 + 16 +
 pub const WELCOME_LEN: usize = HEADER_LEN + WELCOME_BODY_LEN + MAC_LEN;
 pub const STALE_LEN: usize = HEADER_LEN + 8 + MAC_LEN;
 
+// Anti-amplification, checked at compile time: a Challenge is never larger than the Hello
+// that asked for it, and a Stale notice stays within ~2x of the smallest data frame.
+const _: () = assert!(CHALLENGE_LEN <= HELLO_LEN);
+const _: () = assert!(STALE_LEN <= 2 * DATA_HEADER_LEN + 4);
+
 pub type Nonce = [u8; NONCE_LEN];
 pub type Mac = [u8; MAC_LEN];
 
@@ -62,13 +67,34 @@ pub struct SessionParams {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Message<'a> {
-    Hello { guest_nonce: &'a Nonce },
-    Challenge { guest_nonce: &'a Nonce, host_nonce: &'a Nonce },
-    Auth { guest_nonce: &'a Nonce, host_nonce: &'a Nonce, mac: &'a Mac },
+    Hello {
+        guest_nonce: &'a Nonce,
+    },
+    Challenge {
+        guest_nonce: &'a Nonce,
+        host_nonce: &'a Nonce,
+    },
+    Auth {
+        guest_nonce: &'a Nonce,
+        host_nonce: &'a Nonce,
+        mac: &'a Mac,
+    },
     /// `signed` is the byte range the MAC covers (header + body).
-    Welcome { guest_nonce: &'a Nonce, params: SessionParams, signed: &'a [u8], mac: &'a Mac },
-    Data { session_id: u64, counter: u64, payload: &'a [u8] },
-    Stale { session_id: u64, mac: &'a Mac },
+    Welcome {
+        guest_nonce: &'a Nonce,
+        params: SessionParams,
+        signed: &'a [u8],
+        mac: &'a Mac,
+    },
+    Data {
+        session_id: u64,
+        counter: u64,
+        payload: &'a [u8],
+    },
+    Stale {
+        session_id: u64,
+        mac: &'a Mac,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,12 +303,6 @@ mod tests {
         let mut stale = encode_stale_unsigned(42);
         stale.extend_from_slice(&[5u8; 32]);
         assert_eq!(decode(&stale), Ok(Message::Stale { session_id: 42, mac: &[5u8; 32] }));
-    }
-
-    #[test]
-    fn no_reply_to_an_unauthenticated_message_is_larger_than_it() {
-        assert!(CHALLENGE_LEN <= HELLO_LEN);
-        assert!(STALE_LEN <= 2 * DATA_HEADER_LEN + 4, "stale notice amplification stays ~2x");
     }
 
     #[test]

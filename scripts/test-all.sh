@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Every check Dockroute has, in one command (run as root: the end-to-end tests create network
+# namespaces and TUN devices). Run scripts/setup.sh once first.
+#   FUZZ_SECONDS   time per fuzz target (default 60)
+#   CARGO_TARGET_DIR  where to build (default ./target)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="${DOCKROUTE_TOOLS:-$HOME/.cargo}/bin:$PATH"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+step() { echo; echo "==> $*"; }
+
+step "rustfmt"
+cargo fmt --all --check
+
+step "clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "macOS type-check (aarch64-apple-darwin)"
+CC_aarch64_apple_darwin=clang cargo check --workspace --target aarch64-apple-darwin --quiet
+
+step "fuzz: ${FUZZ_SECONDS}s per target"
+# cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the stable compiler accept them.
+for target in frame_decoder config_parser; do
+  corpus="$CARGO_TARGET_DIR/fuzz-corpus/$target"
+  log="$CARGO_TARGET_DIR/fuzz-$target.log"
+  mkdir -p "$corpus"
+  if ! (cd engine && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$CARGO_TARGET_DIR/fuzz" \
+        cargo fuzz run "$target" "$corpus" "fuzz/corpus/$target" -- \
+        -max_total_time="$FUZZ_SECONDS" -print_final_stats=1) >"$log" 2>&1; then
+    tail -n 60 "$log"
+    echo "fuzz target $target failed (crash inputs, if any, are in engine/fuzz/artifacts/$target)" >&2
+    exit 1
+  fi
+  echo "$target: $(grep -E '^stat::number_of_executed_units' "$log" | tr -d ' ') in ${FUZZ_SECONDS}s, no crash"
+done
+
+step "build the binaries the end-to-end tests run"
+cargo build --workspace --bins --quiet
+
+step "tests: unit, property and end-to-end (network namespaces)"
+cargo nextest run --workspace --no-fail-fast --failure-output final
