@@ -135,8 +135,12 @@ pub fn clamp_mss(packet: &mut [u8], mtu: u16) -> bool {
     let Some(tcp_off) = tcp_offset(packet, info.version) else {
         return false;
     };
-    // inspect guarantees total_len == packet.len(), so the segment is the rest of the buffer.
-    clamp_tcp(&mut packet[tcp_off..], max_mss(mtu, info.version))
+    // inspect guarantees total_len == packet.len(), so the segment is the rest of the buffer;
+    // an extension-header chain may still claim to run past it.
+    let Some(tcp) = packet.get_mut(tcp_off..) else {
+        return false;
+    };
+    clamp_tcp(tcp, max_mss(mtu, info.version))
 }
 
 /// Offset of the TCP header within an already-inspected packet, or None if the packet is not
@@ -154,7 +158,7 @@ fn tcp_offset(p: &[u8], version: IpVersion) -> Option<usize> {
             let mut off = IPV6_HDR;
             for _ in 0..=MAX_V6_EXT_HEADERS {
                 match next {
-                    PROTO_TCP => return Some(off),
+                    PROTO_TCP => return (off <= p.len()).then_some(off),
                     // Hop-by-hop, routing, destination options: length in 8-octet units, minus 1.
                     0 | 43 | 60 => {
                         let h = p.get(off..off + 2)?;
@@ -242,6 +246,20 @@ fn csum_update(hc: u16, old: u16, new: u16) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found in review: a destination-options header whose length runs past the packet used to
+    /// make clamp_mss slice out of bounds (a panic any VM process could trigger over IPv6).
+    #[test]
+    fn an_extension_header_running_past_the_packet_is_left_alone() {
+        let mut p = vec![0x60, 0, 0, 0, 0, 8, 60, 64];
+        p.extend_from_slice(&[0u8; 32]);
+        p.extend_from_slice(&[6, 1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(p.len(), 48);
+        assert!(inspect(&p).is_ok());
+        let before = p.clone();
+        assert!(!clamp_mss(&mut p, 1400));
+        assert_eq!(p, before);
+    }
     use proptest::prelude::*;
 
     const SYN: u8 = 0x02;
