@@ -11,6 +11,9 @@ use super::session::Session;
 use super::wire::{self, Message, Nonce, NONCE_LEN};
 use super::{DropReason, Entropy, Event, Stats, Transmit};
 
+/// After a Challenge, how long we wait for the Welcome before retrying from Hello.
+const WELCOME_WAIT: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone)]
 pub struct GuestConfig {
     pub secret: Secret,
@@ -119,9 +122,13 @@ impl Guest {
     fn dispatch(&mut self, now: Instant, from: SocketAddr, buf: &[u8]) -> Result<Option<Range<usize>>, DropReason> {
         match wire::decode(buf)? {
             Message::Challenge { guest_nonce, host_nonce } => {
-                let hs = self.handshake.as_mut().filter(|h| &h.guest_nonce == guest_nonce);
+                // Only the first Challenge for our nonce counts: answering a duplicate would
+                // make the host set up a second session.
+                let hs = self.handshake.as_mut().filter(|h| &h.guest_nonce == guest_nonce && h.host_nonce.is_none());
                 let hs = hs.ok_or(DropReason::UnexpectedHandshake)?;
                 hs.host_nonce = Some(*host_nonce);
+                // The host answered: give the Welcome time before starting over with a new Hello.
+                hs.next_retry = hs.next_retry.max(now + WELCOME_WAIT);
                 let mut auth = wire::encode_auth_unsigned(guest_nonce, host_nonce);
                 let tag = self.cfg.secret.tag(LABEL_AUTH, &[&auth]);
                 auth.extend_from_slice(&tag);

@@ -1,10 +1,12 @@
 //! The host (Mac) end: answers handshakes, assigns the session, carries packets.
 //!
 //! Handshake: Hello(gn) → Challenge(gn, hn) → Auth(gn, hn, tag) → Welcome(params, tag).
-//! The host nonce is fresh per Hello and consumed by the first Auth that names it, so a
-//! replayed Auth finds nothing to answer. A failed Auth never touches the live session.
+//! The host nonce is a cookie: a keyed hash of the sender's address, its nonce and the time
+//! epoch, so answering a Hello stores nothing and no Hello flood can crowd out the real
+//! guest's challenge. A verified Auth's cookie is remembered until it expires, so a replayed
+//! Auth finds nothing to answer. A failed Auth never touches the live session.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Range;
 use std::time::{Duration, Instant};
@@ -14,12 +16,17 @@ use super::session::Session;
 use super::wire::{self, Message, Nonce, SessionParams, NONCE_LEN};
 use super::{DropReason, Entropy, Event, Stats, Transmit};
 
-/// How long a Challenge stays answerable.
+/// A Challenge stays answerable for at least half of this and at most all of it: cookies are
+/// valid in the epoch they were made in and the next, each half this long.
 pub const CHALLENGE_LIFETIME: Duration = Duration::from_secs(5);
-/// Outstanding challenges kept at most; the oldest goes first under a Hello flood.
-pub const MAX_PENDING: usize = 32;
-/// Stale notices allowed per second, so a flood of bogus frames cannot make us a reflector.
+const EPOCH: Duration = Duration::from_millis(2500);
+/// Stale notices allowed per second to one address, so bogus frames cannot make us a
+/// reflector, and one sender cannot use up the real guest's notices.
 pub const STALE_NOTICES_PER_SEC: u32 = 4;
+/// Addresses we keep a Stale budget for; beyond this, expired ones are forgotten first and
+/// new senders get nothing until there is room.
+const STALE_SOURCES: usize = 256;
+const LABEL_COOKIE: &[u8] = b"dockroute/1 cookie";
 
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -32,35 +39,37 @@ pub struct HostConfig {
     pub v6: Option<(Ipv6Addr, Ipv6Addr, u8)>,
 }
 
-struct Pending {
-    peer: SocketAddr,
-    guest_nonce: Nonce,
-    host_nonce: Nonce,
-    expires: Instant,
-}
-
 pub struct Host {
     cfg: HostConfig,
     entropy: Box<dyn Entropy>,
-    pending: VecDeque<Pending>,
+    /// Keys the cookies; never leaves this process.
+    cookie_key: Secret,
+    /// The first `now` we saw: epochs count from here.
+    origin: Option<Instant>,
+    /// Cookies of verified Auths, until they expire: each answers one Auth only.
+    used_cookies: VecDeque<(Nonce, Instant)>,
     session: Option<Session>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
-    stale_window: (Option<Instant>, u32),
+    stale_budget: HashMap<SocketAddr, (Instant, u32)>,
 }
 
 impl Host {
-    pub fn new(cfg: HostConfig, entropy: Box<dyn Entropy>) -> Host {
+    pub fn new(cfg: HostConfig, mut entropy: Box<dyn Entropy>) -> Host {
+        let mut key = vec![0u8; 32];
+        entropy.fill(&mut key);
         Host {
             cfg,
             entropy,
-            pending: VecDeque::new(),
+            cookie_key: Secret::new(key).expect("32 bytes is a valid key"),
+            origin: None,
+            used_cookies: VecDeque::new(),
             session: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
-            stale_window: (None, 0),
+            stale_budget: HashMap::new(),
         }
     }
 
@@ -70,6 +79,12 @@ impl Host {
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// A new secret applies to handshakes from now on; the live session keeps running (its
+    /// guest proved the old secret), so the app can rotate without cutting traffic.
+    pub fn set_secret(&mut self, secret: Secret) {
+        self.cfg.secret = secret;
     }
 
     /// A datagram from the UDP socket. Returns the range of `buf` holding an IP packet for the
@@ -116,15 +131,27 @@ impl Host {
         }
     }
 
+    fn epoch(&mut self, now: Instant) -> u64 {
+        let origin = *self.origin.get_or_insert(now);
+        (now.saturating_duration_since(origin).as_millis() / EPOCH.as_millis()) as u64
+    }
+
+    fn cookie(&self, peer: SocketAddr, guest_nonce: &Nonce, epoch: u64) -> Nonce {
+        let addr = match peer.ip() {
+            std::net::IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+            std::net::IpAddr::V6(a) => a.octets(),
+        };
+        let tag =
+            self.cookie_key.tag(LABEL_COOKIE, &[&addr, &peer.port().to_be_bytes(), guest_nonce, &epoch.to_be_bytes()]);
+        let mut cookie = [0u8; NONCE_LEN];
+        cookie.copy_from_slice(&tag[..NONCE_LEN]);
+        cookie
+    }
+
     fn on_hello(&mut self, now: Instant, from: SocketAddr, guest_nonce: Nonce) {
-        self.pending.retain(|p| p.expires > now);
-        if self.pending.len() >= MAX_PENDING {
-            self.pending.pop_front();
-        }
-        let mut host_nonce = [0u8; NONCE_LEN];
-        self.entropy.fill(&mut host_nonce);
+        let epoch = self.epoch(now);
+        let host_nonce = self.cookie(from, &guest_nonce, epoch);
         self.transmits.push_back(Transmit { dst: from, bytes: wire::encode_challenge(&guest_nonce, &host_nonce) });
-        self.pending.push_back(Pending { peer: from, guest_nonce, host_nonce, expires: now + CHALLENGE_LIFETIME });
     }
 
     fn on_auth(
@@ -135,17 +162,22 @@ impl Host {
         hn: &Nonce,
         tag: &wire::Mac,
     ) -> Result<(), DropReason> {
-        let idx = self
-            .pending
-            .iter()
-            .position(|p| p.peer == from && &p.guest_nonce == gn && &p.host_nonce == hn && p.expires > now)
-            .ok_or(DropReason::UnexpectedHandshake)?;
-        // Consumed even when the tag is wrong: one guess per challenge.
-        let pending = self.pending.remove(idx).ok_or(DropReason::UnexpectedHandshake)?;
+        let epoch = self.epoch(now);
+        let ours = [epoch, epoch.saturating_sub(1)].iter().any(|e| {
+            let c = self.cookie(from, gn, *e);
+            // Constant time, like every other comparison with secret-derived bytes.
+            c.iter().zip(hn).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        });
+        self.used_cookies.retain(|(_, expires)| *expires > now);
+        if !ours || self.used_cookies.iter().any(|(c, _)| c == hn) {
+            return Err(DropReason::UnexpectedHandshake);
+        }
         let signed = wire::encode_auth_unsigned(gn, hn);
         if !self.cfg.secret.verify(LABEL_AUTH, &[&signed], tag) {
             return Err(DropReason::AuthFailed);
         }
+        // Only verified cookies are remembered, so nobody without the secret can grow this.
+        self.used_cookies.push_back((*hn, now + CHALLENGE_LIFETIME));
         let params = SessionParams {
             session_id: self.new_session_id(),
             mtu: self.cfg.mtu,
@@ -156,7 +188,7 @@ impl Host {
             v6: self.cfg.v6,
         };
         let mut welcome = wire::encode_welcome_unsigned(gn, &params);
-        let tag = self.cfg.secret.tag(LABEL_WELCOME, &[&pending.host_nonce, &welcome]);
+        let tag = self.cfg.secret.tag(LABEL_WELCOME, &[hn, &welcome]);
         welcome.extend_from_slice(&tag);
         self.transmits.push_back(Transmit { dst: from, bytes: welcome });
         let replaced = self.session.replace(Session::new(params, from, now)).is_some();
@@ -178,11 +210,23 @@ impl Host {
 
     /// A guest still using a session we do not have (we restarted) learns so at once instead of
     /// after its dead-peer timeout. The notice is tagged with the secret, so nobody can forge it,
-    /// and rate-limited, so it cannot be used to reflect traffic.
+    /// and rate-limited per address, so it cannot be used to reflect traffic. It is sent only
+    /// while we have no live session: with a live one, a second guest holding the secret must
+    /// not be told to re-handshake and take the session over every keepalive.
     fn maybe_send_stale(&mut self, now: Instant, to: SocketAddr, session_id: u64) {
-        let (start, count) = &mut self.stale_window;
-        if start.is_none_or(|s| now.saturating_duration_since(s) >= Duration::from_secs(1)) {
-            *start = Some(now);
+        if self.session.as_ref().is_some_and(|s| s.alive) {
+            return;
+        }
+        let second_ago = |start: Instant| now.saturating_duration_since(start) >= Duration::from_secs(1);
+        if self.stale_budget.len() >= STALE_SOURCES && !self.stale_budget.contains_key(&to) {
+            self.stale_budget.retain(|_, (start, _)| !second_ago(*start));
+            if self.stale_budget.len() >= STALE_SOURCES {
+                return;
+            }
+        }
+        let (start, count) = self.stale_budget.entry(to).or_insert((now, 0));
+        if second_ago(*start) {
+            *start = now;
             *count = 0;
         }
         if *count >= STALE_NOTICES_PER_SEC {
@@ -213,7 +257,6 @@ impl Host {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.pending.retain(|p| p.expires > now);
         let Some(session) = self.session.as_mut() else { return };
         if let Some(silent_for) = session.check_dead(now) {
             self.events.push_back(Event::PeerDead { session_id: session.id(), silent_for });
@@ -225,12 +268,7 @@ impl Host {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let pending = self.pending.iter().map(|p| p.expires).min();
-        let session = self.session.as_ref().and_then(Session::next_deadline);
-        match (pending, session) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.session.as_ref().and_then(Session::next_deadline)
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {

@@ -187,7 +187,10 @@ fn replayed_handshake_messages_change_nothing() {
     h.handle_datagram(now, addr(GUEST), &hello.bytes);
     let again = h.poll_transmit().unwrap();
     assert!(again.bytes.len() <= hello.bytes.len());
-    assert_ne!(again.bytes, challenge.bytes, "a fresh host nonce each time");
+    assert_eq!(again.bytes, challenge.bytes, "stateless: the same cookie within an epoch");
+    // ... whose Auth was used once already.
+    h.handle_datagram(now, addr(GUEST), &auth.bytes);
+    assert_eq!(h.stats().drops(DropReason::UnexpectedHandshake), 2);
     // Replayed Welcome and Challenge at the guest: no handshake is waiting for them.
     g.handle_datagram(now, addr(HOST), &welcome.bytes);
     g.handle_datagram(now, addr(HOST), &challenge.bytes);
@@ -211,16 +214,63 @@ fn an_auth_for_someone_elses_challenge_from_another_address_fails() {
     assert_eq!(h.stats().drops(DropReason::UnexpectedHandshake), 1);
 }
 
-#[test]
-fn challenges_expire() {
-    let now = Instant::now();
-    let mut h = host(1, 10);
-    let mut g = guest(1, 20, now);
+fn hello_and_challenge(h: &mut Host, g: &mut Guest, now: Instant) -> Vec<u8> {
     h.handle_datagram(now, addr(GUEST), &g.poll_transmit().unwrap().bytes);
     g.handle_datagram(now, addr(HOST), &h.poll_transmit().unwrap().bytes);
-    let auth = g.poll_transmit().unwrap();
-    h.handle_datagram(now + host::CHALLENGE_LIFETIME, addr(GUEST), &auth.bytes);
+    g.poll_transmit().unwrap().bytes
+}
+
+#[test]
+fn challenges_are_answerable_for_their_lifetime_and_not_after() {
+    let now = Instant::now();
+    let (mut h, mut g) = (host(1, 10), guest(1, 20, now));
+    let auth = hello_and_challenge(&mut h, &mut g, now);
+    h.handle_datagram(now + host::CHALLENGE_LIFETIME, addr(GUEST), &auth);
     assert!(h.session().is_none());
+    assert_eq!(h.stats().drops(DropReason::UnexpectedHandshake), 1);
+
+    let (mut h, mut g) = (host(1, 10), guest(1, 20, now));
+    let auth = hello_and_challenge(&mut h, &mut g, now);
+    h.handle_datagram(now + host::CHALLENGE_LIFETIME - Duration::from_millis(1), addr(GUEST), &auth);
+    assert!(h.session().is_some(), "still valid 1 ms before the end of its lifetime");
+}
+
+#[test]
+fn a_hello_flood_cannot_crowd_out_the_real_guests_challenge() {
+    let now = Instant::now();
+    let (mut h, mut g) = (host(1, 10), guest(1, 20, now));
+    let auth = hello_and_challenge(&mut h, &mut g, now);
+    for i in 0..10_000u32 {
+        let from = SocketAddr::from(([198, 18, 0, 9], (i % 60_000) as u16 + 1024));
+        h.handle_datagram(now, from, &wire::encode_hello(&[(i % 251) as u8; 16]));
+    }
+    while h.poll_transmit().is_some() {}
+    h.handle_datagram(now, addr(GUEST), &auth);
+    assert!(h.session().is_some(), "the challenge survived 10 000 other Hellos");
+}
+
+#[test]
+fn a_duplicated_challenge_gets_one_auth_only() {
+    let now = Instant::now();
+    let (mut h, mut g) = (host(1, 10), guest(1, 20, now));
+    let hello = g.poll_transmit().unwrap();
+    h.handle_datagram(now, addr(GUEST), &hello.bytes);
+    h.handle_datagram(now + Duration::from_secs(3), addr(GUEST), &hello.bytes);
+    let (c1, c2) = (h.poll_transmit().unwrap(), h.poll_transmit().unwrap());
+    assert_ne!(c1.bytes, c2.bytes, "different epochs, different cookies");
+    g.handle_datagram(now, addr(HOST), &c1.bytes);
+    g.handle_datagram(now, addr(HOST), &c2.bytes);
+    assert!(g.poll_transmit().is_some());
+    assert!(g.poll_transmit().is_none(), "no second Auth");
+    assert_eq!(g.stats().drops(DropReason::UnexpectedHandshake), 1);
+}
+
+#[test]
+fn after_a_challenge_the_guest_waits_for_the_welcome_before_a_new_hello() {
+    let now = Instant::now();
+    let (mut h, mut g) = (host(1, 10), guest(1, 20, now));
+    hello_and_challenge(&mut h, &mut g, now);
+    assert!(g.poll_timeout().unwrap() >= now + Duration::from_secs(1), "not the 250 ms Hello retry");
 }
 
 #[test]
@@ -353,7 +403,7 @@ fn a_restarted_host_tells_the_guest_which_rejoins_within_one_keepalive() {
 }
 
 #[test]
-fn stale_notices_are_rate_limited_and_forged_ones_are_ignored() {
+fn stale_notices_are_rate_limited_per_sender_and_forged_ones_are_ignored() {
     let now = Instant::now();
     let (_h, mut g) = connected(now);
     let mut other = host(9, 1); // a host with another secret
@@ -366,9 +416,27 @@ fn stale_notices_are_rate_limited_and_forged_ones_are_ignored() {
     g.handle_datagram(now, addr(HOST), &notices[0].bytes);
     assert_eq!(g.stats().drops(DropReason::AuthFailed), 1);
     assert!(!g.is_handshaking());
+    // Another sender has a budget of its own: a flood from one address does not starve it.
+    other.handle_datagram(now, addr("198.18.0.77:1"), &frame);
+    assert_eq!(other.poll_transmit().map(|t| t.dst), Some(addr("198.18.0.77:1")));
     // The next second allows more.
     other.handle_datagram(now + Duration::from_secs(1), addr(GUEST), &frame);
     assert!(other.poll_transmit().is_some());
+}
+
+#[test]
+fn no_stale_notice_while_a_live_session_exists() {
+    let now = Instant::now();
+    let (mut h, _g) = connected(now);
+    let mut second = guest(1, 31, now);
+    // A second guest that holds the secret but lost its session must not be invited back
+    // (it would take the session over from the first one, again and again).
+    let mut frame = vec![0u8; DATA_HEADER_LEN];
+    wire::write_data_header(&mut frame, 0x1234, 0);
+    h.handle_datagram(now, addr("198.18.0.5:7"), &frame);
+    assert!(h.poll_transmit().is_none());
+    assert_eq!(h.stats().stale_notices, 0);
+    second.poll_transmit();
 }
 
 #[test]
@@ -400,6 +468,45 @@ fn outer_datagrams_fit_1472_bytes_at_the_default_mtu() {
 
 proptest::proptest! {
     #[test]
+    fn after_handle_timeout_the_next_deadline_is_in_the_future(steps in proptest::collection::vec(0u64..7000, 1..60)) {
+        let t0 = Instant::now();
+        let (mut h, mut g) = connected(t0);
+        let mut now = t0;
+        for ms in steps {
+            now += Duration::from_millis(ms);
+            h.handle_timeout(now);
+            g.handle_timeout(now);
+            proptest::prop_assert!(h.poll_timeout().is_none_or(|d| d > now));
+            proptest::prop_assert!(g.poll_timeout().is_none_or(|d| d > now));
+            while h.poll_transmit().is_some() {}
+            while g.poll_transmit().is_some() {}
+        }
+    }
+
+    /// Random payloads behind the live session's real header reach the data path.
+    #[test]
+    fn random_frames_of_the_live_session_never_panic(
+        payloads in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1500), 1..30)
+    ) {
+        let now = Instant::now();
+        let (mut h, mut g) = connected(now);
+        let id = h.session().unwrap().id();
+        for (i, p) in payloads.iter().enumerate() {
+            let mut frame = vec![0u8; DATA_HEADER_LEN];
+            wire::write_data_header(&mut frame, id, i as u64 + 100);
+            frame.extend_from_slice(p);
+            if let Some(r) = h.handle_datagram(now, addr(GUEST), &frame) {
+                proptest::prop_assert!(ip::inspect(&frame[r]).is_ok());
+            }
+            // And the same bytes as a packet from the TUN.
+            let mut buf = vec![0u8; DATA_HEADER_LEN + p.len()];
+            buf[DATA_HEADER_LEN..].copy_from_slice(p);
+            let _ = g.encapsulate(now, &mut buf, p.len());
+        }
+        proptest::prop_assert_eq!(h.session().unwrap().id(), id);
+    }
+
+    #[test]
     fn random_datagrams_never_panic_or_disturb_a_session(
         datagrams in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1600), 0..40)
     ) {
@@ -415,4 +522,22 @@ proptest::proptest! {
         let frame = frame_from_guest(&mut g, now, &ipv4_udp(b"still here"));
         proptest::prop_assert!(h.handle_datagram(now, addr(GUEST), &frame).is_some());
     }
+}
+
+#[test]
+fn a_new_secret_applies_to_new_handshakes_and_keeps_the_live_session() {
+    let now = Instant::now();
+    let (mut h, mut old) = connected(now);
+    let id = h.session().unwrap().id();
+    h.set_secret(secret(3));
+    let frame = frame_from_guest(&mut old, now, &ipv4_udp(b"x"));
+    assert!(h.handle_datagram(now, addr(GUEST), &frame).is_some(), "live session unaffected");
+    let mut stale_secret = guest(1, 5, now);
+    pump(&mut h, &mut stale_secret, now);
+    assert!(stale_secret.session().is_none());
+    assert_eq!(h.session().unwrap().id(), id);
+    let mut fresh = guest(3, 6, now);
+    pump(&mut h, &mut fresh, now);
+    assert_eq!(fresh.session().unwrap().id(), h.session().unwrap().id());
+    assert_ne!(h.session().unwrap().id(), id);
 }
