@@ -19,7 +19,10 @@ const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let secret = secret::load(&cli.secret_file)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    rt.block_on(serve(cli, secret))
+    let outcome = rt.block_on(serve(cli, secret));
+    // A name lookup stuck in the resolver must not hold up the exit (docker stop's grace).
+    rt.shutdown_timeout(Duration::from_secs(1));
+    outcome
 }
 
 async fn serve(cli: Cli, secret: dockroute_engine::proto::Secret) -> anyhow::Result<()> {
@@ -30,7 +33,7 @@ async fn serve(cli: Cli, secret: dockroute_engine::proto::Secret) -> anyhow::Res
         Arc::new(platform::create_tun(&TunSpec { name: Some(cli.tun_name.clone()), mtu: 1400, v4: None, v6: None })?);
     let bind: SocketAddr = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse()?;
     let udp = Arc::new(tokio::net::UdpSocket::bind(bind).await.context("cannot open a UDP socket")?);
-    let _forwarding = Forwarding::enable().context("cannot enable IP forwarding")?;
+    let forwarding = Forwarding::enable().context("cannot enable IP forwarding")?;
     tracing::info!("tunnel device {}, connecting to {server}", cli.tun_name);
 
     let guest = Guest::new(GuestConfig::new(secret), Box::new(OsEntropy), server, Instant::now());
@@ -43,15 +46,20 @@ async fn serve(cli: Cli, secret: dockroute_engine::proto::Secret) -> anyhow::Res
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut applied: Option<SessionParams> = None;
+    // A finished JoinHandle must not be awaited again.
+    let mut engine_done = false;
     let outcome = loop {
         tokio::select! {
             _ = term.recv() => break Ok(()),
             _ = int.recv() => break Ok(()),
-            r = &mut engine => break match r {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(e.into()),
-                Err(e) => Err(anyhow::anyhow!("engine task failed: {e}")),
-            },
+            r = &mut engine => {
+                engine_done = true;
+                break match r {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(e.into()),
+                    Err(e) => Err(anyhow::anyhow!("engine task failed: {e}")),
+                };
+            }
             Some(ev) = event_rx.recv() => {
                 driver::log_event("guest", &ev);
                 match ev {
@@ -77,8 +85,14 @@ async fn serve(cli: Cli, secret: dockroute_engine::proto::Secret) -> anyhow::Res
             }
         }
     };
+    // Stop forwarding first, then the device goes (last reference), then the sysctls.
+    if !engine_done {
+        engine.abort();
+        let _ = engine.await;
+    }
     drop(control_tx);
     drop(tun);
+    drop(forwarding);
     tracing::info!("stopped; removed {} and restored forwarding settings", cli.tun_name);
     outcome
 }
