@@ -44,6 +44,24 @@ pub(super) fn set_tun_addresses(dev: &tun_rs::AsyncDevice, spec: &TunSpec) -> io
     Ok(())
 }
 
+/// The main routing table, IPv4 and IPv6, as iproute2 reports it.
+pub fn route_table() -> io::Result<Vec<super::table::RouteEntry>> {
+    let mut all = Vec::new();
+    for (flag, v6) in [("-4", false), ("-6", true)] {
+        let out =
+            Command::new("ip").env("LC_ALL", "C").args(["-j", flag, "route", "show", "table", "main"]).output()?;
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "ip -j {flag} route: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        all.extend(super::table::parse_ip_json(&text, v6).map_err(io::Error::other)?);
+    }
+    Ok(all)
+}
+
 pub struct SystemRoutes;
 
 impl RouteBackend for SystemRoutes {
@@ -88,16 +106,22 @@ pub struct Forwarding {
 const FORWARDING_KNOBS: [&str; 2] = ["/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"];
 
 impl Forwarding {
+    /// Switches forwarding on. If a later knob fails, the ones already changed are restored
+    /// (the partly built value is dropped). A VM kernel without IPv6 has no IPv6 knob: skipped.
     pub fn enable() -> io::Result<Forwarding> {
-        let mut restore = Vec::new();
+        let mut fwd = Forwarding { restore: Vec::new() };
         for knob in FORWARDING_KNOBS {
-            let old = std::fs::read_to_string(knob)?.trim().to_string();
+            let old = match std::fs::read_to_string(knob) {
+                Ok(v) => v.trim().to_string(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound && knob.contains("ipv6") => continue,
+                Err(e) => return Err(io::Error::new(e.kind(), format!("{knob}: {e}"))),
+            };
             if old != "1" {
                 std::fs::write(knob, "1").map_err(|e| io::Error::new(e.kind(), format!("{knob}: {e}")))?;
-                restore.push((knob, old));
+                fwd.restore.push((knob, old));
             }
         }
-        Ok(Forwarding { restore })
+        Ok(fwd)
     }
 }
 

@@ -37,6 +37,15 @@ pub(super) fn set_tun_addresses(dev: &tun_rs::AsyncDevice, spec: &TunSpec) -> io
     Ok(())
 }
 
+/// The routing table as `netstat -rn` reports it (both families).
+pub fn route_table() -> io::Result<Vec<super::table::RouteEntry>> {
+    let out = Command::new("/usr/sbin/netstat").args(["-rn"]).output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!("netstat -rn: {}", String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    Ok(super::table::parse_netstat(&String::from_utf8_lossy(&out.stdout)))
+}
+
 pub struct SystemRoutes;
 
 impl RouteBackend for SystemRoutes {
@@ -60,7 +69,7 @@ fn family(net: IpNet) -> &'static str {
 }
 
 fn route(args: &[&str]) -> io::Result<()> {
-    let out = Command::new("/sbin/route").args(args).output()?;
+    let out = Command::new("/sbin/route").env("LC_ALL", "C").args(args).output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.success() && !stderr.contains("File exists") {
         return Ok(());

@@ -1,6 +1,7 @@
 //! Everything that changes the OS network stack. Nothing outside this module creates a device,
 //! runs a command or writes a sysctl. One file per OS behind the same small surface:
-//! `create_tun`, `RouteBackend`, `Forwarding`.
+//! `create_tun`, `RouteBackend`, `route_table`, `Forwarding`. `table` holds the portable
+//! parsing and conflict rules for the routing table.
 
 use std::collections::BTreeSet;
 use std::io;
@@ -15,7 +16,9 @@ mod os;
 #[path = "macos.rs"]
 mod os;
 
-pub use os::{Forwarding, SystemRoutes, DEFAULT_TUN_NAME};
+pub mod table;
+
+pub use os::{route_table, Forwarding, SystemRoutes, DEFAULT_TUN_NAME};
 
 /// What the TUN device should look like when created.
 #[derive(Debug, Clone)]
