@@ -21,15 +21,16 @@ CC_aarch64_apple_darwin=clang cargo check --workspace --target aarch64-apple-dar
 
 step "fuzz: ${FUZZ_SECONDS}s per target"
 # cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the stable compiler accept them.
-for target in frame_decoder config_parser; do
+for entry in engine:frame_decoder engine:config_parser privileged-helper:api_frames; do
+  crate=${entry%%:*} target=${entry#*:}
   corpus="$CARGO_TARGET_DIR/fuzz-corpus/$target"
   log="$CARGO_TARGET_DIR/fuzz-$target.log"
   mkdir -p "$corpus"
-  if ! (cd engine && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$CARGO_TARGET_DIR/fuzz" \
+  if ! (cd "$crate" && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$CARGO_TARGET_DIR/fuzz" \
         cargo fuzz run "$target" "$corpus" "fuzz/corpus/$target" -- \
         -max_total_time="$FUZZ_SECONDS" -print_final_stats=1) >"$log" 2>&1; then
     tail -n 60 "$log"
-    echo "fuzz target $target failed (crash inputs, if any, are in engine/fuzz/artifacts/$target)" >&2
+    echo "fuzz target $target failed (crash inputs, if any, are in $crate/fuzz/artifacts/$target)" >&2
     exit 1
   fi
   echo "$target: $(grep -E '^stat::number_of_executed_units' "$log" | tr -d ' ') in ${FUZZ_SECONDS}s, no crash"

@@ -19,12 +19,15 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 pub const DEFAULT_ADDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(192, 168, 251, 1), 24);
 pub const DEFAULT_ADDR6: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::new(0xfdd0, 0xd0c4, 0x2511, 0, 0, 0, 0, 1), 64);
 pub const DEFAULT_SECRET_FILE: &str = "dockroute.secret";
+pub const DEFAULT_API_SOCKET: &str = "/var/run/dockroute.sock";
+/// Owner and group may connect; the helper checks the caller's credentials on top.
+pub const DEFAULT_API_SOCKET_MODE: u32 = 0o660;
 
 /// Single-value keys; repeating one is legal (last wins) but usually a
 /// mistake, hence the warning.
 #[rustfmt::skip]
-const SCALAR_KEYS: [&str; 8] =
-    ["addr", "addr6", "port", "mtu", "host", "secret-file", "keepalive", "expose"];
+const SCALAR_KEYS: [&str; 10] =
+    ["addr", "addr6", "port", "mtu", "host", "secret-file", "keepalive", "expose", "api-socket", "api-socket-mode"];
 const NOT_ACTIVE: &str = "is parsed but not active yet";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,15 @@ pub struct Config {
     pub iptables: Vec<IptablesPair>,
     pub expose: Option<SocketAddr>,
     pub tokens: Vec<Token>,
+    /// True when the file sets `addr`: then the helper never moves the link subnet
+    /// to dodge a conflicting route, it reports the conflict instead.
+    pub addr_pinned: bool,
+    /// Where the helper serves its local API.
+    pub api_socket: PathBuf,
+    pub api_socket_mode: u32,
+    /// Groups whose members may use the API besides root; empty means the platform's default
+    /// (`dockroute` on Linux, `admin` on macOS). Reloads live.
+    pub allow_groups: Vec<String>,
     pub warnings: Vec<Warning>,
 }
 
@@ -142,6 +154,7 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
         ("host", old.host != new.host),
         ("secret-file", old.secret_file != new.secret_file),
         ("keepalive", old.keepalive != new.keepalive),
+        ("api-socket", old.api_socket != new.api_socket || old.api_socket_mode != new.api_socket_mode),
     ];
     ConfigDiff {
         routes_added: minus(&new_nets, &old_nets),
@@ -164,6 +177,10 @@ impl Config {
             iptables: Vec::new(),
             expose: None,
             tokens: Vec::new(),
+            addr_pinned: false,
+            api_socket: PathBuf::from(DEFAULT_API_SOCKET),
+            api_socket_mode: DEFAULT_API_SOCKET_MODE,
+            allow_groups: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -216,6 +233,7 @@ impl Config {
                     Ok(_) => return Err(bad(v, "not an IPv4 subnet")),
                     Err(m) => return Err(bad(v, &m)),
                 };
+                self.addr_pinned = true;
             }
             "addr6" => {
                 let v = one?;
@@ -247,6 +265,20 @@ impl Config {
             // "Application Support") work without quoting.
             "secret-file" if rest.is_empty() => return Err(format!("missing value in {content:?}")),
             "secret-file" => self.secret_file = base_dir.join(rest),
+            "api-socket" if rest.is_empty() => return Err(format!("missing value in {content:?}")),
+            "api-socket" => self.api_socket = base_dir.join(rest),
+            "api-socket-mode" => {
+                let v = one?;
+                let mode = u32::from_str_radix(v.trim_start_matches("0o"), 8).ok().filter(|m| m & !0o666 == 0);
+                self.api_socket_mode =
+                    mode.ok_or_else(|| bad(v, "expected an octal mode without execute bits, e.g. 0660"))?;
+            }
+            "allow-group" => {
+                let v = one?;
+                if !self.allow_groups.iter().any(|g| g == v) {
+                    self.allow_groups.push(v.to_string());
+                }
+            }
             "route" => {
                 let (cidr, expose) = match args.as_slice() {
                     [c] => (*c, false),
@@ -444,6 +476,26 @@ mod tests {
         assert_eq!((c.host_link_v6(), c.guest_link_v6()), (None, None));
         assert_eq!(c.secret_file, Path::new("/var/s k"));
         assert_eq!(c.guest_link_v4().to_string(), "192.168.251.1");
+    }
+
+    #[test]
+    fn api_keys_and_addr_pinning() {
+        let c = ok("");
+        assert!(!c.addr_pinned);
+        assert_eq!((c.api_socket.as_path(), c.api_socket_mode), (Path::new(DEFAULT_API_SOCKET), 0o660));
+        assert!(c.allow_groups.is_empty());
+        let c = ok("addr 192.168.251.1/24\napi-socket run/api.sock\napi-socket-mode 0666\n\
+            allow-group staff\nallow-group docker\nallow-group staff\n");
+        assert!(c.addr_pinned, "an explicit addr line pins the link subnet, even at its default");
+        assert_eq!(c.api_socket, Path::new("/etc/dr/run/api.sock"));
+        assert_eq!(c.api_socket_mode, 0o666);
+        assert_eq!(c.allow_groups, ["staff", "docker"]);
+        for bad in ["api-socket-mode 0777", "api-socket-mode rw", "api-socket", "allow-group"] {
+            let e = Config::parse(bad, Path::new(BASE)).unwrap_err();
+            assert_eq!(e.line, 1, "{bad}: {e}");
+        }
+        let d = diff(&ok(""), &ok("api-socket-mode 0600"));
+        assert_eq!(d.restart_needed, ["api-socket"]);
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! `dockroute-helper`: the privileged end on the Mac (or Linux desktop).
 
-mod run;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use dockroute_helper::{client, install, run};
 
 #[derive(Parser)]
 #[command(
@@ -23,7 +22,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the host end in the foreground until SIGTERM or SIGINT.
+    /// Run the host end and the local API in the foreground until SIGTERM or SIGINT.
     Run {
         /// Config file (mac-docker-connector's format: addr, port, mtu, host, route, ...).
         #[arg(long, short)]
@@ -31,6 +30,36 @@ enum Command {
         /// TUN device name (Linux; macOS picks the next free utunN).
         #[arg(long)]
         tun_name: Option<String>,
+        /// API socket path (overrides `api-socket` in the config).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Print the running helper's status. Exits 0 when the helper answered.
+    Status {
+        #[arg(long, default_value = dockroute_engine::config::DEFAULT_API_SOCKET)]
+        socket: PathBuf,
+        /// Print the status as JSON (the API's own format).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install the helper as a system service (launchd on macOS, systemd on Linux).
+    Install {
+        /// Config file the service runs with (created with defaults if missing);
+        /// default /etc/dockroute/dockroute.conf, on macOS /Library/Application Support/Dockroute/.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print the launchd plist the app bundle ships for SMAppService registration
+    /// (Contents/Library/LaunchDaemons/); used when packaging the app.
+    #[command(hide = true)]
+    PrintSmappservicePlist,
+    /// Stop and remove the service and everything install made.
+    Uninstall {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Also remove the config, the secret and the logs.
+        #[arg(long)]
+        purge: bool,
     },
 }
 
@@ -38,13 +67,55 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     dockroute_engine::logging::init(cli.log_json);
     let result = match cli.command {
-        Command::Run { config, tun_name } => run::run(&config, tun_name),
+        Command::Run { config, tun_name, socket } => run::run(&config, tun_name, socket),
+        Command::Status { socket, json } => status(&socket, json),
+        Command::Install { config } => service(config, false, install::install),
+        Command::Uninstall { config, purge } => service(config, purge, install::uninstall),
+        Command::PrintSmappservicePlist => {
+            print!("{}", install::render_smappservice_plist());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            eprintln!("dockroute-helper: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn status(socket: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let status = rt.block_on(async {
+        let c = client::Client::connect(socket, "dockroute-helper status").await?;
+        c.status().await
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", dockroute_helper::api::render_status(&status));
+    }
+    Ok(())
+}
+
+type ServiceOp = fn(&install::InstallOptions, &mut dyn install::System) -> anyhow::Result<install::Report>;
+
+fn service(config: Option<PathBuf>, purge: bool, op: ServiceOp) -> anyhow::Result<()> {
+    let helper_path = std::env::current_exe()?;
+    let platform = if cfg!(target_os = "macos") { install::Platform::MacOs } else { install::Platform::Linux };
+    let opts = install::InstallOptions {
+        root: PathBuf::from("/"),
+        platform,
+        spec: install::ServiceSpec {
+            helper_path,
+            config_path: config.unwrap_or_else(|| platform.default_config_path().to_path_buf()),
+        },
+        purge,
+    };
+    let report = op(&opts, &mut install::RealSystem)?;
+    for line in report.lines {
+        println!("{line}");
+    }
+    Ok(())
 }

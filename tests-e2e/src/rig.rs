@@ -60,24 +60,40 @@ impl Rig {
         })
     }
 
+    /// Each rig's helper serves its API here, so parallel tests never share a socket.
+    pub fn api_socket(&self) -> PathBuf {
+        self.topo.dir().join("api.sock")
+    }
+
     pub fn link_host(&self) -> IpAddr {
         IpAddr::from([198, 18, 100 + self.topo.slot, 1])
     }
 
     pub fn start_helper(&mut self) -> Res<()> {
+        // The log is appended across restarts: wait for a line this start writes.
+        let seen = read(&self.helper_log).matches("routes via tunnel").count();
+        self.start_helper_no_wait()?;
+        // Listening means the TUN and routes are in place.
+        let log = self.helper_log.clone();
+        Topology::wait_until("helper to listen", Duration::from_secs(5), || {
+            read(&log).matches("routes via tunnel").count() > seen
+        })
+        .map_err(|e| format!("{e}\nhelper log:\n{}", read(&self.helper_log)))?;
+        Ok(())
+    }
+
+    /// Starts the helper without waiting for its tunnel (for tests where it cannot come up).
+    pub fn start_helper_no_wait(&mut self) -> Res<()> {
         let args = [
             bin("dockroute-helper").to_string_lossy().into_owned(),
             "run".into(),
             "--config".into(),
             self.config.to_string_lossy().into_owned(),
+            "--socket".into(),
+            self.api_socket().to_string_lossy().into_owned(),
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let h = self.topo.spawn(self.topo.ns_mac(), &args, &self.helper_log)?;
-        self.helper = Some(h);
-        // Listening means the TUN and routes are in place.
-        let log = self.helper_log.clone();
-        Topology::wait_until("helper to listen", Duration::from_secs(5), || read(&log).contains("routes via tunnel"))
-            .map_err(|e| format!("{e}\nhelper log:\n{}", read(&self.helper_log)))?;
+        self.helper = Some(self.topo.spawn(self.topo.ns_mac(), &args, &self.helper_log)?);
         Ok(())
     }
 
@@ -148,12 +164,20 @@ impl Rig {
 
     /// Asks the helper for its counters (SIGUSR1) and returns the newest stats line.
     pub fn helper_stats(&self) -> Res<String> {
-        let h = self.helper.ok_or("helper not running")?;
-        let before = read(&self.helper_log).matches("stats:").count();
-        self.topo.signal(h, SIGUSR1)?;
-        let log = self.helper_log.clone();
-        Topology::wait_until("helper stats", Duration::from_secs(3), || read(&log).matches("stats:").count() > before)?;
-        let text = read(&self.helper_log);
+        self.stats_of(self.helper.ok_or("helper not running")?, &self.helper_log)
+    }
+
+    pub fn guest_stats(&self) -> Res<String> {
+        self.stats_of(self.guest.ok_or("guest not running")?, &self.guest_log)
+    }
+
+    fn stats_of(&self, handle: u32, log: &Path) -> Res<String> {
+        let before = read(log).matches("stats:").count();
+        self.topo.signal(handle, SIGUSR1)?;
+        Topology::wait_until("stats in the log", Duration::from_secs(3), || {
+            read(log).matches("stats:").count() > before
+        })?;
+        let text = read(log);
         Ok(text.lines().rev().find(|l| l.contains("stats:")).unwrap_or_default().to_string())
     }
 

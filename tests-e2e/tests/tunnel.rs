@@ -49,7 +49,17 @@ fn http_ping_udp_and_ipv6_reach_the_container_through_the_tunnel() {
     let httpd_log = read(&t.dir().join(format!("httpd-{}.log", t.ns_ctr())));
     assert!(httpd_log.contains(&rig.link_host().to_string()), "httpd log names the client: {httpd_log}");
 
-    // A bulk transfer exercises full-size packets (and the MSS clamp): 2 MB over TCP.
+    // MSS clamp: ctr (MTU 1500) offers MSS 1460 in its SYN-ACK; the guest must rewrite it to
+    // 1360 (tunnel MTU 1400 - 40) before it reaches the Mac. Seen on the Mac's TUN device.
+    let sniff_log = t.dir().join("synack.log");
+    let sniffer = t.spawn(mac, &["python3", "-c", SYNACK_MSS_PY, "dockroute0", "80"], &sniff_log).unwrap();
+    Topology::wait_until("SYN-ACK sniffer", Duration::from_secs(5), || read(&sniff_log).contains("ready")).unwrap();
+    t.http_get(mac, &format!("http://{}/", t.ctr_addr()), Duration::from_secs(5)).expect("HTTP GET for the MSS check");
+    Topology::wait_until("SYN-ACK seen", Duration::from_secs(5), || read(&sniff_log).contains("mss")).unwrap();
+    let _ = t.kill(sniffer, SIGTERM);
+    assert!(read(&sniff_log).contains("mss 1360"), "SYN-ACK MSS as seen on the Mac: {}", read(&sniff_log));
+
+    // A bulk transfer exercises full-size packets: 2 MB over TCP.
     let big = t.dir().join(format!("www-{}", t.ns_ctr())).join("big.bin");
     std::fs::write(&big, vec![b'x'; 2 << 20]).unwrap();
     let got =
@@ -100,7 +110,7 @@ fn garbage_and_replayed_datagrams_change_nothing() {
     let sniffer = t
         .spawn(
             t.ns_vm(),
-            &["python3", "-c", SNIFF_PY, "veth-mac", "2511", &capture.to_string_lossy(), "8"],
+            &["python3", "-c", SNIFF_PY, "veth-mac", "2511", &capture.to_string_lossy(), "12"],
             &t.dir().join("sniff.log"),
         )
         .unwrap();
@@ -110,14 +120,16 @@ fn garbage_and_replayed_datagrams_change_nothing() {
     rig.wait_traffic("first session", UP).unwrap();
     rig.wait_traffic("data for the capture", UP).unwrap();
     let t = &rig.topo;
-    Topology::wait_until("capture of 8 datagrams", Duration::from_secs(10), || read(&sniff_log).contains("captured"))
+    Topology::wait_until("capture of 12 datagrams", Duration::from_secs(10), || read(&sniff_log).contains("captured"))
         .unwrap_or_else(|e| panic!("{e}: {}", read(&sniff_log)));
     let _ = t.kill(sniffer, SIGTERM);
     let before = rig.helper_stats().unwrap();
 
-    // Replay every captured datagram verbatim (same source address and port), three times.
+    let guest_before = rig.guest_stats().unwrap();
+    // Replay every captured datagram verbatim (same addresses and ports), three times: the
+    // guest's to the helper, and the helper's to the guest (sent from the vm to itself).
     let out = t.run(t.ns_vm(), &["python3", "-c", REPLAY_PY, &capture.to_string_lossy(), "3"]).unwrap();
-    assert!(out.contains("replayed 24"), "{out}");
+    assert!(out.contains("replayed 36"), "{out}");
     // And garbage: random bytes, and random bodies behind each valid message header.
     let dst = format!("{}:2511", t.mac_addr());
     let out = t.run(t.ns_vm(), &["python3", "-c", GARBAGE_PY, &dst, "1500"]).unwrap();
@@ -132,6 +144,10 @@ fn garbage_and_replayed_datagrams_change_nothing() {
     assert!(grew("unexpected_handshake") >= 3, "replayed Auth finds no challenge: {after}");
     assert!(grew("malformed") > 100, "garbage counted: {after}");
     assert_eq!(counter(&after, "handshakes"), 1);
+    let guest_after = rig.guest_stats().unwrap();
+    let guest_grew = |name: &str| counter(&guest_after, name) - counter(&guest_before, name);
+    assert!(guest_grew("replay") >= 3, "the helper's frames replayed at the guest: {guest_after}");
+    assert!(guest_grew("unexpected_handshake") >= 3, "replayed Challenge/Welcome: {guest_after}");
     println!("MEASURED drops after replay+garbage: {after}");
 }
 
@@ -251,8 +267,8 @@ fn rig_private(p: &std::path::Path) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
-/// Captures the first N IPv4 UDP datagrams to PORT seen on IFACE, both directions (the guest's
-/// are outgoing there), as raw IP packets, length-prefixed.
+/// Captures the first N IPv4 UDP datagrams from or to PORT seen on IFACE, both directions (the
+/// guest's are outgoing there), as raw IP packets, length-prefixed.
 const SNIFF_PY: &str = r#"
 import socket, struct, sys, time
 iface, port, out, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
@@ -268,11 +284,35 @@ while len(got) < n and time.time() < deadline:
     ip = frame[14:]
     ihl = (ip[0] & 15) * 4
     if ip[9] != 17: continue
-    if struct.unpack("!H", ip[ihl + 2:ihl + 4])[0] != port: continue
+    sport, dport = struct.unpack("!HH", ip[ihl:ihl + 4])
+    if port not in (sport, dport): continue
     got.append(ip[:struct.unpack("!H", ip[2:4])[0]])
 with open(out, "wb") as f:
     for p in got: f.write(struct.pack("!H", len(p)) + p)
 print("captured", len(got), flush=True)
+"#;
+
+/// Prints the MSS option of the first SYN-ACK from source port PORT seen on a TUN device
+/// (raw IP, no link header).
+const SYNACK_MSS_PY: &str = r#"
+import socket, struct, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+s.bind((sys.argv[1], 0)); s.settimeout(0.5)
+print("ready", flush=True)
+deadline = time.time() + 15
+while time.time() < deadline:
+    try: p = s.recv(65535)
+    except socket.timeout: continue
+    if len(p) < 40 or p[0] >> 4 != 4 or p[9] != 6: continue
+    ihl = (p[0] & 15) * 4; tcp = p[ihl:]
+    if struct.unpack("!H", tcp[0:2])[0] != int(sys.argv[2]) or tcp[13] & 0x12 != 0x12: continue
+    opts, i = tcp[20:(tcp[12] >> 4) * 4], 0
+    while i < len(opts):
+        if opts[i] == 0: break
+        if opts[i] == 1: i += 1; continue
+        if opts[i] == 2: print("mss", struct.unpack("!H", opts[i+2:i+4])[0], flush=True); sys.exit(0)
+        i += max(opts[i+1], 2)
+    print("mss none", flush=True); sys.exit(0)
 "#;
 
 /// Re-sends captured raw IPv4 packets verbatim (same source address and port) K times.

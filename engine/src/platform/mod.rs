@@ -92,6 +92,12 @@ impl<B: RouteBackend> Routes<B> {
         errors
     }
 
+    /// Forgets a route someone else removed (a VPN client rewriting the table), so the next
+    /// `reconcile` adds it again instead of believing it is still there.
+    pub fn forget(&mut self, net: &IpNet) -> bool {
+        self.installed.remove(net)
+    }
+
     /// Removes every route we added. Safe to call twice.
     pub fn clear(&mut self) -> Vec<(IpNet, io::Error)> {
         self.reconcile(&[])

@@ -1,0 +1,477 @@
+//! The helper's local API: what travels over the Unix socket, shared by server and client so
+//! both sides serialise identically.
+//!
+//! Framing: a 4-byte big-endian length, then one JSON object (at most `MAX_FRAME` bytes).
+//! The client's first request must be `hello` with a protocol version the helper speaks.
+//!
+//! ```text
+//! → {"id":1,"op":"hello","version":1,"client":"dockroute-app 0.1.0"}
+//! ← {"id":1,"ok":{"kind":"hello","version":1,"server":"dockroute-helper 0.1.0"}}
+//! → {"id":2,"op":"set_route_enabled","route":"172.18.0.0/16","enabled":false}
+//! ← {"id":2,"ok":{"kind":"done"}}
+//! → {"id":3,"op":"frobnicate"}
+//! ← {"id":3,"error":{"code":"unknown_op","message":"..."}}
+//! ← {"event":{"kind":"status", ...}}          (after "subscribe", whenever state changes)
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use serde::{Deserialize, Serialize};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Requests and replies are small; a large frame is a bug or an attack.
+pub const MAX_FRAME: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: u64,
+    #[serde(flatten)]
+    pub op: Op,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// Must come first; the helper answers with the version it will speak.
+    Hello {
+        version: u32,
+        client: String,
+    },
+    Status,
+    /// Bring the tunnel up (TUN, UDP listener, routes) / take it down. The helper keeps serving
+    /// the API either way.
+    Connect,
+    Disconnect,
+    /// The shared secret (the app keeps it in the keychain). Applies to handshakes from now on.
+    SetSecret {
+        secret: Redacted,
+    },
+    /// The app's desired routes, as a whole set; the helper reconciles. The config file's
+    /// `route` lines are kept besides them.
+    SetRoutes {
+        routes: Vec<IpNet>,
+    },
+    SetRouteEnabled {
+        route: IpNet,
+        enabled: bool,
+    },
+    Stats,
+    /// From now on this connection also receives `event` frames.
+    Subscribe,
+}
+
+/// A string that never appears in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<redacted {} bytes>", self.0.len())
+    }
+}
+
+/// Everything the helper sends: a reply to a request, or a pushed event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ServerFrame {
+    Event { event: Event },
+    Reply(Reply),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    /// None when the request was too broken to have an id.
+    pub id: Option<u64>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+// Replies are built once and serialised at once; boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
+pub enum Outcome {
+    Ok(Answer),
+    Error(ApiError),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Answer {
+    Hello { version: u32, server: String },
+    Status(Status),
+    Stats(StatsReport),
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not JSON, or not a request.
+    BadRequest,
+    UnknownOp,
+    UnsupportedVersion,
+    HelloRequired,
+    NotAuthorised,
+    InvalidArgument,
+    /// The frame exceeded `MAX_FRAME`; the connection is closed after this reply, because the
+    /// rest of the oversized frame cannot be told apart from the next one.
+    TooLarge,
+    /// Something failed on the helper's side (e.g. the TUN could not be created).
+    Failed,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError { code, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let code = serde_json::to_value(self.code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        write!(f, "{} ({code})", self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    Status(Status),
+    Stats(StatsReport),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub helper_version: String,
+    /// What the user asked for.
+    pub tunnel: TunnelState,
+    /// Why the tunnel is not up although asked (e.g. the port is taken).
+    pub error: Option<String>,
+    pub listen: Option<SocketAddr>,
+    pub interface: Option<String>,
+    pub link: Option<LinkInfo>,
+    pub session: Option<SessionInfo>,
+    pub routes: Vec<RouteStatus>,
+    pub secret_source: SecretSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TunnelState {
+    Connected,
+    Disconnected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    File,
+    Api,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkInfo {
+    pub host_v4: Ipv4Net,
+    pub guest_v4: Ipv4Addr,
+    pub host_v6: Option<Ipv6Net>,
+    pub guest_v6: Option<Ipv6Addr>,
+    pub mtu: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// 16 hex digits.
+    pub id: String,
+    /// The guest's UDP address as the helper sees it.
+    pub guest: SocketAddr,
+    pub alive: bool,
+    pub handshake_age_ms: u64,
+    pub last_seen_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteStatus {
+    pub net: IpNet,
+    pub source: RouteSource,
+    pub enabled: bool,
+    #[serde(flatten)]
+    pub state: RouteState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteSource {
+    Config,
+    App,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RouteState {
+    Installed,
+    Disabled,
+    /// Waiting for the tunnel to be connected.
+    Pending,
+    /// Overlaps a route the helper does not own; not installed.
+    Conflict {
+        interface: String,
+        route: IpNet,
+    },
+    Failed {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsReport {
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub keepalives_sent: u64,
+    pub handshakes: u64,
+    pub stale_notices: u64,
+    pub drops: BTreeMap<String, u64>,
+}
+
+impl From<&dockroute_engine::proto::Stats> for StatsReport {
+    fn from(s: &dockroute_engine::proto::Stats) -> Self {
+        use dockroute_engine::proto::DropReason;
+        StatsReport {
+            tx_packets: s.tx_packets,
+            tx_bytes: s.tx_bytes,
+            rx_packets: s.rx_packets,
+            rx_bytes: s.rx_bytes,
+            keepalives_sent: s.keepalives_sent,
+            handshakes: s.handshakes,
+            stale_notices: s.stale_notices,
+            drops: DropReason::ALL.iter().map(|r| (r.name().to_string(), s.drops(*r))).collect(),
+        }
+    }
+}
+
+/// Parses a request, telling apart "not JSON / no id" from "unknown op" from "bad arguments".
+pub fn parse_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ApiError)> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| (None, ApiError::new(ErrorCode::BadRequest, format!("not JSON: {e}"))))?;
+    let id = value.get("id").and_then(serde_json::Value::as_u64);
+    let Some(id) = id else {
+        return Err((None, ApiError::new(ErrorCode::BadRequest, "a request is an object with a numeric \"id\"")));
+    };
+    let Some(op) = value.get("op").and_then(serde_json::Value::as_str).map(str::to_owned) else {
+        return Err((Some(id), ApiError::new(ErrorCode::BadRequest, "missing \"op\"")));
+    };
+    const OPS: [&str; 9] = [
+        "hello",
+        "status",
+        "connect",
+        "disconnect",
+        "set_secret",
+        "set_routes",
+        "set_route_enabled",
+        "stats",
+        "subscribe",
+    ];
+    if !OPS.contains(&op.as_str()) {
+        return Err((
+            Some(id),
+            ApiError::new(ErrorCode::UnknownOp, format!("unknown op {op:?}; known: {}", OPS.join(", "))),
+        ));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| (Some(id), ApiError::new(ErrorCode::InvalidArgument, format!("{op}: {e}"))))
+}
+
+/// Human-readable status for `dockroute-helper status` and support requests.
+pub fn render_status(s: &Status) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let state = match s.tunnel {
+        TunnelState::Connected => "connected",
+        TunnelState::Disconnected => "disconnected",
+    };
+    let _ = writeln!(o, "dockroute-helper {}: tunnel {state}", s.helper_version);
+    if let Some(e) = &s.error {
+        let _ = writeln!(o, "  error: {e}");
+    }
+    if let (Some(listen), Some(ifname), Some(link)) = (&s.listen, &s.interface, &s.link) {
+        let _ = writeln!(
+            o,
+            "  listening on udp {listen}, device {ifname}, link {} (guest {}), mtu {}",
+            link.host_v4, link.guest_v4, link.mtu
+        );
+        if let (Some(h6), Some(g6)) = (link.host_v6, link.guest_v6) {
+            let _ = writeln!(o, "  link v6 {h6} (guest {g6})");
+        }
+    }
+    match &s.session {
+        Some(x) => {
+            let alive = if x.alive { "alive" } else { "DEAD" };
+            let _ = writeln!(
+                o,
+                "  session {} with guest {}: {alive}, established {:.1} s ago, last heard {:.1} s ago",
+                x.id,
+                x.guest,
+                x.handshake_age_ms as f64 / 1000.0,
+                x.last_seen_ms as f64 / 1000.0
+            );
+        }
+        None => {
+            let _ = writeln!(o, "  no guest connected");
+        }
+    }
+    let _ = writeln!(o, "  routes:{}", if s.routes.is_empty() { " none" } else { "" });
+    for r in &s.routes {
+        let state = match &r.state {
+            RouteState::Installed => "installed".to_string(),
+            RouteState::Disabled => "disabled".to_string(),
+            RouteState::Pending => "pending (tunnel down)".to_string(),
+            RouteState::Conflict { interface, route } => format!("CONFLICT with {route} on {interface}"),
+            RouteState::Failed { message } => format!("FAILED: {message}"),
+        };
+        let source = match r.source {
+            RouteSource::Config => "config",
+            RouteSource::App => "app",
+        };
+        let _ = writeln!(o, "    {:<24} {state} [{source}]", r.net.to_string());
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status() -> Status {
+        Status {
+            helper_version: "0.1.0".into(),
+            tunnel: TunnelState::Connected,
+            error: None,
+            listen: Some("127.0.0.1:2511".parse().unwrap()),
+            interface: Some("utun5".into()),
+            link: Some(LinkInfo {
+                host_v4: "192.168.251.1/24".parse().unwrap(),
+                guest_v4: "192.168.251.2".parse().unwrap(),
+                host_v6: Some("fdd0:d0c4:2511::1/64".parse().unwrap()),
+                guest_v6: Some("fdd0:d0c4:2511::2".parse().unwrap()),
+                mtu: 1400,
+            }),
+            session: Some(SessionInfo {
+                id: "0123456789abcdef".into(),
+                guest: "127.0.0.1:50000".parse().unwrap(),
+                alive: true,
+                handshake_age_ms: 1200,
+                last_seen_ms: 30,
+            }),
+            routes: vec![
+                RouteStatus {
+                    net: "172.18.0.0/16".parse().unwrap(),
+                    source: RouteSource::App,
+                    enabled: true,
+                    state: RouteState::Installed,
+                },
+                RouteStatus {
+                    net: "10.0.0.0/8".parse().unwrap(),
+                    source: RouteSource::Config,
+                    enabled: true,
+                    state: RouteState::Conflict { interface: "en0".into(), route: "10.0.0.0/8".parse().unwrap() },
+                },
+            ],
+            secret_source: SecretSource::Api,
+        }
+    }
+
+    fn round_trip<T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug>(v: &T) -> String {
+        let text = serde_json::to_string(v).unwrap();
+        let back: T = serde_json::from_str(&text).unwrap();
+        assert_eq!(&back, v, "{text}");
+        text
+    }
+
+    #[test]
+    fn every_request_round_trips_and_has_the_documented_shape() {
+        let ops = [
+            Op::Hello { version: 1, client: "t".into() },
+            Op::Status,
+            Op::Connect,
+            Op::Disconnect,
+            Op::SetSecret { secret: Redacted("s3cr3t-s3cr3t-s3cr3t".into()) },
+            Op::SetRoutes { routes: vec!["172.18.0.0/16".parse().unwrap(), "fd00:1::/64".parse().unwrap()] },
+            Op::SetRouteEnabled { route: "172.18.0.0/16".parse().unwrap(), enabled: false },
+            Op::Stats,
+            Op::Subscribe,
+        ];
+        for (i, op) in ops.into_iter().enumerate() {
+            round_trip(&Request { id: i as u64, op });
+        }
+        let text = round_trip(&Request {
+            id: 2,
+            op: Op::SetRouteEnabled { route: "172.18.0.0/16".parse().unwrap(), enabled: false },
+        });
+        assert_eq!(text, r#"{"id":2,"op":"set_route_enabled","route":"172.18.0.0/16","enabled":false}"#);
+    }
+
+    #[test]
+    fn every_server_frame_round_trips() {
+        let frames = [
+            ServerFrame::Reply(Reply {
+                id: Some(1),
+                outcome: Outcome::Ok(Answer::Hello { version: 1, server: "h".into() }),
+            }),
+            ServerFrame::Reply(Reply { id: Some(2), outcome: Outcome::Ok(Answer::Status(status())) }),
+            ServerFrame::Reply(Reply { id: Some(3), outcome: Outcome::Ok(Answer::Stats(StatsReport::default())) }),
+            ServerFrame::Reply(Reply { id: Some(4), outcome: Outcome::Ok(Answer::Done) }),
+            ServerFrame::Reply(Reply { id: None, outcome: Outcome::Error(ApiError::new(ErrorCode::BadRequest, "x")) }),
+            ServerFrame::Event { event: Event::Status(status()) },
+            ServerFrame::Event { event: Event::Stats(StatsReport::default()) },
+        ];
+        for f in &frames {
+            round_trip(f);
+        }
+        let done = serde_json::to_string(&frames[3]).unwrap();
+        assert_eq!(done, r#"{"id":4,"ok":{"kind":"done"}}"#);
+        let err = serde_json::to_string(&frames[4]).unwrap();
+        assert_eq!(err, r#"{"id":null,"error":{"code":"bad_request","message":"x"}}"#);
+    }
+
+    #[test]
+    fn rendered_status_names_session_routes_and_conflicts() {
+        let text = render_status(&status());
+        assert!(text.contains("tunnel connected"), "{text}");
+        assert!(text.contains("session 0123456789abcdef with guest 127.0.0.1:50000: alive"), "{text}");
+        assert!(text.contains("172.18.0.0/16") && text.contains("installed [app]"), "{text}");
+        assert!(text.contains("CONFLICT with 10.0.0.0/8 on en0 [config]"), "{text}");
+    }
+
+    #[test]
+    fn the_secret_never_shows_in_debug_output() {
+        let op = Op::SetSecret { secret: Redacted("hunter2-hunter2-hunter2".into()) };
+        assert!(!format!("{op:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn parse_tells_the_kinds_of_bad_request_apart() {
+        let code = |b: &[u8]| parse_request(b).unwrap_err();
+        assert_eq!(code(b"not json").1.code, ErrorCode::BadRequest);
+        assert_eq!(code(b"not json").0, None);
+        assert_eq!(code(b"[1,2]").1.code, ErrorCode::BadRequest);
+        assert_eq!(code(br#"{"op":"status"}"#).1.code, ErrorCode::BadRequest);
+        assert_eq!(code(br#"{"id":4,"op":"frobnicate"}"#), (Some(4), code(br#"{"id":4,"op":"frobnicate"}"#).1));
+        assert_eq!(code(br#"{"id":4,"op":"frobnicate"}"#).1.code, ErrorCode::UnknownOp);
+        let bad_arg = code(br#"{"id":5,"op":"set_routes","routes":["not a cidr"]}"#);
+        assert_eq!((bad_arg.0, bad_arg.1.code), (Some(5), ErrorCode::InvalidArgument));
+        assert_eq!(parse_request(br#"{"id":6,"op":"status"}"#).unwrap(), Request { id: 6, op: Op::Status });
+    }
+}

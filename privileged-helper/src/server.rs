@@ -1,0 +1,212 @@
+//! The Unix socket: accepting, authorising, framing, version negotiation, and turning frames
+//! into `Command`s for the daemon. A bad frame gets an error reply; the connection stays.
+
+use std::io;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_util::codec::Framed;
+
+use crate::api::{
+    parse_request, Answer, ApiError, ErrorCode, Event, Op, Outcome, Reply, ServerFrame, MAX_FRAME, PROTOCOL_VERSION,
+};
+use crate::authz::{self, Peer};
+use crate::codec::{Frame, FrameCodec};
+use crate::daemon::Command;
+
+/// The listening socket; removes its file when dropped.
+pub struct ApiSocket {
+    pub listener: UnixListener,
+    path: PathBuf,
+}
+
+impl Drop for ApiSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Binds the API socket with `mode`, group-owned by the first allowed group that exists.
+/// A socket file left by a crashed helper is replaced; a live helper, or a path that is not a
+/// socket, is an error (we never delete what is not ours).
+pub async fn bind(path: &Path, mode: u32, groups: &[String]) -> io::Result<ApiSocket> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ));
+        }
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("another helper is already serving {}", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+        tracing::info!("replaced the stale socket {} of a previous run", path.display());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // Created under a tight umask so there is no moment where it is more open than `mode`.
+    let old = unsafe { libc::umask(0o177) };
+    let bound = UnixListener::bind(path);
+    unsafe { libc::umask(old) };
+    let listener = bound.map_err(|e| io::Error::new(e.kind(), format!("cannot bind {}: {e}", path.display())))?;
+    let socket = ApiSocket { listener, path: path.to_path_buf() };
+    let default_groups: Vec<String> = authz::DEFAULT_GROUPS.iter().map(|g| g.to_string()).collect();
+    let groups = if groups.is_empty() { &default_groups[..] } else { groups };
+    let gid = groups.iter().find_map(|g| authz::group(g)).map(|(gid, _)| gid);
+    if let Some(gid) = gid {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
+        if unsafe { libc::chown(c.as_ptr(), 0, gid) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    Ok(socket)
+}
+
+/// Accepts connections until the process ends.
+pub async fn serve(
+    socket: &ApiSocket,
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
+    policy: watch::Receiver<Vec<String>>,
+) {
+    loop {
+        let stream = match socket.listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!("accept on the API socket: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (commands, events, groups) = (commands.clone(), events.clone(), policy.borrow().clone());
+        tokio::spawn(async move {
+            if let Err(e) = connection(stream, commands, events, groups).await {
+                tracing::debug!("API connection ended: {e}");
+            }
+        });
+    }
+}
+
+async fn connection(
+    stream: UnixStream,
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
+    groups: Vec<String>,
+) -> io::Result<()> {
+    let cred = stream.peer_cred()?;
+    let peer = Peer { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() };
+    let mut framed = Framed::new(stream, FrameCodec::new(MAX_FRAME));
+    // Decided before a single byte from the caller is parsed.
+    if let Err(why) = authz::check(&peer, &groups) {
+        tracing::warn!(uid = peer.uid, pid = peer.pid, "API connection refused: {why}");
+        send(&mut framed, &reply(None, Err(ApiError::new(ErrorCode::NotAuthorised, why)))).await?;
+        return Ok(());
+    }
+    tracing::debug!(uid = peer.uid, pid = peer.pid, "API connection");
+    let mut conn = Conn { hello: false, events: None, source: events };
+    loop {
+        let frame = tokio::select! {
+            f = framed.next() => f,
+            ev = next_event(&mut conn.events) => {
+                match ev {
+                    Some(event) => send(&mut framed, &ServerFrame::Event { event }).await?,
+                    None => conn.events = None,
+                }
+                continue;
+            }
+        };
+        let out = match frame {
+            None => return Ok(()),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(Frame::TooLarge(n))) => {
+                let msg = format!("frame of {n} bytes exceeds the limit of {MAX_FRAME}");
+                reply(None, Err(ApiError::new(ErrorCode::TooLarge, msg)))
+            }
+            Some(Ok(Frame::Data(bytes))) => conn.handle(&bytes, &commands).await,
+        };
+        send(&mut framed, &out).await?;
+    }
+}
+
+struct Conn {
+    hello: bool,
+    /// Set once the client subscribes; until then it costs the daemon nothing.
+    events: Option<broadcast::Receiver<Event>>,
+    source: broadcast::Sender<Event>,
+}
+
+impl Conn {
+    async fn handle(&mut self, bytes: &[u8], commands: &mpsc::Sender<Command>) -> ServerFrame {
+        let req = match parse_request(bytes) {
+            Ok(r) => r,
+            Err((id, e)) => return reply(id, Err(e)),
+        };
+        let id = Some(req.id);
+        match req.op {
+            Op::Hello { version, client } => {
+                if version != PROTOCOL_VERSION {
+                    let msg = format!("this helper speaks protocol version {PROTOCOL_VERSION}, not {version}");
+                    return reply(id, Err(ApiError::new(ErrorCode::UnsupportedVersion, msg)));
+                }
+                tracing::debug!("API client {client:?} says hello");
+                self.hello = true;
+                let server = format!("dockroute-helper {}", env!("CARGO_PKG_VERSION"));
+                reply(id, Ok(Answer::Hello { version: PROTOCOL_VERSION, server }))
+            }
+            _ if !self.hello => {
+                reply(id, Err(ApiError::new(ErrorCode::HelloRequired, "send hello with the protocol version first")))
+            }
+            Op::Subscribe => {
+                if self.events.is_none() {
+                    self.events = Some(self.source.subscribe());
+                }
+                reply(id, Ok(Answer::Done))
+            }
+            op => {
+                let (tx, rx) = oneshot::channel();
+                let failed = || Err(ApiError::new(ErrorCode::Failed, "the helper is shutting down"));
+                if commands.send(Command { op, reply: tx }).await.is_err() {
+                    return reply(id, failed());
+                }
+                reply(id, rx.await.unwrap_or_else(|_| failed()))
+            }
+        }
+    }
+}
+
+fn reply(id: Option<u64>, r: Result<Answer, ApiError>) -> ServerFrame {
+    ServerFrame::Reply(Reply {
+        id,
+        outcome: match r {
+            Ok(a) => Outcome::Ok(a),
+            Err(e) => Outcome::Error(e),
+        },
+    })
+}
+
+async fn send(framed: &mut Framed<UnixStream, FrameCodec>, frame: &ServerFrame) -> io::Result<()> {
+    let bytes = serde_json::to_vec(frame).map_err(io::Error::other)?;
+    framed.send(Bytes::from(bytes)).await
+}
+
+async fn next_event(rx: &mut Option<broadcast::Receiver<Event>>) -> Option<Event> {
+    let Some(r) = rx.as_mut() else { return std::future::pending().await };
+    loop {
+        match r.recv().await {
+            Ok(e) => return Some(e),
+            // A slow subscriber misses intermediate states; the next one is complete anyway.
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
