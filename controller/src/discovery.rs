@@ -1,0 +1,118 @@
+//! Docker's bridge networks, reduced to what Dockroute needs: their subnets (the routes the
+//! helper installs) and whether they are `--internal` (the guest masquerades towards those,
+//! since their containers have no route back).
+
+use std::collections::BTreeSet;
+
+use bollard::models::Network;
+use ipnet::IpNet;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeNetwork {
+    pub id: String,
+    pub name: String,
+    pub subnets: Vec<IpNet>,
+    pub internal: bool,
+}
+
+/// Local bridge networks with at least one parseable subnet; others (host, none, overlay,
+/// macvlan, networks without IPAM) are not ours to route.
+pub fn bridge_networks(all: &[Network]) -> Vec<BridgeNetwork> {
+    let mut out: Vec<BridgeNetwork> = all
+        .iter()
+        .filter(|n| n.driver.as_deref() == Some("bridge"))
+        .filter_map(|n| {
+            let subnets: Vec<IpNet> = n
+                .ipam
+                .as_ref()?
+                .config
+                .as_ref()?
+                .iter()
+                .filter_map(|c| c.subnet.as_deref()?.parse::<IpNet>().ok())
+                .map(|s| s.trunc())
+                .collect();
+            (!subnets.is_empty()).then(|| BridgeNetwork {
+                id: n.id.clone().unwrap_or_default(),
+                name: n.name.clone().unwrap_or_default(),
+                subnets,
+                internal: n.internal.unwrap_or(false),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Every subnet of every bridge network, once, in a stable order.
+pub fn desired_routes(networks: &[BridgeNetwork]) -> Vec<IpNet> {
+    let set: BTreeSet<IpNet> = networks.iter().flat_map(|n| n.subnets.iter().copied()).collect();
+    set.into_iter().collect()
+}
+
+/// The guest's rules file: `internal CIDR` per internal subnet, then the `iptables A+B` pairs
+/// (seed syntax) the user configured.
+pub fn guest_rules(networks: &[BridgeNetwork], pairs: &[String]) -> String {
+    let mut text = String::from("# written by dockroute; the guest re-reads it when it changes\n");
+    let internal: BTreeSet<IpNet> =
+        networks.iter().filter(|n| n.internal).flat_map(|n| n.subnets.iter().copied()).collect();
+    for n in internal {
+        text.push_str(&format!("internal {n}\n"));
+    }
+    for p in pairs {
+        text.push_str(&format!("iptables {p}\n"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::{Ipam, IpamConfig};
+
+    fn net(name: &str, driver: &str, subnets: &[&str], internal: bool) -> Network {
+        Network {
+            name: Some(name.into()),
+            id: Some(format!("id-{name}")),
+            driver: Some(driver.into()),
+            internal: Some(internal),
+            ipam: Some(Ipam {
+                config: Some(
+                    subnets.iter().map(|s| IpamConfig { subnet: Some(s.to_string()), ..Default::default() }).collect(),
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_bridge_networks_with_subnets_count_and_routes_are_deduplicated() {
+        let all = [
+            net("bridge", "bridge", &["198.19.0.0/24"], false),
+            net("host", "host", &[], false),
+            net("none", "null", &[], false),
+            net("app", "bridge", &["198.19.1.0/24", "2001:2:0:1::/64"], false),
+            net("private", "bridge", &["198.19.2.0/24"], true),
+            net("swarm", "overlay", &["198.19.9.0/24"], false),
+            net("dup", "bridge", &["198.19.1.0/24"], false),
+            net("broken", "bridge", &["not-a-cidr"], false),
+        ];
+        let b = bridge_networks(&all);
+        let names: Vec<&str> = b.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["app", "bridge", "dup", "private"]);
+        let routes: Vec<String> = desired_routes(&b).iter().map(ToString::to_string).collect();
+        assert_eq!(routes, ["198.19.0.0/24", "198.19.1.0/24", "198.19.2.0/24", "2001:2:0:1::/64"]);
+    }
+
+    #[test]
+    fn the_rules_file_lists_internal_subnets_and_pairs() {
+        let b = bridge_networks(&[
+            net("private", "bridge", &["198.19.2.0/24"], true),
+            net("app", "bridge", &["198.19.1.0/24"], false),
+        ]);
+        let text = guest_rules(&b, &["198.19.1.0+198.19.3.0".to_string()]);
+        assert!(text.contains("internal 198.19.2.0/24\n"));
+        assert!(!text.contains("198.19.1.0/24"));
+        assert!(text.contains("iptables 198.19.1.0+198.19.3.0\n"));
+    }
+}

@@ -1,0 +1,149 @@
+//! Where the Docker daemon is, resolved the way the docker CLI does it, so Dockroute talks to
+//! the engine the user's `docker` talks to (docker-mac-net-connect got this wrong: #46, #80).
+//!
+//! Order: `DOCKER_HOST`; `DOCKER_CONTEXT`; `currentContext` in `~/.docker/config.json` (the
+//! context's `meta.json` lives under `contexts/meta/<sha256 of its name>/`); then the sockets of
+//! Docker Desktop, OrbStack, Colima, Rancher Desktop, and finally `/var/run/docker.sock`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `unix:///path` or `tcp://host:port`.
+    pub host: String,
+    /// Why this one: shown in status and logs, so a wrong pick is easy to explain.
+    pub source: String,
+}
+
+/// What the resolver may look at; the real one reads the process environment and `$HOME`.
+pub struct Env {
+    pub vars: HashMap<String, String>,
+    pub home: Option<PathBuf>,
+}
+
+impl Env {
+    pub fn from_process() -> Env {
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        let home = vars.get("HOME").map(PathBuf::from);
+        Env { vars, home }
+    }
+}
+
+/// The sockets tried when nothing is configured, in order.
+pub fn well_known_sockets(home: Option<&Path>) -> Vec<(PathBuf, &'static str)> {
+    let mut v = Vec::new();
+    if let Some(h) = home {
+        v.push((h.join(".docker/run/docker.sock"), "Docker Desktop"));
+        v.push((h.join(".orbstack/run/docker.sock"), "OrbStack"));
+        v.push((h.join(".colima/default/docker.sock"), "Colima"));
+        v.push((h.join(".colima/docker.sock"), "Colima"));
+        v.push((h.join(".rd/docker.sock"), "Rancher Desktop"));
+    }
+    v.push((PathBuf::from("/var/run/docker.sock"), "the system socket"));
+    v
+}
+
+pub fn resolve(env: &Env) -> Result<Endpoint, String> {
+    if let Some(host) = env.vars.get("DOCKER_HOST").filter(|h| !h.is_empty()) {
+        return Ok(Endpoint { host: host.clone(), source: "DOCKER_HOST".into() });
+    }
+    let docker_dir =
+        env.vars.get("DOCKER_CONFIG").map(PathBuf::from).or_else(|| env.home.as_ref().map(|h| h.join(".docker")));
+    let context = match env.vars.get("DOCKER_CONTEXT").filter(|c| !c.is_empty()) {
+        Some(c) => Some((c.clone(), "DOCKER_CONTEXT")),
+        None => docker_dir.as_deref().and_then(current_context).map(|c| (c, "config.json currentContext")),
+    };
+    if let Some((name, why)) = context.filter(|(n, _)| n != "default") {
+        let dir = docker_dir.as_deref().ok_or("no docker config directory (HOME unset)")?;
+        let host = context_host(dir, &name)?;
+        return Ok(Endpoint { host, source: format!("context {name:?} ({why})") });
+    }
+    for (path, what) in well_known_sockets(env.home.as_deref()) {
+        if path.exists() {
+            return Ok(Endpoint { host: format!("unix://{}", path.display()), source: what.to_string() });
+        }
+    }
+    Err("no Docker engine found: set DOCKER_HOST or a docker context, or start Docker".into())
+}
+
+fn current_context(docker_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(docker_dir.join("config.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("currentContext")?.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+fn context_host(docker_dir: &Path, name: &str) -> Result<String, String> {
+    let digest = Sha256::digest(name.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let meta = docker_dir.join("contexts/meta").join(hex).join("meta.json");
+    let text =
+        std::fs::read_to_string(&meta).map_err(|e| format!("docker context {name:?}: {}: {e}", meta.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("docker context {name:?}: {}: {e}", meta.display()))?;
+    v.pointer("/Endpoints/docker/Host")
+        .and_then(|h| h.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("docker context {name:?} has no docker endpoint in {}", meta.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)], home: &Path) -> Env {
+        Env { vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), home: Some(home.into()) }
+    }
+
+    fn write_context(home: &Path, name: &str, host: &str) {
+        let hex: String = Sha256::digest(name.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let dir = home.join(".docker/contexts/meta").join(hex);
+        std::fs::create_dir_all(&dir).unwrap();
+        let meta = serde_json::json!({"Name": name, "Metadata": {}, "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": false}}});
+        std::fs::write(dir.join("meta.json"), meta.to_string()).unwrap();
+    }
+
+    #[test]
+    fn docker_host_wins_over_everything() {
+        let home = tempfile::tempdir().unwrap();
+        write_context(home.path(), "colima", "unix:///x/colima.sock");
+        let e = resolve(&env(&[("DOCKER_HOST", "tcp://198.18.0.1:2375"), ("DOCKER_CONTEXT", "colima")], home.path()))
+            .unwrap();
+        assert_eq!((e.host.as_str(), e.source.as_str()), ("tcp://198.18.0.1:2375", "DOCKER_HOST"));
+    }
+
+    #[test]
+    fn docker_context_then_config_json_current_context() {
+        let home = tempfile::tempdir().unwrap();
+        write_context(home.path(), "colima", "unix:///x/colima.sock");
+        write_context(home.path(), "orbstack", "unix:///x/orb.sock");
+        std::fs::write(home.path().join(".docker/config.json"), r#"{"currentContext":"orbstack","auths":{}}"#).unwrap();
+        let e = resolve(&env(&[("DOCKER_CONTEXT", "colima")], home.path())).unwrap();
+        assert_eq!(e.host, "unix:///x/colima.sock");
+        assert!(e.source.contains("DOCKER_CONTEXT"));
+        let e = resolve(&env(&[], home.path())).unwrap();
+        assert_eq!(e.host, "unix:///x/orb.sock");
+        assert!(e.source.contains("currentContext"));
+    }
+
+    #[test]
+    fn a_missing_context_is_an_error_that_names_it() {
+        let home = tempfile::tempdir().unwrap();
+        let e = resolve(&env(&[("DOCKER_CONTEXT", "ghost")], home.path())).unwrap_err();
+        assert!(e.contains("ghost") && e.contains("meta.json"), "{e}");
+    }
+
+    #[test]
+    fn the_default_context_falls_through_to_the_known_sockets_in_order() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(home.path().join(".docker/run")).unwrap();
+        std::fs::create_dir_all(home.path().join(".orbstack/run")).unwrap();
+        std::fs::write(home.path().join(".orbstack/run/docker.sock"), "").unwrap();
+        let e = resolve(&env(&[("DOCKER_CONTEXT", "default")], home.path())).unwrap();
+        assert_eq!(e.source, "OrbStack");
+        std::fs::write(home.path().join(".docker/run/docker.sock"), "").unwrap();
+        assert_eq!(resolve(&env(&[], home.path())).unwrap().source, "Docker Desktop");
+    }
+}
