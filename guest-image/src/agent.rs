@@ -1,17 +1,54 @@
 //! Connects, configures the TUN from the session the host assigns, forwards, and cleans up.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use clap::Parser;
 use dockroute_engine::driver::{self, Control};
 use dockroute_engine::platform::{self, Forwarding, TunSpec};
 use dockroute_engine::proto::{Event, Guest, GuestConfig, OsEntropy, SessionParams};
 use dockroute_engine::secret;
 use tokio::sync::mpsc;
 
-use crate::Cli;
+use crate::vmfirewall::VmFirewall;
+
+/// How often the rules file and Docker's chains are checked.
+const FIREWALL_TICK: Duration = Duration::from_secs(1);
+
+/// The command line of `dockroute-guest`.
+#[derive(Parser)]
+#[command(
+    name = "dockroute-guest",
+    version,
+    about = "Dockroute guest: connects to the helper and forwards between the tunnel and the VM's networks"
+)]
+pub struct Cli {
+    /// The helper's UDP endpoint; the name is resolved again before every reconnect.
+    #[arg(long, default_value = "host.docker.internal:2511")]
+    pub server: String,
+    /// Tried when `--server` does not resolve.
+    #[arg(long, default_value = "gateway.docker.internal:2511")]
+    pub fallback_server: String,
+    /// The shared secret, as written by the helper (must not be readable by others).
+    #[arg(long)]
+    pub secret_file: PathBuf,
+    /// Name of the TUN device to create.
+    #[arg(long, default_value = "dockroute0")]
+    pub tun_name: String,
+    /// Internal networks and subnet pairs, written by the controller (`internal CIDR`,
+    /// `iptables A+B` lines); re-read when it changes.
+    #[arg(long)]
+    pub rules_file: Option<PathBuf>,
+    /// Leave the VM's firewall alone (a VM without Docker, or rules managed by hand).
+    #[arg(long)]
+    pub no_firewall: bool,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    pub log_json: bool,
+}
 
 /// Upper bound for one name lookup, so a hung resolver cannot stall reconnects.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -34,6 +71,11 @@ async fn serve(cli: Cli, secret: dockroute_engine::proto::Secret) -> anyhow::Res
     let bind: SocketAddr = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse()?;
     let udp = Arc::new(tokio::net::UdpSocket::bind(bind).await.context("cannot open a UDP socket")?);
     let forwarding = Forwarding::enable().context("cannot enable IP forwarding")?;
+    let mut firewall = match cli.no_firewall {
+        true => None,
+        false => Some(VmFirewall::new(cli.rules_file.clone()).map_err(|e| anyhow::anyhow!("VM firewall: {e}"))?),
+    };
+    let mut tick = tokio::time::interval(FIREWALL_TICK);
     tracing::info!("tunnel device {}, connecting to {server}", cli.tun_name);
 
     let guest = Guest::new(GuestConfig::new(secret), Box::new(OsEntropy), server, Instant::now());
@@ -50,6 +92,12 @@ async fn serve(cli: Cli, secret: dockroute_engine::proto::Secret) -> anyhow::Res
     let mut engine_done = false;
     let outcome = loop {
         tokio::select! {
+            _ = tick.tick() => {
+                if let Some(fw) = firewall.as_mut() {
+                    fw.poll_rules();
+                    fw.ensure();
+                }
+            }
             _ = term.recv() => break Ok(()),
             _ = int.recv() => break Ok(()),
             r = &mut engine => {
@@ -67,6 +115,9 @@ async fn serve(cli: Cli, secret: dockroute_engine::proto::Secret) -> anyhow::Res
                     Event::SessionUp { params, .. } if applied.is_none_or(|a| !same_link(&a, &params)) => {
                         if let Err(e) = configure(&tun, &params) {
                             break Err(e.context("cannot configure the tunnel device"));
+                        }
+                        if let Some(fw) = firewall.as_mut() {
+                            fw.set_link(&cli.tun_name, &params);
                         }
                         applied = Some(params);
                     }
@@ -91,6 +142,9 @@ async fn serve(cli: Cli, secret: dockroute_engine::proto::Secret) -> anyhow::Res
         let _ = engine.await;
     }
     drop(control_tx);
+    if let Some(fw) = firewall.as_mut() {
+        fw.teardown();
+    }
     drop(tun);
     drop(forwarding);
     tracing::info!("stopped; removed {} and restored forwarding settings", cli.tun_name);

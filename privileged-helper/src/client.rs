@@ -120,7 +120,10 @@ async fn pump(
                 };
                 pending.insert(id, tx);
                 if let Err(e) = framed.send(Bytes::from(bytes)).await {
-                    fatal = Some(ApiError::new(ErrorCode::Failed, format!("connection to the helper lost: {e}")));
+                    // The helper may have refused us and closed before our write: its reason is
+                    // still waiting to be read, and it explains more than "broken pipe".
+                    let lost = ApiError::new(ErrorCode::Failed, format!("connection to the helper lost: {e}"));
+                    fatal = Some(closing_reason(&mut framed).await.unwrap_or(lost));
                 }
             }
             f = framed.next() => {
@@ -152,4 +155,20 @@ async fn pump(
     while let Some((_, tx)) = requests.recv().await {
         let _ = tx.send(Err(fatal.clone()));
     }
+}
+
+/// Reads what is left on a closing connection (bounded) and returns an id-less error if the
+/// helper sent one, e.g. "not authorised".
+async fn closing_reason(framed: &mut Framed<UnixStream, FrameCodec>) -> Option<ApiError> {
+    let read = async {
+        while let Some(Ok(Frame::Data(bytes))) = framed.next().await {
+            if let Ok(ServerFrame::Reply(r)) = serde_json::from_slice::<ServerFrame>(&bytes) {
+                if let (None, Outcome::Error(e)) = (r.id, r.outcome) {
+                    return Some(e);
+                }
+            }
+        }
+        None
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(1), read).await.ok().flatten()
 }

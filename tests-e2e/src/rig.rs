@@ -232,6 +232,26 @@ pub fn net_snapshot(topo: &Topology, ns: &str) -> String {
     out
 }
 
+/// Every table of both iptables backends, v4 and v6, in a namespace, without the comment lines
+/// and packet counters that change on their own.
+pub fn iptables_snapshot(topo: &Topology, ns: &str) -> String {
+    let mut out = String::new();
+    for tool in ["iptables-legacy-save", "iptables-nft-save", "ip6tables-legacy-save", "ip6tables-nft-save"] {
+        let text = topo.run(ns, &[tool]).unwrap_or_else(|e| format!("{tool}: {e}"));
+        out.push_str(&format!("## {tool}\n"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            // ":CHAIN POLICY [packets:bytes]" -> without the counters.
+            let line = match line.find(" [") {
+                Some(i) if line.starts_with(':') => &line[..i],
+                _ => line,
+            };
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// The handshake time the guest measured for its last session, in microseconds.
 pub fn last_handshake_us(guest_log: &Path) -> Option<u64> {
     read(guest_log).lines().rev().find_map(|l| {

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use dockroute_e2e::netns::{require_root, Topology, SIGKILL, SIGTERM};
-use dockroute_e2e::rig::{counter, last_handshake_us, net_snapshot, read, Rig};
+use dockroute_e2e::rig::{counter, iptables_snapshot, last_handshake_us, net_snapshot, read, Rig};
 
 const UP: Duration = Duration::from_secs(5);
 
@@ -198,6 +198,7 @@ fn stopping_helper_and_guest_removes_exactly_what_they_added() {
     // Forwarding off in the vm, so we see the guest switch it on and back off.
     t.run(t.ns_vm(), &["busybox", "sysctl", "-w", "net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0"]).unwrap();
     let (mac_before, vm_before) = (net_snapshot(t, t.ns_mac()), net_snapshot(t, t.ns_vm()));
+    let fw_before = iptables_snapshot(t, t.ns_vm());
     let fwd = |rig: &Rig| {
         rig.topo
             .run(rig.topo.ns_vm(), &["cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"])
@@ -209,12 +210,14 @@ fn stopping_helper_and_guest_removes_exactly_what_they_added() {
     assert_eq!(fwd(&rig), "1\n1\n");
     let t = &rig.topo;
     assert!(net_snapshot(t, t.ns_mac()).contains("dockroute0"));
+    assert!(iptables_snapshot(t, t.ns_vm()).contains("DOCKROUTE-FWD"), "the guest set its firewall rules");
 
     rig.stop_guest(SIGTERM).unwrap();
     rig.stop_helper(SIGTERM).unwrap();
     let t = &rig.topo;
     assert_eq!(net_snapshot(t, t.ns_mac()), mac_before, "mac namespace back to exactly what it was");
     assert_eq!(net_snapshot(t, t.ns_vm()), vm_before, "vm namespace back to exactly what it was");
+    assert_eq!(iptables_snapshot(t, t.ns_vm()), fw_before, "the guest's firewall rules are all gone");
     assert_eq!(fwd(&rig), "0\n0\n", "forwarding restored");
     // The secret the helper created stays (it is config, not state), private.
     use std::os::unix::fs::PermissionsExt;
