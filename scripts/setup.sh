@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing Dockroute needs on Debian 12 (run as root, idempotent):
-# system packages, the macOS target for the type-check, and cargo-fuzz.
+# system packages, Docker Engine 20.10 (bookworm) and 28 (sid, extracted), the guest's base
+# rootfs, the Rust targets (macOS type-check, static musl guests) and cargo-fuzz.
 set -euo pipefail
 TOOLS=${DOCKROUTE_TOOLS:-$HOME/.cargo}
 
-packages=(busybox-static iproute2 python3 clang iptables keyutils)
+packages=(busybox-static iproute2 python3 clang iptables nftables keyutils iperf3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -15,10 +16,16 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! rustup target list --installed | grep -qx aarch64-apple-darwin; then
-  echo "==> rustup target add aarch64-apple-darwin"
-  rustup target add aarch64-apple-darwin
-fi
+for target in aarch64-apple-darwin x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+  if ! rustup target list --installed | grep -qx "$target"; then
+    echo "==> rustup target add $target"
+    rustup target add "$target"
+  fi
+done
+
+here=$(dirname "$0")
+bash "$here/docker-env/install-engines.sh"
+bash "$here/docker-env/base-rootfs.sh"
 
 if [ ! -x "$TOOLS/bin/cargo-fuzz" ]; then
   echo "==> cargo install cargo-fuzz (into $TOOLS)"
