@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use dockroute_engine::proto::SessionParams;
-use ipnet::{Ipv4Net, Ipv6Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::firewall::{self, Firewall, FirewallSpec, SystemRunner};
 use crate::rules::{self, Rules};
@@ -19,6 +19,9 @@ pub struct VmFirewall {
     /// A changed rules text seen once; applied when the next tick reads it unchanged.
     candidate: Option<String>,
     link: Option<(String, Ipv4Net, Option<Ipv6Net>)>,
+    /// The pairs as last applied, resolved to subnets: a pair's networks may appear after the
+    /// rules file named them, so each tick resolves again and re-applies on a change.
+    resolved_pairs: Vec<(IpNet, IpNet)>,
 }
 
 impl VmFirewall {
@@ -29,8 +32,15 @@ impl VmFirewall {
             fw.backend(firewall::Family::V4),
             fw.backend(firewall::Family::V6)
         );
-        let mut me =
-            VmFirewall { fw, rules_path, rules: Rules::default(), applied_text: None, candidate: None, link: None };
+        let mut me = VmFirewall {
+            fw,
+            rules_path,
+            rules: Rules::default(),
+            applied_text: None,
+            candidate: None,
+            link: None,
+            resolved_pairs: Vec::new(),
+        };
         // Read the file once now, so the first apply already has the rules.
         me.poll_rules();
         me.poll_rules();
@@ -70,9 +80,14 @@ impl VmFirewall {
         }
     }
 
-    /// Puts our jumps back if dockerd rebuilt its chains.
+    /// Puts our jumps back if dockerd rebuilt its chains, and applies pairs whose networks
+    /// appeared (or went) since.
     pub fn ensure(&mut self) {
         if self.link.is_none() {
+            return;
+        }
+        if !self.rules.pairs.is_empty() && self.resolve_pairs() != self.resolved_pairs {
+            self.apply();
             return;
         }
         match self.fw.ensure() {
@@ -82,23 +97,34 @@ impl VmFirewall {
         }
     }
 
+    fn resolve_pairs(&self) -> Vec<(IpNet, IpNet)> {
+        if self.rules.pairs.is_empty() {
+            return Vec::new();
+        }
+        let routes = vm_routes();
+        self.rules
+            .pairs
+            .iter()
+            .filter_map(|(a, b)| Some((firewall::resolve_subnet(*a, &routes)?, firewall::resolve_subnet(*b, &routes)?)))
+            .collect()
+    }
+
     fn apply(&mut self) {
         let Some((tun, link_v4, link_v6)) = self.link.clone() else { return };
-        let routes = vm_routes();
-        let mut pairs = Vec::new();
-        for (a, b) in &self.rules.pairs {
-            match (firewall::resolve_subnet(*a, &routes), firewall::resolve_subnet(*b, &routes)) {
-                (Some(x), Some(y)) => pairs.push((x, y)),
-                _ => tracing::warn!("pair {a}+{b}: no network of the VM contains both ends yet; skipped"),
-            }
+        let pairs = self.resolve_pairs();
+        if pairs.len() < self.rules.pairs.len() {
+            tracing::info!("{} pair(s) wait for their networks to exist", self.rules.pairs.len() - pairs.len());
         }
-        let spec = FirewallSpec { tun, link_v4, link_v6, internal: self.rules.internal.clone(), pairs };
+        let spec = FirewallSpec { tun, link_v4, link_v6, internal: self.rules.internal.clone(), pairs: pairs.clone() };
         match self.fw.apply(&spec) {
-            Ok(()) => tracing::info!(
-                "VM firewall rules applied ({} internal, {} pairs)",
-                spec.internal.len(),
-                spec.pairs.len()
-            ),
+            Ok(()) => {
+                tracing::info!(
+                    "VM firewall rules applied ({} internal, {} pairs)",
+                    spec.internal.len(),
+                    spec.pairs.len()
+                );
+                self.resolved_pairs = pairs;
+            }
             Err(e) => tracing::error!("applying the VM firewall rules: {e}"),
         }
     }

@@ -292,9 +292,8 @@ fn bad_spec_and_missing_tools() {
     );
     assert!(fw.apply(&spec()).is_err());
     assert!(fw.ensure().is_err());
-    assert!(
-        Firewall::detect(dockroute_guest::firewall::SystemRunner { netns: Some("dfw-no-such-namespace".into()) }).is_err()
-    );
+    assert!(Firewall::detect(dockroute_guest::firewall::SystemRunner { netns: Some("dfw-no-such-namespace".into()) })
+        .is_err());
 }
 
 /// A Runner that implements only `run` gets `*-restore` input through a temporary file.

@@ -117,8 +117,16 @@ impl Forwarding {
                 Err(e) => return Err(io::Error::new(e.kind(), format!("{knob}: {e}"))),
             };
             if old != "1" {
-                std::fs::write(knob, "1").map_err(|e| io::Error::new(e.kind(), format!("{knob}: {e}")))?;
-                fwd.restore.push((knob, old));
+                match std::fs::write(knob, "1") {
+                    Ok(()) => fwd.restore.push((knob, old)),
+                    // In a container /proc/sys is read-only: IPv4 forwarding is Docker's own
+                    // (always on), IPv6 forwarding is on only where the engine enabled IPv6.
+                    // Without it v6 networks are unreachable, but v4 still works.
+                    Err(e) if knob.contains("ipv6") => {
+                        tracing::warn!("IPv6 forwarding is off in this VM and cannot be switched on ({e}): containers are reachable over IPv4 only")
+                    }
+                    Err(e) => return Err(io::Error::new(e.kind(), format!("{knob}: {e}"))),
+                }
             }
         }
         Ok(fwd)

@@ -1,0 +1,319 @@
+#!/usr/bin/env bash
+# Data-path benchmark: raw kernel forwarding vs wireguard-go vs Dockroute, on one
+# network-namespace topology, in one run. Run as root.
+#
+#   sudo scripts/bench.sh [--quick] [--json PATH] [--no-build] [--keep] [--no-offload]
+#
+#   drb-mac  veth-vm  198.18.240.1/24          (iperf3/ping/TCP-RR clients; helper; wg "mac" end)
+#     |  veth
+#   drb-vm   veth-mac 198.18.240.2/24          (forwarding on; guest; wg "vm" end)
+#            br0      198.19.240.1/24
+#     |  bridge
+#   drb-ctr  eth0     198.19.240.10/24         (iperf3 server, TCP-RR server)
+#
+#   wg link 198.18.241.0/24 (mac .1, vm .2), Dockroute link 198.18.242.0/24 (config `addr`).
+#
+# Per path: TCP 1 and 4 streams, UDP packet rate (1400-byte IP packets), ICMP and TCP
+# request/response RTT, CPU time per GB of the tunnel processes, and for the tunnels idle CPU
+# and RSS. Prints a table (absolute numbers, Dockroute/raw and Dockroute/wireguard-go) and
+# writes it as JSON (default $CARGO_TARGET_DIR/bench.json, i.e. target/bench.json).
+# Offloads: the veths keep their defaults (TSO/GSO on, GRO off), so "raw" moves 64 KB TCP
+# super-packets through veth and bridge unsegmented: the limit of this machine's kernel path,
+# and what Docker's own veths do. The tunnels' TUN devices segment at their MTU. --no-offload
+# turns TSO/GSO/GRO off on every veth for a per-packet raw baseline (affects raw only).
+# Everything it creates (namespaces drb-*, processes, interfaces, /tmp/drb-bench.*) is removed
+# on exit, including on errors and Ctrl-C. All waits and loops are bounded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+QUICK=0 BUILD=1 KEEP=0 OFFLOAD=default JSON_OUT=
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --quick) QUICK=1 ;;
+    --json) JSON_OUT=${2:?--json needs a path}; shift ;;
+    --json=*) JSON_OUT=${1#--json=} ;;
+    --no-build) BUILD=0 ;;
+    --keep) KEEP=1 ;; # keep the raw results directory (/tmp/drb-bench.*) for inspection
+    --no-offload) OFFLOAD=off ;; # TSO/GSO/GRO off on every veth (see the note on offloads below)
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+[[ $EUID -eq 0 ]] || { echo "bench.sh needs root (network namespaces, TUN devices)" >&2; exit 1; }
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN="$CARGO_TARGET_DIR/release"
+JSON_OUT=${JSON_OUT:-$CARGO_TARGET_DIR/bench.json}
+
+if [[ $QUICK == 1 ]]; then
+  T=2 PINGS=200 RR=500 IDLE=5 MODE=quick
+else
+  T=10 PINGS=1000 RR=2000 IDLE=5 MODE=full
+fi
+UDP_LEN=${UDP_LEN:-1372} # UDP payload: 1372 + 8 + 20 = 1400-byte IP packets, fit every MTU here
+
+MAC=drb-mac VM=drb-vm CTR=drb-ctr
+MAC_IP=198.18.240.1 VM_IP=198.18.240.2 BR_IP=198.19.240.1 CTR_IP=198.19.240.10 CTR_NET=198.19.240.0/24
+WG_MAC=198.18.241.1 WG_VM=198.18.241.2 WG_PORT=51820 WG_IF_MAC=drbwg-m WG_IF_VM=drbwg-v
+DR_ADDR=198.18.242.1/24 DR_PORT=2511
+IPERF_PORT=5201 RR_PORT=7777
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# --- tools ---------------------------------------------------------------------------------
+missing=()
+for pair in iperf3:iperf3 ping:iputils-ping wireguard-go:wireguard-go wg:wireguard-tools ethtool:ethtool; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if [[ ${#missing[@]} -gt 0 ]]; then
+  log "installing ${missing[*]}"
+  timeout 600 apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+PY=$(command -v python3)
+
+if [[ $BUILD == 1 ]]; then
+  log "building dockroute-helper and dockroute-guest (release, -j1)"
+  cargo build --release -j1 --quiet -p dockroute-helper -p dockroute-guest
+fi
+[[ -x $BIN/dockroute-helper && -x $BIN/dockroute-guest ]] || die "no binaries in $BIN (drop --no-build)"
+
+# --- lifecycle -----------------------------------------------------------------------------
+WORK=$(mktemp -d /tmp/drb-bench.XXXXXX)
+RES=$WORK/res
+mkdir -p "$RES"
+pids=()
+FG_PID=
+START_NS=$(date +%s%N)
+
+# Stop one process we started: TERM, up to 5 s, then KILL. Never by name.
+stop_pid() {
+  local p=$1 i
+  kill -TERM "$p" 2>/dev/null || return 0
+  for ((i = 0; i < 50; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  set +e
+  [[ -n $FG_PID ]] && stop_pid "$FG_PID"
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_pid "${pids[$i]}"; done
+  for ns in $MAC $VM $CTR; do ip netns del "$ns" 2>/dev/null; done
+  rm -f /var/run/wireguard/$WG_IF_MAC.sock /var/run/wireguard/$WG_IF_VM.sock
+  if [[ $KEEP == 1 ]]; then echo "bench: raw results kept in $WORK" >&3; else rm -rf "$WORK"; fi
+  exit $rc
+}
+# fd 3 = the script's stderr: a trap can fire while a command's stderr is redirected to a file.
+exec 3>&2
+trap cleanup EXIT
+trap 'echo "bench: interrupted, cleaning up" >&3; exit 130' INT TERM
+
+# Start a process in the background inside a namespace; its pid ends up in $LAST_PID and pids.
+# `ip netns exec` execs the command, so the pid is the command's own.
+spawn() {
+  local ns=$1 out=$2; shift 2
+  ip netns exec "$ns" "$@" >"$out" 2>&1 3>&- &
+  LAST_PID=$!
+  pids+=("$LAST_PID")
+}
+forget_pid() { local p=$1 i; for i in "${!pids[@]}"; do [[ ${pids[$i]} == "$p" ]] && unset 'pids[i]'; done; pids=("${pids[@]}"); }
+
+# Wait (bounded) until a command succeeds.
+wait_for() { # seconds, command...
+  local secs=$1 i; shift
+  for ((i = 0; i < secs * 10; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
+# Foreground work runs as a background job plus `wait`: `wait` returns at once when a trapped
+# signal arrives (a plain foreground child would delay the trap until it ends, and a child that
+# handles SIGINT itself, like ping or iperf3, would make bash ignore the Ctrl-C). Background jobs
+# ignore SIGINT, so cleanup stops them.
+FG_PID=
+run_fg() {
+  local rc=0
+  "$@" &
+  FG_PID=$!
+  wait "$FG_PID" || rc=$?
+  FG_PID=
+  return $rc
+}
+in_ns() { local ns=$1; shift; run_fg timeout -k 2 60 ip netns exec "$ns" "$@"; }
+pause() { run_fg sleep "$1"; }
+
+# utime+stime (clock ticks, all threads including exited ones) of a process.
+cpu_ticks() { local s; s=$(cat "/proc/$1/stat") && s=${s##*) } && awk '{print $12 + $13}' <<<"$s"; }
+# Run time of the live threads in ns (finer than ticks; for the idle measurement).
+sched_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
+status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+
+# --- topology ------------------------------------------------------------------------------
+log "topology: $MAC <-veth-> $VM <-bridge-> $CTR (mode $MODE, ${T}s per iperf3 test)"
+for ns in $MAC $VM $CTR; do ip netns del "$ns" 2>/dev/null || true; done
+for ns in $MAC $VM $CTR; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+ip link add veth-vm netns $MAC type veth peer name veth-mac netns $VM
+ip -n $MAC addr add $MAC_IP/24 dev veth-vm && ip -n $MAC link set veth-vm up
+ip -n $VM addr add $VM_IP/24 dev veth-mac && ip -n $VM link set veth-mac up
+ip -n $VM link add br0 type bridge && ip -n $VM addr add $BR_IP/24 dev br0 && ip -n $VM link set br0 up
+ip link add eth0 netns $CTR type veth peer name veth-ctr netns $VM
+ip -n $VM link set veth-ctr master br0 up
+ip -n $CTR addr add $CTR_IP/24 dev eth0 && ip -n $CTR link set eth0 up
+ip -n $CTR route add default via $BR_IP
+ip netns exec $VM sysctl -qw net.ipv4.ip_forward=1
+if [[ $OFFLOAD == off ]]; then
+  for dev in "$MAC:veth-vm" "$VM:veth-mac" "$VM:veth-ctr" "$CTR:eth0"; do
+    ip netns exec "${dev%%:*}" ethtool -K "${dev#*:}" tso off gso off gro off 2>/dev/null || true
+  done
+fi
+
+spawn $CTR "$WORK/iperf3-server.log" iperf3 -s -B $CTR_IP -p $IPERF_PORT
+spawn $CTR "$WORK/rr-server.log" "$PY" "$ROOT/scripts/bench/tcprr.py" server $CTR_IP $RR_PORT
+wait_for 10 sh -c "ip netns exec $CTR ss -Hltn | grep -q ':$IPERF_PORT ' && ip netns exec $CTR ss -Hltn | grep -q ':$RR_PORT '" \
+  || die "servers in $CTR did not start"
+
+# --- metadata ------------------------------------------------------------------------------
+meta() { printf '%s\t%s\n' "$1" "$2" >>"$RES/meta.tsv"; }
+meta mode "$MODE"
+meta iperf_seconds "$T"
+meta pings "$PINGS"
+meta rr_count "$RR"
+meta idle_seconds "$IDLE"
+meta udp_payload "$UDP_LEN"
+meta veth_offload "$OFFLOAD"
+meta cpu_model "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+meta nproc "$(nproc)"
+meta kernel "$(uname -r)"
+meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+meta clk_tck "$(getconf CLK_TCK)"
+meta iperf3 "$(iperf3 --version 2>&1 | head -1)"
+meta wireguard_go "$(wireguard-go --version 2>&1 | head -1)"
+meta dockroute_commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo -dirty)"
+meta date "$(date -u +%FT%TZ)"
+for dev in "$MAC:veth-vm" "$VM:veth-mac" "$VM:veth-ctr" "$CTR:eth0"; do
+  offl=$(ip netns exec "${dev%%:*}" ethtool -k "${dev#*:}" 2>/dev/null \
+    | awk '/^(tcp-segmentation-offload|generic-segmentation-offload|generic-receive-offload|tx-checksumming|rx-checksumming):/ {sub(/:$/, "", $1); printf "%s=%s ", $1, $2}' || true)
+  meta "offload ${dev}" "${offl% }"
+done
+
+# --- the measurements, same for every path -------------------------------------------------
+# $1 scenario name; $2.. "label:pid" of the tunnel processes whose CPU is counted.
+run_suite() {
+  local name=$1; shift
+  local d=$RES/$name p
+  mkdir -p "$d"
+  if ! wait_for 10 ip netns exec $MAC ping -c 1 -W 1 $CTR_IP; then
+    echo "unreachable" >"$d/error"; log "$name: $CTR_IP unreachable from $MAC, skipping"; return 0
+  fi
+  in_ns $MAC ping -c 5 -i 0.05 -W 1 $CTR_IP >/dev/null 2>&1 || true # warm caches / ARP
+
+  log "$name: TCP 1 stream (${T}s)"
+  for p in "$@"; do echo "${p%%:*}_ticks_before $(cpu_ticks "${p#*:}")" >>"$d/cpu.txt"; done
+  in_ns $MAC iperf3 -c $CTR_IP -p $IPERF_PORT -t "$T" -J >"$d/tcp1.json" 2>"$d/tcp1.err" || true
+  for p in "$@"; do echo "${p%%:*}_ticks_after $(cpu_ticks "${p#*:}")" >>"$d/cpu.txt"; done
+  sleep 0.5
+  log "$name: TCP 4 streams (${T}s)"
+  in_ns $MAC iperf3 -c $CTR_IP -p $IPERF_PORT -t "$T" -P 4 -J >"$d/tcp4.json" 2>"$d/tcp4.err" || true
+  sleep 0.5
+  log "$name: UDP ${UDP_LEN}-byte payload, unlimited rate (${T}s)"
+  in_ns $MAC iperf3 -c $CTR_IP -p $IPERF_PORT -t "$T" -u -l "$UDP_LEN" -b 0 -J >"$d/udp.json" 2>"$d/udp.err" || true
+  pause 1 # let the queues the UDP flood filled drain before timing RTTs
+  log "$name: ICMP RTT ($PINGS pings, 10 ms apart)"
+  in_ns $MAC ping -c "$PINGS" -i 0.01 -W 1 $CTR_IP >"$d/ping.txt" 2>&1 || true
+  log "$name: TCP request/response RTT ($RR exchanges)"
+  in_ns $MAC "$PY" "$ROOT/scripts/bench/tcprr.py" client $CTR_IP $RR_PORT "$RR" >"$d/rr.json" 2>"$d/rr.err" || true
+}
+
+# Idle CPU and memory of tunnel processes: $1 scenario, $2.. "label:pid".
+measure_idle() {
+  local name=$1; shift
+  local d=$RES/$name p
+  log "$name: idle CPU over ${IDLE}s, no traffic"
+  sleep 1
+  for p in "$@"; do
+    echo "${p%%:*}_idle_ticks_before $(cpu_ticks "${p#*:}")" >>"$d/idle.txt"
+    echo "${p%%:*}_idle_sched_before $(sched_ns "${p#*:}")" >>"$d/idle.txt"
+  done
+  local t0 t1
+  t0=$(date +%s%N)
+  pause "$IDLE"
+  t1=$(date +%s%N)
+  for p in "$@"; do
+    echo "${p%%:*}_idle_ticks_after $(cpu_ticks "${p#*:}")" >>"$d/idle.txt"
+    echo "${p%%:*}_idle_sched_after $(sched_ns "${p#*:}")" >>"$d/idle.txt"
+    echo "${p%%:*}_rss_kb $(status_kb "${p#*:}" VmRSS)" >>"$d/idle.txt"
+    echo "${p%%:*}_hwm_kb $(status_kb "${p#*:}" VmHWM)" >>"$d/idle.txt"
+  done
+  echo "idle_wall_ns $((t1 - t0))" >>"$d/idle.txt"
+}
+
+# --- 1. raw kernel forwarding --------------------------------------------------------------
+log "raw: $MAC routes $CTR_NET via $VM_IP (veth, kernel forwarding)"
+ip -n $MAC route add $CTR_NET via $VM_IP
+run_suite raw
+ip -n $MAC route del $CTR_NET via $VM_IP
+
+# --- 2. wireguard-go -----------------------------------------------------------------------
+log "wireguard-go: $WG_IF_MAC ($WG_MAC) in $MAC <-> $WG_IF_VM ($WG_VM) in $VM over the veth"
+umask 077
+wg genkey >"$WORK/wg-mac.key"; wg pubkey <"$WORK/wg-mac.key" >"$WORK/wg-mac.pub"
+wg genkey >"$WORK/wg-vm.key"; wg pubkey <"$WORK/wg-vm.key" >"$WORK/wg-vm.pub"
+umask 022
+export WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 LOG_LEVEL=error
+spawn $MAC "$WORK/wg-mac.log" wireguard-go -f $WG_IF_MAC; WG_PID_MAC=$LAST_PID
+spawn $VM "$WORK/wg-vm.log" wireguard-go -f $WG_IF_VM; WG_PID_VM=$LAST_PID
+wait_for 10 test -S /var/run/wireguard/$WG_IF_MAC.sock || die "wireguard-go ($MAC) did not start: $(cat "$WORK/wg-mac.log")"
+wait_for 10 test -S /var/run/wireguard/$WG_IF_VM.sock || die "wireguard-go ($VM) did not start: $(cat "$WORK/wg-vm.log")"
+ip netns exec $MAC wg set $WG_IF_MAC private-key "$WORK/wg-mac.key" listen-port $WG_PORT \
+  peer "$(cat "$WORK/wg-vm.pub")" endpoint $VM_IP:$WG_PORT allowed-ips $WG_VM/32,$CTR_NET
+ip netns exec $VM wg set $WG_IF_VM private-key "$WORK/wg-vm.key" listen-port $WG_PORT \
+  peer "$(cat "$WORK/wg-mac.pub")" endpoint $MAC_IP:$WG_PORT allowed-ips $WG_MAC/32
+ip -n $MAC addr add $WG_MAC/24 dev $WG_IF_MAC && ip -n $MAC link set $WG_IF_MAC up
+ip -n $VM addr add $WG_VM/24 dev $WG_IF_VM && ip -n $VM link set $WG_IF_VM up
+ip -n $MAC route add $CTR_NET dev $WG_IF_MAC
+meta wg_mtu "$(ip -n $MAC -o link show $WG_IF_MAC | sed -n 's/.* mtu \([0-9]*\).*/\1/p')"
+run_suite wireguard-go "mac:$WG_PID_MAC" "vm:$WG_PID_VM"
+measure_idle wireguard-go "mac:$WG_PID_MAC" "vm:$WG_PID_VM"
+stop_pid "$WG_PID_VM"; forget_pid "$WG_PID_VM"
+stop_pid "$WG_PID_MAC"; forget_pid "$WG_PID_MAC"
+ip -n $MAC route del $CTR_NET 2>/dev/null || true
+
+# --- 3. Dockroute --------------------------------------------------------------------------
+log "dockroute: helper in $MAC (UDP $MAC_IP:$DR_PORT, link $DR_ADDR), guest in $VM"
+cat >"$WORK/dockroute.conf" <<CONF
+addr $DR_ADDR
+addr6 none
+host $MAC_IP
+port $DR_PORT
+route $CTR_NET
+CONF
+spawn $MAC "$WORK/helper.log" "$BIN/dockroute-helper" run --config "$WORK/dockroute.conf" --socket "$WORK/helper.sock"
+HELPER_PID=$LAST_PID
+wait_for 10 test -s "$WORK/dockroute.secret" || die "helper wrote no secret: $(tail -5 "$WORK/helper.log")"
+install -m 600 "$WORK/dockroute.secret" "$WORK/guest.secret"
+spawn $VM "$WORK/guest.log" "$BIN/dockroute-guest" --server $MAC_IP:$DR_PORT --secret-file "$WORK/guest.secret" \
+  --tun-name dockroute0 --no-firewall
+GUEST_PID=$LAST_PID
+if ! wait_for 15 sh -c "ip -n $MAC route show $CTR_NET | grep -q dockroute0 && ip netns exec $MAC ping -c 1 -W 1 $CTR_IP"; then
+  log "dockroute: tunnel did not come up; helper log:"; tail -5 "$WORK/helper.log" >&2
+  log "guest log:"; tail -5 "$WORK/guest.log" >&2
+fi
+meta dockroute_mtu "$(ip -n $MAC -o link show dockroute0 2>/dev/null | sed -n 's/.* mtu \([0-9]*\).*/\1/p')"
+run_suite dockroute "helper:$HELPER_PID" "guest:$GUEST_PID"
+measure_idle dockroute "helper:$HELPER_PID" "guest:$GUEST_PID"
+kill -0 "$HELPER_PID" 2>/dev/null || log "dockroute: the helper exited during the run"
+kill -0 "$GUEST_PID" 2>/dev/null || log "dockroute: the guest exited during the run"
+stop_pid "$GUEST_PID"; forget_pid "$GUEST_PID"
+stop_pid "$HELPER_PID"; forget_pid "$HELPER_PID"
+
+# --- report --------------------------------------------------------------------------------
+meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+meta runtime_s "$(awk -v a="$START_NS" -v b="$(date +%s%N)" 'BEGIN {printf "%.1f", (b - a) / 1e9}')"
+mkdir -p "$(dirname "$JSON_OUT")"
+"$PY" "$ROOT/scripts/bench/report.py" "$RES" "$JSON_OUT"

@@ -1,0 +1,375 @@
+#!/usr/bin/env python3
+"""Turn the raw results of scripts/bench.sh into a table (stdout) and a JSON file.
+
+  report.py RESULTS_DIR JSON_OUT
+
+RESULTS_DIR holds meta.tsv and one folder per path (raw, wireguard-go, dockroute) with
+tcp1.json, tcp4.json, udp.json (iperf3 -J), ping.txt, rr.json (tcprr.py), cpu.txt, idle.txt.
+Targets are printed next to the numbers, never asserted: the exit code is 0 whenever a report
+could be written.
+"""
+import json
+import os
+import re
+import sys
+
+PATHS = ["raw", "wireguard-go", "dockroute"]
+# Which of the tunnel's processes is the "mac" end and which the "vm" end.
+ENDS = {"wireguard-go": ("mac", "vm"), "dockroute": ("helper", "guest")}
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def load_kv(path):
+    out = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 2:
+                    try:
+                        out[parts[0]] = float(parts[1])
+                    except ValueError:
+                        pass
+    except OSError:
+        pass
+    return out
+
+
+def pct(vals, p):
+    """Nearest-rank percentile of an already sorted list."""
+    if not vals:
+        return None
+    k = max(0, min(len(vals) - 1, -(-p * len(vals) // 100) - 1))
+    return vals[int(k)]
+
+
+def iperf_error(doc, errfile):
+    if doc is None:
+        try:
+            err = open(errfile).read().strip()
+        except OSError:
+            err = ""
+        return err or "no iperf3 output"
+    return doc.get("error")
+
+
+def tcp_result(d, name):
+    doc = load_json(os.path.join(d, name + ".json"))
+    err = iperf_error(doc, os.path.join(d, name + ".err"))
+    if err:
+        return {"error": err}
+    end = doc.get("end", {})
+    rx = end.get("sum_received", {})
+    tx = end.get("sum_sent", {})
+    return {
+        "gbit_s": rx.get("bits_per_second", 0) / 1e9,
+        "bytes": rx.get("bytes", 0),
+        "seconds": rx.get("seconds"),
+        "retransmits": tx.get("retransmits"),
+    }
+
+
+def udp_result(d):
+    doc = load_json(os.path.join(d, "udp.json"))
+    err = iperf_error(doc, os.path.join(d, "udp.err"))
+    if err:
+        return {"error": err}
+    end = doc.get("end", {})
+    tx = end.get("sum_sent") or end.get("sum", {})
+    rx = end.get("sum_received") or end.get("sum", {})
+    secs = rx.get("seconds") or tx.get("seconds") or 1
+    sent = tx.get("packets", 0)
+    # receiver: "packets" is the highest sequence seen, "lost_packets" the gaps below it
+    got = max(rx.get("packets", 0) - rx.get("lost_packets", 0), 0)
+    return {
+        "sent_pps": sent / secs,
+        "rx_pps": got / secs,
+        "loss_pct": 100.0 * (sent - got) / sent if sent else None,
+        "rx_gbit_s": rx.get("bits_per_second", 0) / 1e9,
+        "payload_bytes": doc.get("start", {}).get("test_start", {}).get("blksize"),
+    }
+
+
+def ping_result(d):
+    try:
+        text = open(os.path.join(d, "ping.txt")).read()
+    except OSError:
+        return {"error": "no ping output"}
+    rtts = sorted(float(m) * 1000 for m in re.findall(r"time=([0-9.]+) ms", text))
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", text)
+    sent, got = (int(m.group(1)), int(m.group(2))) if m else (None, len(rtts))
+    if not rtts:
+        return {"error": "no replies", "sent": sent}
+    return {
+        "count": len(rtts), "sent": sent, "lost": (sent - got) if sent is not None else None,
+        "p50_us": pct(rtts, 50), "p90_us": pct(rtts, 90), "p99_us": pct(rtts, 99),
+        "min_us": rtts[0], "max_us": rtts[-1],
+    }
+
+
+def rr_result(d):
+    doc = load_json(os.path.join(d, "rr.json"))
+    if doc is None:
+        try:
+            err = open(os.path.join(d, "rr.err")).read().strip().splitlines()[-1:]
+        except OSError:
+            err = []
+        return {"error": err[0] if err else "no output"}
+    return doc
+
+
+def cpu_result(d, path, clk_tck, tcp1):
+    ends = ENDS.get(path)
+    if not ends:
+        return None
+    kv = load_kv(os.path.join(d, "cpu.txt"))
+    out = {}
+    gb = (tcp1.get("bytes") or 0) / 1e9
+    total = 0.0
+    for end in ends:
+        b, a = kv.get(end + "_ticks_before"), kv.get(end + "_ticks_after")
+        if a is None or b is None:
+            continue
+        secs = (a - b) / clk_tck
+        total += secs
+        out[end + "_cpu_s"] = secs
+        out[end + "_cpu_s_per_gb"] = secs / gb if gb else None
+    out["total_cpu_s_per_gb"] = total / gb if gb else None
+    out["gb_moved"] = gb
+    return out
+
+
+def idle_result(d, path, clk_tck):
+    ends = ENDS.get(path)
+    kv = load_kv(os.path.join(d, "idle.txt"))
+    if not ends or not kv:
+        return None
+    wall = kv.get("idle_wall_ns", 0) / 1e9 or 1
+    out = {"seconds": wall}
+    for end in ends:
+        b, a = kv.get(end + "_idle_ticks_before"), kv.get(end + "_idle_ticks_after")
+        sb, sa = kv.get(end + "_idle_sched_before"), kv.get(end + "_idle_sched_after")
+        if a is not None and b is not None:
+            out[end + "_cpu_pct_ticks"] = 100 * (a - b) / clk_tck / wall
+        if sa is not None and sb is not None and (sa or sb):
+            # live threads only, ns resolution; a thread that exited in between makes it < 0
+            out[end + "_cpu_pct"] = max(0.0, 100 * (sa - sb) / 1e9 / wall)
+        for k in ("rss_kb", "hwm_kb"):
+            if end + "_" + k in kv:
+                out[end + "_" + k.replace("_kb", "_mb")] = kv[end + "_" + k] / 1024
+    return out
+
+
+def collect(resdir):
+    meta = {}
+    try:
+        with open(os.path.join(resdir, "meta.tsv")) as f:
+            for line in f:
+                k, _, v = line.rstrip("\n").partition("\t")
+                meta[k] = v
+    except OSError:
+        pass
+    clk_tck = float(meta.get("clk_tck") or 100)
+    results = {}
+    for path in PATHS:
+        d = os.path.join(resdir, path)
+        if not os.path.isdir(d):
+            results[path] = {"error": "not run"}
+            continue
+        if os.path.exists(os.path.join(d, "error")):
+            results[path] = {"error": open(os.path.join(d, "error")).read().strip()}
+            continue
+        tcp1 = tcp_result(d, "tcp1")
+        r = {
+            "tcp_1": tcp1,
+            "tcp_4": tcp_result(d, "tcp4"),
+            "udp": udp_result(d),
+            "icmp_rtt": ping_result(d),
+            "tcp_rr": rr_result(d),
+        }
+        cpu = cpu_result(d, path, clk_tck, tcp1)
+        if cpu:
+            r["cpu_tcp_1"] = cpu
+        idle = idle_result(d, path, clk_tck)
+        if idle:
+            r["idle"] = idle
+        results[path] = r
+    return meta, results
+
+
+def get(results, path, *keys):
+    v = results.get(path, {})
+    for k in keys:
+        if not isinstance(v, dict):
+            return None
+        v = v.get(k)
+    return v if isinstance(v, (int, float)) else None
+
+
+# (label, keys, unit, format, higher_is_better)
+ROWS = [
+    ("TCP 1 stream", ("tcp_1", "gbit_s"), "Gbit/s", "{:.3f}", True),
+    ("TCP 4 streams", ("tcp_4", "gbit_s"), "Gbit/s", "{:.3f}", True),
+    ("UDP 1400B sent", ("udp", "sent_pps"), "kpps", "{:.1f}", True),
+    ("UDP 1400B received", ("udp", "rx_pps"), "kpps", "{:.1f}", True),
+    ("UDP 1400B loss", ("udp", "loss_pct"), "%", "{:.1f}", False),
+    ("ICMP RTT p50", ("icmp_rtt", "p50_us"), "us", "{:.0f}", False),
+    ("ICMP RTT p99", ("icmp_rtt", "p99_us"), "us", "{:.0f}", False),
+    ("TCP req/resp p50", ("tcp_rr", "p50_us"), "us", "{:.0f}", False),
+    ("TCP req/resp p99", ("tcp_rr", "p99_us"), "us", "{:.0f}", False),
+    ("CPU/GB mac end", ("cpu_tcp_1", None), "s/GB", "{:.2f}", False),
+    ("CPU/GB vm end", ("cpu_tcp_1", None), "s/GB", "{:.2f}", False),
+    ("CPU/GB both ends", ("cpu_tcp_1", "total_cpu_s_per_gb"), "s/GB", "{:.2f}", False),
+    ("idle CPU mac end", ("idle", None), "%", "{:.3f}", False),
+    ("RSS mac end (idle)", ("idle", None), "MB", "{:.1f}", False),
+    ("peak RSS mac end", ("idle", None), "MB", "{:.1f}", False),
+]
+
+
+def row_keys(label, keys, path):
+    """Resolve the per-end key names (mac end = helper / wg mac, vm end = guest / wg vm)."""
+    ends = ENDS.get(path)
+    if keys[1] is not None:
+        return keys
+    if not ends:
+        return None
+    mac, vm = ends
+    if label == "CPU/GB mac end":
+        return ("cpu_tcp_1", mac + "_cpu_s_per_gb")
+    if label == "CPU/GB vm end":
+        return ("cpu_tcp_1", vm + "_cpu_s_per_gb")
+    if label == "idle CPU mac end":
+        return ("idle", mac + "_cpu_pct")
+    if label == "RSS mac end (idle)":
+        return ("idle", mac + "_rss_mb")
+    if label == "peak RSS mac end":
+        return ("idle", mac + "_hwm_mb")
+    return None
+
+
+def targets(results):
+    raw1 = get(results, "raw", "tcp_1", "gbit_s")
+    wg1 = get(results, "wireguard-go", "tcp_1", "gbit_s")
+    dr1 = get(results, "dockroute", "tcp_1", "gbit_s")
+    rawp50 = get(results, "raw", "icmp_rtt", "p50_us")
+    drp50 = get(results, "dockroute", "icmp_rtt", "p50_us")
+    idle = get(results, "dockroute", "idle", "helper_cpu_pct")
+    if idle is None:
+        idle = get(results, "dockroute", "idle", "helper_cpu_pct_ticks")
+    rss = get(results, "dockroute", "idle", "helper_rss_mb")
+
+    def t(name, value, goal, ok):
+        return {"target": name, "value": value, "goal": goal, "met": ok}
+
+    out = []
+    out.append(t("TCP 1 stream >= 0.5x raw", dr1 / raw1 if dr1 is not None and raw1 else None, 0.5,
+                 (dr1 / raw1 >= 0.5) if dr1 is not None and raw1 else None))
+    out.append(t("TCP 1 stream >= 5x wireguard-go", dr1 / wg1 if dr1 is not None and wg1 else None, 5.0,
+                 (dr1 / wg1 >= 5) if dr1 is not None and wg1 else None))
+    added = drp50 - rawp50 if drp50 is not None and rawp50 is not None else None
+    out.append(t("ICMP RTT p50 added over raw <= 50 us", added, 50.0, added <= 50 if added is not None else None))
+    out.append(t("helper idle CPU ~0 (<= 0.1 %)", idle, 0.1, idle <= 0.1 if idle is not None else None))
+    out.append(t("helper RSS <= 20 MB", rss, 20.0, rss <= 20 if rss is not None else None))
+    return out
+
+
+def fmt(f, v):
+    return "-" if v is None else f.format(v)
+
+
+def table(meta, results):
+    lines = []
+    lines.append("Dockroute data-path benchmark ({} mode, {} s per iperf3 test, {} pings, {} TCP exchanges)".format(
+        meta.get("mode", "?"), meta.get("iperf_seconds", "?"), meta.get("pings", "?"), meta.get("rr_count", "?")))
+    lines.append("machine: {} | nproc {} | kernel {} | load avg {} -> {}".format(
+        meta.get("cpu_model", "?"), meta.get("nproc", "?"), meta.get("kernel", "?"),
+        meta.get("loadavg_start", "?"), meta.get("loadavg_end", "?")))
+    lines.append("versions: dockroute {} | {} | {} | tunnel MTU: dockroute {} wireguard-go {}".format(
+        meta.get("dockroute_commit", "?"), meta.get("wireguard_go", "?"), meta.get("iperf3", "?"),
+        meta.get("dockroute_mtu", "?"), meta.get("wg_mtu", "?")))
+    offl = [f"{k[8:]}: {v}" for k, v in meta.items() if k.startswith("offload ")]
+    if offl:
+        how = "turned off (--no-offload)" if meta.get("veth_offload") == "off" else "defaults, untouched"
+        lines.append(f"veth offloads ({how}): " + offl[0])
+    hdr = ("metric", "unit", "raw", "wireguard-go", "dockroute", "dr/raw", "dr/wg")
+    rows = [hdr]
+    for label, keys, unit, f, _ in ROWS:
+        vals = []
+        for path in PATHS:
+            k = row_keys(label, keys, path)
+            vals.append(get(results, path, *k) if k else None)
+        raw, wg, dr = vals
+        r1 = dr / raw if dr is not None and raw else None
+        r2 = dr / wg if dr is not None and wg else None
+        rows.append((label, unit, fmt(f, raw if unit != "kpps" else (raw / 1e3 if raw is not None else None)),
+                     fmt(f, wg if unit != "kpps" else (wg / 1e3 if wg is not None else None)),
+                     fmt(f, dr if unit != "kpps" else (dr / 1e3 if dr is not None else None)),
+                     fmt("{:.2f}x", r1), fmt("{:.2f}x", r2)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(hdr))]
+    for i, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(widths[j]) if j < 2 else c.rjust(widths[j]) for j, c in enumerate(r)))
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    errs = []
+    for path in PATHS:
+        res = results.get(path, {})
+        if "error" in res:
+            errs.append(f"{path}: {res['error']}")
+            continue
+        for k, v in res.items():
+            if isinstance(v, dict) and "error" in v:
+                errs.append(f"{path} {k}: {v['error']}")
+    if errs:
+        lines.append("errors:")
+        lines.extend("  " + e for e in errs)
+    lines.append("targets (printed, not asserted):")
+    for t in targets(results):
+        mark = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
+        lines.append("  {:<40} value {:>10}  goal {:>6}  {}".format(
+            t["target"], fmt("{:.3f}", t["value"]), t["goal"], mark))
+    lines.append("runtime: {} s".format(meta.get("runtime_s", "?")))
+    return "\n".join(lines)
+
+
+def main():
+    if len(sys.argv) != 3:
+        raise SystemExit(__doc__)
+    resdir, out = sys.argv[1], sys.argv[2]
+    meta, results = collect(resdir)
+    ratios = {}
+    for label, keys, unit, f, _ in ROWS:
+        k = row_keys(label, keys, "dockroute")
+        k_raw = row_keys(label, keys, "raw")
+        k_wg = row_keys(label, keys, "wireguard-go")
+        dr = get(results, "dockroute", *k) if k else None
+        raw = get(results, "raw", *k_raw) if k_raw else None
+        wg = get(results, "wireguard-go", *k_wg) if k_wg else None
+        ratios[label] = {
+            "unit": unit,
+            "raw": raw, "wireguard-go": wg, "dockroute": dr,
+            "dockroute_over_raw": dr / raw if dr is not None and raw else None,
+            "dockroute_over_wireguard_go": dr / wg if dr is not None and wg else None,
+        }
+    doc = {
+        "machine": {k: meta.get(k) for k in ("cpu_model", "nproc", "kernel", "loadavg_start", "loadavg_end")},
+        "meta": meta,
+        "results": results,
+        "summary": ratios,
+        "targets": targets(results),
+    }
+    with open(out, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    print(table(meta, results))
+    print(f"json: {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,339 @@
+//! Real Docker, on both engines the existing tools broke on: Debian's 20.10 and sid's 28.x.
+//! dockerd runs in the "vm" namespace, the helper in "mac", `dockroute --headless` drives both;
+//! the guest is the real image, loaded from its `docker save` tarball. Needs root and
+//! `scripts/docker-env/install-engines.sh`. Measured times print as `MEASURED …` lines.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use dockroute_e2e::docker::{Dockerd, Engine};
+use dockroute_e2e::netns::{require_root, Topology, SIGTERM};
+use dockroute_e2e::rig::{bin, iptables_snapshot, read, Rig};
+
+/// One topology + dockerd + helper + controller. Slots 41..=49 keep their addresses apart:
+/// dockerd's bridge 198.18.(150+S).1/24, its pool 198.18.(200+4(S-40)).0/22, the test's docker
+/// networks 198.19.(160+8(S-40)+i).0/24 and 2001:2:0:d{S}{i}::/64.
+struct DockerRig {
+    rig: Rig,
+    dockerd: Dockerd,
+    controller: Option<u32>,
+    controller_log: PathBuf,
+    tar: PathBuf,
+}
+
+fn subnet(slot: u8, i: u8) -> String {
+    format!("198.19.{}.0/24", 160 + 8 * (slot - 40) + i)
+}
+
+fn subnet6(slot: u8, i: u8) -> String {
+    format!("2001:2:0:d{slot:02}{i}::/64")
+}
+
+impl DockerRig {
+    fn up(slot: u8, engine: Engine) -> DockerRig {
+        let mut rig = Rig::new(slot, |_| Vec::new()).unwrap();
+        let dir = PathBuf::from(format!("/tmp/drd{slot}"));
+        let bip = format!("198.18.{}.1/24", 150 + slot);
+        let pool = format!("198.18.{}.0/22", 200 + 4 * (slot - 40));
+        let dockerd = Dockerd::start(engine, rig.topo.ns_vm(), &dir, &bip, &pool).unwrap();
+        dockerd.import_busybox("dr-busybox").unwrap();
+        // The real guest image, built on this engine and saved; then removed again, so the
+        // controller has to load it from the tarball the way the app does.
+        let tar = rig.topo.dir().join("guest.tar");
+        let build = Command::new("bash")
+            .arg(workspace().join("guest-image/build.sh"))
+            .env("DOCKER_HOST", format!("unix://{}", dockerd.socket.display()))
+            .env("GUEST_TAR", &tar)
+            .current_dir(workspace())
+            .output()
+            .unwrap();
+        assert!(build.status.success(), "guest-image/build.sh: {}", String::from_utf8_lossy(&build.stderr));
+        let image = dockroute_controller_image();
+        dockerd.docker(&["rmi", &image]).unwrap();
+        rig.start_helper().unwrap();
+        let controller_log = rig.topo.dir().join("controller.log");
+        let mut me = DockerRig { rig, dockerd, controller: None, controller_log, tar };
+        me.start_controller();
+        me.wait_session(Duration::from_secs(20));
+        me
+    }
+
+    fn start_controller(&mut self) {
+        let t = &self.rig.topo;
+        let args = [
+            "env".to_string(),
+            format!("DOCKER_HOST=unix://{}", self.dockerd.socket.display()),
+            bin("dockroute").to_string_lossy().into_owned(),
+            "--headless".into(),
+            "--helper-socket".into(),
+            self.rig.api_socket().to_string_lossy().into_owned(),
+            "--host-address".into(),
+            t.mac_addr().to_string(),
+            "--guest-image-tar".into(),
+            self.tar.to_string_lossy().into_owned(),
+            "--iptables".into(),
+            format!("{}+{}", net_addr(&subnet(t.slot, 4)), net_addr(&subnet(t.slot, 5))),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.controller = Some(t.spawn(t.ns_mac(), &args, &self.controller_log).unwrap());
+    }
+
+    fn wait_session(&self, timeout: Duration) -> Duration {
+        let sock = self.rig.api_socket();
+        Topology::wait_until("a live tunnel session", timeout, || {
+            helper_status(&sock).is_some_and(|s| s.contains("alive"))
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
+    }
+
+    fn route_present(&self, net: &str) -> bool {
+        self.rig.topo.routes(self.rig.topo.ns_mac()).contains(&format!("{net} dev dockroute0"))
+    }
+
+    fn logs(&self) -> String {
+        format!(
+            "controller log:\n{}\nhelper log:\n{}\ndockerd log tail:\n{}",
+            read(&self.controller_log),
+            read(&self.rig.helper_log),
+            self.dockerd.log_tail()
+        )
+    }
+
+    fn docker(&self, args: &[&str]) -> String {
+        self.dockerd.docker(args).unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
+    }
+
+    fn guest_logs(&self) -> String {
+        self.dockerd.docker(&["logs", "dockroute-guest"]).unwrap_or_else(|e| e)
+    }
+
+    /// HTTP GET from "mac" to a container, through the tunnel.
+    fn get(&self, ip: &str) -> Result<String, String> {
+        let url = if ip.contains(':') { format!("http://[{ip}]/") } else { format!("http://{ip}/") };
+        self.rig.topo.http_get(self.rig.topo.ns_mac(), &url, Duration::from_secs(3))
+    }
+
+    fn web(&self, name: &str, net: &str) -> String {
+        self.docker(&["run", "-d", "--name", name, "--network", net, "dr-busybox", "sh", "-c", &httpd_cmd(name)]);
+        self.dockerd.container_ip(name, net).unwrap()
+    }
+}
+
+impl Drop for DockerRig {
+    fn drop(&mut self) {
+        if let Some(h) = self.controller.take() {
+            let _ = self.rig.topo.kill(h, SIGTERM);
+        }
+    }
+}
+
+fn httpd_cmd(name: &str) -> String {
+    format!("busybox mkdir -p /www && echo hello from {name} > /www/index.html && exec httpd -f -p 80 -h /www")
+}
+
+fn net_addr(cidr: &str) -> String {
+    cidr.split('/').next().unwrap().to_string()
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn dockroute_controller_image() -> String {
+    format!("dockroute-guest:{}", env!("CARGO_PKG_VERSION"))
+}
+
+fn helper_status(sock: &std::path::Path) -> Option<String> {
+    let out = Command::new(bin("dockroute-helper")).args(["status", "--socket"]).arg(sock).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn wait_route(d: &DockerRig, net: &str, present: bool, what: &str) -> Duration {
+    Topology::wait_until(what, Duration::from_secs(5), || d.route_present(net) == present)
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", d.rig.topo.routes(d.rig.topo.ns_mac()), d.logs()))
+}
+
+fn routes_follow_networks(slot: u8, engine: Engine) {
+    if !require_root() || !engine.require() {
+        return;
+    }
+    let d = DockerRig::up(slot, engine);
+    let name = engine.name().to_string();
+    let (n1, internal, v6net) = (subnet(slot, 1), subnet(slot, 2), subnet6(slot, 3));
+
+    // A new network: its route appears in "mac" within 1 s, a container on it answers.
+    let t0 = Instant::now();
+    d.docker(&["network", "create", "--subnet", &n1, "dr-app"]);
+    wait_route(&d, &n1, true, "route for a new network");
+    let took = t0.elapsed();
+    println!("MEASURED [{name}] network create (CLI returns) → route in mac: {} ms", took.as_millis());
+    assert!(took <= Duration::from_secs(1), "route took {took:?}");
+    let ip = d.web("dr-web", "dr-app");
+    let body = Topology::wait_until("HTTP from mac to the container", Duration::from_secs(5), || d.get(&ip).is_ok())
+        .map(|_| d.get(&ip).unwrap())
+        .unwrap_or_else(|e| panic!("{e}\nguest:\n{}\n{}", d.guest_logs(), d.logs()));
+    assert_eq!(body.trim(), "hello from dr-web");
+
+    // --internal: no default route in the container, so the guest masquerades towards it.
+    d.docker(&["network", "create", "--internal", "--subnet", &internal, "dr-private"]);
+    wait_route(&d, &internal, true, "route for the internal network");
+    let ip_private = d.web("dr-private-web", "dr-private");
+    Topology::wait_until("HTTP to a container on an --internal network", Duration::from_secs(5), || {
+        d.get(&ip_private).is_ok()
+    })
+    .unwrap_or_else(|e| panic!("{e}\nguest:\n{}\n{}", d.guest_logs(), d.logs()));
+
+    // IPv6.
+    d.docker(&["network", "create", "--ipv6", "--subnet", &v6net, "--subnet", &subnet(slot, 6), "dr-v6"]);
+    wait_route(&d, &v6net, true, "route for the IPv6 network");
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "dr-web6",
+        "--network",
+        "dr-v6",
+        "dr-busybox",
+        "sh",
+        "-c",
+        &httpd_cmd("dr-web6"),
+    ]);
+    let ip6 =
+        d.docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}", "dr-web6"]);
+    let ip6 = ip6.trim().to_string();
+    assert!(ip6.starts_with("2001:2:0:d"), "container v6 address {ip6:?}");
+    Topology::wait_until("HTTP over IPv6 to a container", Duration::from_secs(5), || d.get(&ip6).is_ok())
+        .unwrap_or_else(|e| panic!("{e}\nguest:\n{}\n{}", d.guest_logs(), d.logs()));
+
+    // Two networks joined by the `iptables A+B` pair: container to container works across
+    // them; a third network without a pair stays isolated.
+    let (pa, pb, pc) = (subnet(slot, 4), subnet(slot, 5), subnet(slot, 7));
+    d.docker(&["network", "create", "--subnet", &pa, "dr-pa"]);
+    d.docker(&["network", "create", "--subnet", &pb, "dr-pb"]);
+    d.docker(&["network", "create", "--subnet", &pc, "dr-pc"]);
+    let ip_b = d.web("dr-in-b", "dr-pb");
+    let ip_c = d.web("dr-in-c", "dr-pc");
+    d.docker(&["run", "-d", "--name", "dr-in-a", "--network", "dr-pa", "dr-busybox", "sleep", "600"]);
+    // (this busybox's wget -T crashes: the CLI call is bounded instead)
+    let from_a = |ip: &str| {
+        d.dockerd.docker_timeout(
+            &["exec", "dr-in-a", "wget", "-q", "-O", "-", &format!("http://{ip}/")],
+            Duration::from_secs(3),
+        )
+    };
+    Topology::wait_until("A reaches B through the pair", Duration::from_secs(8), || from_a(&ip_b).is_ok())
+        .unwrap_or_else(|e| panic!("{e}\nguest:\n{}\n{}", d.guest_logs(), d.logs()));
+    assert!(from_a(&ip_c).is_err(), "A must not reach C: no pair for it");
+
+    // Removing the network withdraws its route.
+    d.docker(&["rm", "-f", "dr-web"]);
+    let t1 = Instant::now();
+    d.docker(&["network", "rm", "dr-app"]);
+    wait_route(&d, &n1, false, "route gone after network rm");
+    println!("MEASURED [{name}] network rm → route gone: {} ms", t1.elapsed().as_millis());
+}
+
+fn repairs(slot: u8, engine: Engine) {
+    if !require_root() || !engine.require() {
+        return;
+    }
+    let mut d = DockerRig::up(slot, engine);
+    let name = engine.name().to_string();
+    let n1 = subnet(slot, 1);
+    d.docker(&["network", "create", "--subnet", &n1, "dr-app"]);
+    wait_route(&d, &n1, true, "route");
+    let ip = d.web("dr-web", "dr-app");
+    Topology::wait_until("HTTP", Duration::from_secs(5), || d.get(&ip).is_ok()).unwrap();
+
+    // dockerd restarted: tunnel and routes back within 5 s of Docker being up again.
+    d.dockerd.restart().unwrap();
+    let up = Instant::now();
+    d.docker(&["start", "dr-web"]);
+    Topology::wait_until("HTTP after a dockerd restart", Duration::from_secs(5), || d.get(&ip).is_ok())
+        .unwrap_or_else(|e| panic!("{e}\nguest:\n{}\n{}", d.guest_logs(), d.logs()));
+    assert!(d.route_present(&n1));
+    println!("MEASURED [{name}] dockerd restart → container reachable again: {} ms", up.elapsed().as_millis());
+
+    // kill -9 of the guest's process: restored (restart policy, or the controller).
+    let pid = d.docker(&["inspect", "-f", "{{.State.Pid}}", "dockroute-guest"]);
+    let killed = Instant::now();
+    assert!(Command::new("kill").args(["-9", pid.trim()]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(300));
+    Topology::wait_until("HTTP after kill -9 of the guest", Duration::from_secs(10), || d.get(&ip).is_ok())
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.logs()));
+    println!("MEASURED [{name}] guest kill -9 → reachable again: {} ms", killed.elapsed().as_millis());
+
+    // docker rm -f of the guest container: the controller recreates it.
+    let removed = Instant::now();
+    d.docker(&["rm", "-f", "dockroute-guest"]);
+    Topology::wait_until("HTTP after docker rm -f of the guest", Duration::from_secs(10), || d.get(&ip).is_ok())
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.logs()));
+    println!("MEASURED [{name}] guest docker rm -f → reachable again: {} ms", removed.elapsed().as_millis());
+}
+
+fn secret_and_disconnect(slot: u8, engine: Engine) {
+    if !require_root() || !engine.require() {
+        return;
+    }
+    let mut d = DockerRig::up(slot, engine);
+    // The secret: in the helper's memory and a file in the container, nowhere else.
+    let secret = d.dockerd.docker(&["exec", "dockroute-guest", "cat", "/etc/dockroute/secret"]).unwrap();
+    let secret = secret.trim().to_string();
+    assert_eq!(secret.len(), 64, "a 32-byte hex secret");
+    let inspect = d.docker(&["inspect", "dockroute-guest"]);
+    assert!(!inspect.contains(&secret), "docker inspect shows the secret");
+    for (what, text) in [
+        ("controller log", read(&d.controller_log)),
+        ("helper log", read(&d.rig.helper_log)),
+        ("guest log", d.guest_logs()),
+        ("dockerd log", std::fs::read_to_string(d.dockerd.log_path()).unwrap_or_default()),
+    ] {
+        assert!(!text.contains(&secret), "the secret appears in the {what}");
+    }
+    let mode = d.docker(&["exec", "dockroute-guest", "stat", "-c", "%a", "/etc/dockroute/secret"]);
+    assert_eq!(mode.trim(), "600");
+
+    // Disconnect (SIGTERM to the controller): guest container, its rules, routes and the
+    // TUN devices all gone; Docker's own rules as they were.
+    let n1 = subnet(slot, 1);
+    d.docker(&["network", "create", "--subnet", &n1, "dr-app"]);
+    wait_route(&d, &n1, true, "route");
+    let fw_with_guest = iptables_snapshot(&d.rig.topo, d.rig.topo.ns_vm());
+    assert!(fw_with_guest.contains("DOCKROUTE-FWD"), "the guest installed its rules");
+    let h = d.controller.take().unwrap();
+    let status = d.rig.topo.kill(h, SIGTERM).unwrap();
+    assert!(status.success(), "controller exit: {status}\n{}", read(&d.controller_log));
+    let listing = d.docker(&["ps", "-a", "--filter", "label=dev.dockroute.guest", "-q"]);
+    assert!(listing.trim().is_empty(), "guest container left: {listing}");
+    let fw_after = iptables_snapshot(&d.rig.topo, d.rig.topo.ns_vm());
+    assert!(!fw_after.contains("DOCKROUTE"), "guest rules left:\n{fw_after}");
+    assert!(!d.route_present(&n1), "route left after disconnect");
+    assert!(!d.rig.topo.links(d.rig.topo.ns_mac()).contains("dockroute0"), "helper TUN left");
+    assert!(!d.rig.topo.links(d.rig.topo.ns_vm()).contains("dockroute0"), "guest TUN left");
+}
+
+#[test]
+fn engine20_routes_follow_networks() {
+    routes_follow_networks(41, Engine::V20);
+}
+#[test]
+fn engine28_routes_follow_networks() {
+    routes_follow_networks(42, Engine::V28);
+}
+#[test]
+fn engine20_repairs() {
+    repairs(43, Engine::V20);
+}
+#[test]
+fn engine28_repairs() {
+    repairs(44, Engine::V28);
+}
+#[test]
+fn engine20_secret_and_disconnect() {
+    secret_and_disconnect(45, Engine::V20);
+}
+#[test]
+fn engine28_secret_and_disconnect() {
+    secret_and_disconnect(46, Engine::V28);
+}
