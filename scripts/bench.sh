@@ -36,7 +36,7 @@ while [[ $# -gt 0 ]]; do
     --no-build) BUILD=0 ;;
     --keep) KEEP=1 ;; # keep the raw results directory (/tmp/drb-bench.*) for inspection
     --no-offload) OFFLOAD=off ;; # TSO/GSO/GRO off on every veth (see the note on offloads below)
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -237,19 +237,19 @@ measure_idle() {
   log "$name: idle CPU over ${IDLE}s, no traffic"
   sleep 1
   for p in "$@"; do
-    echo "${p%%:*}_idle_ticks_before $(cpu_ticks "${p#*:}")" >>"$d/idle.txt"
-    echo "${p%%:*}_idle_sched_before $(sched_ns "${p#*:}")" >>"$d/idle.txt"
-  done
+    echo "${p%%:*}_idle_ticks_before $(cpu_ticks "${p#*:}")"
+    echo "${p%%:*}_idle_sched_before $(sched_ns "${p#*:}")"
+  done >>"$d/idle.txt"
   local t0 t1
   t0=$(date +%s%N)
   pause "$IDLE"
   t1=$(date +%s%N)
   for p in "$@"; do
-    echo "${p%%:*}_idle_ticks_after $(cpu_ticks "${p#*:}")" >>"$d/idle.txt"
-    echo "${p%%:*}_idle_sched_after $(sched_ns "${p#*:}")" >>"$d/idle.txt"
-    echo "${p%%:*}_rss_kb $(status_kb "${p#*:}" VmRSS)" >>"$d/idle.txt"
-    echo "${p%%:*}_hwm_kb $(status_kb "${p#*:}" VmHWM)" >>"$d/idle.txt"
-  done
+    echo "${p%%:*}_idle_ticks_after $(cpu_ticks "${p#*:}")"
+    echo "${p%%:*}_idle_sched_after $(sched_ns "${p#*:}")"
+    echo "${p%%:*}_rss_kb $(status_kb "${p#*:}" VmRSS)"
+    echo "${p%%:*}_hwm_kb $(status_kb "${p#*:}" VmHWM)"
+  done >>"$d/idle.txt"
   echo "idle_wall_ns $((t1 - t0))" >>"$d/idle.txt"
 }
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 TOOLS=${DOCKROUTE_TOOLS:-$HOME/.cargo}
 
-packages=(busybox-static iproute2 python3 clang iptables nftables keyutils iperf3)
+packages=(busybox-static iproute2 python3 clang iptables nftables keyutils iperf3 wireguard-go wireguard-tools iputils-ping ethtool)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -36,6 +36,9 @@ for entry in engine:frame_decoder engine:config_parser privileged-helper:api_fra
   echo "$target: $(grep -E '^stat::number_of_executed_units' "$log" | tr -d ' ') in ${FUZZ_SECONDS}s, no crash"
 done
 
+step "benchmark, short (prints numbers; no thresholds)"
+bash scripts/bench.sh --quick --json "$CARGO_TARGET_DIR/bench-quick.json"
+
 step "build the binaries the end-to-end tests run"
 cargo build --workspace --bins --quiet
 

@@ -228,8 +228,10 @@ ROWS = [
     ("CPU/GB vm end", ("cpu_tcp_1", None), "s/GB", "{:.2f}", False),
     ("CPU/GB both ends", ("cpu_tcp_1", "total_cpu_s_per_gb"), "s/GB", "{:.2f}", False),
     ("idle CPU mac end", ("idle", None), "%", "{:.3f}", False),
+    ("idle CPU vm end", ("idle", None), "%", "{:.3f}", False),
     ("RSS mac end (idle)", ("idle", None), "MB", "{:.1f}", False),
     ("peak RSS mac end", ("idle", None), "MB", "{:.1f}", False),
+    ("RSS vm end (idle)", ("idle", None), "MB", "{:.1f}", False),
 ]
 
 
@@ -247,6 +249,10 @@ def row_keys(label, keys, path):
         return ("cpu_tcp_1", vm + "_cpu_s_per_gb")
     if label == "idle CPU mac end":
         return ("idle", mac + "_cpu_pct")
+    if label == "idle CPU vm end":
+        return ("idle", vm + "_cpu_pct")
+    if label == "RSS vm end (idle)":
+        return ("idle", vm + "_rss_mb")
     if label == "RSS mac end (idle)":
         return ("idle", mac + "_rss_mb")
     if label == "peak RSS mac end":
@@ -329,6 +335,8 @@ def table(meta, results):
     if errs:
         lines.append("errors:")
         lines.extend("  " + e for e in errs)
+    lines.append("mac end = dockroute-helper / wireguard-go in drb-mac; vm end = dockroute-guest / wireguard-go in drb-vm;"
+                 " CPU/GB = utime+stime during the TCP 1-stream test / GB received")
     lines.append("targets (printed, not asserted):")
     for t in targets(results):
         mark = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
