@@ -12,9 +12,7 @@ use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::codec::Framed;
 
-use crate::api::{
-    Answer, ApiError, ErrorCode, Event, Op, Outcome, Request, ServerFrame, Status, MAX_FRAME, PROTOCOL_VERSION,
-};
+use crate::api::{Answer, ApiError, ErrorCode, Event, Op, Outcome, Request, ServerFrame, Status, PROTOCOL_VERSION};
 use crate::codec::{Frame, FrameCodec};
 
 #[derive(Debug)]
@@ -45,6 +43,12 @@ impl std::error::Error for ClientError {}
 
 type Pending = oneshot::Sender<Result<Answer, ApiError>>;
 
+/// Replies come from the (root, trusted) helper and a status with many routes can be large;
+/// requests stay under the helper's `MAX_FRAME`.
+const MAX_REPLY: usize = 16 << 20;
+/// No call waits longer than this for its answer.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct Client {
     requests: mpsc::UnboundedSender<(Op, Pending)>,
     events: broadcast::Sender<Event>,
@@ -61,9 +65,18 @@ impl Client {
             )),
             _ => ClientError::Io(e),
         })?;
+        // Only root may answer for the helper: a socket path someone else could take over must
+        // not receive the tunnel secret.
+        let server_uid = stream.peer_cred().map_err(ClientError::Io)?.uid();
+        if server_uid != 0 {
+            return Err(ClientError::NotAuthorised(format!(
+                "{} is served by uid {server_uid}, not root: refusing to talk to it",
+                path.display()
+            )));
+        }
         let (requests, rx) = mpsc::unbounded_channel();
         let events = broadcast::channel(64).0;
-        tokio::spawn(pump(Framed::new(stream, FrameCodec::new(MAX_FRAME)), rx, events.clone()));
+        tokio::spawn(pump(Framed::new(stream, FrameCodec::new(MAX_REPLY)), rx, events.clone()));
         let client = Client { requests, events };
         client.call(Op::Hello { version: PROTOCOL_VERSION, client: name.to_string() }).await?;
         Ok(client)
@@ -72,12 +85,22 @@ impl Client {
     pub async fn call(&self, op: Op) -> Result<Answer, ClientError> {
         let (tx, rx) = oneshot::channel();
         self.requests.send((op, tx)).map_err(|_| ClientError::Closed)?;
-        match rx.await {
-            Ok(Ok(a)) => Ok(a),
-            Ok(Err(e)) if e.code == ErrorCode::NotAuthorised => Err(ClientError::NotAuthorised(e.message)),
-            Ok(Err(e)) => Err(ClientError::Api(e)),
-            Err(_) => Err(ClientError::Closed),
+        match tokio::time::timeout(CALL_TIMEOUT, rx).await {
+            Ok(Ok(Ok(a))) => Ok(a),
+            Ok(Ok(Err(e))) if e.code == ErrorCode::NotAuthorised => Err(ClientError::NotAuthorised(e.message)),
+            Ok(Ok(Err(e))) if e.code == ErrorCode::Failed && self.requests.is_closed() => Err(ClientError::Closed),
+            Ok(Ok(Err(e))) => Err(ClientError::Api(e)),
+            Ok(Err(_)) => Err(ClientError::Closed),
+            Err(_) => Err(ClientError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the helper did not answer within {CALL_TIMEOUT:?}"),
+            ))),
         }
+    }
+
+    /// False once the connection is gone (the helper restarted or stopped): reconnect then.
+    pub fn is_connected(&self) -> bool {
+        !self.requests.is_closed()
     }
 
     pub async fn status(&self) -> Result<Status, ClientError> {
@@ -129,7 +152,10 @@ async fn pump(
             f = framed.next() => {
                 let bytes = match f {
                     Some(Ok(Frame::Data(b))) => b,
-                    Some(Ok(Frame::TooLarge(_))) => continue,
+                    Some(Ok(Frame::TooLarge(n))) => {
+                        fatal = Some(ApiError::new(ErrorCode::TooLarge, format!("a reply of {n} bytes from the helper")));
+                        continue;
+                    }
                     _ => { fatal = Some(ApiError::new(ErrorCode::Failed, "the helper closed the connection")); continue; }
                 };
                 match serde_json::from_slice::<ServerFrame>(&bytes) {
@@ -149,6 +175,7 @@ async fn pump(
         }
     }
     let fatal = fatal.unwrap_or_else(|| ApiError::new(ErrorCode::Failed, "closed"));
+    requests.close();
     for (_, tx) in pending.drain() {
         let _ = tx.send(Err(fatal.clone()));
     }

@@ -18,22 +18,50 @@ use crate::authz::{self, Peer};
 use crate::codec::{Frame, FrameCodec};
 use crate::daemon::Command;
 
-/// The listening socket; removes its file when dropped.
+/// The listening socket; removes its file when dropped (if it is still ours).
 pub struct ApiSocket {
     pub listener: UnixListener,
     path: PathBuf,
+    /// (device, inode) of the socket file we bound, so Drop never removes another's.
+    identity: (u64, u64),
+    /// Held for our lifetime: one helper per socket path, decided by the kernel.
+    _lock: std::fs::File,
 }
 
 impl Drop for ApiSocket {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        use std::os::unix::fs::MetadataExt;
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
+}
+
+/// An exclusive lock beside the socket: checking for a live helper by connecting is racy,
+/// a lock is not.
+fn lock_beside(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&lock_path)?;
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("another helper is already serving {}", path.display()),
+        ));
+    }
+    Ok(file)
 }
 
 /// Binds the API socket with `mode`, group-owned by the first allowed group that exists.
 /// A socket file left by a crashed helper is replaced; a live helper, or a path that is not a
 /// socket, is an error (we never delete what is not ours).
 pub async fn bind(path: &Path, mode: u32, groups: &[String]) -> io::Result<ApiSocket> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let lock = lock_beside(path)?;
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
             return Err(io::Error::new(
@@ -50,15 +78,17 @@ pub async fn bind(path: &Path, mode: u32, groups: &[String]) -> io::Result<ApiSo
         std::fs::remove_file(path)?;
         tracing::info!("replaced the stale socket {} of a previous run", path.display());
     }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
     // Created under a tight umask so there is no moment where it is more open than `mode`.
     let old = unsafe { libc::umask(0o177) };
     let bound = UnixListener::bind(path);
     unsafe { libc::umask(old) };
     let listener = bound.map_err(|e| io::Error::new(e.kind(), format!("cannot bind {}: {e}", path.display())))?;
-    let socket = ApiSocket { listener, path: path.to_path_buf() };
+    let identity = {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(path)?;
+        (m.dev(), m.ino())
+    };
+    let socket = ApiSocket { listener, path: path.to_path_buf(), identity, _lock: lock };
     let default_groups: Vec<String> = authz::DEFAULT_GROUPS.iter().map(|g| g.to_string()).collect();
     let groups = if groups.is_empty() { &default_groups[..] } else { groups };
     let gid = groups.iter().find_map(|g| authz::group(g)).map(|(gid, _)| gid);
