@@ -40,7 +40,9 @@ const LIVENESS_CHECK: Duration = Duration::from_secs(1);
 
 pub struct Controller {
     opts: Options,
-    helper: Client,
+    /// None after the helper went away (restart, upgrade): reconnected before the next call.
+    helper: Option<Client>,
+    helper_events: Option<tokio::sync::broadcast::Receiver<Event>>,
     docker: Docker,
     endpoint: Endpoint,
     secret: Vec<u8>,
@@ -50,12 +52,33 @@ pub struct Controller {
     rules_sent: Option<String>,
     /// Last moment the helper reported a live session (or we (re)started the guest).
     last_alive: Instant,
+    /// Grows while repairs do not help (a crash-looping guest must not be recreated every 8 s).
+    repair_backoff: Duration,
+    next_repair: Instant,
+}
+
+/// Longest wait between two repairs that did not bring the tunnel back.
+const MAX_REPAIR_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Checks `A+B` pairs (seed syntax: two IPv4 network addresses) before anything starts, so a
+/// typo is an error here and not a rules file the guest refuses.
+pub fn validate_pairs(pairs: &[String]) -> anyhow::Result<()> {
+    for p in pairs {
+        let ok = p
+            .split_once('+')
+            .is_some_and(|(a, b)| a.parse::<std::net::Ipv4Addr>().is_ok() && b.parse::<std::net::Ipv4Addr>().is_ok());
+        anyhow::ensure!(
+            ok,
+            "--iptables {p:?}: expected two IPv4 network addresses joined by +, e.g. 172.0.1.0+172.0.2.0"
+        );
+    }
+    Ok(())
 }
 
 impl Controller {
     /// Connects to the helper and to Docker, and hands the helper a fresh secret.
     pub async fn connect(opts: Options) -> anyhow::Result<Controller> {
-        let helper = Client::connect(&opts.helper_socket, "dockroute controller").await?;
+        validate_pairs(&opts.pairs)?;
         let endpoint = endpoint::resolve(&Env::from_process()).map_err(anyhow::Error::msg)?;
         let docker = connect_docker(&endpoint).await?;
         // A fresh secret per controller run: it only ever exists in memory here, in the
@@ -63,8 +86,6 @@ impl Controller {
         let mut raw = [0u8; 32];
         getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("OS random generator: {e}"))?;
         let secret: Vec<u8> = raw.iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes();
-        helper.call(Op::SetSecret { secret: Redacted(String::from_utf8_lossy(&secret).into_owned()) }).await?;
-        helper.call(Op::Connect).await?;
         let spec = GuestSpec {
             image: opts.guest_image.clone(),
             port: opts.port,
@@ -72,9 +93,10 @@ impl Controller {
             secret_fingerprint: guest::fingerprint(&secret),
         };
         tracing::info!("docker engine: {} (from {})", endpoint.host, endpoint.source);
-        Ok(Controller {
+        let mut me = Controller {
             opts,
-            helper,
+            helper: None,
+            helper_events: None,
             docker,
             endpoint,
             secret,
@@ -83,65 +105,96 @@ impl Controller {
             routes_sent: None,
             rules_sent: None,
             last_alive: Instant::now(),
-        })
+            repair_backoff: DEAD_TUNNEL,
+            next_repair: Instant::now(),
+        };
+        me.helper().await?;
+        Ok(me)
+    }
+
+    /// The helper connection, made again (secret, connect, subscribe) if it was lost: a
+    /// restarted helper knows nothing of us.
+    async fn helper(&mut self) -> anyhow::Result<&Client> {
+        if self.helper.as_ref().is_some_and(Client::is_connected) {
+            return Ok(self.helper.as_ref().expect("checked"));
+        }
+        self.helper = None;
+        let client = Client::connect(&self.opts.helper_socket, "dockroute controller").await?;
+        client.call(Op::SetSecret { secret: Redacted(String::from_utf8_lossy(&self.secret).into_owned()) }).await?;
+        client.call(Op::Connect).await?;
+        self.helper_events = Some(client.subscribe().await?);
+        // It has none of our routes yet.
+        self.routes_sent = None;
+        self.last_alive = Instant::now();
+        tracing::info!("connected to the helper at {}", self.opts.helper_socket.display());
+        Ok(self.helper.insert(client))
     }
 
     /// Runs until `shutdown` resolves, then removes the guest and withdraws the routes.
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
-        let mut helper_events = self.helper.subscribe().await?;
         let mut resync = tokio::time::interval(RESYNC);
         let mut liveness = tokio::time::interval(LIVENESS_CHECK);
         let mut backoff = Duration::from_millis(250);
         'outer: loop {
-            // (Re)subscribe to Docker events first, then list: nothing is missed in between.
+            // Subscribe from a moment before the listing: Docker replays what happened since,
+            // so nothing falls between the two (sync is idempotent; repeats are harmless).
+            let since = (std::time::SystemTime::now() - Duration::from_secs(2))
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs().to_string())
+                .unwrap_or_default();
             let filters = HashMap::from([("type", vec!["network", "container"])]);
-            let mut events =
-                self.docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build())).boxed();
+            let options = EventsOptionsBuilder::default().since(&since).filters(&filters).build();
+            let mut events = self.docker.events(Some(options)).boxed();
+            let subscribed = Instant::now();
+            let mut healthy = false;
             if let Err(e) = self.sync().await {
-                tracing::warn!("cannot sync with docker ({}): {e:#}; retrying in {backoff:?}", self.endpoint.host);
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = &mut shutdown => break 'outer,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(8));
-                continue;
-            }
-            backoff = Duration::from_millis(250);
-            loop {
-                tokio::select! {
-                    ev = events.next() => match ev {
-                        Some(Ok(ev)) => {
+                tracing::warn!("cannot sync with docker ({}): {e:#}", self.endpoint.host);
+            } else {
+                loop {
+                    let mut helper_events = self.helper_events.take();
+                    let wake = tokio::select! {
+                        ev = events.next() => Some(ev),
+                        _ = resync.tick() => { if let Err(e) = self.sync().await { tracing::warn!("periodic sync failed: {e:#}"); } None }
+                        ev = next_helper_event(&mut helper_events) => { if let Some(Event::Status(s)) = ev { self.note_status(&s); } None }
+                        _ = liveness.tick() => { self.check_liveness().await; None }
+                        _ = &mut shutdown => break 'outer,
+                    };
+                    if self.helper_events.is_none() {
+                        self.helper_events = helper_events;
+                    }
+                    match wake {
+                        None => {}
+                        Some(Some(Ok(ev))) => {
+                            healthy = true;
                             if relevant(&ev) {
                                 if let Err(e) = self.sync().await {
                                     tracing::warn!("sync after a docker event failed: {e:#}");
                                 }
                             }
                         }
-                        Some(Err(e)) => {
-                            tracing::warn!("docker event stream: {e}; reconnecting");
-                            continue 'outer;
+                        Some(Some(Err(e))) => {
+                            tracing::warn!("docker event stream: {e}");
+                            break;
                         }
-                        None => {
-                            tracing::warn!("docker event stream ended (dockerd restarted?); reconnecting");
-                            continue 'outer;
-                        }
-                    },
-                    _ = resync.tick() => {
-                        if let Err(e) = self.sync().await {
-                            tracing::warn!("periodic sync failed: {e:#}");
-                            continue 'outer;
+                        Some(None) => {
+                            tracing::warn!("docker event stream ended (dockerd restarted?)");
+                            break;
                         }
                     }
-                    ev = helper_events.recv() => {
-                        if let Ok(Event::Status(s)) = ev {
-                            self.note_status(&s);
-                        }
-                    }
-                    _ = liveness.tick() => self.check_liveness().await,
-                    _ = &mut shutdown => break 'outer,
                 }
             }
+            // A stream that delivered events or stayed up a while was fine: start the backoff
+            // over. One that failed at once must not make us hammer dockerd.
+            if healthy || subscribed.elapsed() > Duration::from_secs(10) {
+                backoff = Duration::from_millis(250);
+            }
+            tracing::info!("reconnecting to docker in {backoff:?}");
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = &mut shutdown => break 'outer,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(8));
         }
         self.teardown().await
     }
@@ -152,7 +205,7 @@ impl Controller {
         self.networks = discovery::bridge_networks(&all);
         let routes = discovery::desired_routes(&self.networks);
         if self.routes_sent.as_ref() != Some(&routes) {
-            self.helper.call(Op::SetRoutes { routes: routes.clone() }).await?;
+            self.helper().await?.call(Op::SetRoutes { routes: routes.clone() }).await?;
             let shown: Vec<String> = routes.iter().map(ToString::to_string).collect();
             tracing::info!("routes for docker networks: [{}]", shown.join(", "));
             self.routes_sent = Some(routes);
@@ -177,23 +230,54 @@ impl Controller {
     fn note_status(&mut self, s: &Status) {
         if s.session.as_ref().is_some_and(|x| x.alive) {
             self.last_alive = Instant::now();
+            self.repair_backoff = DEAD_TUNNEL;
         }
     }
 
     /// Liveness comes from the tunnel (the helper's session), not from Docker's events: a VM
     /// paused by Resource Saver or a dockerd restart sends no event we could rely on.
     async fn check_liveness(&mut self) {
-        match self.helper.status().await {
-            Ok(s) => self.note_status(&s),
+        let status = match self.helper().await {
+            Ok(h) => h.status().await,
+            Err(e) => {
+                tracing::warn!("helper unavailable: {e:#}");
+                return;
+            }
+        };
+        let status = match status {
+            Ok(s) => s,
             Err(e) => {
                 tracing::warn!("helper status: {e}");
                 return;
             }
+        };
+        self.note_status(&status);
+        // A reconnected helper (it restarted) has none of our routes yet.
+        if self.routes_sent.is_none() {
+            if let Err(e) = self.sync().await {
+                tracing::warn!("sync after reconnecting to the helper failed: {e:#}");
+            }
         }
-        if self.last_alive.elapsed() < DEAD_TUNNEL {
+        // The helper's side is down (it could not bring the tunnel up): ask it again rather
+        // than blame the guest.
+        if status.interface.is_none() {
+            if let Some(h) = &self.helper {
+                if let Err(e) = h.call(Op::Connect).await {
+                    tracing::warn!("helper cannot connect the tunnel: {e}");
+                }
+            }
             return;
         }
-        tracing::warn!("no live tunnel session for {:?}: restarting the guest", self.last_alive.elapsed());
+        if self.last_alive.elapsed() < DEAD_TUNNEL || Instant::now() < self.next_repair {
+            return;
+        }
+        tracing::warn!(
+            "no live tunnel session for {:?}: recreating the guest (next try at the earliest in {:?})",
+            self.last_alive.elapsed(),
+            self.repair_backoff
+        );
+        self.next_repair = Instant::now() + self.repair_backoff;
+        self.repair_backoff = (self.repair_backoff * 2).min(MAX_REPAIR_BACKOFF);
         self.last_alive = Instant::now();
         let _ = guest::remove_all(&self.docker).await;
         self.rules_sent = None;
@@ -203,15 +287,33 @@ impl Controller {
     }
 
     /// Removes the guest container and withdraws everything from the helper. Idempotent.
-    pub async fn teardown(self) -> anyhow::Result<()> {
+    pub async fn teardown(mut self) -> anyhow::Result<()> {
         let removed = guest::remove_all(&self.docker).await;
-        let routes = self.helper.call(Op::SetRoutes { routes: Vec::new() }).await;
-        let disconnected = self.helper.call(Op::Disconnect).await;
+        let (routes, disconnected) = match self.helper().await {
+            Ok(h) => (h.call(Op::SetRoutes { routes: Vec::new() }).await, h.call(Op::Disconnect).await),
+            Err(e) => {
+                tracing::warn!("helper unavailable at shutdown: {e:#}");
+                (Ok(dockroute_helper::api::Answer::Done), Ok(dockroute_helper::api::Answer::Done))
+            }
+        };
         tracing::info!("stopped: guest container removed, routes withdrawn, tunnel disconnected");
         removed?;
         routes?;
         disconnected?;
         Ok(())
+    }
+}
+
+async fn next_helper_event(rx: &mut Option<tokio::sync::broadcast::Receiver<Event>>) -> Option<Event> {
+    let Some(r) = rx.as_mut() else { return std::future::pending().await };
+    match r.recv().await {
+        Ok(e) => Some(e),
+        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
+        // The helper connection ended: drop the receiver; liveness reconnects.
+        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+            *rx = None;
+            None
+        }
     }
 }
 

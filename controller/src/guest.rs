@@ -227,7 +227,10 @@ async fn upload(docker: &Docker, id: &str, files: &[(&str, &[u8], u32)]) -> anyh
     }
     let archive = builder.into_inner()?;
     let options = UploadToContainerOptionsBuilder::default().path("/").build();
-    docker.upload_to_container(id, Some(options), bollard::body_full(archive.into())).await?;
+    // As a stream: bollard logs whole request bodies at trace level, streams it does not, and
+    // this archive holds the secret.
+    let body = futures_util::stream::once(async move { bytes::Bytes::from(archive) });
+    docker.upload_to_container(id, Some(options), bollard::body_stream(body)).await?;
     Ok(())
 }
 

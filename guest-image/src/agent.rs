@@ -15,6 +15,9 @@ use tokio::sync::mpsc;
 
 use crate::vmfirewall::VmFirewall;
 
+/// The session's MTU is not known before the handshake: size buffers for the largest allowed.
+const GUEST_DRIVER: driver::DriverConfig = driver::DriverConfig { mtu: 9000 };
+
 /// How often the rules file and Docker's chains are checked.
 const FIREWALL_TICK: Duration = Duration::from_secs(1);
 
@@ -63,11 +66,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(cli: Cli, secret: dockroute_engine::proto::Secret) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // First: as a container's PID 1 we get no default SIGTERM handling, and a docker stop that
+    // waits 10 s for nothing stalls the controller's repairs.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     let servers = [cli.server.clone(), cli.fallback_server.clone()];
-    let server = resolve_until_found(&servers).await;
+    let server = tokio::select! {
+        s = resolve_until_found(&servers) => s,
+        _ = term.recv() => return Ok(()),
+        _ = int.recv() => return Ok(()),
+    };
     // The device exists from the start; its addresses come with the first session.
-    let tun =
-        Arc::new(platform::create_tun(&TunSpec { name: Some(cli.tun_name.clone()), mtu: 1400, v4: None, v6: None })?);
+    let tun = Arc::new(platform::create_tun(&TunSpec {
+        name: Some(cli.tun_name.clone()),
+        mtu: 1400,
+        v4: None,
+        v6: None,
+        offload: driver::wants_tun_offload(),
+    })?);
     let bind: SocketAddr = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse()?;
     let udp = Arc::new(tokio::net::UdpSocket::bind(bind).await.context("cannot open a UDP socket")?);
     let forwarding = Forwarding::enable().context("cannot enable IP forwarding")?;
@@ -82,11 +99,8 @@ async fn serve(cli: Cli, secret: dockroute_engine::proto::Secret) -> anyhow::Res
     let (control_tx, control_rx) = mpsc::unbounded_channel::<Control<Guest>>();
     driver::log_stats_on_sigusr1(control_tx.clone(), "guest")?;
     let (event_tx, mut event_rx) = mpsc::unbounded_channel();
-    let mut engine = tokio::spawn(driver::run(guest, tun.clone(), udp, control_rx, event_tx));
+    let mut engine = tokio::spawn(driver::run(guest, GUEST_DRIVER, tun.clone(), udp, control_rx, event_tx));
 
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     let mut applied: Option<SessionParams> = None;
     // A finished JoinHandle must not be awaited again.
     let mut engine_done = false;
@@ -162,6 +176,7 @@ fn configure(tun: &tun_rs::AsyncDevice, p: &SessionParams) -> anyhow::Result<()>
         mtu: p.mtu,
         v4: Some((p.guest_v4, p.prefix_v4, p.host_v4)),
         v6: p.v6.map(|(_, guest, prefix)| (guest, prefix)),
+        offload: false,
     };
     platform::set_tun_addresses(tun, &spec)?;
     tracing::info!(

@@ -26,7 +26,9 @@ pub struct VmFirewall {
 
 impl VmFirewall {
     pub fn new(rules_path: Option<PathBuf>) -> Result<VmFirewall, String> {
-        let fw = Firewall::detect(SystemRunner::default())?;
+        let mut fw = Firewall::detect(SystemRunner::default())?;
+        // A guest killed without its SIGTERM (docker rm -f, OOM) left its chains: start clean.
+        fw.teardown()?;
         tracing::info!(
             "VM firewall: iptables backend {:?} (IPv4), {:?} (IPv6)",
             fw.backend(firewall::Family::V4),

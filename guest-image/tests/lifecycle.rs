@@ -140,7 +140,9 @@ fn lifecycle(b: Backend) {
     assert_eq!(after, expected);
     fw.teardown().unwrap();
     assert_eq!(ns.snapshot(), after);
+    // ensure() after teardown must not bring anything back.
     assert!(!fw.ensure().unwrap(), "nothing to ensure after teardown");
+    assert_eq!(ns.snapshot(), after, "ensure after teardown re-added rules");
 }
 
 /// apply then teardown leaves the namespace byte-for-byte as Docker left it.

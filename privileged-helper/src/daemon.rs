@@ -73,6 +73,27 @@ enum Wake {
 const CONFIG_POLL: Duration = Duration::from_millis(250);
 /// How often subscribers get counters while traffic flows.
 const STATS_PUSH: Duration = Duration::from_secs(1);
+/// Docker never has more networks than this; a larger set is a mistake or an attack.
+pub const MAX_ROUTES: usize = 1024;
+
+/// Why a subnet must not go through the tunnel: a prefix this short would swallow the
+/// internet (or the LAN), and loopback, link-local and multicast are never container networks.
+pub fn unroutable(net: &IpNet) -> Option<&'static str> {
+    use std::net::IpAddr;
+    let too_short = match net {
+        IpNet::V4(n) => n.prefix_len() < 8,
+        IpNet::V6(n) => n.prefix_len() < 16,
+    };
+    if too_short {
+        return Some("prefix too short for a container network (at least /8, or /16 for IPv6)");
+    }
+    let special = match net.network() {
+        IpAddr::V4(a) => a.is_loopback() || a.is_link_local() || a.is_multicast() || a.is_unspecified(),
+        IpAddr::V6(a) => a.is_loopback() || a.is_unicast_link_local() || a.is_multicast() || a.is_unspecified(),
+    };
+    special.then_some("loopback, link-local and multicast ranges are never routed")
+}
+
 /// How often the routing table is compared with what we installed: routes others removed are
 /// put back, conflicts that went away (VPN disconnected) are installed, failures retried.
 const ROUTES_CHECK: Duration = Duration::from_secs(5);
@@ -194,6 +215,13 @@ impl Daemon {
                 Answer::Done
             }
             Op::SetRoutes { routes } => {
+                if routes.len() > MAX_ROUTES {
+                    let msg = format!("{} routes; at most {MAX_ROUTES}", routes.len());
+                    return Err(ApiError::new(ErrorCode::InvalidArgument, msg));
+                }
+                if let Some((net, why)) = routes.iter().find_map(|n| unroutable(n).map(|why| (n, why))) {
+                    return Err(ApiError::new(ErrorCode::InvalidArgument, format!("route {net}: {why}")));
+                }
                 self.app_routes = routes.iter().map(IpNet::trunc).collect();
                 self.reconcile_routes();
                 Answer::Done
@@ -263,6 +291,7 @@ impl Daemon {
             mtu: cfg.mtu,
             v4: Some((link4.addr(), link4.prefix_len(), guest4)),
             v6: host6.map(|n| (n.addr(), n.prefix_len())),
+            offload: driver::wants_tun_offload(),
         };
         let listen = cfg.listen_addr();
         let udp =
@@ -284,7 +313,14 @@ impl Daemon {
         let (control, control_rx) = mpsc::unbounded_channel::<Control<Host>>();
         let (event_tx, events) = mpsc::unbounded_channel();
         driver::log_stats_on_sigusr1(control.clone(), "host").map_err(|e| e.to_string())?;
-        let engine = tokio::spawn(driver::run(host, tun.clone(), Arc::new(udp), control_rx, event_tx));
+        let engine = tokio::spawn(driver::run(
+            host,
+            driver::DriverConfig { mtu: cfg.mtu },
+            tun.clone(),
+            Arc::new(udp),
+            control_rx,
+            event_tx,
+        ));
         Ok(Tunnel {
             routes: Routes::new(SystemRoutes, ifname.clone()),
             link: LinkInfo { host_v4: link4, guest_v4: guest4, host_v6: host6, guest_v6: guest6, mtu: cfg.mtu },
@@ -324,7 +360,12 @@ impl Daemon {
     }
 
     /// Makes the installed routes match what is wanted, skipping conflicts with routes others own.
+    /// It runs `ip`/`route` commands: on a thread of their own, so the runtime's others go on.
     fn reconcile_routes(&mut self) {
+        tokio::task::block_in_place(|| self.reconcile_routes_blocking());
+    }
+
+    fn reconcile_routes_blocking(&mut self) {
         let all = self.all_routes();
         let mut states = BTreeMap::new();
         let Some(t) = self.tunnel.as_mut() else {
@@ -335,10 +376,15 @@ impl Daemon {
             self.route_states = states;
             return;
         };
-        let os_routes = platform::route_table().unwrap_or_else(|e| {
-            tracing::warn!("cannot read the routing table, conflicts not checked: {e}");
-            Vec::new()
-        });
+        // Without the table we cannot tell a LAN or VPN route from a free one: change nothing
+        // this round (fail closed) and try again at the next check.
+        let os_routes = match platform::route_table() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("cannot read the routing table ({e}); routes unchanged until the next check");
+                return;
+            }
+        };
         // Ours, but gone from the table: someone removed it; forget it so it is added again.
         let gone: Vec<IpNet> = t
             .routes
@@ -356,6 +402,8 @@ impl Daemon {
         for net in all.keys() {
             let state = if self.disabled.contains(net) {
                 RouteState::Disabled
+            } else if let Some(why) = unroutable(net) {
+                RouteState::Failed { message: why.to_string() }
             } else if let Some(c) = table::find_conflict(*net, &os_routes, &t.ifname) {
                 tracing::warn!("route {net} not installed: overlaps {} on {}", c.dest, c.interface);
                 RouteState::Conflict { interface: c.interface.clone(), route: c.dest }

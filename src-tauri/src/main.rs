@@ -64,22 +64,22 @@ fn main() -> ExitCode {
 }
 
 fn headless(opts: Options) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
-        let controller = Controller::connect(opts).await?;
-        controller.run(shutdown_signal()).await
-    })
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(mut term), Ok(mut int)) => {
+        // Handlers first: a SIGTERM while connecting must still end in a clean teardown.
+        let (mut term, mut int) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+        let shutdown = async move {
             tokio::select! {
                 _ = term.recv() => tracing::info!("SIGTERM: stopping"),
                 _ = int.recv() => tracing::info!("SIGINT: stopping"),
             }
-        }
-        _ => std::future::pending().await,
-    }
+        };
+        tokio::pin!(shutdown);
+        let controller = tokio::select! {
+            c = Controller::connect(opts) => c?,
+            () = &mut shutdown => return Ok(()),
+        };
+        controller.run(shutdown).await
+    })
 }

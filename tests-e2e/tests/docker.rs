@@ -64,6 +64,8 @@ impl DockerRig {
         let args = [
             "env".to_string(),
             format!("DOCKER_HOST=unix://{}", self.dockerd.socket.display()),
+            // Everything the app logs, so the secret-in-logs check sees all of it.
+            "RUST_LOG=trace".to_string(),
             bin("dockroute").to_string_lossy().into_owned(),
             "--headless".into(),
             "--helper-socket".into(),
@@ -254,6 +256,12 @@ fn repairs(slot: u8, engine: Engine) {
         .unwrap_or_else(|e| panic!("{e}\nguest:\n{}\n{}", d.guest_logs(), d.logs()));
     assert!(d.route_present(&n1));
     println!("MEASURED [{name}] dockerd restart → container reachable again: {} ms", up.elapsed().as_millis());
+    // The controller follows the new dockerd's events: a network made now gets its route.
+    let n2 = subnet(slot, 2);
+    let t = Instant::now();
+    d.docker(&["network", "create", "--subnet", &n2, "dr-after-restart"]);
+    wait_route(&d, &n2, true, "route for a network created after the dockerd restart");
+    assert!(t.elapsed() <= Duration::from_secs(2), "event stream back after the restart: {:?}", t.elapsed());
 
     // kill -9 of the guest's process: restored (restart policy, or the controller).
     let pid = d.docker(&["inspect", "-f", "{{.State.Pid}}", "dockroute-guest"]);
@@ -270,6 +278,38 @@ fn repairs(slot: u8, engine: Engine) {
     Topology::wait_until("HTTP after docker rm -f of the guest", Duration::from_secs(10), || d.get(&ip).is_ok())
         .unwrap_or_else(|e| panic!("{e}\n{}", d.logs()));
     println!("MEASURED [{name}] guest docker rm -f → reachable again: {} ms", removed.elapsed().as_millis());
+
+    // A frozen guest (what Resource Saver does to the VM): no event says so; the tunnel does.
+    let paused = Instant::now();
+    d.docker(&["pause", "dockroute-guest"]);
+    Topology::wait_until("HTTP after the guest froze", Duration::from_secs(25), || d.get(&ip).is_ok()).unwrap_or_else(
+        |e| {
+            panic!(
+                "{e}
+{}",
+                d.logs()
+            )
+        },
+    );
+    println!(
+        "MEASURED [{name}] guest frozen (docker pause) → detected and repaired: {} ms",
+        paused.elapsed().as_millis()
+    );
+
+    // The helper restarted under a running app: the app reconnects and hands over its secret.
+    d.rig.stop_helper(SIGTERM).unwrap();
+    let restarted = Instant::now();
+    d.rig.start_helper().unwrap();
+    Topology::wait_until("HTTP after a helper restart", Duration::from_secs(10), || d.get(&ip).is_ok()).unwrap_or_else(
+        |e| {
+            panic!(
+                "{e}
+{}",
+                d.logs()
+            )
+        },
+    );
+    println!("MEASURED [{name}] helper restart → reachable again: {} ms", restarted.elapsed().as_millis());
 }
 
 fn secret_and_disconnect(slot: u8, engine: Engine) {
@@ -295,7 +335,7 @@ fn secret_and_disconnect(slot: u8, engine: Engine) {
     assert_eq!(mode.trim(), "600");
 
     // Disconnect (SIGTERM to the controller): guest container, its rules, routes and the
-    // TUN devices all gone; Docker's own rules as they were.
+    // TUN devices all gone.
     let n1 = subnet(slot, 1);
     d.docker(&["network", "create", "--subnet", &n1, "dr-app"]);
     wait_route(&d, &n1, true, "route");

@@ -3,76 +3,50 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use crate::proto::wire::DATA_HEADER_LEN;
 use crate::proto::{Endpoint, Event};
 
 /// A request to the task that owns the core: run this closure on it, between packets.
-pub type Control<E> = Box<dyn FnOnce(&mut E, Instant) + Send>;
+pub type Control<E> = Box<dyn FnOnce(&mut E, std::time::Instant) + Send>;
 
-/// Largest packet a TUN may hand us (its MTU is far below; the core drops what exceeds it).
-const TUN_BUF: usize = 65535;
-const UDP_BUF: usize = 65535;
+#[cfg(target_os = "linux")]
+#[path = "linux.rs"]
+mod imp;
+#[cfg(not(target_os = "linux"))]
+#[path = "portable.rs"]
+mod imp;
+// The one-packet-per-call loop, kept on Linux as the reference the batched one is measured
+// against (`DOCKROUTE_PORTABLE_DRIVER=1`) and as its fallback.
+#[cfg(target_os = "linux")]
+mod portable;
+
+/// Whether the TUN device should be created with offloads: only for the batched Linux driver
+/// (the portable one reads plain packets, without the virtio header offloads put in front).
+pub fn wants_tun_offload() -> bool {
+    cfg!(target_os = "linux") && std::env::var_os("DOCKROUTE_PORTABLE_DRIVER").is_none()
+}
+
+/// Tuning the caller knows and the driver needs.
+#[derive(Debug, Clone, Copy)]
+pub struct DriverConfig {
+    /// The tunnel MTU: the largest inner packet.
+    pub mtu: u16,
+}
 
 /// Runs until `control` closes. Returns the core so the caller can read its final state.
 /// Events go to `events` (dropped if nobody listens).
 pub async fn run<E: Endpoint>(
-    mut core: E,
+    core: E,
+    cfg: DriverConfig,
     tun: Arc<tun_rs::AsyncDevice>,
     udp: Arc<UdpSocket>,
-    mut control: mpsc::UnboundedReceiver<Control<E>>,
+    control: mpsc::UnboundedReceiver<Control<E>>,
     events: mpsc::UnboundedSender<Event>,
 ) -> io::Result<E> {
-    let mut net_buf = vec![0u8; UDP_BUF];
-    let mut tun_buf = vec![0u8; DATA_HEADER_LEN + TUN_BUF];
-    loop {
-        while let Some(t) = core.poll_transmit() {
-            if let Err(e) = udp.send_to(&t.bytes, t.dst).await {
-                tracing::debug!("send to {} failed: {e}", t.dst);
-            }
-        }
-        while let Some(ev) = core.poll_event() {
-            let _ = events.send(ev);
-        }
-        let deadline = core.poll_timeout();
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            r = udp.recv_from(&mut net_buf) => {
-                let (n, from) = match r {
-                    Ok(v) => v,
-                    // ICMP errors surface here on some systems; they are not fatal.
-                    Err(e) => { tracing::debug!("udp receive: {e}"); continue; }
-                };
-                if let Some(range) = core.handle_datagram(Instant::now(), from, &net_buf[..n]) {
-                    if let Err(e) = tun.send(&net_buf[range]).await {
-                        tracing::debug!("tun write: {e}");
-                    }
-                }
-            }
-            r = tun.recv(&mut tun_buf[DATA_HEADER_LEN..]) => {
-                let n = r.map_err(|e| io::Error::new(e.kind(), format!("TUN device read failed: {e}")))?;
-                if let Some((dst, len)) = core.encapsulate(Instant::now(), &mut tun_buf, n) {
-                    if let Err(e) = udp.send_to(&tun_buf[..len], dst).await {
-                        tracing::debug!("send to {dst} failed: {e}");
-                    }
-                }
-            }
-            () = sleep => core.handle_timeout(Instant::now()),
-            c = control.recv() => match c {
-                Some(f) => f(&mut core, Instant::now()),
-                None => return Ok(core),
-            },
-        }
-    }
+    imp::run(core, cfg, tun, udp, control, events).await
 }
 
 /// On SIGUSR1, logs the core's counters (`kill -USR1 <pid>`: what a support request needs).

@@ -10,7 +10,17 @@ use super::{RouteBackend, TunSpec};
 pub const DEFAULT_TUN_NAME: &str = "dockroute0";
 
 pub(super) fn create_tun(spec: &TunSpec) -> io::Result<tun_rs::AsyncDevice> {
-    let mut b = tun_rs::DeviceBuilder::new().mtu(spec.mtu);
+    if spec.offload {
+        match build_tun(spec, true) {
+            Ok(dev) => return Ok(dev),
+            Err(e) => tracing::warn!("TUN offload unavailable ({e}); creating the device without it"),
+        }
+    }
+    build_tun(spec, false)
+}
+
+fn build_tun(spec: &TunSpec, offload: bool) -> io::Result<tun_rs::AsyncDevice> {
+    let mut b = tun_rs::DeviceBuilder::new().mtu(spec.mtu).offload(offload);
     if let Some(name) = &spec.name {
         b = b.name(name);
     }

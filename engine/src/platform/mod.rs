@@ -29,6 +29,8 @@ pub struct TunSpec {
     /// Our address, prefix length, and the peer's address (point-to-point on macOS).
     pub v4: Option<(Ipv4Addr, u8, Ipv4Addr)>,
     pub v6: Option<(Ipv6Addr, u8)>,
+    /// Ask for TSO/USO in and GRO out (Linux). Refused by the kernel → created without.
+    pub offload: bool,
 }
 
 /// Creates the TUN device; it disappears, with every address and route bound to it, when the

@@ -1,0 +1,258 @@
+//! The Linux driver: batches on both sides.
+//!
+//! TUN → UDP: with TUN offload on, one read returns a TCP/UDP super-packet (up to 64 KiB) that
+//! tun-rs splits into MTU-sized segments, each landing in its own buffer behind room for our
+//! header, so framing happens in place. Frames of equal size go out in one `sendmsg` with UDP
+//! GSO (the kernel cuts them into datagrams).
+//! UDP → TUN: `recvmmsg` with UDP GRO returns many datagrams per call; their packets are
+//! written with tun-rs's GRO coalescing (many TCP segments become one write).
+//! Without offloads (old kernel, or refused) the same loop runs with batches of one; the
+//! portable driver stays available with `DOCKROUTE_PORTABLE_DRIVER=1` for comparison.
+
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tun_rs::{GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+
+use super::{Control, DriverConfig};
+use crate::proto::wire::DATA_HEADER_LEN;
+use crate::proto::{Endpoint, Event};
+
+/// Datagram buffers per `recvmmsg`; each holds up to 64 KiB of GRO-coalesced datagrams.
+const RECV_BATCH: usize = 16;
+const RECV_BUF: usize = 65535;
+/// Room before a packet written to the TUN for the virtio header tun-rs prepends.
+const TUN_WRITE_OFFSET: usize = VIRTIO_NET_HDR_LEN + 6;
+/// Socket buffers large enough for a burst of GSO/GRO batches.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+pub(super) async fn run<E: Endpoint>(
+    core: E,
+    cfg: DriverConfig,
+    tun: Arc<tun_rs::AsyncDevice>,
+    udp: Arc<UdpSocket>,
+    control: mpsc::UnboundedReceiver<Control<E>>,
+    events: mpsc::UnboundedSender<Event>,
+) -> io::Result<E> {
+    if std::env::var_os("DOCKROUTE_PORTABLE_DRIVER").is_some() {
+        return super::portable::run(core, cfg, tun, udp, control, events).await;
+    }
+    let state = UdpSocketState::new(UdpSockRef::from(&*udp))?;
+    for (what, r) in [
+        ("send", state.set_send_buffer_size(UdpSockRef::from(&*udp), SOCKET_BUFFER)),
+        ("receive", state.set_recv_buffer_size(UdpSockRef::from(&*udp), SOCKET_BUFFER)),
+    ] {
+        if let Err(e) = r {
+            tracing::debug!("UDP {what} buffer stays at its default: {e}");
+        }
+    }
+    tracing::debug!(
+        gso_segments = state.max_gso_segments(),
+        gro_segments = state.gro_segments(),
+        tun_offload = tun.tcp_gso(),
+        "batched driver"
+    );
+    Batched::new(core, cfg, tun, udp, state).run(control, events).await
+}
+
+struct Batched<E> {
+    core: E,
+    tun: Arc<tun_rs::AsyncDevice>,
+    udp: Arc<UdpSocket>,
+    state: UdpSocketState,
+    /// The TUN's raw read (virtio header + unsplit packet).
+    tun_raw: Vec<u8>,
+    /// One segment each, at `DATA_HEADER_LEN`, so it is framed in place.
+    segments: Vec<Vec<u8>>,
+    sizes: Vec<usize>,
+    /// Frames laid end to end for one GSO send.
+    gso: Vec<u8>,
+    recv_bufs: Vec<Vec<u8>>,
+    recv_meta: Vec<RecvMeta>,
+    /// Packets for the TUN, each at `TUN_WRITE_OFFSET`.
+    to_tun: Vec<Vec<u8>>,
+    /// Buffers of earlier batches, reused so the hot path does not allocate.
+    spare: Vec<Vec<u8>>,
+    gro: GROTable,
+}
+
+impl<E: Endpoint> Batched<E> {
+    fn new(
+        core: E,
+        cfg: DriverConfig,
+        tun: Arc<tun_rs::AsyncDevice>,
+        udp: Arc<UdpSocket>,
+        state: UdpSocketState,
+    ) -> Self {
+        // Without offload a read is one packet of at most the MTU; with it, segments are too.
+        let segment = DATA_HEADER_LEN + usize::from(cfg.mtu).max(1500);
+        Batched {
+            core,
+            tun,
+            udp,
+            state,
+            tun_raw: vec![0; VIRTIO_NET_HDR_LEN + 65535],
+            segments: (0..IDEAL_BATCH_SIZE).map(|_| vec![0; segment]).collect(),
+            sizes: vec![0; IDEAL_BATCH_SIZE],
+            gso: Vec::with_capacity(65535),
+            recv_bufs: (0..RECV_BATCH).map(|_| vec![0; RECV_BUF]).collect(),
+            recv_meta: vec![RecvMeta::default(); RECV_BATCH],
+            to_tun: Vec::new(),
+            spare: Vec::new(),
+            gro: GROTable::default(),
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut control: mpsc::UnboundedReceiver<Control<E>>,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> io::Result<E> {
+        loop {
+            self.flush_control().await;
+            while let Some(ev) = self.core.poll_event() {
+                let _ = events.send(ev);
+            }
+            let deadline = self.core.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let tun = self.tun.clone();
+            let udp = self.udp.clone();
+            tokio::select! {
+                r = udp.readable() => {
+                    r?;
+                    self.forward_udp_datagrams().await;
+                }
+                r = tun.recv_multiple(&mut self.tun_raw, &mut self.segments, &mut self.sizes, DATA_HEADER_LEN) => {
+                    match r {
+                        Ok(n) => self.forward_tun_read(n).await,
+                        // A malformed offload header from the kernel: drop this read, keep going.
+                        Err(e) if e.kind() == io::ErrorKind::Other || e.kind() == io::ErrorKind::InvalidInput => {
+                            tracing::debug!("tun read dropped: {e}");
+                        }
+                        Err(e) => return Err(io::Error::new(e.kind(), format!("TUN device read failed: {e}"))),
+                    }
+                }
+                () = sleep => self.core.handle_timeout(Instant::now()),
+                c = control.recv() => match c {
+                    Some(f) => f(&mut self.core, Instant::now()),
+                    None => return Ok(self.core),
+                },
+            }
+        }
+    }
+
+    async fn flush_control(&mut self) {
+        while let Some(t) = self.core.poll_transmit() {
+            let transmit =
+                Transmit { destination: t.dst, ecn: None, contents: &t.bytes, segment_size: None, src_ip: None };
+            if let Err(e) = send(&self.udp, &self.state, &transmit).await {
+                tracing::debug!("send to {} failed: {e}", t.dst);
+            }
+        }
+    }
+
+    /// Frames the `n` segments of one TUN read and sends them, equal sizes batched with GSO.
+    async fn forward_tun_read(&mut self, n: usize) {
+        let now = Instant::now();
+        let max_segments = self.state.max_gso_segments().max(1);
+        // The batch being built in `self.gso`: one destination, equal frame sizes; a shorter
+        // frame may end it (the kernel allows only the last datagram to be short).
+        let mut batch: Option<(SocketAddr, usize, usize)> = None;
+        self.gso.clear();
+        for i in 0..n {
+            let len = self.sizes[i];
+            let Some((dst, frame)) = self.core.encapsulate(now, &mut self.segments[i][..DATA_HEADER_LEN + len], len)
+            else {
+                continue;
+            };
+            if let Some((bdst, size, count)) = batch {
+                let fits = bdst == dst && frame <= size && count < max_segments && self.gso.len() + frame <= 65000;
+                if !fits {
+                    self.send_gso(bdst, size, count).await;
+                    batch = None;
+                }
+            }
+            self.gso.extend_from_slice(&self.segments[i][..frame]);
+            let (size, count) = batch.map_or((frame, 1), |(_, size, count)| (size, count + 1));
+            if frame < size {
+                self.send_gso(dst, size, count).await;
+                batch = None;
+            } else {
+                batch = Some((dst, size, count));
+            }
+        }
+        if let Some((dst, size, count)) = batch {
+            self.send_gso(dst, size, count).await;
+        }
+    }
+
+    async fn send_gso(&mut self, dst: SocketAddr, size: usize, count: usize) {
+        let transmit = Transmit {
+            destination: dst,
+            ecn: None,
+            contents: &self.gso,
+            segment_size: (count > 1).then_some(size),
+            src_ip: None,
+        };
+        if let Err(e) = send(&self.udp, &self.state, &transmit).await {
+            tracing::debug!("send to {dst} failed: {e}");
+        }
+        self.gso.clear();
+    }
+
+    /// Drains the socket: every datagram through the core, the packets to the TUN in one go.
+    async fn forward_udp_datagrams(&mut self) {
+        let now = Instant::now();
+        self.spare.append(&mut self.to_tun);
+        // Bounded: a flood cannot starve the TUN side or the timers.
+        for _ in 0..8 {
+            let received = {
+                let mut slices: Vec<IoSliceMut<'_>> = self.recv_bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+                let (state, meta, udp) = (&self.state, &mut self.recv_meta, &self.udp);
+                udp.try_io(Interest::READABLE, || state.recv(UdpSockRef::from(&**udp), &mut slices, meta))
+            };
+            let n = match received {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    // ICMP errors surface here on some systems; they are not fatal.
+                    tracing::debug!("udp receive: {e}");
+                    break;
+                }
+            };
+            for (meta, buf) in self.recv_meta[..n].iter().zip(&self.recv_bufs) {
+                let stride = meta.stride.max(1);
+                for datagram in buf[..meta.len].chunks(stride) {
+                    if let Some(range) = self.core.handle_datagram(now, meta.addr, datagram) {
+                        let mut out = self.spare.pop().unwrap_or_default();
+                        // Room for the virtio header tun-rs writes in front of the packet.
+                        out.clear();
+                        out.resize(TUN_WRITE_OFFSET, 0);
+                        out.extend_from_slice(&datagram[range]);
+                        self.to_tun.push(out);
+                    }
+                }
+            }
+        }
+        if !self.to_tun.is_empty() {
+            if let Err(e) = self.tun.send_multiple(&mut self.gro, &mut self.to_tun, TUN_WRITE_OFFSET).await {
+                tracing::debug!("tun write: {e}");
+            }
+        }
+    }
+}
+
+async fn send(udp: &UdpSocket, state: &UdpSocketState, t: &Transmit<'_>) -> io::Result<()> {
+    udp.async_io(Interest::WRITABLE, || state.try_send(UdpSockRef::from(udp), t)).await
+}
