@@ -19,15 +19,14 @@
 //! Images: nothing is pulled; [`Dockerd::import_busybox`] and [`Dockerd::import_base`]
 //! (`scripts/docker-env/base-rootfs.sh`) make them locally.
 
-use crate::netns::{SIGKILL, SIGTERM};
+use crate::netns::{read_back, tail, wait_bounded, SIGKILL, SIGTERM};
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -671,33 +670,6 @@ pub fn run_bounded(mut c: Command, timeout: Duration) -> Res<String> {
         Some(s) if s.success() => Ok(stdout),
         Some(s) => Err(format!("`{desc}` failed ({s}): {}{}", stderr.trim(), tail(&stdout))),
         None => Err(format!("`{desc}` timed out after {timeout:?}, killed: {}{}", stderr.trim(), tail(&stdout))),
-    }
-}
-
-fn wait_bounded(c: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match c.try_wait() {
-            Ok(Some(s)) => return Some(s),
-            Ok(None) if Instant::now() < deadline => sleep(Duration::from_millis(10)),
-            _ => return None,
-        }
-    }
-}
-
-fn read_back(f: &mut File) -> String {
-    let mut s = String::new();
-    let _ = f.rewind().and_then(|_| f.read_to_string(&mut s));
-    s
-}
-
-fn tail(stdout: &str) -> String {
-    let t = stdout.trim();
-    let cut = t.char_indices().rev().nth(2000).map_or(0, |(i, _)| i);
-    if t.is_empty() {
-        String::new()
-    } else {
-        format!("\nstdout: {}", &t[cut..])
     }
 }
 

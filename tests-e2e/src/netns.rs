@@ -514,7 +514,7 @@ fn signal_child(c: &mut Child, sig: i32) -> bool {
     matches!(c.try_wait(), Ok(None)) && pgid < -1 && unsafe { sys::kill(pgid, sig) } == 0
 }
 
-fn wait_bounded(c: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+pub(crate) fn wait_bounded(c: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
     loop {
         match c.try_wait() {
@@ -525,13 +525,13 @@ fn wait_bounded(c: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     }
 }
 
-fn read_back(f: &mut File) -> String {
+pub(crate) fn read_back(f: &mut File) -> String {
     let mut s = String::new();
     let _ = f.rewind().and_then(|_| f.read_to_string(&mut s));
     s
 }
 
-fn tail(stdout: &str) -> String {
+pub(crate) fn tail(stdout: &str) -> String {
     let t = stdout.trim();
     let cut = t.char_indices().rev().nth(2000).map_or(0, |(i, _)| i);
     if t.is_empty() {

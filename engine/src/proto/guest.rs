@@ -7,7 +7,7 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use super::auth::{Secret, LABEL_AUTH, LABEL_STALE, LABEL_WELCOME};
-use super::session::Session;
+use super::session::{self, Session};
 use super::wire::{self, Message, Nonce, NONCE_LEN};
 use super::{DropReason, Entropy, Event, Stats, Transmit};
 
@@ -180,17 +180,7 @@ impl Guest {
 
     /// Frames a packet read from the TUN; see `Host::encapsulate`.
     pub fn encapsulate(&mut self, now: Instant, buf: &mut [u8], len: usize) -> Option<(SocketAddr, usize)> {
-        let Some(session) = self.session.as_mut() else {
-            self.stats.drop(DropReason::NoSession);
-            return None;
-        };
-        match session.encapsulate(now, buf, len, &mut self.stats) {
-            Ok(n) => Some((session.peer, n)),
-            Err(reason) => {
-                self.stats.drop(reason);
-                None
-            }
-        }
+        session::encapsulate(self.session.as_mut(), &mut self.stats, now, buf, len)
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {

@@ -134,3 +134,24 @@ impl Session {
         None
     }
 }
+
+/// Frames a TUN packet with the live session, or counts why it cannot go: both ends share this.
+pub(super) fn encapsulate(
+    session: Option<&mut Session>,
+    stats: &mut Stats,
+    now: Instant,
+    buf: &mut [u8],
+    len: usize,
+) -> Option<(SocketAddr, usize)> {
+    let Some(session) = session else {
+        stats.drop(DropReason::NoSession);
+        return None;
+    };
+    match session.encapsulate(now, buf, len, stats) {
+        Ok(n) => Some((session.peer, n)),
+        Err(reason) => {
+            stats.drop(reason);
+            None
+        }
+    }
+}
