@@ -26,8 +26,8 @@ pub const DEFAULT_API_SOCKET_MODE: u32 = 0o660;
 /// Single-value keys; repeating one is legal (last wins) but usually a
 /// mistake, hence the warning.
 #[rustfmt::skip]
-const SCALAR_KEYS: [&str; 10] =
-    ["addr", "addr6", "port", "mtu", "host", "secret-file", "keepalive", "expose", "api-socket", "api-socket-mode"];
+const SCALAR_KEYS: [&str; 11] =
+    ["addr", "addr6", "port", "mtu", "host", "secret-file", "keepalive", "expose", "api-socket", "api-socket-mode", "require-signature"];
 const NOT_ACTIVE: &str = "is parsed but not active yet";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +54,8 @@ pub struct Config {
     /// Groups whose members may use the API besides root; empty means the platform's default
     /// (`dockroute` on Linux, `admin` on macOS). Reloads live.
     pub allow_groups: Vec<String>,
+    /// macOS: a code requirement non-root callers must also satisfy (`require-signature`).
+    pub require_signature: Option<String>,
     pub warnings: Vec<Warning>,
 }
 
@@ -181,6 +183,7 @@ impl Config {
             api_socket: PathBuf::from(DEFAULT_API_SOCKET),
             api_socket_mode: DEFAULT_API_SOCKET_MODE,
             allow_groups: Vec::new(),
+            require_signature: None,
             warnings: Vec::new(),
         }
     }
@@ -273,6 +276,9 @@ impl Config {
                 self.api_socket_mode =
                     mode.ok_or_else(|| bad(v, "expected an octal mode without execute bits, e.g. 0660"))?;
             }
+            // The rest of the line: requirement strings contain spaces and quotes.
+            "require-signature" if rest.is_empty() => return Err(format!("missing value in {content:?}")),
+            "require-signature" => self.require_signature = Some(rest.to_string()),
             "allow-group" => {
                 let v = one?;
                 if !self.allow_groups.iter().any(|g| g == v) {
@@ -494,6 +500,8 @@ mod tests {
             let e = Config::parse(bad, Path::new(BASE)).unwrap_err();
             assert_eq!(e.line, 1, "{bad}: {e}");
         }
+        let c = ok("require-signature anchor apple generic and identifier \"dev.dockroute.app\"\n");
+        assert_eq!(c.require_signature.as_deref(), Some("anchor apple generic and identifier \"dev.dockroute.app\""));
         let d = diff(&ok(""), &ok("api-socket-mode 0600"));
         assert_eq!(d.restart_needed, ["api-socket"]);
     }

@@ -9,6 +9,15 @@ pub const DEFAULT_GROUPS: &[&str] = &["admin"];
 #[cfg(not(target_os = "macos"))]
 pub const DEFAULT_GROUPS: &[&str] = &["dockroute"];
 
+/// Who may use the API, as the config says (re-read on reload).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Empty: the platform's default groups.
+    pub groups: Vec<String>,
+    /// A code requirement non-root callers must satisfy too (macOS).
+    pub require_signature: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer {
     pub uid: u32,

@@ -121,12 +121,19 @@ impl Daemon {
         }
     }
 
-    pub fn allow_groups(&self) -> Vec<String> {
-        self.config.allow_groups.clone()
+    pub fn policy(&self) -> crate::authz::Policy {
+        crate::authz::Policy {
+            groups: self.config.allow_groups.clone(),
+            require_signature: self.config.require_signature.clone(),
+        }
     }
 
     /// Runs until SIGTERM/SIGINT, then tears down what it added.
-    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>, policy: tokio::sync::watch::Sender<Vec<String>>) {
+    pub async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        policy: tokio::sync::watch::Sender<crate::authz::Policy>,
+    ) {
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
             tracing::error!("cannot install signal handlers");
@@ -164,7 +171,7 @@ impl Daemon {
                 }
                 Wake::ConfigTick => {
                     if self.reload_if_changed() {
-                        let _ = policy.send(self.allow_groups());
+                        let _ = policy.send(self.policy());
                         self.publish_status().await;
                     }
                 }

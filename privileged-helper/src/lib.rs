@@ -5,7 +5,8 @@
 //! - `client`: async client for the app and the `status` subcommand.
 //! - `codec`: length-prefixed frames that survive an oversized one.
 //! - `server`: the Unix socket, authorisation, version negotiation.
-//! - `authz`: who may connect (root, allowed groups).
+//! - `authz`: who may connect (root, allowed groups); `codesign`: on macOS, the caller's
+//!   code signature too, if the config requires one.
 //! - `daemon`: the state owner: tunnel, routes, config reload, pushed events.
 //! - `install`: launchd / systemd service install and uninstall.
 
@@ -13,6 +14,7 @@ pub mod api;
 pub mod authz;
 pub mod client;
 pub mod codec;
+pub mod codesign;
 pub mod daemon;
 pub mod install;
 pub mod run;

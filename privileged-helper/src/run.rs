@@ -29,7 +29,7 @@ pub fn run(config_path: &Path, tun_name: Option<String>, socket: Option<PathBuf>
         // so the app can show it and retry, instead of a service manager restart loop.
         let _ = daemon.connect().await;
         let (commands, command_rx) = mpsc::channel(64);
-        let (policy, policy_rx) = watch::channel(daemon.allow_groups());
+        let (policy, policy_rx) = watch::channel(daemon.policy());
         let events = daemon.events.clone();
         tokio::select! {
             () = server::serve(&api, commands, events, policy_rx) => {}

@@ -14,8 +14,9 @@ use tokio_util::codec::Framed;
 use crate::api::{
     parse_request, Answer, ApiError, ErrorCode, Event, Op, Outcome, Reply, ServerFrame, MAX_FRAME, PROTOCOL_VERSION,
 };
-use crate::authz::{self, Peer};
+use crate::authz::{self, Peer, Policy};
 use crate::codec::{Frame, FrameCodec};
+use crate::codesign;
 use crate::daemon::Command;
 
 /// The listening socket; removes its file when dropped (if it is still ours).
@@ -107,7 +108,7 @@ pub async fn serve(
     socket: &ApiSocket,
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Event>,
-    policy: watch::Receiver<Vec<String>>,
+    policy: watch::Receiver<Policy>,
 ) {
     loop {
         let stream = match socket.listener.accept().await {
@@ -118,9 +119,9 @@ pub async fn serve(
                 continue;
             }
         };
-        let (commands, events, groups) = (commands.clone(), events.clone(), policy.borrow().clone());
+        let (commands, events, policy) = (commands.clone(), events.clone(), policy.borrow().clone());
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, commands, events, groups).await {
+            if let Err(e) = connection(stream, commands, events, policy).await {
                 tracing::debug!("API connection ended: {e}");
             }
         });
@@ -131,17 +132,25 @@ async fn connection(
     stream: UnixStream,
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Event>,
-    groups: Vec<String>,
+    policy: Policy,
 ) -> io::Result<()> {
     let cred = stream.peer_cred()?;
     let peer = Peer { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() };
-    let mut framed = Framed::new(stream, FrameCodec::new(MAX_FRAME));
     // Decided before a single byte from the caller is parsed.
-    if let Err(why) = authz::check(&peer, &groups) {
+    let signature = |stream: &UnixStream| match (&policy.require_signature, peer.uid) {
+        (Some(req), uid) if uid != 0 => {
+            codesign::verify(std::os::fd::AsRawFd::as_raw_fd(stream), req).map_err(|e| format!("not authorised: {e}"))
+        }
+        _ => Ok(()),
+    };
+    let verdict = authz::check(&peer, &policy.groups).and_then(|()| signature(&stream));
+    if let Err(why) = verdict {
         tracing::warn!(uid = peer.uid, pid = peer.pid, "API connection refused: {why}");
+        let mut framed = Framed::new(stream, FrameCodec::new(MAX_FRAME));
         send(&mut framed, &reply(None, Err(ApiError::new(ErrorCode::NotAuthorised, why)))).await?;
         return Ok(());
     }
+    let mut framed = Framed::new(stream, FrameCodec::new(MAX_FRAME));
     tracing::debug!(uid = peer.uid, pid = peer.pid, "API connection");
     let mut conn = Conn { hello: false, events: None, source: events };
     loop {

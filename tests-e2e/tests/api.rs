@@ -357,5 +357,20 @@ fn an_unprivileged_user_is_refused_and_logged_and_a_member_of_the_allowed_group_
     let meta = run(&["stat", "-c", "%a %U %G", &sock]);
     assert_eq!(meta.trim(), format!("660 root {}", acct.group));
     assert!(as_user(&acct).status.success(), "members reach a 0660 socket");
+
+    // A required code signature (macOS) applies to non-root callers; where signatures do not
+    // exist it refuses rather than let everyone in. Reloaded live.
+    std::fs::write(
+        &rig.config,
+        format!("{cfg}allow-group {}\nrequire-signature identifier \"dev.dockroute.app\"\n", acct.group),
+    )
+    .unwrap();
+    Topology::wait_until("the signature policy to be refused", Duration::from_secs(5), || {
+        let out = as_user(&acct);
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("code signatures exist only on macOS")
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&as_user(&acct).stderr)));
+    let root = std::process::Command::new(&helper).args(["status", "--socket", &sock]).output().unwrap();
+    assert!(root.status.success(), "root is not subject to the signature check");
     drop(acct);
 }
