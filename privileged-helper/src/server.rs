@@ -90,17 +90,32 @@ pub async fn bind(path: &Path, mode: u32, groups: &[String]) -> io::Result<ApiSo
         (m.dev(), m.ino())
     };
     let socket = ApiSocket { listener, path: path.to_path_buf(), identity, _lock: lock };
-    let default_groups: Vec<String> = authz::DEFAULT_GROUPS.iter().map(|g| g.to_string()).collect();
-    let groups = if groups.is_empty() { &default_groups[..] } else { groups };
-    let gid = groups.iter().find_map(|g| authz::group(g)).map(|(gid, _)| gid);
-    if let Some(gid) = gid {
-        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
-        if unsafe { libc::chown(c.as_ptr(), 0, gid) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
+    group_socket(path, groups)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     Ok(socket)
+}
+
+/// Gives the socket file to the first allowed group that exists (root:root if none does).
+fn group_socket(path: &Path, groups: &[String]) -> io::Result<()> {
+    let default_groups: Vec<String> = authz::DEFAULT_GROUPS.iter().map(|g| g.to_string()).collect();
+    let groups = if groups.is_empty() { &default_groups[..] } else { groups };
+    let gid = groups.iter().find_map(|g| authz::group(g)).map_or(0, |(gid, _)| gid);
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
+    if unsafe { libc::chown(c.as_ptr(), 0, gid) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Ok, or why this peer may not (or no longer) use the API under `policy`.
+fn authorise(peer: &Peer, policy: &Policy, stream: &UnixStream) -> Result<(), String> {
+    authz::check(peer, &policy.groups)?;
+    match &policy.require_signature {
+        Some(req) if peer.uid != 0 => {
+            codesign::verify(std::os::fd::AsRawFd::as_raw_fd(stream), req).map_err(|e| format!("not authorised: {e}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Accepts connections until the process ends.
@@ -108,10 +123,23 @@ pub async fn serve(
     socket: &ApiSocket,
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Event>,
-    policy: watch::Receiver<Policy>,
+    mut policy: watch::Receiver<Policy>,
 ) {
     loop {
-        let stream = match socket.listener.accept().await {
+        let accepted = tokio::select! {
+            a = socket.listener.accept() => a,
+            changed = policy.changed(), if policy.has_changed().is_ok() => {
+                // A reloaded allow-group: the file's group follows, so new members get in.
+                let groups = policy.borrow_and_update().groups.clone();
+                if changed.is_ok() {
+                    if let Err(e) = group_socket(&socket.path, &groups) {
+                        tracing::warn!("cannot regroup {}: {e}", socket.path.display());
+                    }
+                }
+                continue;
+            }
+        };
+        let stream = match accepted {
             Ok((s, _)) => s,
             Err(e) => {
                 tracing::warn!("accept on the API socket: {e}");
@@ -119,7 +147,7 @@ pub async fn serve(
                 continue;
             }
         };
-        let (commands, events, policy) = (commands.clone(), events.clone(), policy.borrow().clone());
+        let (commands, events, policy) = (commands.clone(), events.clone(), policy.clone());
         tokio::spawn(async move {
             if let Err(e) = connection(stream, commands, events, policy).await {
                 tracing::debug!("API connection ended: {e}");
@@ -132,18 +160,12 @@ async fn connection(
     stream: UnixStream,
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Event>,
-    policy: Policy,
+    mut policy: watch::Receiver<Policy>,
 ) -> io::Result<()> {
     let cred = stream.peer_cred()?;
     let peer = Peer { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() };
     // Decided before a single byte from the caller is parsed.
-    let signature = |stream: &UnixStream| match (&policy.require_signature, peer.uid) {
-        (Some(req), uid) if uid != 0 => {
-            codesign::verify(std::os::fd::AsRawFd::as_raw_fd(stream), req).map_err(|e| format!("not authorised: {e}"))
-        }
-        _ => Ok(()),
-    };
-    let verdict = authz::check(&peer, &policy.groups).and_then(|()| signature(&stream));
+    let verdict = authorise(&peer, &policy.borrow_and_update(), &stream);
     if let Err(why) = verdict {
         tracing::warn!(uid = peer.uid, pid = peer.pid, "API connection refused: {why}");
         let mut framed = Framed::new(stream, FrameCodec::new(MAX_FRAME));
@@ -156,6 +178,19 @@ async fn connection(
     loop {
         let frame = tokio::select! {
             f = framed.next() => f,
+            // A policy reload that excludes this caller ends its connection too.
+            changed = policy.changed(), if policy.has_changed().is_ok() => {
+                if changed.is_err() {
+                    continue;
+                }
+                let verdict = authorise(&peer, &policy.borrow_and_update(), framed.get_ref());
+                if let Err(why) = verdict {
+                    tracing::warn!(uid = peer.uid, pid = peer.pid, "API connection closed after a policy change: {why}");
+                    send(&mut framed, &reply(None, Err(ApiError::new(ErrorCode::NotAuthorised, why)))).await?;
+                    return Ok(());
+                }
+                continue;
+            }
             ev = next_event(&mut conn.events) => {
                 match ev {
                     Some(event) => send(&mut framed, &ServerFrame::Event { event }).await?,

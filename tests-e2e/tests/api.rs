@@ -283,6 +283,24 @@ fn the_status_command_reports_the_helper_or_says_it_is_not_running() {
     assert!(err.contains("helper not running at") && err.contains("nobody-here.sock"), "{err}");
 }
 
+/// Connects, says hello, then waits (bounded) for whatever the helper sends next and prints it.
+const HOLD_PY: &str = r#"
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)
+def send(o):
+    b = json.dumps(o).encode(); s.sendall(struct.pack(">I", len(b)) + b)
+def recv():
+    n = struct.unpack(">I", s.recv(4))[0]; d = b""
+    while len(d) < n: d += s.recv(n - len(d))
+    return json.loads(d)
+send({"id": 1, "op": "hello", "version": 1, "client": "holder"})
+print("hello ok" if "ok" in recv() else "hello failed", flush=True)
+try:
+    print(json.dumps(recv()), flush=True)
+except Exception as e:
+    print("ended:", e, flush=True)
+"#;
+
 /// A real unprivileged user, and a real group, made for this test and removed after it.
 struct TempAccount {
     user: String,
@@ -357,6 +375,26 @@ fn an_unprivileged_user_is_refused_and_logged_and_a_member_of_the_allowed_group_
     let meta = run(&["stat", "-c", "%a %U %G", &sock]);
     assert_eq!(meta.trim(), format!("660 root {}", acct.group));
     assert!(as_user(&acct).status.success(), "members reach a 0660 socket");
+
+    // A connection the user holds open is closed when a reload drops the user's group, and
+    // the socket file follows the allowed group as it changes.
+    let holder_log = rig.topo.dir().join("holder.log");
+    let mut holder = std::process::Command::new("runuser")
+        .args(["-u", &acct.user, "--", "python3", "-c", HOLD_PY, &sock])
+        .stdout(std::fs::File::create(&holder_log).unwrap())
+        .spawn()
+        .unwrap();
+    Topology::wait_until("the user's connection to say hello", Duration::from_secs(5), || {
+        read(&holder_log).contains("hello ok")
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", read(&holder_log)));
+    std::fs::write(&rig.config, format!("{cfg}allow-group root\n")).unwrap();
+    Topology::wait_until("the open connection to be refused after the reload", Duration::from_secs(5), || {
+        read(&holder_log).contains("not_authorised")
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", read(&holder_log)));
+    let _ = holder.wait();
+    assert_eq!(run(&["stat", "-c", "%G", &sock]).trim(), "root", "the socket's group follows allow-group");
 
     // A required code signature (macOS) applies to non-root callers; where signatures do not
     // exist it refuses rather than let everyone in. Reloaded live.
