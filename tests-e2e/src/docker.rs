@@ -19,15 +19,14 @@
 //! Images: nothing is pulled; [`Dockerd::import_busybox`] and [`Dockerd::import_base`]
 //! (`scripts/docker-env/base-rootfs.sh`) make them locally.
 
-use crate::netns::{read_back, tail, wait_bounded, SIGKILL, SIGTERM};
+use crate::netns::{describe, wait_bounded, SIGKILL, SIGTERM};
 use std::ffi::CString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -637,42 +636,8 @@ fn remove_cgroups(name: &str) {
     }
 }
 
-/// Runs `c` to completion, killed after `timeout`: Ok(stdout) or Err naming the command,
-/// its status and stderr. Output goes to unlinked scratch files, so a grandchild holding a
-/// pipe cannot keep us waiting.
-pub fn run_bounded(mut c: Command, timeout: Duration) -> Res<String> {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let desc = describe(&c);
-    let scratch = || -> Res<(File, File)> {
-        let p = std::env::temp_dir().join(format!(
-            "dockroute-docker-{}-{}.tmp",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        let f = OpenOptions::new().read(true).write(true).create_new(true).open(&p);
-        let f = f.map_err(|e| format!("`{desc}`: creating {}: {e}", p.display()))?;
-        let _ = fs::remove_file(&p);
-        let f2 = f.try_clone().map_err(|e| e.to_string())?;
-        Ok((f, f2))
-    };
-    let ((mut out, out2), (mut err, err2)) = (scratch()?, scratch()?);
-    c.stdin(Stdio::null()).stdout(out2).stderr(err2).process_group(0);
-    let mut child = c.spawn().map_err(|e| format!("`{desc}`: cannot start: {e}"))?;
-    let status = wait_bounded(&mut child, timeout);
-    if status.is_none() {
-        if matches!(child.try_wait(), Ok(None)) {
-            unsafe { sys::kill(-(child.id() as i32), SIGKILL) };
-        }
-        let _ = wait_bounded(&mut child, Duration::from_secs(2));
-    }
-    let (stdout, stderr) = (read_back(&mut out), read_back(&mut err));
-    match status {
-        Some(s) if s.success() => Ok(stdout),
-        Some(s) => Err(format!("`{desc}` failed ({s}): {}{}", stderr.trim(), tail(&stdout))),
-        None => Err(format!("`{desc}` timed out after {timeout:?}, killed: {}{}", stderr.trim(), tail(&stdout))),
-    }
-}
-
-fn describe(c: &Command) -> String {
-    std::iter::once(c.get_program()).chain(c.get_args()).map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
+/// Runs `c` to completion, killed after `timeout` (scratch files in the temp dir); see
+/// `netns::run_bounded`.
+pub fn run_bounded(c: Command, timeout: Duration) -> Res<String> {
+    crate::netns::run_bounded(c, timeout, &std::env::temp_dir())
 }

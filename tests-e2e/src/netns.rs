@@ -234,34 +234,8 @@ impl Topology {
         self.exec(c, timeout)
     }
 
-    /// Output goes to unlinked scratch files, not pipes, so a stray grandchild holding a
-    /// pipe open can never keep us waiting past the timeout.
-    fn exec(&self, mut c: Command, timeout: Duration) -> Res<String> {
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let desc = describe(&c);
-        let scratch = || -> Res<(File, File)> {
-            let p = self.dir.join(format!("run{}.tmp", SEQ.fetch_add(1, Ordering::Relaxed)));
-            let f = OpenOptions::new().read(true).write(true).create_new(true).open(&p);
-            let f = f.map_err(|e| format!("`{desc}`: creating {}: {e}", p.display()))?;
-            let _ = fs::remove_file(&p);
-            let f2 = f.try_clone().map_err(|e| e.to_string())?;
-            Ok((f, f2))
-        };
-        let ((mut out, out2), (mut err, err2)) = (scratch()?, scratch()?);
-        c.stdin(Stdio::null()).stdout(out2).stderr(err2).process_group(0);
-        let mut child = c.spawn().map_err(|e| format!("`{desc}`: cannot start: {e}"))?;
-        let status = wait_bounded(&mut child, timeout);
-        if status.is_none() {
-            signal_child(&mut child, SIGKILL);
-            let _ = wait_bounded(&mut child, GRACE);
-        }
-        let (stdout, stderr) = (read_back(&mut out), read_back(&mut err));
-        let detail = format!("{}{}", stderr.trim(), tail(&stdout));
-        match status {
-            Some(s) if s.success() => Ok(stdout),
-            Some(s) => Err(format!("`{desc}` failed ({s}): {detail}")),
-            None => Err(format!("`{desc}` timed out after {timeout:?}, killed: {detail}")),
-        }
+    fn exec(&self, c: Command, timeout: Duration) -> Res<String> {
+        run_bounded(c, timeout, &self.dir)
     }
 
     /// `ip -n NS ARGS` (whitespace-separated), to configure our namespaces.
@@ -507,6 +481,39 @@ fn root_ip(args: &[&str]) -> Command {
     c
 }
 
+/// Runs `c` to completion, killed (its whole process group) after `timeout`: Ok(stdout), or Err
+/// naming the command, its status and stderr. Output goes to unlinked scratch files in
+/// `scratch_dir`, not pipes, so a stray grandchild holding a pipe open can never keep us
+/// waiting past the timeout.
+pub fn run_bounded(mut c: Command, timeout: Duration, scratch_dir: &Path) -> Res<String> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let desc = describe(&c);
+    let scratch = || -> Res<(File, File)> {
+        let name = format!("run-{}-{}.tmp", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+        let p = scratch_dir.join(name);
+        let f = OpenOptions::new().read(true).write(true).create_new(true).open(&p);
+        let f = f.map_err(|e| format!("`{desc}`: creating {}: {e}", p.display()))?;
+        let _ = fs::remove_file(&p);
+        let f2 = f.try_clone().map_err(|e| e.to_string())?;
+        Ok((f, f2))
+    };
+    let ((mut out, out2), (mut err, err2)) = (scratch()?, scratch()?);
+    c.stdin(Stdio::null()).stdout(out2).stderr(err2).process_group(0);
+    let mut child = c.spawn().map_err(|e| format!("`{desc}`: cannot start: {e}"))?;
+    let status = wait_bounded(&mut child, timeout);
+    if status.is_none() {
+        signal_child(&mut child, SIGKILL);
+        let _ = wait_bounded(&mut child, GRACE);
+    }
+    let (stdout, stderr) = (read_back(&mut out), read_back(&mut err));
+    let detail = format!("{}{}", stderr.trim(), tail(&stdout));
+    match status {
+        Some(s) if s.success() => Ok(stdout),
+        Some(s) => Err(format!("`{desc}` failed ({s}): {detail}")),
+        None => Err(format!("`{desc}` timed out after {timeout:?}, killed: {detail}")),
+    }
+}
+
 /// Signals the child's process group, but only while the child is unreaped: once reaped,
 /// its pid may belong to someone else.
 fn signal_child(c: &mut Child, sig: i32) -> bool {
@@ -525,13 +532,13 @@ pub(crate) fn wait_bounded(c: &mut Child, timeout: Duration) -> Option<ExitStatu
     }
 }
 
-pub(crate) fn read_back(f: &mut File) -> String {
+fn read_back(f: &mut File) -> String {
     let mut s = String::new();
     let _ = f.rewind().and_then(|_| f.read_to_string(&mut s));
     s
 }
 
-pub(crate) fn tail(stdout: &str) -> String {
+fn tail(stdout: &str) -> String {
     let t = stdout.trim();
     let cut = t.char_indices().rev().nth(2000).map_or(0, |(i, _)| i);
     if t.is_empty() {
@@ -542,7 +549,7 @@ pub(crate) fn tail(stdout: &str) -> String {
 }
 
 /// The command line for messages, with inline scripts cut to their first line.
-fn describe(c: &Command) -> String {
+pub(crate) fn describe(c: &Command) -> String {
     let arg = |a: &std::ffi::OsStr| match a.to_string_lossy().split_once('\n') {
         Some((first, _)) => format!("'{first} ...'"),
         None => a.to_string_lossy().into_owned(),
