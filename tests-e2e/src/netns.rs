@@ -65,6 +65,17 @@ pub fn require_root() -> bool {
     false
 }
 
+/// Names of the network namespaces that start with `prefix` (to check what a test left).
+pub fn namespaces_with_prefix(prefix: &str) -> Vec<String> {
+    let out = Command::new("ip").args(["netns", "list"]).output().map(|o| o.stdout).unwrap_or_default();
+    String::from_utf8_lossy(&out)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(prefix))
+        .map(String::from)
+        .collect()
+}
+
 pub struct Topology {
     pub slot: u8,
     ns: [String; 4], // mac, vm, ctr, ctr2

@@ -10,23 +10,13 @@
 //! 198.19.S, 198.19.(100+S)) do not overlap them.
 
 use dockroute_e2e::docker::{alive, cgroup_dirs, Dockerd, Engine};
-use dockroute_e2e::netns::{require_root, Topology};
+use dockroute_e2e::netns::{namespaces_with_prefix, require_root, Topology};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(3);
 const IMAGE: &str = "dockroute-busybox";
-
-fn listed(prefix: &str) -> Vec<String> {
-    let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(prefix))
-        .map(String::from)
-        .collect()
-}
 
 fn ready(engine: Engine) -> bool {
     require_root() && engine.require()
@@ -233,7 +223,7 @@ fn full_cycle(engine: Engine, n: u8) {
     drop(d);
     before.assert_gone();
     drop(t);
-    assert!(listed(&prefix).is_empty(), "namespaces left: {:?}", listed(&prefix));
+    assert!(namespaces_with_prefix(&prefix).is_empty(), "namespaces left: {:?}", namespaces_with_prefix(&prefix));
 }
 
 #[test]
@@ -288,7 +278,7 @@ fn both_engines_at_once() {
         t.assert_gone();
     }
     drop(topos);
-    assert!(listed("drt83-").is_empty() && listed("drt84-").is_empty());
+    assert!(namespaces_with_prefix("drt83-").is_empty() && namespaces_with_prefix("drt84-").is_empty());
 }
 
 /// A test that died without Drop leaves dockerd, containerd, a shim, a container and mounts

@@ -1,17 +1,6 @@
-use dockroute_e2e::netns::{require_root, Topology, SIGHUP, SIGTERM};
+use dockroute_e2e::netns::{namespaces_with_prefix, require_root, Topology, SIGHUP, SIGTERM};
 use std::net::{IpAddr, SocketAddr};
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn listed(prefix: &str) -> Vec<String> {
-    let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(prefix))
-        .map(String::from)
-        .collect()
-}
 
 const T: Duration = Duration::from_secs(3);
 
@@ -23,7 +12,7 @@ fn topology_paths_and_teardown() {
     let t0 = Instant::now();
     let t = Topology::create(91).unwrap();
     eprintln!("create took {:?}", t0.elapsed());
-    assert_eq!(listed("drt91-").len(), 4);
+    assert_eq!(namespaces_with_prefix("drt91-").len(), 4);
     let (mac, vm, ctr, ctr2) = (t.ns_mac(), t.ns_vm(), t.ns_ctr(), t.ns_ctr2());
     assert_eq!(t.ctr_subnet(), "198.19.91.0/24");
     assert_eq!(t.ctr2_subnet(), "198.19.191.0/24");
@@ -109,7 +98,7 @@ fn topology_paths_and_teardown() {
     let s = Instant::now();
     drop(t);
     eprintln!("drop took {:?}", s.elapsed());
-    assert!(listed("drt91-").is_empty(), "{:?}", listed("drt91-"));
+    assert!(namespaces_with_prefix("drt91-").is_empty(), "{:?}", namespaces_with_prefix("drt91-"));
     assert!(!dir.exists());
     assert!(!std::path::Path::new(&format!("/proc/{sleeper}")).exists(), "sleeper survived drop");
 }
@@ -134,7 +123,7 @@ fn create_cleans_up_after_crashed_run() {
     let got = t.udp_exchange(t.ns_mac(), SocketAddr::new(IpAddr::V6(t.ctr_addr6()), 9000), b"again", T).unwrap();
     assert_eq!(got, b"again");
     drop(t);
-    assert!(listed("drt92-").is_empty());
+    assert!(namespaces_with_prefix("drt92-").is_empty());
 }
 
 #[test]
@@ -159,7 +148,7 @@ fn parallel_slots_do_not_collide() {
         h.join().unwrap();
     }
     for p in ["drt93-", "drt94-", "drt95-"] {
-        assert!(listed(p).is_empty());
+        assert!(namespaces_with_prefix(p).is_empty());
     }
 }
 

@@ -40,7 +40,7 @@ pub(super) async fn run<E: Endpoint>(
     control: mpsc::UnboundedReceiver<Control<E>>,
     events: mpsc::UnboundedSender<Event>,
 ) -> io::Result<E> {
-    if std::env::var_os("DOCKROUTE_PORTABLE_DRIVER").is_some() {
+    if super::portable_requested() {
         return super::portable::run(core, cfg, tun, udp, control, events).await;
     }
     let state = UdpSocketState::new(UdpSockRef::from(&*udp))?;

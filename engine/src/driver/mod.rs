@@ -26,7 +26,12 @@ mod portable;
 /// Whether the TUN device should be created with offloads: only for the batched Linux driver
 /// (the portable one reads plain packets, without the virtio header offloads put in front).
 pub fn wants_tun_offload() -> bool {
-    cfg!(target_os = "linux") && std::env::var_os("DOCKROUTE_PORTABLE_DRIVER").is_none()
+    cfg!(target_os = "linux") && !portable_requested()
+}
+
+/// `DOCKROUTE_PORTABLE_DRIVER=1`: run the one-packet-per-call loop on Linux too (baseline).
+fn portable_requested() -> bool {
+    std::env::var_os("DOCKROUTE_PORTABLE_DRIVER").is_some()
 }
 
 /// Tuning the caller knows and the driver needs.
