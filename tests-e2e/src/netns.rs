@@ -66,9 +66,10 @@ pub fn require_root() -> bool {
 }
 
 /// Names of the network namespaces that start with `prefix` (to check what a test left).
+/// Panics if `ip netns list` cannot run: an empty answer must mean "none left", not "unknown".
 pub fn namespaces_with_prefix(prefix: &str) -> Vec<String> {
-    let out = Command::new("ip").args(["netns", "list"]).output().map(|o| o.stdout).unwrap_or_default();
-    String::from_utf8_lossy(&out)
+    let out = Command::new("ip").args(["netns", "list"]).output().expect("running ip netns list");
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .filter(|n| n.starts_with(prefix))
