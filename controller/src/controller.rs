@@ -1,7 +1,7 @@
 //! The control loop: follow Docker's networks, keep the guest container right, tell the helper
 //! what to route, and repair the tunnel when the tunnel itself says it is dead.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -12,10 +12,12 @@ use dockroute_helper::api::{Event, Op, Redacted, Status};
 use dockroute_helper::client::Client;
 use futures_util::StreamExt;
 use ipnet::IpNet;
+use tokio::sync::watch;
 
 use crate::discovery::{self, BridgeNetwork};
 use crate::endpoint::{self, Endpoint, Env};
 use crate::guest::{self, GuestSpec};
+use crate::view::{self, ContainerView, Problem, View};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -29,7 +31,46 @@ pub struct Options {
     pub guest_tarball: Option<PathBuf>,
     /// Seed-style `A+B` pairs of subnets that may reach each other.
     pub pairs: Vec<String>,
+    /// The tunnel secret (the app keeps one in the keychain, so a restarted app finds its
+    /// guest still valid). None: a fresh one for this run only.
+    pub secret: Option<Vec<u8>>,
 }
+
+/// How the controller talks to whoever shows its state: it publishes the `View` and follows
+/// the user's per-network toggles.
+pub struct Links {
+    pub view: watch::Sender<View>,
+    /// Names of the networks the user switched off.
+    pub disabled: watch::Receiver<BTreeSet<String>>,
+}
+
+impl Links {
+    /// For a controller nobody watches (`--headless`): every network on, the view unread.
+    pub fn detached() -> Links {
+        Links { view: watch::channel(View::default()).0, disabled: watch::channel(BTreeSet::new()).1 }
+    }
+}
+
+/// What to do with the guest and the routes when the controller stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Disconnect: remove the guest container, withdraw the routes, take the tunnel down.
+    Teardown,
+    /// Quit the app but keep the containers reachable: the next start adopts everything.
+    Leave,
+}
+
+/// A failure the user can act on, carried through `anyhow` so the service can show it.
+#[derive(Debug)]
+pub struct ProblemError(pub Problem);
+
+impl std::fmt::Display for ProblemError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.0.title, self.0.detail)
+    }
+}
+
+impl std::error::Error for ProblemError {}
 
 /// With no live session for this long (and the guest given time to start), the tunnel is
 /// repaired: Resource Saver, a VM restart or a dead guest all look like this.
@@ -50,6 +91,11 @@ pub struct Controller {
     networks: Vec<BridgeNetwork>,
     routes_sent: Option<Vec<IpNet>>,
     rules_sent: Option<String>,
+    links: Links,
+    containers: Vec<ContainerView>,
+    last_status: Option<Status>,
+    docker_problem: Option<Problem>,
+    helper_problem: Option<Problem>,
     /// Last moment the helper reported a live session (or we (re)started the guest).
     last_alive: Instant,
     /// Grows while repairs do not help (a crash-looping guest must not be recreated every 8 s).
@@ -77,15 +123,26 @@ pub fn validate_pairs(pairs: &[String]) -> anyhow::Result<()> {
 
 impl Controller {
     /// Connects to the helper and to Docker, and hands the helper a fresh secret.
-    pub async fn connect(opts: Options) -> anyhow::Result<Controller> {
+    pub async fn connect(opts: Options, links: Links) -> anyhow::Result<Controller> {
         validate_pairs(&opts.pairs)?;
-        let endpoint = endpoint::resolve(&Env::from_process()).map_err(anyhow::Error::msg)?;
-        let docker = connect_docker(&endpoint).await?;
-        // A fresh secret per controller run: it only ever exists in memory here, in the
-        // helper's memory and as a file inside the guest container.
-        let mut raw = [0u8; 32];
-        getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("OS random generator: {e}"))?;
-        let secret: Vec<u8> = raw.iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes();
+        let secret = match &opts.secret {
+            Some(s) => s.clone(),
+            // A fresh secret per run: it only ever exists in memory here, in the helper's
+            // memory and as a file inside the guest container.
+            None => crate::new_secret()?,
+        };
+        // The helper first: without it nothing works, and installing it is the user's job,
+        // while Docker Desktop usually just needs a moment.
+        let socket = &opts.helper_socket;
+        let (client, helper_events) = open_helper(socket, &secret)
+            .await
+            .map_err(|e| ProblemError(view::helper_problem(socket, &e, socket.exists())))?;
+        tracing::info!("connected to the helper at {}", socket.display());
+        let endpoint = endpoint::resolve(&Env::from_process())
+            .map_err(|e| ProblemError(view::docker_problem("the configured endpoint", &e)))?;
+        let docker = connect_docker(&endpoint)
+            .await
+            .map_err(|e| ProblemError(view::docker_problem(&endpoint.host, &format!("{e:#}"))))?;
         let spec = GuestSpec {
             image: opts.guest_image.clone(),
             port: opts.port,
@@ -93,10 +150,10 @@ impl Controller {
             secret_fingerprint: guest::fingerprint(&secret),
         };
         tracing::info!("docker engine: {} (from {})", endpoint.host, endpoint.source);
-        let mut me = Controller {
+        let me = Controller {
             opts,
-            helper: None,
-            helper_events: None,
+            helper: Some(client),
+            helper_events: Some(helper_events),
             docker,
             endpoint,
             secret,
@@ -104,11 +161,16 @@ impl Controller {
             networks: Vec::new(),
             routes_sent: None,
             rules_sent: None,
+            links,
+            containers: Vec::new(),
+            last_status: None,
+            docker_problem: None,
+            helper_problem: None,
             last_alive: Instant::now(),
             repair_backoff: DEAD_TUNNEL,
             next_repair: Instant::now(),
         };
-        me.helper().await?;
+        me.publish();
         Ok(me)
     }
 
@@ -119,10 +181,24 @@ impl Controller {
             return Ok(self.helper.as_ref().expect("checked"));
         }
         self.helper = None;
-        let client = Client::connect(&self.opts.helper_socket, "dockroute controller").await?;
-        client.call(Op::SetSecret { secret: Redacted(String::from_utf8_lossy(&self.secret).into_owned()) }).await?;
-        client.call(Op::Connect).await?;
-        self.helper_events = Some(client.subscribe().await?);
+        let client = match open_helper(&self.opts.helper_socket, &self.secret).await {
+            Ok((c, events)) => {
+                self.helper_events = Some(events);
+                c
+            }
+            Err(e) => {
+                let socket = &self.opts.helper_socket;
+                let problem = view::helper_problem(socket, &e, socket.exists());
+                if self.helper_problem.as_ref() != Some(&problem) {
+                    self.helper_problem = Some(problem.clone());
+                    self.publish();
+                }
+                return Err(ProblemError(problem).into());
+            }
+        };
+        if self.helper_problem.take().is_some() {
+            self.publish();
+        }
         // It has none of our routes yet.
         self.routes_sent = None;
         self.last_alive = Instant::now();
@@ -130,13 +206,38 @@ impl Controller {
         Ok(self.helper.insert(client))
     }
 
-    /// Runs until `shutdown` resolves, then removes the guest and withdraws the routes.
-    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    /// Publishes what the controller knows to the view (the dashboard and the tray).
+    fn publish(&self) {
+        let disabled = self.links.disabled.borrow().clone();
+        let routes = self.last_status.as_ref().map(|s| s.routes.as_slice()).unwrap_or_default();
+        self.links.view.send_modify(|v| {
+            v.engine = Some(self.endpoint.host.clone());
+            v.tunnel = self.last_status.as_ref().map(view::tunnel_view);
+            v.networks = view::network_views(&self.networks, &disabled, routes, &self.containers);
+            v.containers = self.containers.clone();
+            v.problem = self.helper_problem.clone().or_else(|| self.docker_problem.clone());
+            if v.problem.is_none() {
+                v.problem = v.conflict_warning();
+            }
+            v.recompute_phase();
+        });
+    }
+
+    fn set_docker_problem(&mut self, problem: Option<Problem>) {
+        if self.docker_problem != problem {
+            self.docker_problem = problem;
+            self.publish();
+        }
+    }
+
+    /// Runs until `shutdown` resolves, then tears down or leaves everything as `Exit` says.
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = Exit>) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
         let mut resync = tokio::time::interval(RESYNC);
         let mut liveness = tokio::time::interval(LIVENESS_CHECK);
         let mut backoff = Duration::from_millis(250);
-        'outer: loop {
+        let mut disabled = self.links.disabled.clone();
+        let exit = 'outer: loop {
             // Subscribe from a moment before the listing: Docker replays what happened since,
             // so nothing falls between the two (sync is idempotent; repeats are harmless).
             let since = (std::time::SystemTime::now() - Duration::from_secs(2))
@@ -156,9 +257,10 @@ impl Controller {
                     let wake = tokio::select! {
                         ev = events.next() => Some(ev),
                         _ = resync.tick() => { if let Err(e) = self.sync().await { tracing::warn!("periodic sync failed: {e:#}"); } None }
-                        ev = next_helper_event(&mut helper_events) => { if let Some(Event::Status(s)) = ev { self.note_status(&s); } None }
+                        ev = next_helper_event(&mut helper_events) => { self.on_helper_event(ev); None }
                         _ = liveness.tick() => { self.check_liveness().await; None }
-                        _ = &mut shutdown => break 'outer,
+                        Ok(()) = disabled.changed() => { if let Err(e) = self.sync().await { tracing::warn!("applying a network toggle failed: {e:#}"); } None }
+                        exit = &mut shutdown => break 'outer exit,
                     };
                     if self.helper_events.is_none() {
                         self.helper_events = helper_events;
@@ -171,14 +273,19 @@ impl Controller {
                                 if let Err(e) = self.sync().await {
                                     tracing::warn!("sync after a docker event failed: {e:#}");
                                 }
+                            } else if changes_containers(&ev) {
+                                self.refresh_containers().await;
                             }
                         }
                         Some(Some(Err(e))) => {
                             tracing::warn!("docker event stream: {e}");
+                            self.set_docker_problem(Some(view::docker_problem(&self.endpoint.host, &e)));
                             break;
                         }
                         Some(None) => {
                             tracing::warn!("docker event stream ended (dockerd restarted?)");
+                            let why = "the event stream ended (dockerd restarted?)";
+                            self.set_docker_problem(Some(view::docker_problem(&self.endpoint.host, &why)));
                             break;
                         }
                     }
@@ -192,18 +299,70 @@ impl Controller {
             tracing::info!("reconnecting to docker in {backoff:?}");
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
-                _ = &mut shutdown => break 'outer,
+                exit = &mut shutdown => break 'outer exit,
             }
             backoff = (backoff * 2).min(Duration::from_secs(8));
+        };
+        match exit {
+            Exit::Teardown => self.teardown().await,
+            Exit::Leave => {
+                tracing::info!("leaving the guest and the routes in place for the next start");
+                Ok(())
+            }
         }
-        self.teardown().await
+    }
+
+    fn on_helper_event(&mut self, ev: Option<Event>) {
+        match ev {
+            Some(Event::Status(s)) => {
+                self.note_status(&s);
+                if self.last_status.as_ref() != Some(&s) {
+                    self.last_status = Some(s);
+                    self.publish();
+                }
+            }
+            Some(Event::Stats(stats)) => {
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or_default();
+                self.links.view.send_modify(|v| v.push_stats(stats, now_ms));
+            }
+            None => {}
+        }
+    }
+
+    /// The container list for the dashboard; a failure keeps the last one (the next sync or
+    /// event stream error reports Docker's state).
+    async fn refresh_containers(&mut self) {
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::default().all(false).build();
+        match self.docker.list_containers(Some(options)).await {
+            Ok(list) => {
+                let views = view::container_views(&list, &self.networks);
+                if views != self.containers {
+                    self.containers = views;
+                    self.publish();
+                }
+            }
+            Err(e) => tracing::warn!("cannot list containers: {e}"),
+        }
     }
 
     /// Lists networks, tells the helper the routes, makes sure the guest runs with current rules.
     async fn sync(&mut self) -> anyhow::Result<()> {
-        let all = self.docker.list_networks(None::<bollard::query_parameters::ListNetworksOptions>).await?;
+        let listed = self.docker.list_networks(None::<bollard::query_parameters::ListNetworksOptions>).await;
+        let all = match listed {
+            Ok(all) => all,
+            Err(e) => {
+                self.set_docker_problem(Some(view::docker_problem(&self.endpoint.host, &e)));
+                return Err(e.into());
+            }
+        };
+        self.docker_problem = None;
         self.networks = discovery::bridge_networks(&all);
-        let routes = discovery::desired_routes(&self.networks);
+        self.refresh_containers().await;
+        self.publish();
+        let routes = discovery::desired_routes(&self.networks, &self.links.disabled.borrow());
         if self.routes_sent.as_ref() != Some(&routes) {
             self.helper().await?.call(Op::SetRoutes { routes: routes.clone() }).await?;
             let shown: Vec<String> = routes.iter().map(ToString::to_string).collect();
@@ -304,6 +463,18 @@ impl Controller {
     }
 }
 
+/// Connects to the helper, hands it the secret, asks for the tunnel and subscribes to its events.
+async fn open_helper(
+    socket: &std::path::Path,
+    secret: &[u8],
+) -> Result<(Client, tokio::sync::broadcast::Receiver<Event>), dockroute_helper::client::ClientError> {
+    let client = Client::connect(socket, "dockroute controller").await?;
+    client.call(Op::SetSecret { secret: Redacted(String::from_utf8_lossy(secret).into_owned()) }).await?;
+    client.call(Op::Connect).await?;
+    let events = client.subscribe().await?;
+    Ok((client, events))
+}
+
 async fn next_helper_event(rx: &mut Option<tokio::sync::broadcast::Receiver<Event>>) -> Option<Event> {
     let Some(r) = rx.as_mut() else { return std::future::pending().await };
     match r.recv().await {
@@ -315,6 +486,12 @@ async fn next_helper_event(rx: &mut Option<tokio::sync::broadcast::Receiver<Even
             None
         }
     }
+}
+
+/// Container events that change the dashboard's list (not the routes).
+fn changes_containers(ev: &bollard::models::EventMessage) -> bool {
+    ev.typ == Some(bollard::models::EventMessageTypeEnum::CONTAINER)
+        && matches!(ev.action.as_deref().unwrap_or_default(), "start" | "die" | "destroy" | "rename")
 }
 
 fn relevant(ev: &bollard::models::EventMessage) -> bool {

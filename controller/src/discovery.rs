@@ -43,9 +43,11 @@ pub fn bridge_networks(all: &[Network]) -> Vec<BridgeNetwork> {
     out
 }
 
-/// Every subnet of every bridge network, once, in a stable order.
-pub fn desired_routes(networks: &[BridgeNetwork]) -> Vec<IpNet> {
-    let set: BTreeSet<IpNet> = networks.iter().flat_map(|n| n.subnets.iter().copied()).collect();
+/// Every subnet of every bridge network the user did not switch off (by name), once, in a
+/// stable order.
+pub fn desired_routes(networks: &[BridgeNetwork], disabled: &BTreeSet<String>) -> Vec<IpNet> {
+    let set: BTreeSet<IpNet> =
+        networks.iter().filter(|n| !disabled.contains(&n.name)).flat_map(|n| n.subnets.iter().copied()).collect();
     set.into_iter().collect()
 }
 
@@ -100,7 +102,7 @@ mod tests {
         let b = bridge_networks(&all);
         let names: Vec<&str> = b.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["app", "bridge", "dup", "private"]);
-        let routes: Vec<String> = desired_routes(&b).iter().map(ToString::to_string).collect();
+        let routes: Vec<String> = desired_routes(&b, &BTreeSet::new()).iter().map(ToString::to_string).collect();
         assert_eq!(routes, ["198.19.0.0/24", "198.19.1.0/24", "198.19.2.0/24", "2001:2:0:1::/64"]);
     }
 

@@ -10,5 +10,16 @@ pub mod controller;
 pub mod discovery;
 pub mod endpoint;
 pub mod guest;
+pub mod service;
+pub mod view;
 
-pub use controller::{Controller, Options};
+pub use controller::{Controller, Exit, Links, Options};
+pub use service::{Choices, Service};
+
+/// A fresh tunnel secret: 32 random bytes as 64 hex characters (what the helper and the guest
+/// read from their secret files).
+pub fn new_secret() -> anyhow::Result<Vec<u8>> {
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("OS random generator: {e}"))?;
+    Ok(raw.iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes())
+}

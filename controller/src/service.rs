@@ -1,0 +1,185 @@
+//! The controller as the app runs it: the user's choices in (connect or not, which networks),
+//! a `View` out, and in between a supervisor that keeps trying while Docker or the helper is
+//! missing and says why in the view.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+
+use crate::controller::{Controller, Exit, Links, Options, ProblemError};
+use crate::view::{Problem, ProblemKind, View};
+
+/// What the user chose last time (the app persists it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Choices {
+    pub connect: bool,
+    /// Names of the networks switched off.
+    pub disabled: BTreeSet<String>,
+}
+
+/// Retries of a failed start grow to this (Docker Desktop takes a while to boot).
+const MAX_RETRY: Duration = Duration::from_secs(15);
+
+pub struct Service {
+    want: watch::Sender<bool>,
+    disabled: watch::Sender<BTreeSet<String>>,
+    retry: Arc<Notify>,
+    quit: watch::Sender<bool>,
+    view: watch::Receiver<View>,
+    task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Service {
+    /// Starts the supervisor on the current tokio runtime.
+    pub fn spawn(opts: Options, choices: Choices, app_version: &str) -> Service {
+        let initial = View {
+            app_version: app_version.to_string(),
+            want_connected: choices.connect,
+            helper_socket: opts.helper_socket.display().to_string(),
+            ..Default::default()
+        };
+        let (view_tx, view) = watch::channel(initial);
+        let (want, want_rx) = watch::channel(choices.connect);
+        let (disabled, disabled_rx) = watch::channel(choices.disabled);
+        let (quit, quit_rx) = watch::channel(false);
+        let retry = Arc::new(Notify::new());
+        let task = tokio::spawn(supervise(opts, view_tx, want_rx, disabled_rx, quit_rx, retry.clone()));
+        Service { want, disabled, retry, quit, view, task: tokio::sync::Mutex::new(Some(task)) }
+    }
+
+    pub fn view(&self) -> watch::Receiver<View> {
+        self.view.clone()
+    }
+
+    pub fn snapshot(&self) -> View {
+        self.view.borrow().clone()
+    }
+
+    /// Connect (true) or Disconnect (false): the supervisor follows at once.
+    pub fn set_connected(&self, on: bool) {
+        self.want.send_replace(on);
+    }
+
+    /// Switches one network's route. Unknown names and networks whose route conflicts are
+    /// refused with a message for the user; nothing changes then.
+    pub fn set_network_enabled(&self, name: &str, enabled: bool) -> Result<(), String> {
+        let known = self.view.borrow().networks.iter().find(|n| n.name == name).map(|n| n.checkable);
+        match known {
+            None => return Err(format!("no bridge network named {name:?}")),
+            Some(false) if enabled => {
+                return Err(format!("network {name:?} cannot be routed: its subnet conflicts with another route"))
+            }
+            Some(_) => {}
+        }
+        self.disabled.send_modify(|d| {
+            if enabled {
+                d.remove(name);
+            } else {
+                d.insert(name.to_string());
+            }
+        });
+        Ok(())
+    }
+
+    pub fn disabled(&self) -> BTreeSet<String> {
+        self.disabled.borrow().clone()
+    }
+
+    /// Try Docker and the helper again now instead of at the next retry.
+    pub fn retry(&self) {
+        self.retry.notify_one();
+    }
+
+    /// Stops the supervisor and leaves the tunnel as the user chose it: a connected tunnel stays
+    /// up (the guest keeps running, the helper keeps the routes) for the next start to adopt.
+    /// Idempotent.
+    pub async fn quit(&self) {
+        self.quit.send_replace(true);
+        if let Some(task) = self.task.lock().await.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn supervise(
+    opts: Options,
+    view: watch::Sender<View>,
+    mut want: watch::Receiver<bool>,
+    disabled: watch::Receiver<BTreeSet<String>>,
+    mut quit: watch::Receiver<bool>,
+    retry: Arc<Notify>,
+) {
+    let mut delay = Duration::from_secs(1);
+    while !*quit.borrow() {
+        if !*want.borrow_and_update() {
+            view.send_modify(show_disconnected);
+            tokio::select! {
+                _ = want.changed() => {}
+                _ = quit.changed() => {}
+            }
+            continue;
+        }
+        view.send_modify(|v| {
+            v.want_connected = true;
+            v.recompute_phase();
+        });
+        let links = Links { view: view.clone(), disabled: disabled.clone() };
+        let attempt = tokio::select! {
+            c = Controller::connect(opts.clone(), links) => c,
+            _ = want.wait_for(|w| !*w) => continue,
+            _ = quit.wait_for(|q| *q) => break,
+        };
+        let controller = match attempt {
+            Ok(c) => c,
+            Err(e) => {
+                let problem = match e.downcast::<ProblemError>() {
+                    Ok(p) => p.0,
+                    Err(e) => Problem {
+                        kind: ProblemKind::Other,
+                        title: "Cannot start".into(),
+                        detail: format!("{e:#}"),
+                        action: Some(crate::view::Action::Retry),
+                    },
+                };
+                tracing::warn!("cannot connect: {}: {}", problem.title, problem.detail);
+                view.send_modify(|v| {
+                    v.problem = Some(problem);
+                    v.recompute_phase();
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = retry.notified() => {}
+                    _ = want.changed() => {}
+                    _ = quit.changed() => {}
+                }
+                delay = (delay * 2).min(MAX_RETRY);
+                continue;
+            }
+        };
+        delay = Duration::from_secs(1);
+        let (mut want2, mut quit2) = (want.clone(), quit.clone());
+        let stop = async move {
+            tokio::select! {
+                _ = want2.wait_for(|w| !*w) => Exit::Teardown,
+                _ = quit2.wait_for(|q| *q) => Exit::Leave,
+            }
+        };
+        if let Err(e) = controller.run(stop).await {
+            tracing::warn!("controller stopped: {e:#}");
+        }
+    }
+}
+
+/// What the dashboard shows while the user has chosen Disconnect.
+fn show_disconnected(v: &mut View) {
+    v.want_connected = false;
+    v.problem = None;
+    v.tunnel = None;
+    v.networks.clear();
+    v.containers.clear();
+    v.stats = None;
+    v.throughput.clear();
+    v.recompute_phase();
+}

@@ -1,0 +1,355 @@
+//! What the user sees, as one serialisable snapshot: the dashboard renders it whole and the
+//! tray menu is derived from it. Pure functions only, so every state the UI can show is a plain
+//! unit test; `service` and `controller` fill it in.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use dockroute_helper::api::{RouteState, RouteStatus, StatsReport, Status};
+use dockroute_helper::client::ClientError;
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::discovery::BridgeNetwork;
+
+/// Samples kept for the throughput chart (the helper pushes stats about once a second).
+pub const THROUGHPUT_SAMPLES: usize = 60;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct View {
+    pub app_version: String,
+    pub phase: Phase,
+    /// The user's choice (Connect/Disconnect), which `phase` follows as far as it can.
+    pub want_connected: bool,
+    pub problem: Option<Problem>,
+    /// The Docker engine in use, e.g. `unix:///var/run/docker.sock`.
+    pub engine: Option<String>,
+    pub helper_socket: String,
+    pub tunnel: Option<TunnelView>,
+    pub networks: Vec<NetworkView>,
+    pub containers: Vec<ContainerView>,
+    pub stats: Option<StatsReport>,
+    pub throughput: VecDeque<Sample>,
+    /// Set by the app shell (the controller does not own login items).
+    pub autostart: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    #[default]
+    Disconnected,
+    Connecting,
+    Connected,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub title: String,
+    pub detail: String,
+    pub action: Option<Action>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    DockerNotRunning,
+    HelperNotInstalled,
+    HelperNotRunning,
+    HelperNotAuthorised,
+    TunnelDown,
+    RouteConflict,
+    Other,
+}
+
+impl ProblemKind {
+    /// Whether the tunnel cannot work at all while this problem lasts (the phase is `error`),
+    /// as opposed to a warning next to a working tunnel.
+    pub fn blocks(self) -> bool {
+        !matches!(self, ProblemKind::RouteConflict)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    InstallHelper,
+    Retry,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelView {
+    pub interface: Option<String>,
+    pub listen: Option<String>,
+    pub host_v4: Option<String>,
+    pub guest_v4: Option<String>,
+    pub host_v6: Option<String>,
+    pub guest_v6: Option<String>,
+    pub mtu: Option<u16>,
+    pub session: Option<dockroute_helper::api::SessionInfo>,
+    /// Why the helper could not bring its side up, when it could not.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteShown {
+    Installed,
+    Pending,
+    Disabled,
+    Conflict,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkView {
+    pub id: String,
+    pub name: String,
+    pub subnets: Vec<IpNet>,
+    pub containers: usize,
+    /// The user's toggle.
+    pub enabled: bool,
+    pub route: RouteShown,
+    /// A sentence naming what the route collides with.
+    pub conflict: Option<String>,
+    /// A network whose route collides cannot be switched on from here.
+    pub checkable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerView {
+    pub id: String,
+    pub name: String,
+    pub addresses: Vec<Address>,
+    pub ports: Vec<Port>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub network: String,
+    pub ip: std::net::IpAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Port {
+    pub port: u16,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Unix time, milliseconds.
+    pub t_ms: u64,
+    pub tx_bps: f64,
+    pub rx_bps: f64,
+}
+
+impl View {
+    /// The phase that follows from the user's wish, the problem and the helper's session.
+    pub fn recompute_phase(&mut self) {
+        self.phase = if !self.want_connected {
+            Phase::Disconnected
+        } else if self.problem.as_ref().is_some_and(|p| p.kind.blocks()) {
+            Phase::Error
+        } else if self.tunnel.as_ref().and_then(|t| t.session.as_ref()).is_some_and(|s| s.alive) {
+            Phase::Connected
+        } else {
+            Phase::Connecting
+        };
+    }
+
+    /// Takes in a helper stats push: the counters, and a throughput sample from the change
+    /// since the previous push. A counter that went down (the helper restarted) counts as 0.
+    pub fn push_stats(&mut self, stats: StatsReport, now_ms: u64) {
+        match (&self.stats, self.throughput.back()) {
+            (Some(prev), Some(last)) if now_ms > last.t_ms => {
+                let seconds = (now_ms - last.t_ms) as f64 / 1000.0;
+                let rate = |now: u64, before: u64| now.checked_sub(before).map_or(0.0, |d| d as f64 * 8.0 / seconds);
+                let sample = Sample {
+                    t_ms: now_ms,
+                    tx_bps: rate(stats.tx_bytes, prev.tx_bytes),
+                    rx_bps: rate(stats.rx_bytes, prev.rx_bytes),
+                };
+                self.throughput.push_back(sample);
+            }
+            // Nothing to measure from yet: a baseline point at zero.
+            (None, _) | (_, None) => self.throughput.push_back(Sample { t_ms: now_ms, tx_bps: 0.0, rx_bps: 0.0 }),
+            // The clock did not move: keep the counters, add no point.
+            _ => {}
+        }
+        while self.throughput.len() > THROUGHPUT_SAMPLES {
+            self.throughput.pop_front();
+        }
+        self.stats = Some(stats);
+    }
+
+    /// The problem to show when no blocking one is set: the first route conflict, if any.
+    pub fn conflict_warning(&self) -> Option<Problem> {
+        self.networks.iter().find_map(|n| {
+            n.conflict.as_ref().map(|c| Problem {
+                kind: ProblemKind::RouteConflict,
+                title: format!("Network {} is not routed", n.name),
+                detail: c.clone(),
+                action: None,
+            })
+        })
+    }
+}
+
+pub fn tunnel_view(s: &Status) -> TunnelView {
+    TunnelView {
+        interface: s.interface.clone(),
+        listen: s.listen.map(|a| a.to_string()),
+        host_v4: s.link.as_ref().map(|l| l.host_v4.to_string()),
+        guest_v4: s.link.as_ref().map(|l| l.guest_v4.to_string()),
+        host_v6: s.link.as_ref().and_then(|l| l.host_v6.map(|n| n.to_string())),
+        guest_v6: s.link.as_ref().and_then(|l| l.guest_v6.map(|a| a.to_string())),
+        mtu: s.link.as_ref().map(|l| l.mtu),
+        session: s.session.clone(),
+        error: s.error.clone(),
+    }
+}
+
+/// One row per bridge network: the user's toggle, and what the helper did with its routes.
+/// `routes` is the helper's last report; a subnet it does not mention yet is pending.
+pub fn network_views(
+    networks: &[BridgeNetwork],
+    disabled: &BTreeSet<String>,
+    routes: &[RouteStatus],
+    containers: &[ContainerView],
+) -> Vec<NetworkView> {
+    networks
+        .iter()
+        .map(|n| {
+            let enabled = !disabled.contains(&n.name);
+            let states: Vec<&RouteState> =
+                n.subnets.iter().filter_map(|s| routes.iter().find(|r| r.net == *s).map(|r| &r.state)).collect();
+            let conflict = states.iter().find_map(|st| match st {
+                RouteState::Conflict { interface, route } => Some(format!(
+                    "Route {} conflicts with {interface} ({route}) — a VPN or another network uses these addresses",
+                    n.subnets.iter().find(|s| s.contains(route) || route.contains(*s)).unwrap_or(&n.subnets[0])
+                )),
+                _ => None,
+            });
+            let route = if conflict.is_some() {
+                RouteShown::Conflict
+            } else if !enabled {
+                RouteShown::Disabled
+            } else if states.iter().any(|s| matches!(s, RouteState::Failed { .. })) {
+                RouteShown::Failed
+            } else if states.len() == n.subnets.len() && states.iter().all(|s| matches!(s, RouteState::Installed)) {
+                RouteShown::Installed
+            } else {
+                RouteShown::Pending
+            };
+            let count = containers.iter().filter(|c| c.addresses.iter().any(|a| a.network == n.name)).count();
+            NetworkView {
+                id: n.id.clone(),
+                name: n.name.clone(),
+                subnets: n.subnets.clone(),
+                containers: count,
+                enabled: enabled && conflict.is_none(),
+                route,
+                checkable: conflict.is_none(),
+                conflict,
+            }
+        })
+        .collect()
+}
+
+/// Running containers on the routed bridge networks, as the dashboard lists them. Our own guest
+/// is left out; names lose Docker's leading slash.
+pub fn container_views(list: &[bollard::models::ContainerSummary], networks: &[BridgeNetwork]) -> Vec<ContainerView> {
+    let bridge: BTreeSet<&str> = networks.iter().map(|n| n.name.as_str()).collect();
+    let mut out: Vec<ContainerView> = list
+        .iter()
+        .filter(|c| !c.labels.as_ref().is_some_and(|l| l.contains_key(crate::guest::LABEL_OURS)))
+        .filter_map(|c| {
+            let nets = c.network_settings.as_ref()?.networks.as_ref()?;
+            let mut addresses = Vec::new();
+            for (name, ep) in nets.iter().filter(|(name, _)| bridge.contains(name.as_str())) {
+                for ip in [ep.ip_address.as_deref(), ep.global_ipv6_address.as_deref()].into_iter().flatten() {
+                    if let Ok(ip) = ip.parse() {
+                        addresses.push(Address { network: name.clone(), ip });
+                    }
+                }
+            }
+            if addresses.is_empty() {
+                return None;
+            }
+            let ports: BTreeSet<Port> = c
+                .ports
+                .iter()
+                .flatten()
+                .map(|p| Port {
+                    port: p.private_port,
+                    protocol: p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()),
+                })
+                .collect();
+            let name = c.names.iter().flatten().next().map(|n| n.trim_start_matches('/').to_string());
+            Some(ContainerView {
+                id: c.id.clone().unwrap_or_default(),
+                name: name.unwrap_or_else(|| c.id.clone().unwrap_or_default().chars().take(12).collect()),
+                addresses,
+                ports: ports.into_iter().collect(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The Docker engine cannot be reached.
+pub fn docker_problem(engine: &str, err: &dyn std::fmt::Display) -> Problem {
+    Problem {
+        kind: ProblemKind::DockerNotRunning,
+        title: "Docker is not running".into(),
+        detail: format!(
+            "Cannot reach the Docker engine at {engine}: {err}. Start Docker Desktop; Dockroute reconnects by itself."
+        ),
+        action: Some(Action::Retry),
+    }
+}
+
+/// The helper cannot be reached or refused us. `socket_exists` tells an uninstalled helper
+/// from a stopped one.
+pub fn helper_problem(socket: &std::path::Path, err: &ClientError, socket_exists: bool) -> Problem {
+    match err {
+        ClientError::NotRunning(_) if !socket_exists => Problem {
+            kind: ProblemKind::HelperNotInstalled,
+            title: "Helper not installed".into(),
+            detail: format!(
+                "Dockroute needs its small privileged helper to create the tunnel interface and the routes \
+                 (nothing at {}). Install it once; it runs in the background and asks for nothing else.",
+                socket.display()
+            ),
+            action: Some(Action::InstallHelper),
+        },
+        ClientError::NotRunning(_) => Problem {
+            kind: ProblemKind::HelperNotRunning,
+            title: "Helper not running".into(),
+            detail: format!(
+                "The helper is installed but does not answer at {}. Reinstalling starts it again.",
+                socket.display()
+            ),
+            action: Some(Action::InstallHelper),
+        },
+        ClientError::NotAuthorised(m) => Problem {
+            kind: ProblemKind::HelperNotAuthorised,
+            title: "Not allowed to use the helper".into(),
+            detail: format!("{m}. Add your user to the helper's group (allow-group in its config) and log in again."),
+            action: Some(Action::Retry),
+        },
+        other => Problem {
+            kind: ProblemKind::Other,
+            title: "The helper failed".into(),
+            detail: other.to_string(),
+            action: Some(Action::Retry),
+        },
+    }
+}
+
+#[cfg(test)]
+#[path = "view_tests.rs"]
+mod tests;

@@ -1,0 +1,218 @@
+use std::collections::HashMap;
+
+use bollard::models::{
+    ContainerSummary, ContainerSummaryNetworkSettings, EndpointSettings, PortSummary, PortSummaryTypeEnum,
+};
+use dockroute_helper::api::{RouteSource, SessionInfo};
+
+use super::*;
+
+fn bridge(name: &str, subnets: &[&str]) -> BridgeNetwork {
+    BridgeNetwork {
+        id: format!("id-{name}"),
+        name: name.into(),
+        subnets: subnets.iter().map(|s| s.parse().unwrap()).collect(),
+        internal: false,
+    }
+}
+
+fn route(net: &str, state: RouteState) -> RouteStatus {
+    RouteStatus { net: net.parse().unwrap(), source: RouteSource::App, enabled: true, state }
+}
+
+fn session(alive: bool) -> TunnelView {
+    TunnelView {
+        interface: Some("dockroute0".into()),
+        listen: None,
+        host_v4: None,
+        guest_v4: None,
+        host_v6: None,
+        guest_v6: None,
+        mtu: Some(1400),
+        session: Some(SessionInfo {
+            id: "00".repeat(8),
+            guest: "198.18.0.2:1".parse().unwrap(),
+            alive,
+            handshake_age_ms: 5,
+            last_seen_ms: 1,
+        }),
+        error: None,
+    }
+}
+
+#[test]
+fn phase_follows_wish_problem_and_session() {
+    let mut v = View { want_connected: false, tunnel: Some(session(true)), ..Default::default() };
+    v.recompute_phase();
+    assert_eq!(v.phase, Phase::Disconnected, "the user's Disconnect wins over a live session");
+    v.want_connected = true;
+    v.recompute_phase();
+    assert_eq!(v.phase, Phase::Connected);
+    v.tunnel = Some(session(false));
+    v.recompute_phase();
+    assert_eq!(v.phase, Phase::Connecting);
+    v.problem = Some(docker_problem("unix:///x.sock", &"connection refused"));
+    v.recompute_phase();
+    assert_eq!(v.phase, Phase::Error);
+    v.tunnel = Some(session(true));
+    v.problem = Some(Problem { kind: ProblemKind::RouteConflict, title: "t".into(), detail: "d".into(), action: None });
+    v.recompute_phase();
+    assert_eq!(v.phase, Phase::Connected, "a route conflict is a warning, not a broken tunnel");
+}
+
+fn stats(tx: u64, rx: u64) -> StatsReport {
+    StatsReport { tx_bytes: tx, rx_bytes: rx, ..Default::default() }
+}
+
+#[test]
+fn throughput_is_the_rate_between_pushes() {
+    let mut v = View::default();
+    v.push_stats(stats(1_000, 0), 10_000);
+    assert_eq!(v.throughput.len(), 1);
+    assert_eq!(v.throughput[0].tx_bps, 0.0, "the first push is only a baseline");
+    v.push_stats(stats(2_000, 500), 10_500);
+    let s = v.throughput[1];
+    assert_eq!((s.t_ms, s.tx_bps, s.rx_bps), (10_500, 16_000.0, 8_000.0));
+    // A restarted helper starts its counters at zero: no negative or huge rate.
+    v.push_stats(stats(10, 10), 11_500);
+    assert_eq!((v.throughput[2].tx_bps, v.throughput[2].rx_bps), (0.0, 0.0));
+    // A push at the same instant changes the counters but adds no point.
+    v.push_stats(stats(20, 20), 11_500);
+    assert_eq!(v.throughput.len(), 3);
+    assert_eq!(v.stats.as_ref().unwrap().tx_bytes, 20);
+    for i in 0..200u64 {
+        v.push_stats(stats(20 + i, 20), 12_000 + i * 1000);
+    }
+    assert_eq!(v.throughput.len(), THROUGHPUT_SAMPLES);
+    assert_eq!(v.throughput.back().unwrap().t_ms, 12_000 + 199 * 1000, "the newest samples are kept");
+}
+
+#[test]
+fn network_rows_show_toggle_and_route_state() {
+    let nets = [
+        bridge("a", &["198.19.1.0/24"]),
+        bridge("b", &["198.19.2.0/24", "2001:2:0:2::/64"]),
+        bridge("c", &["198.19.3.0/24"]),
+        bridge("d", &["198.19.4.0/24"]),
+        bridge("e", &["198.19.5.0/24"]),
+    ];
+    let routes = [
+        route("198.19.1.0/24", RouteState::Installed),
+        route("198.19.2.0/24", RouteState::Installed), // the v6 half is not reported yet
+        route(
+            "198.19.3.0/24",
+            RouteState::Conflict { interface: "en0".into(), route: "198.19.0.0/16".parse().unwrap() },
+        ),
+        route("198.19.4.0/24", RouteState::Failed { message: "boom".into() }),
+    ];
+    let disabled: BTreeSet<String> = ["e".to_string(), "c".to_string()].into();
+    let containers = [ContainerView {
+        id: "1".into(),
+        name: "web".into(),
+        addresses: vec![Address { network: "a".into(), ip: "198.19.1.2".parse().unwrap() }],
+        ports: vec![],
+    }];
+    let rows = network_views(&nets, &disabled, &routes, &containers);
+    let shown: Vec<(RouteShown, bool, bool, usize)> =
+        rows.iter().map(|r| (r.route, r.enabled, r.checkable, r.containers)).collect();
+    assert_eq!(
+        shown,
+        [
+            (RouteShown::Installed, true, true, 1),
+            (RouteShown::Pending, true, true, 0),
+            (RouteShown::Conflict, false, false, 0),
+            (RouteShown::Failed, true, true, 0),
+            (RouteShown::Disabled, false, true, 0),
+        ]
+    );
+    let conflict = rows[2].conflict.as_deref().unwrap();
+    assert!(conflict.contains("198.19.3.0/24") && conflict.contains("en0"), "{conflict}");
+    let v = View { networks: rows, ..Default::default() };
+    assert_eq!(v.conflict_warning().unwrap().kind, ProblemKind::RouteConflict);
+}
+
+#[test]
+fn only_enabled_networks_become_routes() {
+    let nets = [bridge("a", &["198.19.1.0/24"]), bridge("b", &["198.19.2.0/24"]), bridge("c", &["198.19.1.0/24"])];
+    let disabled: BTreeSet<String> = ["b".to_string(), "c".to_string()].into();
+    let want: Vec<IpNet> = vec!["198.19.1.0/24".parse().unwrap()];
+    assert_eq!(crate::discovery::desired_routes(&nets, &disabled), want);
+    assert_eq!(
+        crate::discovery::desired_routes(&nets, &BTreeSet::new()).len(),
+        2,
+        "a subnet shared by two networks is one route"
+    );
+}
+
+fn container(name: &str, labels: &[(&str, &str)], nets: &[(&str, &str)], ports: &[u16]) -> ContainerSummary {
+    ContainerSummary {
+        id: Some(format!("id-{name}")),
+        names: Some(vec![format!("/{name}")]),
+        labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+        network_settings: Some(ContainerSummaryNetworkSettings {
+            networks: Some(
+                nets.iter()
+                    .map(|(n, ip)| {
+                        (n.to_string(), EndpointSettings { ip_address: Some(ip.to_string()), ..Default::default() })
+                    })
+                    .collect::<HashMap<_, _>>(),
+            ),
+        }),
+        ports: Some(
+            ports
+                .iter()
+                .map(|p| PortSummary { private_port: *p, typ: Some(PortSummaryTypeEnum::TCP), ..Default::default() })
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn containers_list_bridge_addresses_without_our_guest() {
+    let nets = [bridge("a", &["198.19.1.0/24"])];
+    let list = [
+        container("web", &[], &[("a", "198.19.1.2"), ("host", "")], &[8080, 80, 80]),
+        container("guest", &[(crate::guest::LABEL_OURS, "1")], &[("a", "198.19.1.3")], &[]),
+        container("hostnet", &[], &[("host", "")], &[]),
+        container("bad-ip", &[], &[("a", "not an ip")], &[]),
+    ];
+    let views = container_views(&list, &nets);
+    assert_eq!(views.len(), 1, "{views:?}");
+    let web = &views[0];
+    assert_eq!(web.name, "web");
+    assert_eq!(web.addresses, [Address { network: "a".into(), ip: "198.19.1.2".parse().unwrap() }]);
+    let ports: Vec<u16> = web.ports.iter().map(|p| p.port).collect();
+    assert_eq!(ports, [80, 8080], "deduplicated and sorted");
+    assert_eq!(web.ports[0].protocol, "tcp");
+}
+
+#[test]
+fn helper_problems_say_what_to_do() {
+    let path = std::path::Path::new("/run/dockroute.sock");
+    let missing = helper_problem(path, &ClientError::NotRunning(path.into()), false);
+    assert_eq!((missing.kind, missing.action), (ProblemKind::HelperNotInstalled, Some(Action::InstallHelper)));
+    assert_eq!(missing.title, "Helper not installed");
+    let stopped = helper_problem(path, &ClientError::NotRunning(path.into()), true);
+    assert_eq!(stopped.kind, ProblemKind::HelperNotRunning);
+    let refused = helper_problem(path, &ClientError::NotAuthorised("not authorised: group".into()), true);
+    assert_eq!(refused.kind, ProblemKind::HelperNotAuthorised);
+    assert!(refused.detail.contains("group"));
+    let docker = docker_problem("unix:///var/run/docker.sock", &"connection refused");
+    assert_eq!(docker.title, "Docker is not running");
+    assert!(docker.detail.contains("unix:///var/run/docker.sock") && docker.detail.contains("connection refused"));
+}
+
+#[test]
+fn the_view_serialises_as_the_dashboard_expects() {
+    let mut v = View { want_connected: true, tunnel: Some(session(true)), ..Default::default() };
+    v.recompute_phase();
+    v.problem = Some(helper_problem(std::path::Path::new("/x"), &ClientError::NotRunning("/x".into()), false));
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(json["phase"], "connected");
+    assert_eq!(json["problem"]["kind"], "helper_not_installed");
+    assert_eq!(json["problem"]["action"], "install_helper");
+    assert_eq!(json["tunnel"]["session"]["alive"], true);
+    let back: View = serde_json::from_value(json).unwrap();
+    assert_eq!(back, v);
+}
