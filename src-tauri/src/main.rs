@@ -1,12 +1,12 @@
-//! `dockroute`: the app. `--headless` runs the controller without a window (Linux and server
-//! users, and the README demo); the menu-bar window comes with the Tauri shell.
+//! `dockroute`: the menu-bar app. `--headless` runs the same controller without a window
+//! (servers, the README demo).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use dockroute_controller::{Controller, Options};
+use dockroute_controller::{Controller, Exit, Links, Options};
 
 #[derive(Parser)]
 #[command(name = "dockroute", version, about = "Reach every Docker container by its IP address")]
@@ -34,6 +34,9 @@ struct Cli {
     /// Let two container subnets reach each other (seed syntax `A+B`, network addresses).
     #[arg(long = "iptables", value_name = "A+B")]
     pairs: Vec<String>,
+    /// Open the dashboard at start instead of starting in the tray only.
+    #[arg(long)]
+    show_dashboard: bool,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -42,10 +45,6 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     dockroute_engine::logging::init(cli.log_json);
-    if !cli.headless {
-        eprintln!("dockroute: the menu-bar app is not built yet; run with --headless");
-        return ExitCode::from(2);
-    }
     let opts = Options {
         helper_socket: cli.helper_socket,
         port: cli.port,
@@ -53,8 +52,17 @@ fn main() -> ExitCode {
         guest_image: cli.guest_image,
         guest_tarball: cli.guest_image_tar,
         pairs: cli.pairs,
+        secret: None,
     };
-    match headless(opts) {
+    let result = if cli.headless {
+        headless(opts)
+    } else {
+        dockroute_app::shell::run(dockroute_app::shell::AppOptions {
+            controller: opts,
+            show_dashboard: cli.show_dashboard,
+        })
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("dockroute: {e:#}");
@@ -77,9 +85,14 @@ fn headless(opts: Options) -> anyhow::Result<()> {
         };
         tokio::pin!(shutdown);
         let controller = tokio::select! {
-            c = Controller::connect(opts) => c?,
+            c = Controller::connect(opts, Links::detached()) => c?,
             () = &mut shutdown => return Ok(()),
         };
-        controller.run(shutdown).await
+        controller
+            .run(async move {
+                shutdown.await;
+                Exit::Teardown
+            })
+            .await
     })
 }

@@ -1,0 +1,144 @@
+//! The user's choices, kept across restarts in the app's config dir: connect or not, which
+//! networks are switched off, launch at login. A small JSON file, written atomically; a file
+//! that cannot be read is set aside (never overwritten) and the defaults are used.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const FILE_NAME: &str = "preferences.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Prefs {
+    /// Whether the tunnel should be up (the last Connect/Disconnect).
+    pub connect: bool,
+    /// Networks switched off, by name: a network recreated under the same name stays off.
+    pub disabled_networks: BTreeSet<String>,
+    pub launch_at_login: bool,
+}
+
+impl Default for Prefs {
+    /// A new user installed the app to reach containers: connect from the first start.
+    fn default() -> Prefs {
+        Prefs { connect: true, disabled_networks: BTreeSet::new(), launch_at_login: false }
+    }
+}
+
+pub struct PrefsStore {
+    path: PathBuf,
+    current: Prefs,
+}
+
+impl PrefsStore {
+    /// Loads `dir/preferences.json`. Missing: defaults. Unreadable or not valid: the file is
+    /// renamed to `preferences.json.bad` so nothing the user had is lost, and the returned
+    /// warning says so.
+    pub fn load(dir: &Path) -> (PrefsStore, Option<String>) {
+        let path = dir.join(FILE_NAME);
+        let (current, warning) = match std::fs::read(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Prefs::default(), None),
+            Err(e) => (Prefs::default(), Some(format!("cannot read {}: {e}; using defaults", path.display()))),
+            Ok(bytes) => match serde_json::from_slice::<Prefs>(&bytes) {
+                Ok(p) => (p, None),
+                Err(e) => {
+                    let aside = path.with_extension("json.bad");
+                    let moved = std::fs::rename(&path, &aside);
+                    let fate = match moved {
+                        Ok(()) => format!("kept as {}", aside.display()),
+                        Err(m) => format!("could not be set aside: {m}"),
+                    };
+                    (Prefs::default(), Some(format!("{} is not valid ({e}); {fate}; using defaults", path.display())))
+                }
+            },
+        };
+        (PrefsStore { path, current }, warning)
+    }
+
+    pub fn get(&self) -> &Prefs {
+        &self.current
+    }
+
+    /// Applies `change` and writes the result; on a write error the old choices stay in force.
+    pub fn update(&mut self, change: impl FnOnce(&mut Prefs)) -> std::io::Result<()> {
+        let mut next = self.current.clone();
+        change(&mut next);
+        if next == self.current {
+            return Ok(());
+        }
+        write_atomically(&self.path, &serde_json::to_vec_pretty(&next)?)?;
+        self.current = next;
+        Ok(())
+    }
+}
+
+/// Write to a temporary file beside the target, sync, then rename over it: a crash leaves the
+/// old file or the new one, never half of one.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, warning) = PrefsStore::load(dir.path());
+        assert_eq!((store.get(), warning), (&Prefs::default(), None));
+        store
+            .update(|p| {
+                p.connect = false;
+                p.disabled_networks.insert("mynet".into());
+                p.launch_at_login = true;
+            })
+            .unwrap();
+        let (again, _) = PrefsStore::load(dir.path());
+        assert!(!again.get().connect);
+        assert!(again.get().launch_at_login);
+        assert!(again.get().disabled_networks.contains("mynet"));
+        assert!(!dir.path().join("preferences.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_bad_file_is_set_aside_not_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), b"{\"connect\": tru").unwrap();
+        let (store, warning) = PrefsStore::load(dir.path());
+        assert_eq!(store.get(), &Prefs::default());
+        let warning = warning.expect("a warning");
+        assert!(warning.contains("not valid") && warning.contains("preferences.json.bad"), "{warning}");
+        let kept = std::fs::read(dir.path().join("preferences.json.bad")).unwrap();
+        assert_eq!(kept, b"{\"connect\": tru", "the user's file is kept as it was");
+    }
+
+    #[test]
+    fn unknown_and_missing_keys_are_tolerated() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), br#"{"connect": false, "from_a_newer_version": 1}"#).unwrap();
+        let (store, warning) = PrefsStore::load(dir.path());
+        assert_eq!(warning, None);
+        assert!(!store.get().connect);
+        assert!(store.get().disabled_networks.is_empty());
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_old_choices() {
+        let dir = tempfile::tempdir().unwrap();
+        // The config "dir" is a file: nothing can be written below it.
+        let blocker = dir.path().join("not-a-dir");
+        std::fs::write(&blocker, b"").unwrap();
+        let (mut store, _) = PrefsStore::load(&blocker);
+        assert!(store.update(|p| p.connect = false).is_err());
+        assert!(store.get().connect);
+    }
+}

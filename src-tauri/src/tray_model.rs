@@ -1,0 +1,191 @@
+//! The tray menu as data, derived from the `View`: `shell` turns it into Tauri menu items, and
+//! rebuilds them only when this model changes. Menu ids name what a click does.
+
+use dockroute_controller::view::{Phase, RouteShown, View};
+
+pub const CONNECT: &str = "connect";
+pub const AUTOSTART: &str = "autostart";
+pub const DASHBOARD: &str = "dashboard";
+pub const QUIT: &str = "quit";
+/// Prefix of a network's checkbox id; the rest is the network's name.
+pub const NETWORK_PREFIX: &str = "net:";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A line of text that cannot be clicked.
+    Label(String),
+    Item {
+        id: String,
+        text: String,
+        enabled: bool,
+    },
+    Check {
+        id: String,
+        text: String,
+        checked: bool,
+        enabled: bool,
+    },
+    Separator,
+}
+
+/// What a click on a menu id asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Click {
+    Connect(bool),
+    Network(String),
+    Autostart,
+    Dashboard,
+    Quit,
+}
+
+pub fn entries(view: &View) -> Vec<Entry> {
+    let mut out = vec![Entry::Label(status_line(view))];
+    if let Some(p) = &view.problem {
+        out.push(Entry::Label(p.title.clone()));
+    }
+    let connect = if view.want_connected { "Disconnect" } else { "Connect" };
+    out.push(Entry::Item { id: CONNECT.into(), text: connect.into(), enabled: true });
+    out.push(Entry::Separator);
+    out.push(Entry::Label("Networks".into()));
+    if view.networks.is_empty() {
+        let why = if view.want_connected { "No bridge networks" } else { "Connect to see networks" };
+        out.push(Entry::Label(why.into()));
+    }
+    for n in &view.networks {
+        let subnets: Vec<String> = n.subnets.iter().map(ToString::to_string).collect();
+        let count = match n.containers {
+            1 => "1 container".to_string(),
+            c => format!("{c} containers"),
+        };
+        let mut text = format!("{} — {} · {count}", n.name, subnets.join(", "));
+        if n.route == RouteShown::Conflict {
+            text.push_str(" · conflict");
+        }
+        out.push(Entry::Check {
+            id: format!("{NETWORK_PREFIX}{}", n.name),
+            text,
+            checked: n.enabled,
+            enabled: n.checkable,
+        });
+    }
+    out.push(Entry::Separator);
+    out.push(Entry::Check {
+        id: AUTOSTART.into(),
+        text: "Launch at Login".into(),
+        checked: view.autostart,
+        enabled: true,
+    });
+    out.push(Entry::Item { id: DASHBOARD.into(), text: "Open Dashboard…".into(), enabled: true });
+    out.push(Entry::Separator);
+    out.push(Entry::Item { id: QUIT.into(), text: "Quit Dockroute".into(), enabled: true });
+    out
+}
+
+/// The first line of the menu, also the tray tooltip.
+pub fn status_line(view: &View) -> String {
+    match view.phase {
+        Phase::Disconnected => "Dockroute: disconnected".into(),
+        Phase::Connecting => "Dockroute: connecting…".into(),
+        Phase::Error => "Dockroute: not working".into(),
+        Phase::Connected => {
+            let routed = view.networks.iter().filter(|n| n.route == RouteShown::Installed).count();
+            match routed {
+                1 => "Dockroute: connected · 1 network".into(),
+                n => format!("Dockroute: connected · {n} networks"),
+            }
+        }
+    }
+}
+
+/// What a click on `id` means, given the view the menu was built from.
+pub fn click(id: &str, view: &View) -> Option<Click> {
+    match id {
+        CONNECT => Some(Click::Connect(!view.want_connected)),
+        AUTOSTART => Some(Click::Autostart),
+        DASHBOARD => Some(Click::Dashboard),
+        QUIT => Some(Click::Quit),
+        _ => id.strip_prefix(NETWORK_PREFIX).map(|name| Click::Network(name.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dockroute_controller::view::NetworkView;
+
+    use super::*;
+
+    fn network(name: &str, route: RouteShown, enabled: bool, containers: usize) -> NetworkView {
+        NetworkView {
+            id: format!("id-{name}"),
+            name: name.into(),
+            subnets: vec!["198.19.1.0/24".parse().unwrap()],
+            containers,
+            enabled,
+            route,
+            conflict: (route == RouteShown::Conflict).then(|| "conflicts with en0".into()),
+            checkable: route != RouteShown::Conflict,
+        }
+    }
+
+    #[test]
+    fn the_menu_follows_the_view() {
+        let mut view = View { want_connected: true, phase: Phase::Connected, ..Default::default() };
+        view.networks = vec![
+            network("app", RouteShown::Installed, true, 1),
+            network("vpnclash", RouteShown::Conflict, false, 3),
+            network("off", RouteShown::Disabled, false, 0),
+        ];
+        let menu = entries(&view);
+        assert_eq!(menu[0], Entry::Label("Dockroute: connected · 1 network".into()));
+        assert!(menu.contains(&Entry::Item { id: CONNECT.into(), text: "Disconnect".into(), enabled: true }));
+        let checks: Vec<(&str, bool, bool)> = menu
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Check { id, checked, enabled, .. } => Some((id.as_str(), *checked, *enabled)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            checks,
+            [
+                ("net:app", true, true),
+                ("net:vpnclash", false, false),
+                ("net:off", false, true),
+                (AUTOSTART, false, true)
+            ]
+        );
+        let texts: Vec<String> = menu
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Check { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts[0], "app — 198.19.1.0/24 · 1 container");
+        assert_eq!(texts[1], "vpnclash — 198.19.1.0/24 · 3 containers · conflict");
+    }
+
+    #[test]
+    fn a_problem_and_an_empty_list_are_said() {
+        let mut view = View { want_connected: false, ..Default::default() };
+        view.recompute_phase();
+        let menu = entries(&view);
+        assert!(menu.contains(&Entry::Label("Connect to see networks".into())));
+        assert!(menu.contains(&Entry::Item { id: CONNECT.into(), text: "Connect".into(), enabled: true }));
+        view.want_connected = true;
+        view.problem = Some(dockroute_controller::view::docker_problem("unix:///x", &"refused"));
+        view.recompute_phase();
+        let menu = entries(&view);
+        assert_eq!(menu[0], Entry::Label("Dockroute: not working".into()));
+        assert_eq!(menu[1], Entry::Label("Docker is not running".into()));
+    }
+
+    #[test]
+    fn clicks_mean_what_the_menu_said() {
+        let view = View { want_connected: true, ..Default::default() };
+        assert_eq!(click(CONNECT, &view), Some(Click::Connect(false)));
+        assert_eq!(click("net:my net", &view), Some(Click::Network("my net".into())));
+        assert_eq!(click(QUIT, &view), Some(Click::Quit));
+        assert_eq!(click("something-else", &view), None);
+    }
+}
