@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building and testing Dockroute needs on Debian 12 (run as root, idempotent):
 # system packages, Docker Engine 20.10 (bookworm) and 28 (sid, extracted), the guest's base
-# rootfs, the Rust targets (macOS type-check, static musl guests) and cargo-fuzz.
+# rootfs, the Rust targets (macOS type-check, static musl guests), cargo-fuzz, and for the app
+# WebKitGTK (build), Xvfb + WebKitWebDriver + tauri-driver (WebDriver tests).
 set -euo pipefail
 TOOLS=${DOCKROUTE_TOOLS:-$HOME/.cargo}
 
-packages=(busybox-static iproute2 python3 clang iptables nftables keyutils iperf3 wireguard-go wireguard-tools iputils-ping ethtool)
+packages=(busybox-static iproute2 python3 clang iptables nftables keyutils iperf3 wireguard-go wireguard-tools iputils-ping ethtool
+  # the Tauri app: build, then run under a virtual X server and drive through WebDriver
+  pkg-config libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
+  webkit2gtk-driver xvfb xauth dbus dbus-x11 xclip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,5 +34,9 @@ bash "$here/docker-env/base-rootfs.sh"
 if [ ! -x "$TOOLS/bin/cargo-fuzz" ]; then
   echo "==> cargo install cargo-fuzz (into $TOOLS)"
   cargo install --locked --root "$TOOLS" cargo-fuzz
+fi
+if [ ! -x "$TOOLS/bin/tauri-driver" ]; then
+  echo "==> cargo install tauri-driver (into $TOOLS)"
+  cargo install --locked --root "$TOOLS" tauri-driver
 fi
 echo "setup done"

@@ -3,6 +3,8 @@
 # namespaces and TUN devices). Run scripts/setup.sh once first.
 #   FUZZ_SECONDS   time per fuzz target (default 60)
 #   CARGO_TARGET_DIR  where to build (default ./target)
+#   DOCKROUTE_ARTIFACTS  where the app's WebDriver tests save dashboard screenshots
+#                        (default $CARGO_TARGET_DIR/e2e-artifacts)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${DOCKROUTE_TOOLS:-$HOME/.cargo}/bin:$PATH"
@@ -42,5 +44,6 @@ bash scripts/bench.sh --quick --json "$CARGO_TARGET_DIR/bench-quick.json"
 step "build the binaries the end-to-end tests run"
 cargo build --workspace --bins --quiet
 
-step "tests: unit, property and end-to-end (network namespaces)"
+export DOCKROUTE_ARTIFACTS=${DOCKROUTE_ARTIFACTS:-$CARGO_TARGET_DIR/e2e-artifacts}
+step "tests: unit, property, end-to-end (network namespaces) and the app through WebDriver (screenshots: $DOCKROUTE_ARTIFACTS)"
 cargo nextest run --workspace --no-fail-fast --failure-output final

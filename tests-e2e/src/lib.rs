@@ -1,3 +1,5 @@
 pub mod docker;
+pub mod docker_rig;
 pub mod netns;
 pub mod rig;
+pub mod webdriver;
