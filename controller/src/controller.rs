@@ -19,7 +19,7 @@ use crate::endpoint::{self, Endpoint, Env};
 use crate::guest::{self, GuestSpec};
 use crate::view::{self, ContainerView, Problem, View};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     pub helper_socket: PathBuf,
     /// The helper's UDP port (what the guest connects to).
@@ -36,18 +36,39 @@ pub struct Options {
     pub secret: Option<Vec<u8>>,
 }
 
+/// By hand, so the secret never reaches a log through `{:?}`.
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("helper_socket", &self.helper_socket)
+            .field("port", &self.port)
+            .field("host_address", &self.host_address)
+            .field("guest_image", &self.guest_image)
+            .field("guest_tarball", &self.guest_tarball)
+            .field("pairs", &self.pairs)
+            .field("secret", &self.secret.as_ref().map(|s| format!("<{} bytes>", s.len())))
+            .finish()
+    }
+}
+
 /// How the controller talks to whoever shows its state: it publishes the `View` and follows
 /// the user's per-network toggles.
 pub struct Links {
     pub view: watch::Sender<View>,
     /// Names of the networks the user switched off.
     pub disabled: watch::Receiver<BTreeSet<String>>,
+    /// The user's Retry: reconnect to Docker now rather than at the end of the backoff.
+    pub retry: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Links {
     /// For a controller nobody watches (`--headless`): every network on, the view unread.
     pub fn detached() -> Links {
-        Links { view: watch::channel(View::default()).0, disabled: watch::channel(BTreeSet::new()).1 }
+        Links {
+            view: watch::channel(View::default()).0,
+            disabled: watch::channel(BTreeSet::new()).1,
+            retry: Default::default(),
+        }
     }
 }
 
@@ -96,6 +117,8 @@ pub struct Controller {
     last_status: Option<Status>,
     docker_problem: Option<Problem>,
     helper_problem: Option<Problem>,
+    /// The last sync failed for another reason (the guest image, the helper refusing a route).
+    sync_problem: Option<Problem>,
     /// Last moment the helper reported a live session (or we (re)started the guest).
     last_alive: Instant,
     /// Grows while repairs do not help (a crash-looping guest must not be recreated every 8 s).
@@ -166,6 +189,7 @@ impl Controller {
             last_status: None,
             docker_problem: None,
             helper_problem: None,
+            sync_problem: None,
             last_alive: Instant::now(),
             repair_backoff: DEAD_TUNNEL,
             next_repair: Instant::now(),
@@ -215,7 +239,9 @@ impl Controller {
             v.tunnel = self.last_status.as_ref().map(view::tunnel_view);
             v.networks = view::network_views(&self.networks, &disabled, routes, &self.containers);
             v.containers = self.containers.clone();
-            v.problem = self.helper_problem.clone().or_else(|| self.docker_problem.clone());
+            v.problem = (self.helper_problem.clone())
+                .or_else(|| self.docker_problem.clone())
+                .or_else(|| self.sync_problem.clone());
             if v.problem.is_none() {
                 v.problem = v.conflict_warning();
             }
@@ -297,8 +323,10 @@ impl Controller {
                 backoff = Duration::from_millis(250);
             }
             tracing::info!("reconnecting to docker in {backoff:?}");
+            let retry = self.links.retry.clone();
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
+                _ = retry.notified() => backoff = Duration::from_millis(250),
                 exit = &mut shutdown => break 'outer exit,
             }
             backoff = (backoff * 2).min(Duration::from_secs(8));
@@ -348,8 +376,32 @@ impl Controller {
         }
     }
 
-    /// Lists networks, tells the helper the routes, makes sure the guest runs with current rules.
+    /// `sync_once`, with a failure the user can see (and a success clearing it).
     async fn sync(&mut self) -> anyhow::Result<()> {
+        let result = self.sync_once().await;
+        // Unreachable helper or Docker already have their own problem; anything else is shown
+        // as what it is (a guest image that cannot be loaded, a route the helper refuses).
+        let problem = match &result {
+            Ok(()) => None,
+            Err(e) if e.downcast_ref::<ProblemError>().is_some() || self.docker_problem.is_some() => {
+                self.sync_problem.clone()
+            }
+            Err(e) => Some(Problem {
+                kind: view::ProblemKind::Other,
+                title: "Cannot set up the tunnel".into(),
+                detail: format!("{e:#}"),
+                action: Some(view::Action::Retry),
+            }),
+        };
+        if problem != self.sync_problem {
+            self.sync_problem = problem;
+            self.publish();
+        }
+        result
+    }
+
+    /// Lists networks, tells the helper the routes, makes sure the guest runs with current rules.
+    async fn sync_once(&mut self) -> anyhow::Result<()> {
         let listed = self.docker.list_networks(None::<bollard::query_parameters::ListNetworksOptions>).await;
         let all = match listed {
             Ok(all) => all,
@@ -411,6 +463,12 @@ impl Controller {
             }
         };
         self.note_status(&status);
+        // Events come only on change (and a lagging receiver misses some): the second-by-second
+        // status keeps the dashboard's handshake age and session state current.
+        if self.last_status.as_ref() != Some(&status) {
+            self.last_status = Some(status.clone());
+            self.publish();
+        }
         // A reconnected helper (it restarted) has none of our routes yet.
         if self.routes_sent.is_none() {
             if let Err(e) = self.sync().await {
@@ -460,6 +518,29 @@ impl Controller {
         routes?;
         disconnected?;
         Ok(())
+    }
+}
+
+/// Takes down what an earlier run (or a connect that never finished) may have left, without a
+/// running controller: the helper's routes and tunnel, and the guest container if Docker
+/// answers. Best effort and idempotent: what cannot be reached is left as it is.
+pub async fn teardown_detached(opts: &Options) {
+    let bounded = Duration::from_secs(5);
+    let helper = async {
+        let client = Client::connect(&opts.helper_socket, "dockroute controller").await.ok()?;
+        client.call(Op::SetRoutes { routes: Vec::new() }).await.ok()?;
+        client.call(Op::Disconnect).await.ok()
+    };
+    if tokio::time::timeout(bounded, helper).await.ok().flatten().is_some() {
+        tracing::info!("helper: routes withdrawn, tunnel disconnected");
+    }
+    let guest = async {
+        let endpoint = endpoint::resolve(&Env::from_process()).ok()?;
+        let docker = connect_docker(&endpoint).await.ok()?;
+        guest::remove_all(&docker).await.ok()
+    };
+    if let Ok(Some(n)) = tokio::time::timeout(bounded, guest).await {
+        tracing::info!("guest containers removed: {n}");
     }
 }
 

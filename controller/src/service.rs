@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
-use crate::controller::{Controller, Exit, Links, Options, ProblemError};
+use crate::controller::{teardown_detached, Controller, Exit, Links, Options, ProblemError};
 use crate::view::{Problem, ProblemKind, View};
 
 /// What the user chose last time (the app persists it).
@@ -28,6 +28,8 @@ pub struct Service {
     retry: Arc<Notify>,
     quit: watch::Sender<bool>,
     view: watch::Receiver<View>,
+    /// To show the user's choice at once, before the supervisor has acted on it.
+    view_tx: watch::Sender<View>,
     task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -45,8 +47,8 @@ impl Service {
         let (disabled, disabled_rx) = watch::channel(choices.disabled);
         let (quit, quit_rx) = watch::channel(false);
         let retry = Arc::new(Notify::new());
-        let task = tokio::spawn(supervise(opts, view_tx, want_rx, disabled_rx, quit_rx, retry.clone()));
-        Service { want, disabled, retry, quit, view, task: tokio::sync::Mutex::new(Some(task)) }
+        let task = tokio::spawn(supervise(opts, view_tx.clone(), want_rx, disabled_rx, quit_rx, retry.clone()));
+        Service { want, disabled, retry, quit, view, view_tx, task: tokio::sync::Mutex::new(Some(task)) }
     }
 
     pub fn view(&self) -> watch::Receiver<View> {
@@ -60,6 +62,10 @@ impl Service {
     /// Connect (true) or Disconnect (false): the supervisor follows at once.
     pub fn set_connected(&self, on: bool) {
         self.want.send_replace(on);
+        self.view_tx.send_modify(|v| {
+            v.want_connected = on;
+            v.recompute_phase();
+        });
     }
 
     /// Switches one network's route. Unknown names and networks whose route conflicts are
@@ -89,7 +95,8 @@ impl Service {
 
     /// Try Docker and the helper again now instead of at the next retry.
     pub fn retry(&self) {
-        self.retry.notify_one();
+        // Only a wait in progress is cut short; no permit is kept for a later one.
+        self.retry.notify_waiters();
     }
 
     /// Stops the supervisor and leaves the tunnel as the user chose it: a connected tunnel stays
@@ -103,6 +110,13 @@ impl Service {
     }
 }
 
+/// A Service dropped without `quit` stops its supervisor the same way (leaving the tunnel).
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.quit.send_replace(true);
+    }
+}
+
 async fn supervise(
     opts: Options,
     view: watch::Sender<View>,
@@ -112,8 +126,14 @@ async fn supervise(
     retry: Arc<Notify>,
 ) {
     let mut delay = Duration::from_secs(1);
+    // Set once a connect was attempted and no controller's teardown followed: the helper may
+    // have a tunnel up (or an earlier run's guest may still run) that Disconnect must remove.
+    let mut unclean = false;
     while !*quit.borrow() {
         if !*want.borrow_and_update() {
+            if std::mem::take(&mut unclean) {
+                teardown_detached(&opts).await;
+            }
             view.send_modify(show_disconnected);
             tokio::select! {
                 _ = want.changed() => {}
@@ -125,7 +145,8 @@ async fn supervise(
             v.want_connected = true;
             v.recompute_phase();
         });
-        let links = Links { view: view.clone(), disabled: disabled.clone() };
+        let links = Links { view: view.clone(), disabled: disabled.clone(), retry: retry.clone() };
+        unclean = true;
         let attempt = tokio::select! {
             c = Controller::connect(opts.clone(), links) => c,
             _ = want.wait_for(|w| !*w) => continue,
@@ -162,11 +183,15 @@ async fn supervise(
         let (mut want2, mut quit2) = (want.clone(), quit.clone());
         let stop = async move {
             tokio::select! {
-                _ = want2.wait_for(|w| !*w) => Exit::Teardown,
+                Ok(_) = want2.wait_for(|w| !*w) => Exit::Teardown,
+                // Quit, or the Service is gone: leave everything up.
                 _ = quit2.wait_for(|q| *q) => Exit::Leave,
             }
         };
-        if let Err(e) = controller.run(stop).await {
+        let result = controller.run(stop).await;
+        // A teardown that failed (Docker or the helper gone meanwhile) is tried again.
+        unclean = result.is_err();
+        if let Err(e) = result {
             tracing::warn!("controller stopped: {e:#}");
         }
     }
@@ -182,4 +207,78 @@ fn show_disconnected(v: &mut View) {
     v.stats = None;
     v.throughput.clear();
     v.recompute_phase();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::view::Phase;
+
+    fn opts(dir: &Path) -> Options {
+        Options {
+            helper_socket: dir.join("no-helper.sock"),
+            port: 2511,
+            host_address: None,
+            guest_image: "dockroute-guest:test".into(),
+            guest_tarball: None,
+            pairs: Vec::new(),
+            secret: None,
+        }
+    }
+
+    async fn until(view: &mut watch::Receiver<View>, what: &str, f: impl Fn(&View) -> bool) -> View {
+        let seen = match tokio::time::timeout(Duration::from_secs(10), view.wait_for(|v| f(v))).await {
+            Ok(Ok(v)) => Some(v.clone()),
+            _ => None,
+        };
+        seen.unwrap_or_else(|| panic!("the view never showed {what}: {:?}", *view.borrow()))
+    }
+
+    #[tokio::test]
+    async fn a_missing_helper_is_said_and_quit_ends_the_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = Service::spawn(opts(dir.path()), Choices { connect: true, ..Default::default() }, "0");
+        let mut view = service.view();
+        let v = until(&mut view, "a problem", |v| v.problem.is_some()).await;
+        assert_eq!(v.phase, Phase::Error);
+        assert_eq!(v.problem.unwrap().kind, ProblemKind::HelperNotInstalled);
+        tokio::time::timeout(Duration::from_secs(5), service.quit()).await.expect("quit returns while retrying");
+        service.quit().await; // idempotent
+    }
+
+    #[tokio::test]
+    async fn disconnect_shows_at_once_and_clears_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = Service::spawn(opts(dir.path()), Choices { connect: true, ..Default::default() }, "0");
+        let mut view = service.view();
+        until(&mut view, "a problem", |v| v.problem.is_some()).await;
+        service.set_connected(false);
+        let now = service.snapshot();
+        assert_eq!((now.want_connected, now.phase), (false, Phase::Disconnected), "the choice shows before any work");
+        until(&mut view, "no problem while disconnected", |v| v.problem.is_none()).await;
+        service.set_connected(true);
+        until(&mut view, "the problem again", |v| v.want_connected && v.problem.is_some()).await;
+    }
+
+    #[tokio::test]
+    async fn unknown_networks_cannot_be_toggled() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = Service::spawn(opts(dir.path()), Choices::default(), "0");
+        let err = service.set_network_enabled("nope", false).unwrap_err();
+        assert!(err.contains("no bridge network named \"nope\""), "{err}");
+        assert!(service.disabled().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_service_stops_its_supervisor() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = Service::spawn(opts(dir.path()), Choices::default(), "0");
+        let mut view = service.view();
+        drop(service);
+        // Every sender of the view goes away only when the supervisor task has ended.
+        let ended = tokio::time::timeout(Duration::from_secs(5), async { while view.changed().await.is_ok() {} }).await;
+        assert!(ended.is_ok(), "the supervisor kept running after its Service was dropped");
+    }
 }

@@ -175,8 +175,9 @@ impl View {
             }
             // Nothing to measure from yet: a baseline point at zero.
             (None, _) | (_, None) => self.throughput.push_back(Sample { t_ms: now_ms, tx_bps: 0.0, rx_bps: 0.0 }),
-            // The clock did not move: keep the counters, add no point.
-            _ => {}
+            // The clock did not move (or went back): nothing to measure against; keep the
+            // counters the last sample was taken from, so the next rate spans the right time.
+            _ => return,
         }
         while self.throughput.len() > THROUGHPUT_SAMPLES {
             self.throughput.pop_front();

@@ -76,15 +76,17 @@ fn throughput_is_the_rate_between_pushes() {
     // A restarted helper starts its counters at zero: no negative or huge rate.
     v.push_stats(stats(10, 10), 11_500);
     assert_eq!((v.throughput[2].tx_bps, v.throughput[2].rx_bps), (0.0, 0.0));
-    // A push at the same instant changes the counters but adds no point.
+    // A push at the same instant adds no point and keeps the counters the last point used.
     v.push_stats(stats(20, 20), 11_500);
     assert_eq!(v.throughput.len(), 3);
-    assert_eq!(v.stats.as_ref().unwrap().tx_bytes, 20);
+    assert_eq!(v.stats.as_ref().unwrap().tx_bytes, 10);
+    v.push_stats(stats(1010, 10), 12_500);
+    assert_eq!(v.throughput[3].tx_bps, 8_000.0, "1000 bytes over the 1 s since the last point");
     for i in 0..200u64 {
-        v.push_stats(stats(20 + i, 20), 12_000 + i * 1000);
+        v.push_stats(stats(2000 + i, 20), 13_000 + i * 1000);
     }
     assert_eq!(v.throughput.len(), THROUGHPUT_SAMPLES);
-    assert_eq!(v.throughput.back().unwrap().t_ms, 12_000 + 199 * 1000, "the newest samples are kept");
+    assert_eq!(v.throughput.back().unwrap().t_ms, 13_000 + 199 * 1000, "the newest samples are kept");
 }
 
 #[test]

@@ -84,9 +84,19 @@ fn headless(opts: Options) -> anyhow::Result<()> {
             }
         };
         tokio::pin!(shutdown);
+        // A connect that fails or is cut short may have brought the helper's tunnel up already.
         let controller = tokio::select! {
-            c = Controller::connect(opts, Links::detached()) => c?,
-            () = &mut shutdown => return Ok(()),
+            c = Controller::connect(opts.clone(), Links::detached()) => match c {
+                Ok(c) => c,
+                Err(e) => {
+                    dockroute_controller::controller::teardown_detached(&opts).await;
+                    return Err(e);
+                }
+            },
+            () = &mut shutdown => {
+                dockroute_controller::controller::teardown_detached(&opts).await;
+                return Ok(());
+            }
         };
         controller
             .run(async move {

@@ -84,6 +84,9 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, mut opts: AppOptions) -> anyhow::R
             None
         }
     };
+    if opts.controller.guest_tarball.is_none() {
+        opts.controller.guest_tarball = shipped_guest_image(app);
+    }
     let choices = Choices { connect: prefs.get().connect, disabled: prefs.get().disabled_networks.clone() };
     let version = app.package_info().version.to_string();
     let service = tauri::async_runtime::block_on(async { Service::spawn(opts.controller, choices, &version) });
@@ -112,6 +115,14 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, mut opts: AppOptions) -> anyhow::R
         show_dashboard(app.handle());
     }
     Ok(())
+}
+
+/// The guest image's `docker save` tarball shipped with the app (bundle resources, or next to
+/// the binary as `guest-image/build.sh` names it), loaded when Docker does not have the image.
+fn shipped_guest_image<R: Runtime>(app: &tauri::App<R>) -> Option<std::path::PathBuf> {
+    let name = format!("dockroute-guest-{}.tar", env!("CARGO_PKG_VERSION"));
+    let dirs = [app.path().resource_dir().ok(), std::env::current_exe().ok().and_then(|e| e.parent().map(Into::into))];
+    dirs.into_iter().flatten().map(|d| d.join(&name)).find(|p| p.is_file())
 }
 
 fn icon(phase: Phase) -> Image<'static> {
@@ -174,21 +185,21 @@ async fn forward_view<R: Runtime>(app: AppHandle<R>) {
     let state = app.state::<AppState>();
     let (mut changes, mut local) = (state.service.view(), state.local_changes());
     let mut shown: Option<(Vec<Entry>, Phase)> = None;
+    let mut forced = false;
     loop {
         let view = state.view();
         if let Err(e) = app.emit("view", &view) {
             tracing::warn!("cannot send the view to the dashboard: {e}");
         }
-        let forced = local.has_changed().unwrap_or(false);
-        local.borrow_and_update();
         if let Some(tray) = app.tray_by_id(TRAY_ID) {
             shown = Some(redraw_tray(&app, &tray, &view, shown, forced));
         }
         tokio::time::sleep(REDRAW_EVERY).await;
-        tokio::select! {
-            r = changes.changed() => if r.is_err() { return },
-            r = local.changed() => if r.is_err() { return },
-        }
+        // A local change (a menu click) redraws the menu even when the model did not change.
+        forced = tokio::select! {
+            r = changes.changed() => if r.is_err() { return } else { false },
+            r = local.changed() => if r.is_err() { return } else { true },
+        };
     }
 }
 

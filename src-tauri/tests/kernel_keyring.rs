@@ -9,6 +9,14 @@ use dockroute_app::secret_store::{load_or_create, Origin, ACCOUNT};
 const INNER: &str = "DOCKROUTE_KEYRING_TEST_INNER";
 const TEST: &str = "the_secret_lives_in_the_kernel_keyring";
 
+struct Forget(keyring::Entry);
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        let _ = self.0.delete_credential();
+    }
+}
+
 fn keyctl(args: &[&str]) -> Result<String, String> {
     let out =
         Command::new("keyctl").args(args).output().map_err(|e| format!("keyctl (keyutils) not installed? {e}"))?;
@@ -39,6 +47,9 @@ fn the_secret_lives_in_the_kernel_keyring() {
     let service = format!("dev.dockroute.keyring-test.{}", std::process::id());
     let description = format!("keyring-rs:{ACCOUNT}@{service}");
     let entry = keyring::Entry::new(&service, ACCOUNT).unwrap();
+    // keyring-rs also files the key in root's persistent keyring, which outlives this session:
+    // removed however the test ends.
+    let _cleanup = Forget(keyring::Entry::new(&service, ACCOUNT).unwrap());
 
     let (first, origin) = load_or_create(&entry).unwrap();
     assert_eq!(origin, Origin::Created);

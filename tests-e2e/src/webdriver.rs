@@ -64,8 +64,9 @@ impl Desktop {
         args.push("WEBKIT_DISABLE_COMPOSITING_MODE=1".into());
         args.push("WEBKIT_DISABLE_DMABUF_RENDERER=1".into());
         args.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
-        // The app's single-instance lock and the desktop portal want a session bus; the secret
-        // goes to a keyring that lives only as long as this desktop.
+        // The app's single-instance lock and the desktop portal want a session bus. A session
+        // keyring of its own keeps the desktop's keys apart from the caller's (keyring-rs also
+        // files them in root's persistent keyring: `KernelKeyringEntry` removes them).
         args.extend(["dbus-run-session", "--", "keyctl", "session", "-"].map(String::from));
         args.push(driver.to_string_lossy().into_owned());
         args.extend(["--port".into(), port.to_string(), "--native-port".into(), (port + 1).to_string()]);

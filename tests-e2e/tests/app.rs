@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use dockroute_e2e::docker::Engine;
-use dockroute_e2e::docker_rig::{subnet, wait_route, DockerRig};
+use dockroute_e2e::docker_rig::{helper_status, httpd_cmd, subnet, wait_route, DockerRig};
 use dockroute_e2e::netns::{require_root, Topology};
 use dockroute_e2e::rig::{bin, read, Rig};
 use dockroute_e2e::webdriver::{artifacts_dir, Desktop, KernelKeyringEntry, Session};
@@ -30,6 +30,11 @@ fn app_env(topo: &Topology, docker_host: String) -> Vec<(&'static str, String)> 
         ("DOCKER_HOST", docker_host),
         ("RUST_LOG", "info,dockroute_app=debug,dockroute_controller=debug".to_string()),
     ]
+}
+
+/// The "mac" namespace's routes that do not go through the tunnel device.
+fn other_routes(topo: &Topology) -> Vec<String> {
+    topo.routes(topo.ns_mac()).lines().filter(|l| !l.contains("dockroute0")).map(str::to_string).collect()
 }
 
 fn prefs_file(topo: &Topology) -> String {
@@ -71,7 +76,15 @@ fn dashboard_connects_lists_and_toggles_real_routes() {
     let d = DockerRig::prepare(slot, Engine::V28);
     let topo = &d.rig.topo;
     let secret = KernelKeyringEntry::for_service(&keychain_service(topo));
-    let env = app_env(topo, format!("unix://{}", d.dockerd.socket.display()));
+    let routes_before = other_routes(topo);
+    let mut env = app_env(topo, format!("unix://{}", d.dockerd.socket.display()));
+    // The desktop's opener, replaced by one that writes down what it was asked to open.
+    let opened = topo.dir().join("opened.txt");
+    let fakebin = topo.dir().join("fakebin");
+    std::fs::create_dir_all(&fakebin).unwrap();
+    std::fs::write(fakebin.join("xdg-open"), format!("#!/bin/sh\necho \"$1\" >> {}\n", opened.display())).unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(fakebin.join("xdg-open")).status().unwrap();
+    env.push(("PATH", format!("{}:{}", fakebin.display(), std::env::var("PATH").unwrap_or_default())));
     let desktop = Desktop::start(topo, 100 + u16::from(slot), DRIVER_PORT, &env).unwrap();
     let args: Vec<String> = vec![
         "--show-dashboard".into(),
@@ -93,7 +106,8 @@ fn dashboard_connects_lists_and_toggles_real_routes() {
     let stored = secret.read().expect("the app stored its secret in the kernel keyring");
     assert_eq!(stored.len(), 64, "a 32-byte secret in hex");
     let home = topo.dir().join("home");
-    let leaks = std::process::Command::new("grep").arg("-rlF").arg(&stored).arg(&home).output().unwrap();
+    let leaks =
+        std::process::Command::new("grep").arg("-rlF").arg(&stored).arg(&home).arg(&desktop.log).output().unwrap();
     assert!(leaks.stdout.is_empty(), "the secret was written to disk: {}", String::from_utf8_lossy(&leaks.stdout));
     assert_eq!(s.text("#connect-button").unwrap(), "Disconnect");
 
@@ -123,6 +137,28 @@ fn dashboard_connects_lists_and_toggles_real_routes() {
         Ok(s.content(&format!("{} .network-containers", network_row("dr-app1")))?.as_deref() == Some("1 container"))
     })
     .unwrap_or_else(|e| fail(e));
+    // An exposed port opens in the browser at the container's address.
+    let web2 = ["run", "-d", "--name", "web2", "--network", "dr-app1", "--expose", "80", "dr-busybox", "sh", "-c"];
+    d.docker(&[&web2[..], &[httpd_cmd("web2").as_str()]].concat());
+    let ip2 = d.dockerd.container_ip("web2", "dr-app1").unwrap();
+    let port_link = r#"li.container[data-container="web2"] a.port[data-port="80"]"#;
+    s.wait("web2's port listed", Duration::from_secs(15), |s| Ok(s.content(port_link)?.is_some()))
+        .unwrap_or_else(|e| fail(e));
+    s.click(port_link).unwrap();
+    Topology::wait_until("the browser to be asked for web2", Duration::from_secs(5), || {
+        read(&opened).trim() == format!("http://{ip2}:80/")
+    })
+    .unwrap_or_else(|e| fail(format!("{e}: opener got {:?}", read(&opened))));
+
+    // The helper's pushed stats reach the page: the packets that request just sent are counted.
+    let count = |s: &Session, css: &str| -> Result<u64, String> {
+        let text = s.content(css)?.unwrap_or_default();
+        Ok(text.chars().filter(char::is_ascii_digit).collect::<String>().parse().unwrap_or(0))
+    };
+    s.wait("traffic counted on the dashboard", Duration::from_secs(10), |s| {
+        Ok(count(s, "#tx-packets")? > 0 && count(s, "#rx-packets")? > 0)
+    })
+    .unwrap_or_else(|e| fail(e));
     shot(&s, "dashboard-connected.png");
 
     // Toggle off: the route leaves the "mac" namespace and the container is out of reach.
@@ -142,6 +178,31 @@ fn dashboard_connects_lists_and_toggles_real_routes() {
         .unwrap_or_else(|e| fail(e));
     println!("MEASURED dashboard toggle on → route back: {t:?}, container answers after {reach:?}");
     assert!(checked(&s, &toggle1).unwrap());
+
+    // A network whose subnet another interface already routes (a VPN, say) is shown, left
+    // alone and cannot be switched on; the problem box says why.
+    let net3 = subnet(slot, 3);
+    topo.run(topo.ns_mac(), &["ip", "route", "add", &net3, "dev", "veth-vm"]).unwrap();
+    d.docker(&["network", "create", "--subnet", &net3, "dr-app3"]);
+    s.wait("dr-app3 in conflict", Duration::from_secs(15), |s| Ok(route_state(s, "dr-app3")?.contains("conflict")))
+        .unwrap_or_else(|e| fail(e));
+    let row3 = network_row("dr-app3");
+    let conflict = s.content(&format!("{row3} .conflict")).unwrap().unwrap_or_default();
+    assert!(conflict.contains(&net3) && conflict.contains("veth-vm"), "{conflict}");
+    let disabled = s.js(
+        "return document.querySelector(arguments[0]).disabled;",
+        serde_json::json!([format!("{row3} input.network-toggle")]),
+    );
+    assert_eq!(disabled.unwrap(), serde_json::json!(true), "a conflicting network cannot be switched on");
+    assert_eq!(s.content("#problem-title").unwrap().as_deref(), Some("Network dr-app3 is not routed"));
+    shot(&s, "dashboard-conflict.png");
+    assert!(topo.routes(topo.ns_mac()).contains(&format!("{net3} dev veth-vm")), "the other route was left alone");
+    d.docker(&["network", "rm", "dr-app3"]);
+    topo.run(topo.ns_mac(), &["ip", "route", "del", &net3, "dev", "veth-vm"]).unwrap();
+    s.wait("the conflict warning to go", Duration::from_secs(15), |s| {
+        Ok(s.js("return document.getElementById('problem').hidden;", serde_json::json!([]))? == serde_json::json!(true))
+    })
+    .unwrap_or_else(|e| fail(e));
 
     // A second network, switched off before the app restarts: the choice must survive.
     d.docker(&["network", "create", "--subnet", &net2, "dr-app2"]);
@@ -175,6 +236,9 @@ fn dashboard_connects_lists_and_toggles_real_routes() {
     Topology::wait_until("the guest to be removed", Duration::from_secs(15), || guest_id(&d).is_empty())
         .unwrap_or_else(|e| fail(e));
     wait_route(&d, &net1, false, "routes withdrawn on disconnect");
+    let status = helper_status(&d.rig.api_socket()).unwrap_or_default();
+    assert!(status.contains("tunnel disconnected"), "the helper's tunnel is down: {status}");
+    assert_eq!(other_routes(topo), routes_before, "Disconnect touched routes that are not its own");
     assert_eq!(s.text("#connect-button").unwrap(), "Connect");
     assert!(prefs_file(topo).contains(r#""connect": false"#));
     s.click("#connect-button").unwrap();
@@ -219,9 +283,12 @@ fn dashboard_says_what_is_missing_and_recovers() {
     println!("MEASURED helper started → dashboard moves on to the Docker problem: {t:?}");
     assert!(s.text("#problem-detail").unwrap().contains("no-docker.sock"));
     assert_eq!(s.text("#problem-action").unwrap(), "Retry");
-    // Retry is a real command round trip: the app answers and still says why.
+    // Retry tries at once (the backoff has grown to several seconds by now) and still says why.
+    let attempts = || read(&desktop.log).matches("cannot connect: Docker is not running").count();
+    let before = attempts();
     s.click("#problem-action").unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    Topology::wait_until("Retry to try again", Duration::from_millis(1500), || attempts() > before)
+        .unwrap_or_else(|e| panic!("{e}\n{}", read(&desktop.log)));
     assert_eq!(title(&s).unwrap(), "Docker is not running");
     shot(&s, "dashboard-docker-missing.png");
     s.close().unwrap();
