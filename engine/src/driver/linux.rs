@@ -29,6 +29,13 @@ const RECV_BATCH: usize = 16;
 const RECV_BUF: usize = 65535;
 /// Room before a packet written to the TUN for the virtio header tun-rs prepends.
 const TUN_WRITE_OFFSET: usize = VIRTIO_NET_HDR_LEN + 6;
+/// Capacity of a packet buffer bound for the TUN. tun-rs coalesces the later segments of a TCP
+/// flow into the flow's first buffer, in place, and silently does not when that buffer cannot
+/// hold the result: with packet-sized buffers every segment went to the kernel on its own.
+const TUN_WRITE_CAPACITY: usize = 2 * TUN_WRITE_OFFSET + 65535;
+/// Packets per TUN write batch: bounds the buffers above (IDEAL_BATCH_SIZE × 64 KiB) while
+/// leaving room for whole GRO batches of several flows.
+const TUN_WRITE_BATCH: usize = IDEAL_BATCH_SIZE;
 /// Socket buffers large enough for a burst of GSO/GRO batches.
 const SOCKET_BUFFER: usize = 4 << 20;
 
@@ -214,7 +221,6 @@ impl<E: Endpoint> Batched<E> {
     /// Drains the socket: every datagram through the core, the packets to the TUN in one go.
     async fn forward_udp_datagrams(&mut self) {
         let now = Instant::now();
-        self.spare.append(&mut self.to_tun);
         // Bounded: a flood cannot starve the TUN side or the timers.
         for _ in 0..8 {
             let received = {
@@ -231,11 +237,12 @@ impl<E: Endpoint> Batched<E> {
                     break;
                 }
             };
-            for (meta, buf) in self.recv_meta[..n].iter().zip(&self.recv_bufs) {
+            for j in 0..n {
+                let meta = self.recv_meta[j];
                 let stride = meta.stride.max(1);
-                for datagram in buf[..meta.len].chunks(stride) {
+                for datagram in self.recv_bufs[j][..meta.len].chunks(stride) {
                     if let Some(range) = self.core.handle_datagram(now, meta.addr, datagram) {
-                        let mut out = self.spare.pop().unwrap_or_default();
+                        let mut out = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(TUN_WRITE_CAPACITY));
                         // Room for the virtio header tun-rs writes in front of the packet.
                         out.clear();
                         out.resize(TUN_WRITE_OFFSET, 0);
@@ -243,13 +250,24 @@ impl<E: Endpoint> Batched<E> {
                         self.to_tun.push(out);
                     }
                 }
+                // One GRO'd datagram holds at most 64 segments: the batch stays near its bound.
+                if self.to_tun.len() >= TUN_WRITE_BATCH {
+                    self.write_tun().await;
+                }
             }
         }
-        if !self.to_tun.is_empty() {
-            if let Err(e) = self.tun.send_multiple(&mut self.gro, &mut self.to_tun, TUN_WRITE_OFFSET).await {
-                tracing::debug!("tun write: {e}");
-            }
+        self.write_tun().await;
+    }
+
+    /// Writes the packets gathered for the TUN, coalesced, and keeps their buffers for reuse.
+    async fn write_tun(&mut self) {
+        if self.to_tun.is_empty() {
+            return;
         }
+        if let Err(e) = self.tun.send_multiple(&mut self.gro, &mut self.to_tun, TUN_WRITE_OFFSET).await {
+            tracing::debug!("tun write: {e}");
+        }
+        self.spare.append(&mut self.to_tun);
     }
 }
 
