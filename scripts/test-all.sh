@@ -40,6 +40,10 @@ done
 
 step "benchmark, short (prints numbers; no thresholds)"
 bash scripts/bench.sh --quick --json "$CARGO_TARGET_DIR/bench-quick.json"
+step "protocol core micro-benchmark, short (frames/s per core; no thresholds)"
+cargo bench --quiet -p dockroute-engine --bench proto -- --warm-up-time 1 --measurement-time 2 --noplot 2>&1 \
+  | grep -E '^(data|handshake)|thrpt' | grep -v '%'
+
 
 step "build the binaries the end-to-end tests run"
 cargo build --workspace --bins --quiet
