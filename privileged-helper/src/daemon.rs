@@ -69,8 +69,11 @@ enum Wake {
     Stop(&'static str),
 }
 
-/// How often the config file is checked (polling survives editors that replace the file).
+/// How often the config file is checked without a file-system watch, and how soon a changed
+/// file is read again (a change applies after two identical reads).
 const CONFIG_POLL: Duration = Duration::from_millis(250);
+/// With a watch, the file is still read this often, in case an event was lost.
+const CONFIG_POLL_WATCHED: Duration = Duration::from_secs(30);
 /// How often subscribers get counters while traffic flows.
 const STATS_PUSH: Duration = Duration::from_secs(1);
 /// Docker never has more networks than this; a larger set is a mistake or an attack.
@@ -97,6 +100,9 @@ pub fn unroutable(net: &IpNet) -> Option<&'static str> {
 /// How often the routing table is compared with what we installed: routes others removed are
 /// put back, conflicts that went away (VPN disconnected) are installed, failures retried.
 const ROUTES_CHECK: Duration = Duration::from_secs(5);
+/// With route-change notifications the table is read when it changes, and otherwise only this
+/// often, as a safety net (an idle helper then spawns no `ip` every few seconds).
+const ROUTES_CHECK_NOTIFIED: Duration = Duration::from_secs(60);
 /// An engine that does not answer within this is stuck; the caller gets an error, not a hang.
 const ENGINE_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -139,16 +145,35 @@ impl Daemon {
             tracing::error!("cannot install signal handlers");
             return;
         };
-        let mut config_tick = tokio::time::interval(CONFIG_POLL);
+        let mut config_watch = crate::config_watch::ConfigWatch::new(&self.config_path);
+        let config_every = if config_watch.is_watching() { CONFIG_POLL_WATCHED } else { CONFIG_POLL };
+        let mut config_tick = tokio::time::interval(config_every);
         let mut stats_tick = tokio::time::interval(STATS_PUSH);
-        let mut routes_tick = tokio::time::interval(ROUTES_CHECK);
+        let mut route_changes = match platform::RouteChanges::open() {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!("no route-change notifications ({e}); checking routes every {ROUTES_CHECK:?}");
+                None
+            }
+        };
+        let every = if route_changes.is_some() { ROUTES_CHECK_NOTIFIED } else { ROUTES_CHECK };
+        let mut routes_tick = tokio::time::interval(every);
         loop {
             let wake = tokio::select! {
                 c = commands.recv() => Wake::Command(c),
                 e = next_engine_event(&mut self.tunnel) => e,
                 _ = config_tick.tick() => Wake::ConfigTick,
+                () = config_watch.changed() => Wake::ConfigTick,
                 _ = stats_tick.tick() => Wake::StatsTick,
                 _ = routes_tick.tick() => Wake::RoutesTick,
+                r = next_route_change(&mut route_changes) => {
+                    if let Err(e) = r {
+                        tracing::warn!("route-change notifications failed ({e}); checking routes every {ROUTES_CHECK:?}");
+                        route_changes = None;
+                        routes_tick = tokio::time::interval(ROUTES_CHECK);
+                    }
+                    Wake::RoutesTick
+                }
                 _ = term.recv() => Wake::Stop("SIGTERM"),
                 _ = int.recv() => Wake::Stop("SIGINT"),
             };
@@ -173,6 +198,10 @@ impl Daemon {
                     if self.reload_if_changed() {
                         let _ = policy.send(self.policy());
                         self.publish_status().await;
+                    }
+                    // A change seen once is read again soon, to be applied when it holds still.
+                    if self.config_candidate.is_some() {
+                        config_tick.reset_after(CONFIG_POLL);
                     }
                 }
                 Wake::StatsTick => self.publish_stats().await,
@@ -527,6 +556,13 @@ impl Daemon {
             self.last_stats = Some(stats.clone());
             let _ = self.events.send(Event::Stats(stats));
         }
+    }
+}
+
+async fn next_route_change(changes: &mut Option<platform::RouteChanges>) -> std::io::Result<()> {
+    match changes {
+        Some(c) => c.changed().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod authz;
 pub mod client;
 pub mod codec;
 pub mod codesign;
+pub mod config_watch;
 pub mod daemon;
 pub mod install;
 pub mod run;

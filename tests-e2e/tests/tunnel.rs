@@ -225,6 +225,27 @@ fn stopping_helper_and_guest_removes_exactly_what_they_added() {
 }
 
 #[test]
+fn a_route_someone_removes_is_put_back_when_the_table_changes() {
+    if !require_root() {
+        return;
+    }
+    let rig = up(18);
+    let t = &rig.topo;
+    let net = t.ctr_subnet();
+    let ours = format!("{net} dev dockroute0");
+    assert!(t.routes(t.ns_mac()).contains(&ours));
+    // The helper hears of the change (netlink) instead of finding it at its next periodic
+    // check: the 10 s this waits are far below that check's interval of 60 s.
+    t.run(t.ns_mac(), &["ip", "route", "del", &net, "dev", "dockroute0"]).unwrap();
+    let back = Topology::wait_until("the route to be put back", Duration::from_secs(10), || {
+        t.routes(t.ns_mac()).contains(&ours)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", read(&rig.helper_log)));
+    println!("MEASURED route deleted by hand → put back: {} ms", back.as_millis());
+    rig.wait_traffic("traffic after the route came back", UP).unwrap();
+}
+
+#[test]
 fn route_lines_hot_reload_and_a_bad_line_keeps_the_last_good_config() {
     if !require_root() {
         return;

@@ -72,6 +72,32 @@ pub fn route_table() -> io::Result<Vec<super::table::RouteEntry>> {
     Ok(all)
 }
 
+/// A non-blocking netlink socket in the IPv4 and IPv6 route groups (and link changes: a device
+/// going away takes its routes with it).
+pub(super) fn route_change_socket() -> io::Result<i32> {
+    // SAFETY: plain socket calls on a descriptor we own; closed again on every error path.
+    unsafe {
+        let fd = libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            libc::NETLINK_ROUTE,
+        );
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+        sa.nl_family = libc::AF_NETLINK as u16;
+        sa.nl_groups = (libc::RTMGRP_IPV4_ROUTE | libc::RTMGRP_IPV6_ROUTE | libc::RTMGRP_LINK) as u32;
+        let len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+        if libc::bind(fd, (&raw const sa).cast(), len) != 0 {
+            let e = io::Error::last_os_error();
+            libc::close(fd);
+            return Err(e);
+        }
+        Ok(fd)
+    }
+}
+
 pub struct SystemRoutes;
 
 impl RouteBackend for SystemRoutes {

@@ -46,6 +46,28 @@ pub fn route_table() -> io::Result<Vec<super::table::RouteEntry>> {
     Ok(super::table::parse_netstat(&String::from_utf8_lossy(&out.stdout)))
 }
 
+/// A non-blocking routing socket: the kernel copies every routing message (RTM_ADD, RTM_DELETE,
+/// interface changes) to it.
+pub(super) fn route_change_socket() -> io::Result<i32> {
+    // SAFETY: plain socket calls on a descriptor we own; closed again on every error path.
+    unsafe {
+        let fd = libc::socket(libc::PF_ROUTE, libc::SOCK_RAW, 0);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0
+            || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) != 0
+            || libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) != 0
+        {
+            let e = io::Error::last_os_error();
+            libc::close(fd);
+            return Err(e);
+        }
+        Ok(fd)
+    }
+}
+
 pub struct SystemRoutes;
 
 impl RouteBackend for SystemRoutes {

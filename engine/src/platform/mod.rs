@@ -1,6 +1,6 @@
 //! Everything that changes the OS network stack. Nothing outside this module creates a device,
 //! runs a command or writes a sysctl. One file per OS behind the same small surface:
-//! `create_tun`, `RouteBackend`, `route_table`, `Forwarding`. `table` holds the portable
+//! `create_tun`, `RouteBackend`, `route_table`, `RouteChanges`, `Forwarding`. `table` holds the portable
 //! parsing and conflict rules for the routing table.
 
 use std::collections::BTreeSet;
@@ -16,9 +16,11 @@ mod os;
 #[path = "macos.rs"]
 mod os;
 
+mod route_changes;
 pub mod table;
 
 pub use os::{route_table, Forwarding, SystemRoutes, DEFAULT_TUN_NAME};
+pub use route_changes::RouteChanges;
 
 /// What the TUN device should look like when created.
 #[derive(Debug, Clone)]
