@@ -2,8 +2,9 @@
 //!
 //! TUN → UDP: with TUN offload on, one read returns a TCP/UDP super-packet (up to 64 KiB) that
 //! tun-rs splits into MTU-sized segments, each landing in its own buffer behind room for our
-//! header, so framing happens in place. Frames of equal size go out in one `sendmsg` with UDP
-//! GSO (the kernel cuts them into datagrams).
+//! header, so framing happens in place. Further reads that are ready are taken too (packets
+//! that come one per read, like UDP, batch up that way). Frames of equal size go out in one
+//! `sendmsg` with UDP GSO (the kernel cuts them into datagrams).
 //! UDP → TUN: `recvmmsg` with UDP GRO returns many datagrams per call; their packets are
 //! written with tun-rs's GRO coalescing (many TCP segments become one write).
 //! Without offloads (old kernel, or refused) the same loop runs with batches of one; the
@@ -33,6 +34,12 @@ const TUN_WRITE_OFFSET: usize = VIRTIO_NET_HDR_LEN + 6;
 /// flow into the flow's first buffer, in place, and silently does not when that buffer cannot
 /// hold the result: with packet-sized buffers every segment went to the kernel on its own.
 const TUN_WRITE_CAPACITY: usize = 2 * TUN_WRITE_OFFSET + 65535;
+/// After a TUN read, more reads are taken while they are ready and this many segment buffers
+/// are still free (a TSO super-packet splits into at most ~64 at the usual MSS): packets
+/// that arrive one per read (UDP, small TCP) then leave in one GSO send instead of one each.
+const MIN_FREE_SEGMENTS: usize = 64;
+/// And at most this many extra reads per wake, so timers and the UDP side are not starved.
+const MAX_EXTRA_TUN_READS: usize = 64;
 /// Packets per TUN write batch: bounds the buffers above (IDEAL_BATCH_SIZE × 64 KiB) while
 /// leaving room for whole GRO batches of several flows.
 const TUN_WRITE_BATCH: usize = IDEAL_BATCH_SIZE;
@@ -142,7 +149,10 @@ impl<E: Endpoint> Batched<E> {
                 }
                 r = tun.recv_multiple(&mut self.tun_raw, &mut self.segments, &mut self.sizes, DATA_HEADER_LEN) => {
                     match r {
-                        Ok(n) => self.forward_tun_read(n).await,
+                        Ok(n) => {
+                            let n = self.read_more_tun(n);
+                            self.forward_tun_read(n).await;
+                        }
                         // A malformed offload header from the kernel: drop this read, keep going.
                         Err(e) if e.kind() == io::ErrorKind::Other || e.kind() == io::ErrorKind::InvalidInput => {
                             tracing::debug!("tun read dropped: {e}");
@@ -167,6 +177,28 @@ impl<E: Endpoint> Batched<E> {
                 tracing::debug!("send to {} failed: {e}", t.dst);
             }
         }
+    }
+
+    /// Takes further TUN reads that are ready, after the `n` segments one read gave; returns
+    /// the new total.
+    fn read_more_tun(&mut self, mut n: usize) -> usize {
+        for _ in 0..MAX_EXTRA_TUN_READS {
+            if self.segments.len() - n < MIN_FREE_SEGMENTS {
+                break;
+            }
+            let (segments, sizes) = (&mut self.segments[n..], &mut self.sizes[n..]);
+            match self.tun.try_recv_multiple(&mut self.tun_raw, segments, sizes, DATA_HEADER_LEN) {
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // Malformed offload header or a read error: this read is lost, the next wake
+                // reports a lasting error.
+                Err(e) => {
+                    tracing::debug!("tun read dropped: {e}");
+                    break;
+                }
+            }
+        }
+        n
     }
 
     /// Frames the `n` segments of one TUN read and sends them, equal sizes batched with GSO.
