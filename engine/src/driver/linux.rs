@@ -40,6 +40,8 @@ const TUN_WRITE_CAPACITY: usize = 2 * TUN_WRITE_OFFSET + 65535;
 const MIN_FREE_SEGMENTS: usize = 64;
 /// And at most this many extra reads per wake, so timers and the UDP side are not starved.
 const MAX_EXTRA_TUN_READS: usize = 64;
+/// How long the driver keeps polling after traffic before it sleeps (see `spin`).
+const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
 /// Packets per TUN write batch: bounds the buffers above (IDEAL_BATCH_SIZE × 64 KiB) while
 /// leaving room for whole GRO batches of several flows.
 const TUN_WRITE_BATCH: usize = IDEAL_BATCH_SIZE;
@@ -145,13 +147,16 @@ impl<E: Endpoint> Batched<E> {
             tokio::select! {
                 r = udp.readable() => {
                     r?;
-                    self.forward_udp_datagrams().await;
+                    if self.forward_udp_datagrams().await > 0 {
+                        self.spin().await;
+                    }
                 }
                 r = tun.recv_multiple(&mut self.tun_raw, &mut self.segments, &mut self.sizes, DATA_HEADER_LEN) => {
                     match r {
                         Ok(n) => {
                             let n = self.read_more_tun(n);
                             self.forward_tun_read(n).await;
+                            self.spin().await;
                         }
                         // A malformed offload header from the kernel: drop this read, keep going.
                         Err(e) if e.kind() == io::ErrorKind::Other || e.kind() == io::ErrorKind::InvalidInput => {
@@ -251,14 +256,27 @@ impl<E: Endpoint> Batched<E> {
     }
 
     /// Drains the socket: every datagram through the core, the packets to the TUN in one go.
-    async fn forward_udp_datagrams(&mut self) {
+    /// Returns how many receive calls brought something.
+    async fn forward_udp_datagrams(&mut self) -> usize {
+        self.forward_udp_datagrams_from(false).await
+    }
+
+    /// `direct`: ask the socket itself rather than tokio's readiness cache, which is only
+    /// refreshed when the thread goes back to epoll (what `spin` must not wait for).
+    async fn forward_udp_datagrams_from(&mut self, direct: bool) -> usize {
         let now = Instant::now();
+        let mut batches = 0;
         // Bounded: a flood cannot starve the TUN side or the timers.
         for _ in 0..8 {
             let received = {
                 let mut slices: Vec<IoSliceMut<'_>> = self.recv_bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
                 let (state, meta, udp) = (&self.state, &mut self.recv_meta, &self.udp);
-                udp.try_io(Interest::READABLE, || state.recv(UdpSockRef::from(&**udp), &mut slices, meta))
+                let mut recv = || state.recv(UdpSockRef::from(&**udp), &mut slices, meta);
+                if direct && batches == 0 {
+                    recv()
+                } else {
+                    udp.try_io(Interest::READABLE, recv)
+                }
             };
             let n = match received {
                 Ok(n) => n,
@@ -269,6 +287,7 @@ impl<E: Endpoint> Batched<E> {
                     break;
                 }
             };
+            batches += 1;
             for j in 0..n {
                 let meta = self.recv_meta[j];
                 let stride = meta.stride.max(1);
@@ -289,6 +308,35 @@ impl<E: Endpoint> Batched<E> {
             }
         }
         self.write_tun().await;
+        batches
+    }
+
+    /// After traffic, polls both sides for up to `SPIN` before the thread sleeps in epoll: a
+    /// reply that comes back within it (a request/response, the next burst) is handled without
+    /// a wakeup, which costs tens of µs on a VM. Handles at most one more event, then returns
+    /// to the main loop (timers, control). An idle tunnel spins only after keepalives.
+    async fn spin(&mut self) {
+        let until = Instant::now() + SPIN;
+        while Instant::now() < until {
+            if self.forward_udp_datagrams_from(true).await > 0 {
+                return;
+            }
+            // The device's own non-blocking read, not the async one (readiness cache, as above).
+            let dev: &tun_rs::DeviceImpl = &self.tun;
+            match dev.recv_multiple(&mut self.tun_raw, &mut self.segments, &mut self.sizes, DATA_HEADER_LEN) {
+                Ok(n) => {
+                    let n = self.read_more_tun(n);
+                    self.forward_tun_read(n).await;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    tracing::debug!("tun read dropped: {e}");
+                    return;
+                }
+            }
+            std::hint::spin_loop();
+        }
     }
 
     /// Writes the packets gathered for the TUN, coalesced, and keeps their buffers for reuse.
