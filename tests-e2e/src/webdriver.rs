@@ -79,46 +79,80 @@ impl Desktop {
         Ok(me)
     }
 
-    /// Starts the app with `args` and opens a WebDriver session on its window.
+    /// Starts the app with `args` and opens a WebDriver session on its window. WebKitWebDriver
+    /// has been seen (once, under CI load) to drop the connection of a new-session request
+    /// before the app started: that, and only that, is tried once more.
     pub fn launch(&self, app: &Path, args: &[String]) -> Res<Session<'_>> {
         let caps = json!({"capabilities": {"alwaysMatch": {"tauri:options": {"application": app, "args": args}}}});
-        let reply = self.http("POST", "/session", Some(caps))?;
+        let reply = match self.http("POST", "/session", Some(caps.clone())) {
+            Err(e) if e.contains("no HTTP reply") || e.contains("reset") => {
+                eprintln!("new WebDriver session failed ({e}); trying once more");
+                std::thread::sleep(Duration::from_secs(1));
+                self.http("POST", "/session", Some(caps))?
+            }
+            other => other?,
+        };
         let id = reply["value"]["sessionId"].as_str().ok_or(format!("no session id in {reply}"))?.to_string();
         Ok(Session { desktop: self, id })
     }
 
-    /// One request on a fresh connection made inside the namespace.
+    /// One request, tried up to three times when no reply at all comes back. tauri-driver
+    /// forwards over pooled keep-alive connections to WebKitWebDriver, and under load it
+    /// sometimes picks one WebKitWebDriver is closing: the request is reset before anything
+    /// ran ("client error (SendRequest) … Connection reset by peer" in its log) and we get an
+    /// empty answer. Any reply, error replies included, is final.
     fn http(&self, method: &str, path: &str, body: Option<Value>) -> Res<Value> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let mut stream = connect_in_namespace(&self.ns, addr)?;
-        stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(|e| e.to_string())?;
         let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.http_once(method, path, &body) {
+                Err(Unanswered(e)) if tries < 3 => {
+                    eprintln!("webdriver: {e}; trying again");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(Unanswered(e)) => return Err(e),
+                Ok(reply) => return reply,
+            }
+        }
+    }
+
+    /// One request on a fresh connection made inside the namespace.
+    fn http_once(&self, method: &str, path: &str, body: &str) -> Result<Res<Value>, Unanswered> {
+        let unanswered = |e: &dyn std::fmt::Display| Unanswered(format!("{method} {path}: {e}"));
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut stream = connect_in_namespace(&self.ns, addr).map_err(|e| unanswered(&e))?;
+        stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(|e| unanswered(&e))?;
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             self.port,
             body.len()
         );
-        stream
-            .write_all(head.as_bytes())
-            .and_then(|()| stream.write_all(body.as_bytes()))
-            .map_err(|e| e.to_string())?;
+        let sent = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body.as_bytes()));
+        sent.map_err(|e| unanswered(&e))?;
         let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).map_err(|e| format!("{method} {path}: {e}"))?;
+        stream.read_to_end(&mut raw).map_err(|e| unanswered(&e))?;
         let text = String::from_utf8_lossy(&raw);
-        let (head, body) = text.split_once("\r\n\r\n").ok_or(format!("{method} {path}: no HTTP reply"))?;
-        let status: u16 =
-            head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or(format!("bad status line: {head}"))?;
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-            dechunk(body)?
-        } else {
-            body.to_string()
-        };
-        let value: Value = serde_json::from_str(&body).map_err(|e| format!("{method} {path}: {e}: {body}"))?;
-        if !(200..300).contains(&status) {
-            return Err(format!("{method} {path}: HTTP {status}: {}", value["value"]));
-        }
-        Ok(value)
+        let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| unanswered(&"no HTTP reply"))?;
+        Ok(parse_reply(method, path, head, body))
     }
+}
+
+/// A request that got no answer at all (connection refused or reset, or closed empty).
+struct Unanswered(String);
+
+fn parse_reply(method: &str, path: &str, head: &str, body: &str) -> Res<Value> {
+    let status: u16 = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or(format!("bad status line: {head}"))?;
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)?
+    } else {
+        body.to_string()
+    };
+    let value: Value = serde_json::from_str(&body).map_err(|e| format!("{method} {path}: {e}: {body}"))?;
+    if !(200..300).contains(&status) {
+        return Err(format!("{method} {path}: HTTP {status}: {}", value["value"]));
+    }
+    Ok(value)
 }
 
 fn dechunk(body: &str) -> Res<String> {
