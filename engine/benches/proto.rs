@@ -72,14 +72,12 @@ fn frames(c: &mut Criterion) {
     let mut group = c.benchmark_group("data frames, 1400-byte packets");
     group.throughput(Throughput::Elements(1));
 
+    // Framing is in place (the header goes in front, the packet stays), so one buffer serves
+    // every iteration and the time is the core's, not a copy's.
     let (mut h, _) = pair(now);
     let mut buf = vec![0u8; DATA_HEADER_LEN + PACKET];
-    group.bench_function("host encapsulate", |b| {
-        b.iter(|| {
-            buf[DATA_HEADER_LEN..].copy_from_slice(&inner);
-            h.encapsulate(now, &mut buf, PACKET).expect("framed")
-        })
-    });
+    buf[DATA_HEADER_LEN..].copy_from_slice(&inner);
+    group.bench_function("host encapsulate", |b| b.iter(|| h.encapsulate(now, &mut buf, PACKET).expect("framed")));
 
     // Each frame may be accepted once (replay window): fresh frames per batch, made untimed.
     const BATCH: usize = 256;
@@ -103,7 +101,9 @@ fn frames(c: &mut Criterion) {
                     assert!(g.handle_datagram(now, addr(HOST), f).is_some(), "frame refused");
                 }
             },
-            BatchSize::SmallInput,
+            // One batch at a time: no pile of inputs built ahead (memory), and the frames are as
+            // warm as a fresh receive batch would be.
+            BatchSize::PerIteration,
         )
     });
     group.finish();
@@ -112,7 +112,7 @@ fn frames(c: &mut Criterion) {
 fn handshakes(c: &mut Criterion) {
     let mut group = c.benchmark_group("handshake");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("hello to welcome, both ends", |b| b.iter(|| pair(Instant::now())));
+    group.bench_function("both ends created, hello to welcome", |b| b.iter(|| pair(Instant::now())));
     group.finish();
 }
 

@@ -2,6 +2,9 @@
 //! directory (editors write a new file and rename it over the old one, so the old inode is not
 //! what to watch). Without a watch (unsupported file system, no inotify instances left) the
 //! daemon polls as before; with one, an idle helper does not wake up four times a second.
+//! Only Linux's inotify is trusted here: notify's kqueue backend on macOS watches the directory
+//! alone and misses in-place edits, so macOS keeps polling until that is verified on a Mac.
+//! A config that is a symlink is polled too (a watch on its directory would not see the target).
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +21,15 @@ impl ConfigWatch {
     /// Never fails: a watch that cannot be set up is logged and reported by `is_watching`.
     pub fn new(config: &Path) -> ConfigWatch {
         let (tx, events) = mpsc::unbounded_channel();
-        let watcher = match watch(config, tx) {
+        let is_link = config.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink());
+        let watched = if !cfg!(target_os = "linux") {
+            Err(notify::Error::generic("file events are only trusted on Linux"))
+        } else if is_link {
+            Err(notify::Error::generic("the config is a symlink"))
+        } else {
+            watch(config, tx)
+        };
+        let watcher = match watched {
             Ok(w) => Some(w),
             Err(e) => {
                 tracing::warn!("cannot watch {} for changes ({e}); polling it instead", config.display());

@@ -53,6 +53,8 @@ pub struct Daemon {
     want_connected: bool,
     tunnel: Option<Tunnel>,
     route_states: BTreeMap<IpNet, RouteState>,
+    /// The last check left work undone (a failed route, an unreadable table).
+    routes_retry_soon: bool,
     error: Option<String>,
     pub events: broadcast::Sender<Event>,
     last_stats: Option<StatsReport>,
@@ -64,8 +66,13 @@ enum Wake {
     Engine(Option<proto::Event>),
     EngineExited(String),
     ConfigTick,
+    /// The config file was touched: read it after `CONFIG_POLL` (reading at once could catch
+    /// a write half done, twice).
+    ConfigEvent,
     StatsTick,
     RoutesTick,
+    /// The OS routing table changed.
+    RouteChange,
     Stop(&'static str),
 }
 
@@ -103,6 +110,9 @@ const ROUTES_CHECK: Duration = Duration::from_secs(5);
 /// With route-change notifications the table is read when it changes, and otherwise only this
 /// often, as a safety net (an idle helper then spawns no `ip` every few seconds).
 const ROUTES_CHECK_NOTIFIED: Duration = Duration::from_secs(60);
+/// Route-change notifications trigger at most one check per this: another program that keeps
+/// deleting our route (some VPN clients) must not make us spin.
+const ROUTE_CHANGE_GAP: Duration = Duration::from_secs(1);
 /// An engine that does not answer within this is stuck; the caller gets an error, not a hang.
 const ENGINE_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -121,6 +131,7 @@ impl Daemon {
             want_connected: false,
             tunnel: None,
             route_states: BTreeMap::new(),
+            routes_retry_soon: false,
             error: None,
             events: broadcast::channel(64).0,
             last_stats: None,
@@ -158,12 +169,13 @@ impl Daemon {
         };
         let every = if route_changes.is_some() { ROUTES_CHECK_NOTIFIED } else { ROUTES_CHECK };
         let mut routes_tick = tokio::time::interval(every);
+        let mut last_route_check = tokio::time::Instant::now();
         loop {
             let wake = tokio::select! {
                 c = commands.recv() => Wake::Command(c),
                 e = next_engine_event(&mut self.tunnel) => e,
                 _ = config_tick.tick() => Wake::ConfigTick,
-                () = config_watch.changed() => Wake::ConfigTick,
+                () = config_watch.changed() => Wake::ConfigEvent,
                 _ = stats_tick.tick() => Wake::StatsTick,
                 _ = routes_tick.tick() => Wake::RoutesTick,
                 r = next_route_change(&mut route_changes) => {
@@ -172,7 +184,7 @@ impl Daemon {
                         route_changes = None;
                         routes_tick = tokio::time::interval(ROUTES_CHECK);
                     }
-                    Wake::RoutesTick
+                    Wake::RouteChange
                 }
                 _ = term.recv() => Wake::Stop("SIGTERM"),
                 _ = int.recv() => Wake::Stop("SIGINT"),
@@ -204,13 +216,23 @@ impl Daemon {
                         config_tick.reset_after(CONFIG_POLL);
                     }
                 }
+                Wake::ConfigEvent => config_tick.reset_after(CONFIG_POLL),
                 Wake::StatsTick => self.publish_stats().await,
-                Wake::RoutesTick => {
+                Wake::RouteChange if last_route_check.elapsed() < ROUTE_CHANGE_GAP => {
+                    routes_tick.reset_after(ROUTE_CHANGE_GAP - last_route_check.elapsed());
+                }
+                Wake::RoutesTick | Wake::RouteChange => {
+                    last_route_check = tokio::time::Instant::now();
                     if self.tunnel.is_some() {
                         let before = self.route_states.clone();
                         self.reconcile_routes();
                         if before != self.route_states {
                             self.publish_status().await;
+                        }
+                        // Something to retry (a failed add, an unreadable table): not only at
+                        // the next notification or in a minute.
+                        if self.routes_retry_soon {
+                            routes_tick.reset_after(ROUTES_CHECK);
                         }
                     }
                 }
@@ -418,6 +440,7 @@ impl Daemon {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!("cannot read the routing table ({e}); routes unchanged until the next check");
+                self.routes_retry_soon = true;
                 return;
             }
         };
@@ -449,7 +472,9 @@ impl Daemon {
             };
             states.insert(*net, state);
         }
-        for (net, e) in t.routes.reconcile(&install) {
+        let failures = t.routes.reconcile(&install);
+        self.routes_retry_soon = !failures.is_empty();
+        for (net, e) in failures {
             tracing::error!("route {net}: {e}");
             states.insert(net, RouteState::Failed { message: e.to_string() });
         }

@@ -242,6 +242,8 @@ fn a_route_someone_removes_is_put_back_when_the_table_changes() {
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", read(&rig.helper_log)));
     println!("MEASURED route deleted by hand → put back: {} ms", back.as_millis());
+    // Put back by the notification, not by the 5 s polling the helper falls back to without.
+    assert!(!read(&rig.helper_log).contains("no route-change notifications"), "{}", read(&rig.helper_log));
     rig.wait_traffic("traffic after the route came back", UP).unwrap();
 }
 

@@ -34,16 +34,21 @@ const TUN_WRITE_OFFSET: usize = VIRTIO_NET_HDR_LEN + 6;
 /// flow into the flow's first buffer, in place, and silently does not when that buffer cannot
 /// hold the result: with packet-sized buffers every segment went to the kernel on its own.
 const TUN_WRITE_CAPACITY: usize = 2 * TUN_WRITE_OFFSET + 65535;
+/// Segment buffers for TUN reads: the first read of a wake gets `IDEAL_BATCH_SIZE` like every
+/// further one, since tun-rs drops a super-packet it cannot split into the buffers it has (a
+/// small MSS makes up to 127 segments).
+const SEGMENT_BUFFERS: usize = 2 * IDEAL_BATCH_SIZE;
 /// After a TUN read, more reads are taken while they are ready and this many segment buffers
-/// are still free (a TSO super-packet splits into at most ~64 at the usual MSS): packets
-/// that arrive one per read (UDP, small TCP) then leave in one GSO send instead of one each.
-const MIN_FREE_SEGMENTS: usize = 64;
+/// are still free: packets that arrive one per read (UDP, small TCP) then leave in one GSO
+/// send instead of one each.
+const MIN_FREE_SEGMENTS: usize = IDEAL_BATCH_SIZE;
 /// And at most this many extra reads per wake, so timers and the UDP side are not starved.
 const MAX_EXTRA_TUN_READS: usize = 64;
 /// How long the driver keeps polling after traffic before it sleeps (see `spin`).
 const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
-/// Packets per TUN write batch: bounds the buffers above (IDEAL_BATCH_SIZE × 64 KiB) while
-/// leaving room for whole GRO batches of several flows.
+/// Packets per TUN write batch, checked after each received GRO batch (≤ 64 datagrams): at
+/// most ~190 write buffers exist (≈ 12.5 MB with offload, which is only address space until a
+/// coalesced write fills it), while whole GRO batches of several flows still coalesce.
 const TUN_WRITE_BATCH: usize = IDEAL_BATCH_SIZE;
 /// Socket buffers large enough for a burst of GSO/GRO batches.
 const SOCKET_BUFFER: usize = 4 << 20;
@@ -95,6 +100,11 @@ struct Batched<E> {
     to_tun: Vec<Vec<u8>>,
     /// Buffers of earlier batches, reused so the hot path does not allocate.
     spare: Vec<Vec<u8>>,
+    /// `TUN_WRITE_CAPACITY` with offload; without it nothing is coalesced, a packet is all.
+    write_capacity: usize,
+    /// Whether to busy-poll after traffic (`spin`): not on a single CPU, where the spin would
+    /// hold the very CPU the reply has to be made on.
+    spin_enabled: bool,
     gro: GROTable,
 }
 
@@ -108,19 +118,22 @@ impl<E: Endpoint> Batched<E> {
     ) -> Self {
         // Without offload a read is one packet of at most the MTU; with it, segments are too.
         let segment = DATA_HEADER_LEN + usize::from(cfg.mtu).max(1500);
+        let offload = tun.tcp_gso();
         Batched {
             core,
             tun,
             udp,
             state,
             tun_raw: vec![0; VIRTIO_NET_HDR_LEN + 65535],
-            segments: (0..IDEAL_BATCH_SIZE).map(|_| vec![0; segment]).collect(),
-            sizes: vec![0; IDEAL_BATCH_SIZE],
+            segments: (0..SEGMENT_BUFFERS).map(|_| vec![0; segment]).collect(),
+            sizes: vec![0; SEGMENT_BUFFERS],
             gso: Vec::with_capacity(65535),
             recv_bufs: (0..RECV_BATCH).map(|_| vec![0; RECV_BUF]).collect(),
             recv_meta: vec![RecvMeta::default(); RECV_BATCH],
             to_tun: Vec::new(),
             spare: Vec::new(),
+            write_capacity: if offload { TUN_WRITE_CAPACITY } else { TUN_WRITE_OFFSET + segment },
+            spin_enabled: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
             gro: GROTable::default(),
         }
     }
@@ -256,7 +269,8 @@ impl<E: Endpoint> Batched<E> {
     }
 
     /// Drains the socket: every datagram through the core, the packets to the TUN in one go.
-    /// Returns how many receive calls brought something.
+    /// Returns how many packets the core accepted (garbage counts for nothing, so a flood of it
+    /// cannot make the driver spin).
     async fn forward_udp_datagrams(&mut self) -> usize {
         self.forward_udp_datagrams_from(false).await
     }
@@ -265,7 +279,7 @@ impl<E: Endpoint> Batched<E> {
     /// refreshed when the thread goes back to epoll (what `spin` must not wait for).
     async fn forward_udp_datagrams_from(&mut self, direct: bool) -> usize {
         let now = Instant::now();
-        let mut batches = 0;
+        let (mut batches, mut accepted) = (0, 0);
         // Bounded: a flood cannot starve the TUN side or the timers.
         for _ in 0..8 {
             let received = {
@@ -293,7 +307,8 @@ impl<E: Endpoint> Batched<E> {
                 let stride = meta.stride.max(1);
                 for datagram in self.recv_bufs[j][..meta.len].chunks(stride) {
                     if let Some(range) = self.core.handle_datagram(now, meta.addr, datagram) {
-                        let mut out = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(TUN_WRITE_CAPACITY));
+                        accepted += 1;
+                        let mut out = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(self.write_capacity));
                         // Room for the virtio header tun-rs writes in front of the packet.
                         out.clear();
                         out.resize(TUN_WRITE_OFFSET, 0);
@@ -308,7 +323,7 @@ impl<E: Endpoint> Batched<E> {
             }
         }
         self.write_tun().await;
-        batches
+        accepted
     }
 
     /// After traffic, polls both sides for up to `SPIN` before the thread sleeps in epoll: a
@@ -316,6 +331,9 @@ impl<E: Endpoint> Batched<E> {
     /// a wakeup, which costs tens of µs on a VM. Handles at most one more event, then returns
     /// to the main loop (timers, control). An idle tunnel spins only after keepalives.
     async fn spin(&mut self) {
+        if !self.spin_enabled {
+            return;
+        }
         let until = Instant::now() + SPIN;
         while Instant::now() < until {
             if self.forward_udp_datagrams_from(true).await > 0 {

@@ -98,6 +98,12 @@ pub(super) fn route_change_socket() -> io::Result<i32> {
     }
 }
 
+/// Netlink's route groups carry only changes that happened (a failed request is not
+/// broadcast), so every message counts.
+pub(super) fn route_message_matters(_msg: &[u8]) -> bool {
+    true
+}
+
 pub struct SystemRoutes;
 
 impl RouteBackend for SystemRoutes {

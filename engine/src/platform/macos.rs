@@ -68,6 +68,20 @@ pub(super) fn route_change_socket() -> io::Result<i32> {
     }
 }
 
+/// A routing socket echoes every request to every listener, failed ones included, and also
+/// carries ARP/NDP entries and cloned host routes. Only completed adds, deletes and changes of
+/// real routes, and interface changes, count: reacting to our own failed `route add` would
+/// loop. Layout of `struct rt_msghdr`: type at byte 3, flags at 8, errno at 24.
+pub(super) fn route_message_matters(msg: &[u8]) -> bool {
+    let Some(head) = msg.get(..28) else { return false };
+    let flags = i32::from_ne_bytes([head[8], head[9], head[10], head[11]]);
+    let errno = i32::from_ne_bytes([head[24], head[25], head[26], head[27]]);
+    let kind = i32::from(head[3]);
+    let route = matches!(kind, libc::RTM_ADD | libc::RTM_DELETE | libc::RTM_CHANGE);
+    let host_clone = flags & (libc::RTF_LLINFO | libc::RTF_WASCLONED) != 0;
+    errno == 0 && ((route && !host_clone) || kind == libc::RTM_IFINFO)
+}
+
 pub struct SystemRoutes;
 
 impl RouteBackend for SystemRoutes {

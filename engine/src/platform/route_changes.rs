@@ -21,32 +21,38 @@ impl RouteChanges {
         Ok(RouteChanges { fd })
     }
 
-    /// Resolves after the next change, with the burst that came with it drained (one check
-    /// covers them all). The messages' content does not matter: the caller reads the table.
+    /// Resolves after the next change that matters (`os::route_message_matters`), with the
+    /// burst that came with it drained (one check covers them all).
     pub async fn changed(&mut self) -> io::Result<()> {
         let mut buf = [0u8; 8192];
         loop {
             let mut guard = self.fd.readable().await?;
             let mut seen = false;
-            loop {
+            // Bounded: a flood of messages cannot hold the daemon here.
+            for _ in 0..64 {
                 // SAFETY: reading into a buffer we own, of the length we pass.
                 let n =
                     unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
                 if n > 0 {
-                    seen = true;
+                    seen |= super::os::route_message_matters(&buf[..n as usize]);
+                    continue;
+                }
+                if n == 0 {
+                    // An empty message says nothing; the bound above ends the loop.
                     continue;
                 }
                 let err = io::Error::last_os_error();
                 match err.raw_os_error() {
                     // The kernel dropped messages for us: something changed, we just missed what.
                     Some(libc::ENOBUFS) => seen = true,
-                    Some(libc::EAGAIN) => break,
+                    Some(libc::EAGAIN) => {
+                        guard.clear_ready();
+                        break;
+                    }
                     Some(libc::EINTR) => continue,
-                    _ if n == 0 => break,
                     _ => return Err(err),
                 }
             }
-            guard.clear_ready();
             if seen {
                 return Ok(());
             }
