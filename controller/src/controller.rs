@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use bollard::query_parameters::EventsOptionsBuilder;
 use bollard::Docker;
-use dockroute_helper::api::{Event, Op, Redacted, Status};
-use dockroute_helper::client::Client;
+use dockroute_api::client::Client;
+use dockroute_api::{Event, Op, Redacted, Status};
 use futures_util::StreamExt;
 use ipnet::IpNet;
 use tokio::sync::watch;
@@ -510,7 +510,7 @@ impl Controller {
             Ok(h) => (h.call(Op::SetRoutes { routes: Vec::new() }).await, h.call(Op::Disconnect).await),
             Err(e) => {
                 tracing::warn!("helper unavailable at shutdown: {e:#}");
-                (Ok(dockroute_helper::api::Answer::Done), Ok(dockroute_helper::api::Answer::Done))
+                (Ok(dockroute_api::Answer::Done), Ok(dockroute_api::Answer::Done))
             }
         };
         tracing::info!("stopped: guest container removed, routes withdrawn, tunnel disconnected");
@@ -548,7 +548,7 @@ pub async fn teardown_detached(opts: &Options) {
 async fn open_helper(
     socket: &std::path::Path,
     secret: &[u8],
-) -> Result<(Client, tokio::sync::broadcast::Receiver<Event>), dockroute_helper::client::ClientError> {
+) -> Result<(Client, tokio::sync::broadcast::Receiver<Event>), dockroute_api::client::ClientError> {
     let client = Client::connect(socket, "dockroute controller").await?;
     client.call(Op::SetSecret { secret: Redacted(String::from_utf8_lossy(secret).into_owned()) }).await?;
     client.call(Op::Connect).await?;

@@ -19,7 +19,5 @@ pub use service::{Choices, Service};
 /// A fresh tunnel secret: 32 random bytes as 64 hex characters (what the helper and the guest
 /// read from their secret files).
 pub fn new_secret() -> anyhow::Result<Vec<u8>> {
-    let mut raw = [0u8; 32];
-    getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("OS random generator: {e}"))?;
-    Ok(raw.iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes())
+    Ok(dockroute_api::Secret::generate()?.expose().to_vec())
 }

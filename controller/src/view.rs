@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use dockroute_helper::api::{RouteState, RouteStatus, StatsReport, Status};
-use dockroute_helper::client::ClientError;
+use dockroute_api::client::ClientError;
+use dockroute_api::{RouteState, RouteStatus, StatsReport, Status};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
@@ -87,7 +87,7 @@ pub struct TunnelView {
     pub host_v6: Option<String>,
     pub guest_v6: Option<String>,
     pub mtu: Option<u16>,
-    pub session: Option<dockroute_helper::api::SessionInfo>,
+    pub session: Option<dockroute_api::SessionInfo>,
     /// Why the helper could not bring its side up, when it could not.
     pub error: Option<String>,
 }

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use bollard::models::{
     ContainerSummary, ContainerSummaryNetworkSettings, EndpointSettings, PortSummary, PortSummaryTypeEnum,
 };
-use dockroute_helper::api::{RouteSource, SessionInfo};
+use dockroute_api::{RouteSource, SessionInfo};
 
 use super::*;
 

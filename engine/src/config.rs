@@ -19,7 +19,8 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 pub const DEFAULT_ADDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(192, 168, 251, 1), 24);
 pub const DEFAULT_ADDR6: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::new(0xfdd0, 0xd0c4, 0x2511, 0, 0, 0, 0, 1), 64);
 pub const DEFAULT_SECRET_FILE: &str = "dockroute.secret";
-pub const DEFAULT_API_SOCKET: &str = "/var/run/dockroute.sock";
+use dockroute_api::pair::{Pair, PairOp};
+pub use dockroute_api::{DEFAULT_API_SOCKET, DEFAULT_PORT};
 /// Owner and group may connect; the helper checks the caller's credentials on top.
 pub const DEFAULT_API_SOCKET_MODE: u32 = 0o660;
 
@@ -67,12 +68,11 @@ pub struct Route {
     pub line: usize,
 }
 
-/// `iptables A+B` (insert) / `A-B` (remove): lets two container subnets
-/// reach each other. Parsed only.
+/// `iptables A+B` (insert) / `A-B` (remove): lets two container subnets reach each other.
+/// Parsed only. The seed wrote IPv4 addresses; so do we.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IptablesPair {
-    pub a: Ipv4Addr,
-    pub b: Ipv4Addr,
+    pub pair: Pair,
     pub insert: bool,
 }
 
@@ -170,7 +170,7 @@ impl Config {
         Config {
             addr: DEFAULT_ADDR,
             addr6: Some(DEFAULT_ADDR6),
-            port: 2511,
+            port: DEFAULT_PORT,
             mtu: 1400,
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             routes: Vec::new(),
@@ -310,14 +310,11 @@ impl Config {
             }
             "iptables" => {
                 let v = one?;
-                let ((a, b), insert) = match (v.split_once('+'), v.split_once('-')) {
-                    (Some(pair), None) => (pair, true),
-                    (None, Some(pair)) => (pair, false),
-                    _ => return Err(bad(v, "expected A+B or A-B")),
-                };
-                let ip = |s: &str| s.parse().map_err(|_| bad(v, &format!("{s:?} is not IPv4")));
-                let (a, b) = (ip(a)?, ip(b)?);
-                self.iptables.push(IptablesPair { a, b, insert });
+                let (pair, op) = Pair::parse_with_op(v)?;
+                if !pair.is_ipv4() {
+                    return Err(bad(v, &format!("\"{}\" is not IPv4", pair.a)));
+                }
+                self.iptables.push(IptablesPair { pair, insert: op == PairOp::Insert });
                 self.warn(line, format!("`iptables` {NOT_ACTIVE}"));
             }
             "expose" => {
@@ -514,9 +511,9 @@ mod tests {
         assert_eq!(nets(&c), ["172.56.72.0/24", "172.100.0.0/16"]);
         let flags: Vec<_> = c.routes.iter().map(|r| (r.expose, r.line)).collect();
         assert_eq!(flags, [(false, 1), (true, 2)]);
-        let ipt: Vec<_> = c.iptables.iter().map(|p| (p.a, p.b, p.insert)).collect();
-        assert_eq!(ipt[0], (ip("172.0.1.0"), ip("172.0.2.0"), true));
-        assert_eq!(ipt[1], (ip("172.0.3.0"), ip("172.0.4.0"), false));
+        let ipt: Vec<_> = c.iptables.iter().map(|p| (p.pair.to_string(), p.insert)).collect();
+        assert_eq!(ipt[0], ("172.0.1.0+172.0.2.0".to_string(), true));
+        assert_eq!(ipt[1], ("172.0.3.0+172.0.4.0".to_string(), false));
         assert_eq!(c.expose, Some("0.0.0.0:2512".parse().unwrap()));
         let t = &c.tokens[0];
         assert_eq!((t.name.as_str(), t.ip), ("token-name", ip("192.168.251.3")));
@@ -634,16 +631,23 @@ mod tests {
         assert!(e.to_string().contains(&want), "{e}");
     }
 
+    /// Odd configs either parse or are refused naming one of their lines (never a panic,
+    /// never an error pointing elsewhere).
     #[test]
-    fn odd_input_never_panics() {
+    fn odd_input_is_refused_naming_its_line() {
         let long = "route ".to_string() + &"9".repeat(100_000);
         let odd = "#\n\u{feff}port 1\nroute /\nroute 1.2.3.4/\nroute /8\niptables +\n\
             iptables -\niptables 1.2.3.4+-5.6.7.8\ntoken a b c\naddr ::/0\naddr6 ::/0\n\
             addr 0.0.0.0/0\nexpose :\nkeepalive -1\nmtu 99999999999999999999\n\r\n\
             route 1.2.3.4/255\naddr6 ::1/0\ntoken x 255.255.255.255";
         let extra = [long.as_str(), "\r", "addr 1.1.1.1/8\ntoken x 1.0.0.0"];
+        let mut refused = 0;
         for text in odd.lines().chain(extra) {
-            let _ = Config::parse(text, Path::new(""));
+            if let Err(e) = Config::parse(text, Path::new("")) {
+                assert!((1..=text.lines().count().max(1)).contains(&e.line), "{text:?}: {e}");
+                refused += 1;
+            }
         }
+        assert!(refused >= 15, "only {refused} of the odd lines were refused");
     }
 }

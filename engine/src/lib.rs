@@ -5,11 +5,9 @@
 //! - `secret`: the shared secret file.
 //! - `platform`: everything that touches the OS network stack (TUN, routes), one file per OS.
 //! - `driver`: the tokio loop that connects `proto` to a TUN device and a UDP socket.
-//! - `logging`: the log format both binaries share.
 
 pub mod config;
 pub mod driver;
-pub mod logging;
 pub mod platform;
 pub mod proto;
 pub mod secret;

@@ -8,9 +8,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use crate::proto::{Entropy, OsEntropy, Secret};
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
+use crate::proto::Secret;
 
 /// Loads the secret, creating it (0600, 32 random bytes as hex) if the file does not exist.
 /// Returns whether it was created.
@@ -25,15 +23,9 @@ pub fn load_or_create(path: &Path) -> io::Result<(Secret, bool)> {
 fn create(path: &Path) -> io::Result<()> {
     // create_new + mode: never follows an attacker's pre-placed file, never world-readable.
     let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    let mut raw = [0u8; 32];
-    OsEntropy.fill(&mut raw);
-    let mut text = Vec::with_capacity(65);
-    for b in raw {
-        text.push(HEX[usize::from(b >> 4)]);
-        text.push(HEX[usize::from(b & 15)]);
-    }
-    text.push(b'\n');
-    f.write_all(&text)?;
+    let secret = Secret::generate()?;
+    f.write_all(secret.expose())?;
+    f.write_all(b"\n")?;
     f.sync_all()
 }
 

@@ -7,7 +7,7 @@ use dockroute_guest::agent::{self, Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    dockroute_engine::logging::init(cli.log_json);
+    dockroute_stdx::logging::init(cli.log_json);
     match agent::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

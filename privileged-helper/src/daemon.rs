@@ -14,7 +14,7 @@ use dockroute_engine::proto::{self, Host, HostConfig, OsEntropy, Secret};
 use ipnet::IpNet;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::api::{
+use dockroute_api::{
     Answer, ApiError, ErrorCode, Event, LinkInfo, Op, RouteSource, RouteState, RouteStatus, SecretSource, SessionInfo,
     StatsReport, Status, TunnelState,
 };
@@ -559,7 +559,7 @@ impl Daemon {
 
     async fn stats(&self) -> Result<StatsReport, ApiError> {
         match &self.tunnel {
-            Some(t) => query(t, |h: &mut Host, _| StatsReport::from(h.stats())).await,
+            Some(t) => query(t, |h: &mut Host, _| stats_report(h.stats())).await,
             None => Ok(StatsReport::default()),
         }
     }
@@ -645,4 +645,19 @@ fn nth_host(net: ipnet::Ipv4Net, n: u32) -> std::net::Ipv4Addr {
         candidate = base + ((n + 1) % size.max(2));
     }
     candidate.into()
+}
+
+/// The engine's counters as the API reports them (drops by the names `DropReason` gives them).
+pub fn stats_report(s: &proto::Stats) -> StatsReport {
+    use proto::DropReason;
+    StatsReport {
+        tx_packets: s.tx_packets,
+        tx_bytes: s.tx_bytes,
+        rx_packets: s.rx_packets,
+        rx_bytes: s.rx_bytes,
+        keepalives_sent: s.keepalives_sent,
+        handshakes: s.handshakes,
+        stale_notices: s.stale_notices,
+        drops: DropReason::ALL.iter().map(|r| (r.name().to_string(), s.drops(*r))).collect(),
+    }
 }

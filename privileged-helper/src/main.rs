@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use dockroute_helper::{client, install, run};
+use dockroute_helper::{install, run};
 
 #[derive(Parser)]
 #[command(
@@ -36,7 +36,7 @@ enum Command {
     },
     /// Print the running helper's status. Exits 0 when the helper answered.
     Status {
-        #[arg(long, default_value = dockroute_engine::config::DEFAULT_API_SOCKET)]
+        #[arg(long, default_value = dockroute_api::DEFAULT_API_SOCKET)]
         socket: PathBuf,
         /// Print the status as JSON (the API's own format).
         #[arg(long)]
@@ -65,7 +65,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    dockroute_engine::logging::init(cli.log_json);
+    dockroute_stdx::logging::init(cli.log_json);
     let result = match cli.command {
         Command::Run { config, tun_name, socket } => run::run(&config, tun_name, socket),
         Command::Status { socket, json } => status(&socket, json),
@@ -88,13 +88,13 @@ fn main() -> ExitCode {
 fn status(socket: &std::path::Path, json: bool) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let status = rt.block_on(async {
-        let c = client::Client::connect(socket, "dockroute-helper status").await?;
+        let c = dockroute_api::Client::connect(socket, "dockroute-helper status").await?;
         c.status().await
     })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
-        print!("{}", dockroute_helper::api::render_status(&status));
+        print!("{}", dockroute_api::render_status(&status));
     }
     Ok(())
 }

@@ -11,13 +11,13 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::codec::Framed;
 
-use crate::api::{
-    parse_request, Answer, ApiError, ErrorCode, Event, Op, Outcome, Reply, ServerFrame, MAX_FRAME, PROTOCOL_VERSION,
-};
 use crate::authz::{self, Peer, Policy};
-use crate::codec::{Frame, FrameCodec};
 use crate::codesign;
 use crate::daemon::Command;
+use dockroute_api::codec::{Frame, FrameCodec};
+use dockroute_api::{
+    parse_request, Answer, ApiError, ErrorCode, Event, Op, Outcome, Reply, ServerFrame, MAX_FRAME, PROTOCOL_VERSION,
+};
 
 /// The listening socket; removes its file when dropped (if it is still ours).
 pub struct ApiSocket {

@@ -16,10 +16,10 @@ struct Cli {
     #[arg(long)]
     headless: bool,
     /// The helper's API socket.
-    #[arg(long, default_value = dockroute_engine::config::DEFAULT_API_SOCKET)]
+    #[arg(long, default_value = dockroute_api::DEFAULT_API_SOCKET)]
     helper_socket: PathBuf,
     /// The helper's UDP port, as the guest should reach it.
-    #[arg(long, default_value_t = 2511)]
+    #[arg(long, default_value_t = dockroute_api::DEFAULT_PORT)]
     port: u16,
     /// Address the guest should use for host.docker.internal (for engines without Docker
     /// Desktop's name, e.g. a plain dockerd, and for tests).
@@ -44,7 +44,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    dockroute_engine::logging::init(cli.log_json);
+    dockroute_stdx::logging::init(cli.log_json);
     let opts = Options {
         helper_socket: cli.helper_socket,
         port: cli.port,

@@ -5,12 +5,12 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use dockroute_e2e::netns::{require_root, Topology, SIGTERM};
-use dockroute_e2e::rig::{read, Rig};
-use dockroute_helper::api::{
+use dockroute_api::client::{Client, ClientError};
+use dockroute_api::{
     Answer, ErrorCode, Event, Op, Redacted, RouteSource, RouteState, SecretSource, Status, TunnelState,
 };
-use dockroute_helper::client::{Client, ClientError};
+use dockroute_e2e::netns::{require_root, Topology, SIGTERM};
+use dockroute_e2e::rig::{read, Rig};
 use ipnet::IpNet;
 
 fn rt() -> tokio::runtime::Runtime {
@@ -27,7 +27,7 @@ fn up(slot: u8) -> Rig {
     rig
 }
 
-fn route<'a>(s: &'a Status, net: &str) -> &'a dockroute_helper::api::RouteStatus {
+fn route<'a>(s: &'a Status, net: &str) -> &'a dockroute_api::RouteStatus {
     let net: IpNet = net.parse().unwrap();
     s.routes.iter().find(|r| r.net == net).unwrap_or_else(|| panic!("{net} not in status: {s:#?}"))
 }

@@ -98,7 +98,8 @@ struct Batched<E> {
     recv_meta: Vec<RecvMeta>,
     /// Packets for the TUN, each at `TUN_WRITE_OFFSET`.
     to_tun: Vec<Vec<u8>>,
-    /// Buffers of earlier batches, reused so the hot path does not allocate.
+    /// Packet buffers of earlier batches, reused so packets are not allocated per batch (the
+    /// small list of `IoSliceMut`s over `recv_bufs` still is, once per `recvmmsg`).
     spare: Vec<Vec<u8>>,
     /// `TUN_WRITE_CAPACITY` with offload; without it nothing is coalesced, a packet is all.
     write_capacity: usize,

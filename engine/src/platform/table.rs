@@ -4,30 +4,48 @@
 use ipnet::{IpNet, Ipv4Net};
 use std::net::{IpAddr, Ipv4Addr};
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteEntry {
-    // Serialized via Display so we don't depend on ipnet's optional `serde` feature.
-    #[serde(serialize_with = "ser_display")]
     pub dest: IpNet,
     pub interface: String,
     pub gateway: Option<IpAddr>,
 }
 
-fn ser_display<S: serde::Serializer>(v: &IpNet, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
+/// One route of `ip -j route` output, as much of it as Dockroute uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpRoute {
+    /// Normalised to the network; "default" is 0.0.0.0/0 or ::/0.
+    pub dest: IpNet,
+    /// The device, or the first next hop's.
+    pub dev: Option<String>,
+    pub gateway: Option<IpAddr>,
+    /// Whether a next hop is named at all ("gateway", "via" or "nexthops"), parseable or not.
+    pub has_next_hop: bool,
+    /// `type` when iproute2 prints one (blackhole, unreachable, ...; absent for unicast).
+    pub kind: Option<String>,
 }
 
-/// Parses `ip -j -4|-6 route show table main` output (iproute2 ≥ 5).
+impl IpRoute {
+    /// A subnet reached directly on a device (what Docker's bridges have), not through a
+    /// gateway and not a blackhole or similar.
+    pub fn is_connected(&self) -> bool {
+        self.dev.is_some() && !self.has_next_hop && self.kind.as_deref().is_none_or(|k| k == "unicast")
+    }
+}
+
+/// Parses `ip -j -4|-6 route [show table main]` output (iproute2 ≥ 5), the one parser of it.
 /// `v6` only decides what "default" means; host routes take their length from the address.
-/// Entries without "dev" are kept only if they carry a "type" (blackhole, unreachable, ...),
-/// which then stands in for the interface; multipath routes use their first nexthop's dev.
-pub fn parse_ip_json(json: &str, v6: bool) -> Result<Vec<RouteEntry>, String> {
+/// Entries it cannot read (no or an odd "dst") are skipped; JSON that is not an array of
+/// objects is an error.
+pub fn parse_ip_routes(json: &str, v6: bool) -> Result<Vec<IpRoute>, String> {
     // Some iproute2 builds print nothing at all for an empty table.
     if json.trim().is_empty() {
         return Ok(Vec::new());
     }
     let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("ip route JSON: {e}"))?;
     let arr = v.as_array().ok_or("ip route JSON: top level is not an array")?;
+    let str_of =
+        |o: &serde_json::Map<String, serde_json::Value>, k: &str| o.get(k).and_then(|x| x.as_str()).map(str::to_owned);
     let mut out = Vec::new();
     for r in arr {
         let Some(obj) = r.as_object() else { continue };
@@ -40,22 +58,35 @@ pub fn parse_ip_json(json: &str, v6: bool) -> Result<Vec<RouteEntry>, String> {
                 None => continue, // unknown dst form: not something we can compare against
             }
         };
-        let str_of = |o: &serde_json::Map<String, serde_json::Value>, k: &str| {
-            o.get(k).and_then(|x| x.as_str()).map(str::to_owned)
-        };
         let first_hop = obj.get("nexthops").and_then(|n| n.as_array()).and_then(|a| a.first());
         let hop_obj = first_hop.and_then(|h| h.as_object());
-        let interface =
-            str_of(obj, "dev").or_else(|| hop_obj.and_then(|h| str_of(h, "dev"))).or_else(|| str_of(obj, "type"));
-        let Some(interface) = interface else { continue };
         // "gateway" is the usual form; "via" is used for cross-family next hops.
         let gw_str = str_of(obj, "gateway")
             .or_else(|| obj.get("via").and_then(|x| x.as_object()).and_then(|x| str_of(x, "host")))
             .or_else(|| hop_obj.and_then(|h| str_of(h, "gateway")));
-        let gateway = gw_str.and_then(|g| g.parse().ok());
-        out.push(RouteEntry { dest, interface, gateway });
+        out.push(IpRoute {
+            dest,
+            dev: str_of(obj, "dev").or_else(|| hop_obj.and_then(|h| str_of(h, "dev"))),
+            gateway: gw_str.and_then(|g| g.parse().ok()),
+            has_next_hop: ["gateway", "via", "nexthops"].iter().any(|k| obj.contains_key(*k)),
+            kind: str_of(obj, "type"),
+        });
     }
     Ok(out)
+}
+
+/// The routing table as conflict checks see it. Entries without "dev" are kept only if they
+/// carry a "type" (blackhole, unreachable, ...), which then stands in for the interface.
+pub fn parse_ip_json(json: &str, v6: bool) -> Result<Vec<RouteEntry>, String> {
+    Ok(parse_ip_routes(json, v6)?
+        .into_iter()
+        .filter_map(|r| Some(RouteEntry { dest: r.dest, interface: r.dev.or(r.kind)?, gateway: r.gateway }))
+        .collect())
+}
+
+/// The subnet of the most specific connected route that contains `addr`, if any.
+pub fn connected_subnet(addr: IpAddr, routes: &[IpRoute]) -> Option<IpNet> {
+    routes.iter().filter(|r| r.is_connected() && r.dest.contains(&addr)).map(|r| r.dest).max_by_key(IpNet::prefix_len)
 }
 
 fn default_net(v6: bool) -> IpNet {
@@ -268,8 +299,25 @@ mod tests {
         assert!(parse_ip_json("{\"dst\":\"default\"}", false).is_err());
         assert!(parse_ip_json("not json", true).is_err());
         assert_eq!(parse_ip_json("[]", false).unwrap(), vec![]);
-        let j = serde_json::to_string(&t[0]).unwrap();
-        assert_eq!(j, r#"{"dest":"fe80::/64","interface":"eth0","gateway":null}"#);
+    }
+
+    #[test]
+    fn only_device_routes_without_a_next_hop_count_as_connected() {
+        let r = parse_ip_routes(IP4, false).unwrap();
+        let connected: Vec<String> = r.iter().filter(|r| r.is_connected()).map(|r| r.dest.to_string()).collect();
+        assert_eq!(connected, ["172.17.0.0/16"], "{r:?}");
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(connected_subnet(ip("172.17.3.4"), &r), Some(n("172.17.0.0/16")));
+        // Behind a gateway (the /32 and the multipath /16), unreachable, or only the default.
+        for a in ["192.168.1.7", "10.20.0.1", "10.9.0.1", "8.8.8.8"] {
+            assert_eq!(connected_subnet(ip(a), &r), None, "{a}");
+        }
+        let nested = r#"[{"dst":"198.19.0.0/16","dev":"br-a"},{"dst":"198.19.1.0/24","dev":"br-b"},
+            {"dst":"198.19.1.5","dev":"br-c"},{"type":"unicast","dst":"198.19.2.0/24","dev":"br-d"}]"#;
+        let r = parse_ip_routes(nested, false).unwrap();
+        assert_eq!(connected_subnet(ip("198.19.1.9"), &r), Some(n("198.19.1.0/24")), "the most specific");
+        assert_eq!(connected_subnet(ip("198.19.1.5"), &r), Some(n("198.19.1.5/32")), "a host route");
+        assert_eq!(connected_subnet(ip("198.19.2.1"), &r), Some(n("198.19.2.0/24")), "explicit unicast");
     }
 
     const NETSTAT: &str = "Routing tables
@@ -402,10 +450,7 @@ ff00::/8                                ::1                                     
     fn real_ip_route_tables() {
         for (flag, v6) in [("-4", false), ("-6", true)] {
             let out = std::process::Command::new("ip").args(["-j", flag, "route", "show", "table", "main"]).output();
-            let Ok(out) = out else {
-                eprintln!("ip(8) not available; skipping");
-                return;
-            };
+            let out = out.expect("ip(8) from iproute2 is needed for this test (scripts/setup.sh installs it)");
             assert!(out.status.success(), "ip {flag} failed: {out:?}");
             let t = parse_ip_json(&String::from_utf8_lossy(&out.stdout), v6).unwrap();
             assert!(!t.is_empty(), "expected at least one {flag} route");

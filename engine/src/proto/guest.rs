@@ -73,10 +73,6 @@ impl Guest {
         &self.stats
     }
 
-    pub fn server(&self) -> SocketAddr {
-        self.server
-    }
-
     pub fn is_handshaking(&self) -> bool {
         self.handshake.is_some()
     }

@@ -342,17 +342,57 @@ mod tests {
         assert_eq!(decode(&w), Err(DecodeError::BadField));
     }
 
+    fn type_of(m: &Message<'_>) -> MsgType {
+        match m {
+            Message::Hello { .. } => MsgType::Hello,
+            Message::Challenge { .. } => MsgType::Challenge,
+            Message::Auth { .. } => MsgType::Auth,
+            Message::Welcome { .. } => MsgType::Welcome,
+            Message::Data { .. } => MsgType::Data,
+            Message::Stale { .. } => MsgType::Stale,
+        }
+    }
+
     proptest::proptest! {
+        /// Only a known type, version 1 and zero reserved bytes get past the header, and what
+        /// decodes is of the type its first byte names.
         #[test]
-        fn random_bytes_never_panic_the_decoder(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1600)) {
-            let _ = decode(&bytes);
+        fn random_bytes_decode_only_behind_a_valid_header(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1600)) {
+            let header_ok = bytes.len() >= HEADER_LEN
+                && MsgType::from_u8(bytes[0]).is_some()
+                && bytes[1] == VERSION
+                && bytes[2..4] == [0, 0];
+            if let Ok(m) = decode(&bytes) {
+                proptest::prop_assert!(header_ok);
+                proptest::prop_assert_eq!(type_of(&m) as u8, bytes[0]);
+            }
+            if !header_ok {
+                proptest::prop_assert!(decode(&bytes).is_err());
+            }
         }
 
+        /// Behind a valid header the length decides: control messages only at their exact
+        /// length, data frames from their header on, with the payload being the rest.
         #[test]
-        fn random_bodies_behind_a_valid_header_never_panic(t in 1u8..=6, body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+        fn behind_a_valid_header_the_length_decides(t in 1u8..=6, body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
             let mut b = vec![t, VERSION, 0, 0];
             b.extend_from_slice(&body);
-            let _ = decode(&b);
+            let t = MsgType::from_u8(t).unwrap();
+            let length_ok = match t {
+                MsgType::Hello => b.len() == HELLO_LEN,
+                MsgType::Challenge => b.len() == CHALLENGE_LEN,
+                MsgType::Auth => b.len() == AUTH_LEN,
+                MsgType::Welcome => b.len() == WELCOME_LEN,
+                MsgType::Data => b.len() >= DATA_HEADER_LEN,
+                MsgType::Stale => b.len() == STALE_LEN,
+            };
+            match decode(&b) {
+                Err(DecodeError::BadLength) => proptest::prop_assert!(!length_ok),
+                // Only a Welcome has fields that can be impossible (prefix > 32, session 0).
+                Err(e) => proptest::prop_assert!(length_ok && t == MsgType::Welcome && e == DecodeError::BadField, "{:?}", e),
+                Ok(Message::Data { payload, .. }) => proptest::prop_assert_eq!(payload, &b[DATA_HEADER_LEN..]),
+                Ok(m) => proptest::prop_assert!(length_ok && type_of(&m) == t),
+            }
         }
     }
 }

@@ -4,8 +4,8 @@
 #![no_main]
 
 use bytes::BytesMut;
-use dockroute_helper::api::{parse_request, MAX_FRAME};
-use dockroute_helper::codec::{Frame, FrameCodec};
+use dockroute_api::{parse_request, MAX_FRAME};
+use dockroute_api::codec::{Frame, FrameCodec};
 use libfuzzer_sys::fuzz_target;
 use tokio_util::codec::Decoder;
 

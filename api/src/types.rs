@@ -123,8 +123,7 @@ pub enum ErrorCode {
     HelloRequired,
     NotAuthorised,
     InvalidArgument,
-    /// The frame exceeded `MAX_FRAME`; the connection is closed after this reply, because the
-    /// rest of the oversized frame cannot be told apart from the next one.
+    /// The frame exceeded `MAX_FRAME`; its bytes were skipped and the connection stays usable.
     TooLarge,
     /// Something failed on the helper's side (e.g. the TUN could not be created).
     Failed,
@@ -244,22 +243,6 @@ pub struct StatsReport {
     pub handshakes: u64,
     pub stale_notices: u64,
     pub drops: BTreeMap<String, u64>,
-}
-
-impl From<&dockroute_engine::proto::Stats> for StatsReport {
-    fn from(s: &dockroute_engine::proto::Stats) -> Self {
-        use dockroute_engine::proto::DropReason;
-        StatsReport {
-            tx_packets: s.tx_packets,
-            tx_bytes: s.tx_bytes,
-            rx_packets: s.rx_packets,
-            rx_bytes: s.rx_bytes,
-            keepalives_sent: s.keepalives_sent,
-            handshakes: s.handshakes,
-            stale_notices: s.stale_notices,
-            drops: DropReason::ALL.iter().map(|r| (r.name().to_string(), s.drops(*r))).collect(),
-        }
-    }
 }
 
 /// Parses a request, telling apart "not JSON / no id" from "unknown op" from "bad arguments".
@@ -468,8 +451,9 @@ mod tests {
         assert_eq!(code(b"not json").0, None);
         assert_eq!(code(b"[1,2]").1.code, ErrorCode::BadRequest);
         assert_eq!(code(br#"{"op":"status"}"#).1.code, ErrorCode::BadRequest);
-        assert_eq!(code(br#"{"id":4,"op":"frobnicate"}"#), (Some(4), code(br#"{"id":4,"op":"frobnicate"}"#).1));
-        assert_eq!(code(br#"{"id":4,"op":"frobnicate"}"#).1.code, ErrorCode::UnknownOp);
+        let unknown = code(br#"{"id":4,"op":"frobnicate"}"#);
+        assert_eq!((unknown.0, unknown.1.code), (Some(4), ErrorCode::UnknownOp));
+        assert!(unknown.1.message.contains("\"frobnicate\"") && unknown.1.message.contains("set_routes"));
         let bad_arg = code(br#"{"id":5,"op":"set_routes","routes":["not a cidr"]}"#);
         assert_eq!((bad_arg.0, bad_arg.1.code), (Some(5), ErrorCode::InvalidArgument));
         assert_eq!(parse_request(br#"{"id":6,"op":"status"}"#).unwrap(), Request { id: 6, op: Op::Status });

@@ -12,8 +12,8 @@ use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::codec::Framed;
 
-use crate::api::{Answer, ApiError, ErrorCode, Event, Op, Outcome, Request, ServerFrame, Status, PROTOCOL_VERSION};
 use crate::codec::{Frame, FrameCodec};
+use crate::types::{Answer, ApiError, ErrorCode, Event, Op, Outcome, Request, ServerFrame, Status, PROTOCOL_VERSION};
 
 #[derive(Debug)]
 pub enum ClientError {

@@ -1,0 +1,105 @@
+//! The guest's command line, one struct for both sides: the controller renders it into the
+//! container's `Cmd`, `dockroute-guest` parses it. A flag renamed on one side cannot silently
+//! stop matching the other.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::{DEFAULT_PORT, GATEWAY_NAME_IN_VM, HOST_NAME_IN_VM};
+
+/// `dockroute-guest`: the tunnel end inside the Docker VM.
+#[derive(Parser, Debug, Clone, PartialEq, Eq)]
+#[command(
+    name = "dockroute-guest",
+    version,
+    about = "Dockroute guest: connects to the helper and forwards between the tunnel and the VM's networks"
+)]
+pub struct GuestArgs {
+    /// The helper's UDP endpoint; the name is resolved again before every reconnect.
+    #[arg(long, default_value_t = format!("{HOST_NAME_IN_VM}:{DEFAULT_PORT}"))]
+    pub server: String,
+    /// Tried when `--server` does not resolve.
+    #[arg(long, default_value_t = format!("{GATEWAY_NAME_IN_VM}:{DEFAULT_PORT}"))]
+    pub fallback_server: String,
+    /// The shared secret, as written by the helper (must not be readable by others).
+    #[arg(long)]
+    pub secret_file: PathBuf,
+    /// Name of the TUN device to create.
+    #[arg(long, default_value = "dockroute0")]
+    pub tun_name: String,
+    /// Internal networks and subnet pairs, written by the controller (`internal CIDR`,
+    /// `iptables A+B` lines); re-read when it changes.
+    #[arg(long)]
+    pub rules_file: Option<PathBuf>,
+    /// Leave the VM's firewall alone (a VM without Docker, or rules managed by hand).
+    #[arg(long)]
+    pub no_firewall: bool,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+impl GuestArgs {
+    /// Defaults for everything but the secret file, as the guest would parse them.
+    pub fn new(secret_file: impl Into<PathBuf>) -> GuestArgs {
+        let secret_file = secret_file.into();
+        GuestArgs::parse_from(["dockroute-guest", "--secret-file", &secret_file.to_string_lossy()])
+    }
+
+    /// The helper on `port` under Docker Desktop's names for the host.
+    pub fn with_port(mut self, port: u16) -> GuestArgs {
+        self.server = format!("{HOST_NAME_IN_VM}:{port}");
+        self.fallback_server = format!("{GATEWAY_NAME_IN_VM}:{port}");
+        self
+    }
+
+    /// The arguments (without the program name) that parse back to `self`.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut a =
+            vec!["--server".into(), self.server.clone(), "--fallback-server".into(), self.fallback_server.clone()];
+        a.extend(["--secret-file".into(), self.secret_file.to_string_lossy().into_owned()]);
+        a.extend(["--tun-name".into(), self.tun_name.clone()]);
+        if let Some(r) = &self.rules_file {
+            a.extend(["--rules-file".into(), r.to_string_lossy().into_owned()]);
+        }
+        if self.no_firewall {
+            a.push("--no-firewall".into());
+        }
+        if self.log_json {
+            a.push("--log-json".into());
+        }
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[String]) -> GuestArgs {
+        GuestArgs::try_parse_from(std::iter::once("dockroute-guest".to_string()).chain(args.iter().cloned())).unwrap()
+    }
+
+    #[test]
+    fn rendered_arguments_parse_back_to_the_same_struct() {
+        let plain = GuestArgs::new("/etc/dockroute/secret");
+        assert_eq!(plain.server, "host.docker.internal:2511");
+        assert_eq!(plain.fallback_server, "gateway.docker.internal:2511");
+        assert_eq!(parse(&plain.to_args()), plain);
+        let full = GuestArgs {
+            rules_file: Some("/etc/dockroute/rules".into()),
+            no_firewall: true,
+            log_json: true,
+            tun_name: "dr1".into(),
+            ..GuestArgs::new("/x y/secret").with_port(2600)
+        };
+        assert_eq!(full.server, "host.docker.internal:2600");
+        assert_eq!(parse(&full.to_args()), full);
+    }
+
+    #[test]
+    fn the_secret_file_is_required() {
+        assert!(GuestArgs::try_parse_from(["dockroute-guest"]).is_err());
+    }
+}

@@ -1,0 +1,35 @@
+//! Dockroute's shared vocabulary: what the app, the controller, the helper and the guest must
+//! agree on, and nothing that only one of them needs.
+//!
+//! - `types`: the helper API's requests, replies and pushed events (JSON over a Unix socket).
+//! - `codec`: its length-prefixed frames, which survive an oversized one.
+//! - `client`: the async client the app and `dockroute-helper status` use.
+//! - `secret`: the tunnel's shared secret (never printed, wiped when dropped).
+//! - `pair`: the seed's `A+B` subnet pair, parsed once.
+//! - `guest_args`: the guest's command line, rendered by the controller, parsed by the guest.
+//! - the defaults both ends must agree on (port, socket path).
+//!
+//! API boundary: this crate is what a client of the helper depends on; it never depends on
+//! the daemon, the engine or Docker.
+
+pub mod client;
+pub mod codec;
+pub mod guest_args;
+pub mod pair;
+pub mod secret;
+pub mod types;
+
+pub use client::{Client, ClientError};
+pub use guest_args::GuestArgs;
+pub use pair::Pair;
+pub use secret::Secret;
+pub use types::*;
+
+/// The UDP port the helper listens on and the guest connects to (mac-docker-connector's).
+pub const DEFAULT_PORT: u16 = 2511;
+/// Where the helper serves its API.
+pub const DEFAULT_API_SOCKET: &str = "/var/run/dockroute.sock";
+/// The name the guest resolves to reach the host (Docker Desktop provides it).
+pub const HOST_NAME_IN_VM: &str = "host.docker.internal";
+/// Tried when `HOST_NAME_IN_VM` does not resolve.
+pub const GATEWAY_NAME_IN_VM: &str = "gateway.docker.internal";

@@ -1,0 +1,20 @@
+//! The small pieces every Dockroute crate needs once, each in one place with its own tests
+//! (rust-analyzer's `stdx`, wireguard-go's `ratelimiter/`):
+//!
+//! - `process`: run a command with a deadline, capture its output, name it in errors.
+//! - `backoff`: doubling delays with a ceiling.
+//! - `settle`: apply a value only after two equal reads (a file caught half-written).
+//! - `hex`: lower-case hex.
+//! - `logging`: the log format of every binary.
+//!
+//! Architecture invariant: depends on nothing of ours and on no async runtime.
+
+pub mod backoff;
+pub mod hex;
+pub mod logging;
+pub mod process;
+pub mod settle;
+
+pub use backoff::Backoff;
+pub use process::{Cmd, CmdError};
+pub use settle::Settle;
