@@ -1,8 +1,8 @@
 //! Linux: TUN through tun-rs, routes through iproute2, forwarding through /proc/sys.
 
 use std::io;
-use std::process::Command;
 
+use dockroute_stdx::process::{Cmd, CmdError};
 use ipnet::IpNet;
 
 use super::{RouteBackend, TunSpec};
@@ -58,15 +58,7 @@ pub(super) fn set_tun_addresses(dev: &tun_rs::AsyncDevice, spec: &TunSpec) -> io
 pub fn route_table() -> io::Result<Vec<super::table::RouteEntry>> {
     let mut all = Vec::new();
     for (flag, v6) in [("-4", false), ("-6", true)] {
-        let out =
-            Command::new("ip").env("LC_ALL", "C").args(["-j", flag, "route", "show", "table", "main"]).output()?;
-        if !out.status.success() {
-            return Err(io::Error::other(format!(
-                "ip -j {flag} route: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = Cmd::new("ip").args(["-j", flag, "route", "show", "table", "main"]).run()?;
         all.extend(super::table::parse_ip_json(&text, v6).map_err(io::Error::other)?);
     }
     Ok(all)
@@ -108,17 +100,19 @@ pub struct SystemRoutes;
 
 impl RouteBackend for SystemRoutes {
     fn add(&mut self, net: IpNet, ifname: &str) -> io::Result<()> {
-        ip(&[family(net), "route", "add", &net.to_string(), "dev", ifname])
+        ip(&[family(net), "route", "add", &net.to_string(), "dev", ifname]).map_err(route_error)
     }
 
     fn remove(&mut self, net: IpNet, ifname: &str) -> io::Result<()> {
-        match ip(&[family(net), "route", "del", &net.to_string(), "dev", ifname]) {
-            // Already gone (interface deleted, or removed by hand): that is what we wanted.
-            Err(e) if e.to_string().contains("No such process") || e.to_string().contains("Cannot find device") => {
-                Ok(())
-            }
-            other => other,
-        }
+        removed(ip(&[family(net), "route", "del", &net.to_string(), "dev", ifname]))
+    }
+}
+
+/// A route already gone (its interface deleted, or removed by hand) is what removal wanted.
+fn removed(r: Result<(), CmdError>) -> io::Result<()> {
+    match r {
+        Err(e) if e.stderr().contains("No such process") || e.stderr().contains("Cannot find device") => Ok(()),
+        other => other.map_err(route_error),
     }
 }
 
@@ -129,15 +123,17 @@ fn family(net: IpNet) -> &'static str {
     }
 }
 
-fn ip(args: &[&str]) -> io::Result<()> {
-    let out =
-        Command::new("ip").args(args).output().map_err(|e| io::Error::new(e.kind(), format!("cannot run ip: {e}")))?;
-    if out.status.success() {
-        return Ok(());
+fn ip(args: &[&str]) -> Result<(), CmdError> {
+    Cmd::new("ip").args(args.iter().copied()).run().map(drop)
+}
+
+/// "File exists" is a route someone else owns already: callers tell it apart by its kind.
+fn route_error(e: CmdError) -> io::Error {
+    if e.stderr().contains("File exists") {
+        io::Error::new(io::ErrorKind::AlreadyExists, e.to_string())
+    } else {
+        e.into()
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let kind = if stderr.contains("File exists") { io::ErrorKind::AlreadyExists } else { io::ErrorKind::Other };
-    Err(io::Error::new(kind, format!("ip {}: {}", args.join(" "), stderr.trim())))
 }
 
 /// IP forwarding switched on for as long as this lives; restores only what it changed.
@@ -182,5 +178,40 @@ impl Drop for Forwarding {
                 tracing::warn!("could not restore {knob} to {old}: {e}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dockroute_stdx::process::{Failure, Output};
+
+    use super::*;
+
+    fn exit(stderr: &str) -> CmdError {
+        let out = Output { code: Some(2), stdout: String::new(), stderr: stderr.into() };
+        CmdError { command: "ip -4 route add 198.19.1.0/24 dev dockroute0".into(), failure: Failure::Exit(out) }
+    }
+
+    #[test]
+    fn a_taken_route_is_already_exists_and_other_failures_name_the_command() {
+        let e = route_error(exit("RTNETLINK answers: File exists\n"));
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert!(e.to_string().contains("`ip -4 route add 198.19.1.0/24 dev dockroute0` failed"), "{e}");
+        let e = route_error(exit("Error: Nexthop device is not up."));
+        assert_eq!(e.kind(), io::ErrorKind::Other);
+        assert!(e.to_string().contains("Nexthop device is not up"), "{e}");
+    }
+
+    #[test]
+    fn removing_a_route_that_is_gone_succeeds_and_other_failures_do_not() {
+        assert!(removed(Ok(())).is_ok());
+        assert!(removed(Err(exit("RTNETLINK answers: No such process"))).is_ok());
+        assert!(removed(Err(exit("Cannot find device \"dockroute0\""))).is_ok());
+        assert!(removed(Err(exit("RTNETLINK answers: Operation not permitted"))).is_err());
+        let missing = CmdError {
+            command: "ip".into(),
+            failure: Failure::Spawn(io::Error::new(io::ErrorKind::NotFound, "no such file")),
+        };
+        assert_eq!(removed(Err(missing)).unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 }

@@ -1,8 +1,8 @@
 //! macOS: utun through tun-rs, routes through route(8). The guest never runs here.
 
 use std::io;
-use std::process::Command;
 
+use dockroute_stdx::process::Cmd;
 use ipnet::IpNet;
 
 use super::{RouteBackend, TunSpec};
@@ -39,11 +39,8 @@ pub(super) fn set_tun_addresses(dev: &tun_rs::AsyncDevice, spec: &TunSpec) -> io
 
 /// The routing table as `netstat -rn` reports it (both families).
 pub fn route_table() -> io::Result<Vec<super::table::RouteEntry>> {
-    let out = Command::new("/usr/sbin/netstat").args(["-rn"]).output()?;
-    if !out.status.success() {
-        return Err(io::Error::other(format!("netstat -rn: {}", String::from_utf8_lossy(&out.stderr).trim())));
-    }
-    Ok(super::table::parse_netstat(&String::from_utf8_lossy(&out.stdout)))
+    let text = Cmd::new("/usr/sbin/netstat").arg("-rn").run()?;
+    Ok(super::table::parse_netstat(&text))
 }
 
 /// A non-blocking routing socket: the kernel copies every routing message (RTM_ADD, RTM_DELETE,
@@ -91,6 +88,7 @@ impl RouteBackend for SystemRoutes {
 
     fn remove(&mut self, net: IpNet, ifname: &str) -> io::Result<()> {
         match route(&["-n", "delete", family(net), &net.to_string(), "-interface", ifname]) {
+            // Already gone: that is what we wanted.
             Err(e) if e.to_string().contains("not in table") => Ok(()),
             other => other,
         }
@@ -104,14 +102,18 @@ fn family(net: IpNet) -> &'static str {
     }
 }
 
+/// route(8) exits 0 even when the kernel refused ("File exists" on stderr), so the exit status
+/// alone does not say whether it worked.
 fn route(args: &[&str]) -> io::Result<()> {
-    let out = Command::new("/sbin/route").env("LC_ALL", "C").args(args).output()?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.success() && !stderr.contains("File exists") {
+    let cmd = Cmd::new("/sbin/route").args(args.iter().copied());
+    let out = cmd.output()?;
+    let exists = out.stderr.contains("File exists");
+    if out.success() && !exists {
         return Ok(());
     }
-    let kind = if stderr.contains("File exists") { io::ErrorKind::AlreadyExists } else { io::ErrorKind::Other };
-    Err(io::Error::new(kind, format!("route {}: {}", args.join(" "), stderr.trim())))
+    let kind = if exists { io::ErrorKind::AlreadyExists } else { io::ErrorKind::Other };
+    let why = if out.stderr.trim().is_empty() { out.stdout.trim() } else { out.stderr.trim() };
+    Err(io::Error::new(kind, format!("`{}` failed: {why}", cmd.line())))
 }
 
 /// The guest (Linux only) is the one that forwards; on macOS this is never needed.

@@ -67,6 +67,11 @@ impl<B: RouteBackend> Routes<B> {
         Routes { backend, ifname: ifname.into(), installed: BTreeSet::new() }
     }
 
+    /// The interface the routes go through.
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
     pub fn installed(&self) -> impl Iterator<Item = &IpNet> {
         self.installed.iter()
     }
