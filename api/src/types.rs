@@ -154,8 +154,8 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     pub helper_version: String,
-    /// What the user asked for.
-    pub tunnel: TunnelState,
+    /// Whether the user asked for the tunnel; it may still be down (see `error`, `interface`).
+    pub requested: TunnelRequest,
     /// Why the tunnel is not up although asked (e.g. the port is taken).
     pub error: Option<String>,
     pub listen: Option<SocketAddr>,
@@ -166,11 +166,14 @@ pub struct Status {
     pub secret_source: SecretSource,
 }
 
+/// What the user asked of the tunnel through `connect` / `disconnect`: a wish, not the
+/// tunnel's state (a requested tunnel may have failed to come up, and a live session is
+/// `Status::session`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum TunnelState {
-    Connected,
-    Disconnected,
+pub enum TunnelRequest {
+    Up,
+    Down,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -281,9 +284,10 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ApiError)> {
 pub fn render_status(s: &Status) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let state = match s.tunnel {
-        TunnelState::Connected => "connected",
-        TunnelState::Disconnected => "disconnected",
+    // The words `dockroute-helper status` has always printed (scripts look for them).
+    let state = match s.requested {
+        TunnelRequest::Up => "connected",
+        TunnelRequest::Down => "disconnected",
     };
     let _ = writeln!(o, "dockroute-helper {}: tunnel {state}", s.helper_version);
     if let Some(e) = &s.error {
@@ -340,7 +344,7 @@ mod tests {
     fn status() -> Status {
         Status {
             helper_version: "0.1.0".into(),
-            tunnel: TunnelState::Connected,
+            requested: TunnelRequest::Up,
             error: None,
             listen: Some("127.0.0.1:2511".parse().unwrap()),
             interface: Some("utun5".into()),
@@ -436,6 +440,16 @@ mod tests {
         assert!(text.contains("session 0123456789abcdef with guest 127.0.0.1:50000: alive"), "{text}");
         assert!(text.contains("172.18.0.0/16") && text.contains("installed [app]"), "{text}");
         assert!(text.contains("CONFLICT with 10.0.0.0/8 on en0 [config]"), "{text}");
+    }
+
+    #[test]
+    fn the_tunnel_request_is_serialised_as_a_request_and_rendered_as_before() {
+        let mut s = status();
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!((&json["requested"], json.get("tunnel")), (&serde_json::json!("up"), None));
+        s.requested = TunnelRequest::Down;
+        assert_eq!(serde_json::to_value(&s).unwrap()["requested"], "down");
+        assert!(render_status(&s).contains(": tunnel disconnected\n"), "{}", render_status(&s));
     }
 
     #[test]

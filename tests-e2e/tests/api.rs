@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use dockroute_api::client::{Client, ClientError};
 use dockroute_api::{
-    Answer, ErrorCode, Event, Op, Redacted, RouteSource, RouteState, SecretSource, Status, TunnelState,
+    Answer, ErrorCode, Event, Op, Redacted, RouteSource, RouteState, SecretSource, Status, TunnelRequest,
 };
 use dockroute_e2e::netns::{require_root, Topology, SIGTERM};
 use dockroute_e2e::rig::{read, Rig};
@@ -54,7 +54,7 @@ fn every_operation_works_against_the_real_helper_and_subscribers_see_changes() {
 
         // status: session, link, the config route installed.
         let s = c.status().await.unwrap();
-        assert_eq!(s.tunnel, TunnelState::Connected);
+        assert_eq!(s.requested, TunnelRequest::Up);
         let session = s.session.as_ref().expect("a guest session");
         assert!(session.alive && session.handshake_age_ms < 60_000, "{session:?}");
         assert_eq!(s.interface.as_deref(), Some("dockroute0"));
@@ -89,7 +89,7 @@ fn every_operation_works_against_the_real_helper_and_subscribers_see_changes() {
         })
         .await
         .expect("a pushed status with the new route");
-        assert_eq!(pushed.tunnel, TunnelState::Connected);
+        assert_eq!(pushed.requested, TunnelRequest::Up);
 
         // set_route_enabled: off → gone from the table, on → back.
         c.call(Op::SetRouteEnabled { route: ctr2.parse().unwrap(), enabled: false }).await.unwrap();
@@ -104,7 +104,7 @@ fn every_operation_works_against_the_real_helper_and_subscribers_see_changes() {
         // disconnect: device and routes gone, routes pending; connect: back, guest returns.
         c.call(Op::Disconnect).await.unwrap();
         let s = c.status().await.unwrap();
-        assert_eq!((s.tunnel, s.interface.clone(), s.session.clone()), (TunnelState::Disconnected, None, None));
+        assert_eq!((s.requested, s.interface.clone(), s.session.clone()), (TunnelRequest::Down, None, None));
         assert_eq!(route(&s, &ctr2).state, RouteState::Pending);
         assert!(!rig.topo.links(rig.topo.ns_mac()).contains("dockroute0"));
         c.call(Op::Connect).await.unwrap();
@@ -275,7 +275,7 @@ fn the_status_command_reports_the_helper_or_says_it_is_not_running() {
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["tunnel"], "connected");
+    assert_eq!(v["requested"], "up");
     let missing = rig.topo.dir().join("nobody-here.sock");
     let out = std::process::Command::new(&helper).args(["status", "--socket"]).arg(&missing).output().unwrap();
     assert!(!out.status.success());

@@ -1,0 +1,330 @@
+//! The helper's one state owner, a thin loop: it gathers inputs (API commands, engine events,
+//! config changes, routing-table changes, timers, signals), hands them to the cores and carries
+//! out what they decide.
+//!
+//! - `ops`: the state and what each API operation does to it (no I/O).
+//! - `route_policy`: which routes to install, given the wishes and the OS table (pure).
+//! - `config_reload`: when a re-read config file applies (two equal reads; bad keeps good).
+//! - `tunnel`: building and tearing down TUN + UDP + engine, and asking the engine things.
+
+mod config_reload;
+mod ops;
+mod route_policy;
+mod tunnel;
+
+use std::path::Path;
+use std::time::Duration;
+
+use dockroute_api::{Answer, ApiError, ErrorCode, Event, Op, StatsReport, Status};
+use dockroute_engine::config::Config;
+use dockroute_engine::driver;
+use dockroute_engine::platform::{self, SystemRoutes};
+use dockroute_engine::proto::Secret;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use config_reload::{ConfigReload, Reload};
+use ops::{State, Step};
+use tunnel::{EngineNews, Tunnel};
+
+/// A request from an API connection, with where to send the answer.
+pub struct Command {
+    pub op: Op,
+    pub reply: oneshot::Sender<Result<Answer, ApiError>>,
+}
+
+pub struct Daemon {
+    state: State,
+    reload: ConfigReload,
+    tun_name: Option<String>,
+    tunnel: Option<Tunnel>,
+    pub events: broadcast::Sender<Event>,
+    last_stats: Option<StatsReport>,
+}
+
+/// What woke the daemon up.
+enum Wake {
+    Command(Option<Command>),
+    Engine(EngineNews),
+    ConfigTick,
+    /// The config file was touched: read it after `CONFIG_POLL` (reading at once could catch
+    /// a write half done, twice).
+    ConfigEvent,
+    StatsTick,
+    RoutesTick,
+    /// The OS routing table changed.
+    RouteChange,
+    Stop(&'static str),
+}
+
+/// How often the config file is checked without a file-system watch, and how soon a changed
+/// file is read again (a change applies after two identical reads).
+const CONFIG_POLL: Duration = Duration::from_millis(250);
+/// With a watch, the file is still read this often, in case an event was lost.
+const CONFIG_POLL_WATCHED: Duration = Duration::from_secs(30);
+/// How often subscribers get counters while traffic flows.
+const STATS_PUSH: Duration = Duration::from_secs(1);
+/// How often the routing table is compared with what we installed: routes others removed are
+/// put back, conflicts that went away (VPN disconnected) are installed, failures retried.
+const ROUTES_CHECK: Duration = Duration::from_secs(5);
+/// With route-change notifications the table is read when it changes, and otherwise only this
+/// often, as a safety net (an idle helper then spawns no `ip` every few seconds).
+const ROUTES_CHECK_NOTIFIED: Duration = Duration::from_secs(60);
+/// Route-change notifications trigger at most one check per this: another program that keeps
+/// deleting our route (some VPN clients) must not make us spin.
+const ROUTE_CHANGE_GAP: Duration = Duration::from_secs(1);
+
+impl Daemon {
+    pub fn new(config_path: &Path, config: Config, secret: Secret, tun_name: Option<String>) -> Daemon {
+        Daemon {
+            reload: ConfigReload::new(config_path, std::fs::read_to_string(config_path).ok()),
+            state: State::new(config, secret),
+            tun_name,
+            tunnel: None,
+            events: broadcast::channel(64).0,
+            last_stats: None,
+        }
+    }
+
+    pub fn policy(&self) -> crate::authz::Policy {
+        crate::authz::Policy {
+            groups: self.state.config.allow_groups.clone(),
+            require_signature: self.state.config.require_signature.clone(),
+        }
+    }
+
+    /// Runs until SIGTERM/SIGINT, then tears down what it added.
+    pub async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        policy: tokio::sync::watch::Sender<crate::authz::Policy>,
+    ) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        let mut config_watch = crate::config_watch::ConfigWatch::new(self.reload.path());
+        let config_every = if config_watch.is_watching() { CONFIG_POLL_WATCHED } else { CONFIG_POLL };
+        let mut config_tick = tokio::time::interval(config_every);
+        let mut stats_tick = tokio::time::interval(STATS_PUSH);
+        let mut route_changes = match platform::RouteChanges::open() {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!("no route-change notifications ({e}); checking routes every {ROUTES_CHECK:?}");
+                None
+            }
+        };
+        let every = if route_changes.is_some() { ROUTES_CHECK_NOTIFIED } else { ROUTES_CHECK };
+        let mut routes_tick = tokio::time::interval(every);
+        let mut last_route_check = tokio::time::Instant::now();
+        loop {
+            let wake = tokio::select! {
+                c = commands.recv() => Wake::Command(c),
+                news = next_engine_news(&mut self.tunnel) => Wake::Engine(news),
+                _ = config_tick.tick() => Wake::ConfigTick,
+                () = config_watch.changed() => Wake::ConfigEvent,
+                _ = stats_tick.tick() => Wake::StatsTick,
+                _ = routes_tick.tick() => Wake::RoutesTick,
+                r = next_route_change(&mut route_changes) => {
+                    if let Err(e) = r {
+                        tracing::warn!("route-change notifications failed ({e}); checking routes every {ROUTES_CHECK:?}");
+                        route_changes = None;
+                        routes_tick = tokio::time::interval(ROUTES_CHECK);
+                    }
+                    Wake::RouteChange
+                }
+                _ = term.recv() => Wake::Stop("SIGTERM"),
+                _ = int.recv() => Wake::Stop("SIGINT"),
+            };
+            match wake {
+                Wake::Command(Some(c)) => {
+                    let answer = self.handle(c.op).await;
+                    let _ = c.reply.send(answer);
+                }
+                Wake::Command(None) | Wake::Engine(EngineNews::Event(None)) => {}
+                Wake::Engine(EngineNews::Event(Some(ev))) => {
+                    driver::log_event("host", &ev);
+                    self.publish_status().await;
+                }
+                Wake::Engine(EngineNews::Exited(why)) => {
+                    tracing::error!("tunnel stopped: {why}");
+                    self.teardown_tunnel().await;
+                    self.state.error = Some(why);
+                    self.publish_status().await;
+                }
+                Wake::ConfigTick => {
+                    if self.reload_config() {
+                        let _ = policy.send(self.policy());
+                        self.publish_status().await;
+                    }
+                    // A change seen once is read again soon, to be applied when it holds still.
+                    if self.reload.is_pending() {
+                        config_tick.reset_after(CONFIG_POLL);
+                    }
+                }
+                Wake::ConfigEvent => config_tick.reset_after(CONFIG_POLL),
+                Wake::StatsTick => self.publish_stats().await,
+                Wake::RouteChange if last_route_check.elapsed() < ROUTE_CHANGE_GAP => {
+                    routes_tick.reset_after(ROUTE_CHANGE_GAP - last_route_check.elapsed());
+                }
+                Wake::RoutesTick | Wake::RouteChange => {
+                    last_route_check = tokio::time::Instant::now();
+                    if self.tunnel.is_some() {
+                        let checked = self.check_routes();
+                        if checked.changed {
+                            self.publish_status().await;
+                        }
+                        // Something to retry (a failed add, an unreadable table): not only at
+                        // the next notification or in a minute.
+                        if checked.retry_soon {
+                            routes_tick.reset_after(ROUTES_CHECK);
+                        }
+                    }
+                }
+                Wake::Stop(sig) => {
+                    tracing::info!("{sig}: shutting down");
+                    break;
+                }
+            }
+        }
+        self.teardown_tunnel().await;
+    }
+
+    pub async fn handle(&mut self, op: Op) -> Result<Answer, ApiError> {
+        match self.state.apply(op)? {
+            Step::Status => return Ok(Answer::Status(self.status().await)),
+            Step::Stats => return Ok(Answer::Stats(self.stats().await?)),
+            Step::Connect => self.connect().await.map_err(|e| ApiError::new(ErrorCode::Failed, e))?,
+            Step::Disconnect => self.teardown_tunnel().await,
+            Step::NewSecret => {
+                if let Some(t) = &self.tunnel {
+                    t.set_secret(self.state.secret.clone());
+                }
+            }
+            Step::Routes => {
+                self.check_routes();
+            }
+            Step::Nothing => {}
+        }
+        self.publish_status().await;
+        Ok(Answer::Done)
+    }
+
+    /// Brings the tunnel up (idempotent). On failure nothing stays half-made.
+    pub async fn connect(&mut self) -> Result<(), String> {
+        if self.tunnel.is_some() {
+            return Ok(());
+        }
+        self.state.requested = true;
+        match Tunnel::build(&self.state.config, &self.state.secret, self.tun_name.as_deref()).await {
+            Ok(t) => {
+                tracing::info!("listening on udp {}, tunnel device {} {}", t.listen, t.ifname, t.link.host_v4);
+                self.tunnel = Some(t);
+                self.state.error = None;
+                self.check_routes();
+                if let Some(t) = &self.tunnel {
+                    ops::log_installed(&t.routes);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!("cannot connect: {e}");
+                self.state.error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes our routes, stops the engine, then deletes the device, so that when this
+    /// returns nothing of the tunnel is left. Idempotent.
+    pub async fn teardown_tunnel(&mut self) {
+        let Some(t) = self.tunnel.take() else { return };
+        let ifname = t.ifname.clone();
+        t.teardown().await;
+        self.check_routes();
+        tracing::info!("tunnel down; removed our routes and {ifname}");
+    }
+
+    /// Compares the routes with the policy and the OS table and fixes the difference. It runs
+    /// `ip`/`route` commands: on a thread of their own, so the runtime's other tasks go on.
+    fn check_routes(&mut self) -> ops::Checked {
+        let routes = self.tunnel.as_mut().map(|t| &mut t.routes);
+        tokio::task::block_in_place(|| self.state.check_routes::<SystemRoutes>(routes, platform::route_table))
+    }
+
+    /// Re-reads the config file if it changed; returns whether anything was applied.
+    fn reload_config(&mut self) -> bool {
+        let path = self.reload.path().display().to_string();
+        match self.reload.check(&self.state.config) {
+            Reload::Nothing => false,
+            Reload::Rejected(why) => {
+                tracing::error!("{why}");
+                false
+            }
+            Reload::Apply { config, diff } => {
+                for w in &config.warnings {
+                    tracing::warn!("{path}: {w}");
+                }
+                if !diff.restart_needed.is_empty() {
+                    tracing::warn!("changed {:?}: takes effect after a restart of the helper", diff.restart_needed);
+                }
+                tracing::info!(
+                    "config reloaded: routes added {:?}, removed {:?}",
+                    diff.routes_added,
+                    diff.routes_removed
+                );
+                self.state.config = *config;
+                self.check_routes();
+                true
+            }
+        }
+    }
+
+    pub async fn status(&self) -> Status {
+        let facts = match &self.tunnel {
+            Some(t) => Some(t.facts().await),
+            None => None,
+        };
+        self.state.status(facts)
+    }
+
+    async fn stats(&self) -> Result<StatsReport, ApiError> {
+        match &self.tunnel {
+            Some(t) => t.stats().await,
+            None => Ok(StatsReport::default()),
+        }
+    }
+
+    async fn publish_status(&mut self) {
+        if self.events.receiver_count() > 0 {
+            let status = self.status().await;
+            let _ = self.events.send(Event::Status(status));
+        }
+    }
+
+    /// Pushes counters to subscribers when they changed since the last push.
+    async fn publish_stats(&mut self) {
+        if self.events.receiver_count() == 0 || self.tunnel.is_none() {
+            return;
+        }
+        let Ok(stats) = self.stats().await else { return };
+        if self.last_stats.as_ref() != Some(&stats) {
+            self.last_stats = Some(stats.clone());
+            let _ = self.events.send(Event::Stats(stats));
+        }
+    }
+}
+
+async fn next_route_change(changes: &mut Option<platform::RouteChanges>) -> std::io::Result<()> {
+    match changes {
+        Some(c) => c.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_engine_news(tunnel: &mut Option<Tunnel>) -> EngineNews {
+    match tunnel {
+        Some(t) => t.next_news().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,460 @@
+//! The daemon's state and what the API's operations do to it, without sockets or devices:
+//! `State::apply` changes the state and returns the `Step` the daemon must carry out (bring
+//! the tunnel up, hand the engine a new secret, reconcile routes). Routes are changed through
+//! `Routes<B: RouteBackend>`, the seam: `ip`/`route` in the daemon, a recorder in the tests.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::net::SocketAddr;
+
+use dockroute_api::{
+    ApiError, ErrorCode, LinkInfo, Op, RouteSource, RouteState, RouteStatus, SecretSource, SessionInfo, Status,
+    TunnelRequest,
+};
+use dockroute_engine::config::Config;
+use dockroute_engine::platform::table::RouteEntry;
+use dockroute_engine::platform::{RouteBackend, Routes};
+use dockroute_engine::proto::Secret;
+use ipnet::IpNet;
+
+use super::route_policy::{self, TunnelView};
+
+/// Everything the daemon knows apart from the tunnel's devices and tasks.
+pub struct State {
+    pub config: Config,
+    pub secret: Secret,
+    pub secret_source: SecretSource,
+    /// The app's route set (`set_routes`), besides the config's `route` lines.
+    pub app_routes: BTreeSet<IpNet>,
+    /// Routes the user switched off.
+    pub disabled: BTreeSet<IpNet>,
+    /// The user asked for the tunnel (`connect`); it may still be down, see `error`.
+    pub requested: bool,
+    pub route_states: BTreeMap<IpNet, RouteState>,
+    /// Why the tunnel is not up although requested.
+    pub error: Option<String>,
+}
+
+/// What the daemon must do after `State::apply`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Answer with the status (the engine knows the session).
+    Status,
+    /// Answer with the engine's counters.
+    Stats,
+    /// Bring the tunnel up (idempotent); a failure is the answer.
+    Connect,
+    /// Take the tunnel down.
+    Disconnect,
+    /// Give a running engine `State::secret`.
+    NewSecret,
+    /// Reconcile the routes with the changed wish.
+    Routes,
+    /// Nothing (the connection handles `hello` and `subscribe` itself).
+    Nothing,
+}
+
+/// What a route check did, for the daemon's loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    /// A route's state changed (subscribers should hear of it).
+    pub changed: bool,
+    /// Work was left undone (a refused route, an unreadable table): check again soon.
+    pub retry_soon: bool,
+}
+
+/// The tunnel's part of the status, while it is up.
+#[derive(Debug, Clone)]
+pub struct TunnelFacts {
+    pub listen: SocketAddr,
+    pub interface: String,
+    pub link: LinkInfo,
+    pub session: Option<SessionInfo>,
+}
+
+impl State {
+    pub fn new(config: Config, secret: Secret) -> State {
+        State {
+            config,
+            secret,
+            secret_source: SecretSource::File,
+            app_routes: BTreeSet::new(),
+            disabled: BTreeSet::new(),
+            requested: false,
+            route_states: BTreeMap::new(),
+            error: None,
+        }
+    }
+
+    /// Applies an operation's change of state; an invalid argument changes nothing.
+    pub fn apply(&mut self, op: Op) -> Result<Step, ApiError> {
+        let invalid = |msg: String| ApiError::new(ErrorCode::InvalidArgument, msg);
+        Ok(match op {
+            Op::Status => Step::Status,
+            Op::Stats => Step::Stats,
+            Op::Connect => {
+                self.requested = true;
+                Step::Connect
+            }
+            Op::Disconnect => {
+                self.requested = false;
+                self.error = None;
+                Step::Disconnect
+            }
+            Op::SetSecret { secret } => {
+                self.secret = Secret::new(secret.0.into_bytes()).map_err(|e| invalid(e.to_string()))?;
+                self.secret_source = SecretSource::Api;
+                tracing::info!("shared secret replaced through the API");
+                Step::NewSecret
+            }
+            Op::SetRoutes { routes } => {
+                self.app_routes = route_policy::validate_app_routes(&routes).map_err(invalid)?;
+                Step::Routes
+            }
+            Op::SetRouteEnabled { route, enabled } => {
+                let route = route_policy::known_route(route, &self.wanted()).map_err(invalid)?;
+                if enabled {
+                    self.disabled.remove(&route);
+                } else {
+                    self.disabled.insert(route);
+                }
+                Step::Routes
+            }
+            Op::Hello { .. } | Op::Subscribe => Step::Nothing,
+        })
+    }
+
+    /// Config `route` lines and the app's set, each with where it came from.
+    pub fn wanted(&self) -> BTreeMap<IpNet, RouteSource> {
+        route_policy::wanted(&self.config.route_nets(), &self.app_routes)
+    }
+
+    /// Makes the tunnel's routes follow the policy. `routes`: the tunnel's, None while it is
+    /// down; `read_table`: the OS routing table (read only when the tunnel is up).
+    pub fn check_routes<B: RouteBackend>(
+        &mut self,
+        routes: Option<&mut Routes<B>>,
+        read_table: impl FnOnce() -> io::Result<Vec<RouteEntry>>,
+    ) -> Checked {
+        let wanted = self.wanted();
+        let Some(routes) = routes else {
+            let states = route_policy::waiting(&wanted, &self.disabled);
+            let changed = states != self.route_states;
+            self.route_states = states;
+            return Checked { changed, retry_soon: false };
+        };
+        let table = match read_table() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("cannot read the routing table ({e}); routes unchanged until the next check");
+                return Checked { changed: false, retry_soon: true };
+            }
+        };
+        let installed: BTreeSet<IpNet> = routes.installed().copied().collect();
+        let view = TunnelView { ifname: routes.ifname(), installed: &installed, table: &table };
+        let mut plan = route_policy::plan(&wanted, &self.disabled, view);
+        for net in &plan.forget {
+            tracing::warn!("route {net} via {} was removed by someone else; adding it again", routes.ifname());
+            routes.forget(net);
+        }
+        for (net, state) in &plan.states {
+            if let RouteState::Conflict { interface, route } = state {
+                tracing::warn!("route {net} not installed: overlaps {route} on {interface}");
+            }
+        }
+        let install: Vec<IpNet> = plan.install.iter().copied().collect();
+        let failures: Vec<(IpNet, String)> =
+            routes.reconcile(&install).into_iter().map(|(net, e)| (net, e.to_string())).collect();
+        for (net, e) in &failures {
+            tracing::error!("route {net}: {e}");
+        }
+        route_policy::record_failures(&mut plan.states, &failures);
+        let changed = plan.states != self.route_states;
+        if changed {
+            log_installed(routes);
+        }
+        self.route_states = plan.states;
+        Checked { changed, retry_soon: !failures.is_empty() }
+    }
+
+    /// The status as the API reports it; `tunnel`: what the running tunnel adds.
+    pub fn status(&self, tunnel: Option<TunnelFacts>) -> Status {
+        let routes = self
+            .wanted()
+            .into_iter()
+            .map(|(net, source)| RouteStatus {
+                net,
+                source,
+                enabled: !self.disabled.contains(&net),
+                state: self.route_states.get(&net).cloned().unwrap_or(RouteState::Pending),
+            })
+            .collect();
+        let (listen, interface, link, session) = match tunnel {
+            Some(t) => (Some(t.listen), Some(t.interface), Some(t.link), t.session),
+            None => (None, None, None, None),
+        };
+        Status {
+            helper_version: env!("CARGO_PKG_VERSION").to_string(),
+            requested: if self.requested { TunnelRequest::Up } else { TunnelRequest::Down },
+            error: self.error.clone(),
+            listen,
+            interface,
+            link,
+            session,
+            routes,
+            secret_source: self.secret_source,
+        }
+    }
+}
+
+/// One log line with every route through the tunnel (the end-to-end rig waits for it).
+pub fn log_installed<B: RouteBackend>(routes: &Routes<B>) {
+    let now: Vec<String> = routes.installed().map(ToString::to_string).collect();
+    tracing::info!("routes via tunnel: [{}]", now.join(", "));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::path::Path;
+    use std::rc::Rc;
+
+    use dockroute_api::Redacted;
+
+    use super::*;
+
+    fn n(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn state(config: &str) -> State {
+        let config = Config::parse(config, Path::new("/etc/dockroute")).unwrap();
+        State::new(config, Secret::new(b"0123456789abcdef0123456789abcdef".to_vec()).unwrap())
+    }
+
+    /// The OS's side of the seam: records each call in a log the test keeps; refuses to add
+    /// what is in `taken` (a route someone else owns).
+    #[derive(Default, Clone)]
+    struct Os {
+        calls: Rc<RefCell<Vec<String>>>,
+        taken: Rc<RefCell<Vec<IpNet>>>,
+    }
+
+    impl RouteBackend for Os {
+        fn add(&mut self, net: IpNet, ifname: &str) -> io::Result<()> {
+            if self.taken.borrow().contains(&net) {
+                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "`ip route add` failed: File exists"));
+            }
+            self.calls.borrow_mut().push(format!("add {net} {ifname}"));
+            Ok(())
+        }
+        fn remove(&mut self, net: IpNet, ifname: &str) -> io::Result<()> {
+            self.calls.borrow_mut().push(format!("del {net} {ifname}"));
+            Ok(())
+        }
+    }
+
+    impl Os {
+        fn take_calls(&self) -> Vec<String> {
+            std::mem::take(&mut *self.calls.borrow_mut())
+        }
+    }
+
+    fn tunnel() -> (Os, Routes<Os>) {
+        let os = Os::default();
+        (os.clone(), Routes::new(os, "dockroute0"))
+    }
+
+    fn entry(dest: &str, interface: &str) -> RouteEntry {
+        RouteEntry { dest: n(dest), interface: interface.into(), gateway: None }
+    }
+
+    /// A host's table: a LAN, our routes as `routes` believes them installed, and `extra`.
+    fn table_of(routes: &Routes<Os>, extra: &[RouteEntry]) -> Vec<RouteEntry> {
+        let mut t = vec![entry("0.0.0.0/0", "eth0"), entry("192.168.1.0/24", "eth0")];
+        t.extend(routes.installed().map(|n| RouteEntry { dest: *n, interface: routes.ifname().into(), gateway: None }));
+        t.extend_from_slice(extra);
+        t
+    }
+
+    fn check(s: &mut State, routes: &mut Routes<Os>, extra: &[RouteEntry]) -> Checked {
+        let table = table_of(routes, extra);
+        s.check_routes(Some(routes), || Ok(table))
+    }
+
+    fn refusal(r: Result<Step, ApiError>) -> (ErrorCode, String) {
+        let e = r.unwrap_err();
+        (e.code, e.message)
+    }
+
+    #[test]
+    fn queries_change_nothing_and_hello_and_subscribe_are_the_connections() {
+        let mut s = state("route 172.17.0.0/16\n");
+        assert_eq!(s.apply(Op::Status), Ok(Step::Status));
+        assert_eq!(s.apply(Op::Stats), Ok(Step::Stats));
+        assert_eq!(s.apply(Op::Subscribe), Ok(Step::Nothing));
+        assert_eq!(s.apply(Op::Hello { version: 1, client: "t".into() }), Ok(Step::Nothing));
+        assert!(!s.requested && s.app_routes.is_empty() && s.disabled.is_empty());
+    }
+
+    #[test]
+    fn connect_and_disconnect_record_the_request_and_disconnect_clears_the_error() {
+        let mut s = state("");
+        assert_eq!(s.apply(Op::Connect), Ok(Step::Connect));
+        assert_eq!(s.status(None).requested, TunnelRequest::Up);
+        s.error = Some("cannot listen on udp 127.0.0.1:2511: Address in use".into());
+        assert_eq!(s.apply(Op::Disconnect), Ok(Step::Disconnect));
+        let status = s.status(None);
+        assert_eq!((status.requested, status.error), (TunnelRequest::Down, None));
+    }
+
+    #[test]
+    fn set_secret_refuses_a_bad_length_and_keeps_the_old_secret() {
+        let mut s = state("");
+        let old = s.secret.expose().to_vec();
+        let (code, msg) = refusal(s.apply(Op::SetSecret { secret: Redacted("short".into()) }));
+        assert_eq!((code, msg.as_str()), (ErrorCode::InvalidArgument, "secret is 5 bytes; it must be 16..=1024"));
+        assert_eq!((s.secret.expose(), s.secret_source), (&old[..], SecretSource::File));
+        let new = "a-new-secret-of-enough-length";
+        assert_eq!(s.apply(Op::SetSecret { secret: Redacted(new.into()) }), Ok(Step::NewSecret));
+        assert_eq!((s.secret.expose(), s.secret_source), (new.as_bytes(), SecretSource::Api));
+    }
+
+    #[test]
+    fn set_routes_replaces_the_apps_set_and_a_bad_set_changes_nothing() {
+        let mut s = state("route 172.17.0.0/16\n");
+        assert_eq!(s.apply(Op::SetRoutes { routes: vec![n("172.18.0.9/16")] }), Ok(Step::Routes));
+        assert_eq!(s.app_routes, BTreeSet::from([n("172.18.0.0/16")]));
+        let (code, msg) = refusal(s.apply(Op::SetRoutes { routes: vec![n("172.19.0.0/16"), n("127.0.0.0/8")] }));
+        assert_eq!(code, ErrorCode::InvalidArgument);
+        assert!(msg.starts_with("route 127.0.0.0/8: loopback"), "{msg}");
+        let too_many = vec![n("172.19.0.0/16"); route_policy::MAX_ROUTES + 1];
+        assert_eq!(refusal(s.apply(Op::SetRoutes { routes: too_many })).0, ErrorCode::InvalidArgument);
+        assert_eq!(s.app_routes, BTreeSet::from([n("172.18.0.0/16")]), "unchanged by the refused sets");
+        let sources: Vec<_> = s.status(None).routes.into_iter().map(|r| (r.net, r.source)).collect();
+        assert_eq!(sources, [(n("172.17.0.0/16"), RouteSource::Config), (n("172.18.0.0/16"), RouteSource::App)]);
+    }
+
+    #[test]
+    fn set_route_enabled_switches_known_routes_only() {
+        let mut s = state("route 172.17.0.0/16\n");
+        let off = Op::SetRouteEnabled { route: n("172.17.1.1/16"), enabled: false };
+        assert_eq!(s.apply(off), Ok(Step::Routes));
+        assert_eq!(s.disabled, BTreeSet::from([n("172.17.0.0/16")]));
+        assert!(!s.status(None).routes[0].enabled);
+        let (code, msg) = refusal(s.apply(Op::SetRouteEnabled { route: n("10.9.0.0/16"), enabled: false }));
+        assert_eq!((code, msg.as_str()), (ErrorCode::InvalidArgument, "no route 10.9.0.0/16 is configured"));
+        assert_eq!(s.apply(Op::SetRouteEnabled { route: n("172.17.0.0/16"), enabled: true }), Ok(Step::Routes));
+        assert!(s.disabled.is_empty());
+    }
+
+    #[test]
+    fn without_a_tunnel_routes_wait_and_no_table_is_read() {
+        let mut s = state("route 172.17.0.0/16\n");
+        s.disabled.insert(n("172.17.0.0/16"));
+        s.app_routes.insert(n("172.18.0.0/16"));
+        let checked = s.check_routes::<Os>(None, || panic!("the table is not read while the tunnel is down"));
+        assert_eq!(checked, Checked { changed: true, retry_soon: false });
+        let states: Vec<_> = s.status(None).routes.into_iter().map(|r| r.state).collect();
+        assert_eq!(states, [RouteState::Disabled, RouteState::Pending]);
+        assert!(!s.check_routes::<Os>(None, || unreachable!()).changed, "nothing new the second time");
+    }
+
+    #[test]
+    fn routes_are_installed_switched_off_and_on_through_the_backend() {
+        let mut s = state("route 172.17.0.0/16\n");
+        let (os, mut routes) = tunnel();
+        assert_eq!(check(&mut s, &mut routes, &[]), Checked { changed: true, retry_soon: false });
+        s.apply(Op::SetRoutes { routes: vec![n("172.18.0.0/16")] }).unwrap();
+        check(&mut s, &mut routes, &[]);
+        s.apply(Op::SetRouteEnabled { route: n("172.17.0.0/16"), enabled: false }).unwrap();
+        assert!(check(&mut s, &mut routes, &[]).changed);
+        assert_eq!(s.route_states[&n("172.17.0.0/16")], RouteState::Disabled);
+        assert_eq!(s.route_states[&n("172.18.0.0/16")], RouteState::Installed);
+        assert_eq!(check(&mut s, &mut routes, &[]), Checked { changed: false, retry_soon: false });
+        let calls = ["add 172.17.0.0/16 dockroute0", "add 172.18.0.0/16 dockroute0", "del 172.17.0.0/16 dockroute0"];
+        assert_eq!(os.take_calls(), calls);
+    }
+
+    #[test]
+    fn a_refused_route_is_failed_with_the_reason_and_retried_soon() {
+        let mut s = state("route 172.17.0.0/16\n");
+        let (os, mut routes) = tunnel();
+        os.taken.borrow_mut().push(n("172.17.0.0/16"));
+        assert_eq!(check(&mut s, &mut routes, &[]), Checked { changed: true, retry_soon: true });
+        let failed = RouteState::Failed { message: "`ip route add` failed: File exists".into() };
+        assert_eq!(s.route_states[&n("172.17.0.0/16")], failed);
+        os.taken.borrow_mut().clear();
+        assert_eq!(check(&mut s, &mut routes, &[]), Checked { changed: true, retry_soon: false });
+        assert_eq!(s.route_states[&n("172.17.0.0/16")], RouteState::Installed);
+        assert_eq!(os.take_calls(), ["add 172.17.0.0/16 dockroute0"]);
+    }
+
+    #[test]
+    fn an_unreadable_table_changes_nothing_and_asks_for_a_retry() {
+        let mut s = state("route 172.17.0.0/16\n");
+        let (os, mut routes) = tunnel();
+        check(&mut s, &mut routes, &[]);
+        os.take_calls();
+        let before = s.route_states.clone();
+        s.apply(Op::SetRoutes { routes: vec![n("172.18.0.0/16")] }).unwrap();
+        let checked = s.check_routes(Some(&mut routes), || Err(io::Error::other("`ip -j -4 route` timed out")));
+        assert_eq!(checked, Checked { changed: false, retry_soon: true });
+        assert_eq!((s.route_states.clone(), os.take_calls()), (before, vec![]));
+        assert_eq!(routes.installed().count(), 1, "the installed route is not forgotten");
+    }
+
+    #[test]
+    fn a_route_removed_by_someone_else_is_added_again() {
+        let mut s = state("route 172.17.0.0/16\n");
+        let (os, mut routes) = tunnel();
+        check(&mut s, &mut routes, &[]);
+        // The table no longer has it on our interface (someone ran `ip route del`).
+        let table = vec![entry("0.0.0.0/0", "eth0"), entry("192.168.1.0/24", "eth0")];
+        let checked = s.check_routes(Some(&mut routes), || Ok(table));
+        assert_eq!(checked, Checked { changed: false, retry_soon: false }, "it stays installed");
+        assert_eq!(os.take_calls(), ["add 172.17.0.0/16 dockroute0", "add 172.17.0.0/16 dockroute0"]);
+    }
+
+    #[test]
+    fn a_conflict_keeps_the_route_out_until_it_clears() {
+        let mut s = state("");
+        let (os, mut routes) = tunnel();
+        s.apply(Op::SetRoutes { routes: vec![n("10.8.0.0/16")] }).unwrap();
+        let vpn = [entry("10.0.0.0/8", "utun4")];
+        check(&mut s, &mut routes, &vpn);
+        let conflict = RouteState::Conflict { interface: "utun4".into(), route: n("10.0.0.0/8") };
+        assert_eq!(s.status(None).routes[0].state, conflict);
+        assert!(os.take_calls().is_empty(), "never installed over another interface's route");
+        assert!(check(&mut s, &mut routes, &[]).changed, "the VPN disconnected");
+        assert_eq!(
+            (s.route_states[&n("10.8.0.0/16")].clone(), os.take_calls()),
+            (RouteState::Installed, vec!["add 10.8.0.0/16 dockroute0".to_string()])
+        );
+    }
+
+    #[test]
+    fn the_status_carries_the_tunnels_facts_while_it_is_up() {
+        let mut s = state("route 172.17.0.0/16\n");
+        s.apply(Op::Connect).unwrap();
+        let link = LinkInfo {
+            host_v4: "192.168.251.1/24".parse().unwrap(),
+            guest_v4: "192.168.251.2".parse().unwrap(),
+            host_v6: None,
+            guest_v6: None,
+            mtu: 1400,
+        };
+        let facts = TunnelFacts {
+            listen: "127.0.0.1:2511".parse().unwrap(),
+            interface: "dockroute0".into(),
+            link: link.clone(),
+            session: None,
+        };
+        let status = s.status(Some(facts));
+        assert_eq!((status.interface.as_deref(), status.link), (Some("dockroute0"), Some(link)));
+        assert_eq!(status.listen, Some("127.0.0.1:2511".parse().unwrap()));
+        assert_eq!(status.routes[0].state, RouteState::Pending, "not checked yet");
+        let down = s.status(None);
+        assert_eq!((down.listen, down.interface, down.link), (None, None, None));
+    }
+}
