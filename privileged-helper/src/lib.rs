@@ -4,8 +4,10 @@
 //! - `server`: the Unix socket, authorisation, version negotiation.
 //! - `authz`: who may connect (root, allowed groups); `codesign`: on macOS, the caller's
 //!   code signature too, if the config requires one.
-//! - `daemon`: the state owner: tunnel, routes, config reload, pushed events.
-//! - `install`: launchd / systemd service install and uninstall.
+//! - `daemon`: the state owner, a thin loop around its cores (`ops`: what each API operation
+//!   does; `route_policy`: which routes to install; `config_reload`: when a re-read config
+//!   applies) and `tunnel` (TUN, UDP, engine task).
+//! - `install`: service install and uninstall, one flow; `systemd.rs` / `launchd.rs` per OS.
 
 pub mod authz;
 pub mod codesign;
