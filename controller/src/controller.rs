@@ -245,7 +245,6 @@ impl Controller {
             if v.problem.is_none() {
                 v.problem = v.conflict_warning();
             }
-            v.recompute_phase();
         });
     }
 

@@ -62,10 +62,7 @@ impl Service {
     /// Connect (true) or Disconnect (false): the supervisor follows at once.
     pub fn set_connected(&self, on: bool) {
         self.want.send_replace(on);
-        self.view_tx.send_modify(|v| {
-            v.want_connected = on;
-            v.recompute_phase();
-        });
+        self.view_tx.send_modify(|v| v.want_connected = on);
     }
 
     /// Switches one network's route. Unknown names and networks whose route conflicts are
@@ -141,10 +138,7 @@ async fn supervise(
             }
             continue;
         }
-        view.send_modify(|v| {
-            v.want_connected = true;
-            v.recompute_phase();
-        });
+        view.send_modify(|v| v.want_connected = true);
         let links = Links { view: view.clone(), disabled: disabled.clone(), retry: retry.clone() };
         unclean = true;
         let attempt = tokio::select! {
@@ -165,10 +159,7 @@ async fn supervise(
                     },
                 };
                 tracing::warn!("cannot connect: {}: {}", problem.title, problem.detail);
-                view.send_modify(|v| {
-                    v.problem = Some(problem);
-                    v.recompute_phase();
-                });
+                view.send_modify(|v| v.problem = Some(problem));
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = retry.notified() => {}
@@ -206,7 +197,6 @@ fn show_disconnected(v: &mut View) {
     v.containers.clear();
     v.stats = None;
     v.throughput.clear();
-    v.recompute_phase();
 }
 
 #[cfg(test)]
@@ -242,7 +232,7 @@ mod tests {
         let service = Service::spawn(opts(dir.path()), Choices { connect: true, ..Default::default() }, "0");
         let mut view = service.view();
         let v = until(&mut view, "a problem", |v| v.problem.is_some()).await;
-        assert_eq!(v.phase, Phase::Error);
+        assert_eq!(v.phase(), Phase::Error);
         assert_eq!(v.problem.unwrap().kind, ProblemKind::HelperNotInstalled);
         tokio::time::timeout(Duration::from_secs(5), service.quit()).await.expect("quit returns while retrying");
         service.quit().await; // idempotent
@@ -256,7 +246,7 @@ mod tests {
         until(&mut view, "a problem", |v| v.problem.is_some()).await;
         service.set_connected(false);
         let now = service.snapshot();
-        assert_eq!((now.want_connected, now.phase), (false, Phase::Disconnected), "the choice shows before any work");
+        assert_eq!((now.want_connected, now.phase()), (false, Phase::Disconnected), "the choice shows before any work");
         until(&mut view, "no problem while disconnected", |v| v.problem.is_none()).await;
         service.set_connected(true);
         until(&mut view, "the problem again", |v| v.want_connected && v.problem.is_some()).await;
