@@ -148,6 +148,18 @@ pub struct Sample {
     pub rx_bps: f64,
 }
 
+/// A failure the user can act on, carried through `anyhow` so the service can show it.
+#[derive(Debug)]
+pub struct ProblemError(pub Problem);
+
+impl std::fmt::Display for ProblemError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.0.title, self.0.detail)
+    }
+}
+
+impl std::error::Error for ProblemError {}
+
 impl View {
     /// The phase that follows from the user's wish, the problem and the helper's session.
     pub fn phase(&self) -> Phase {
