@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use bollard::models::Network;
+use dockroute_api::Pair;
 use ipnet::IpNet;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,8 +53,8 @@ pub fn desired_routes(networks: &[BridgeNetwork], disabled: &BTreeSet<String>) -
 }
 
 /// The guest's rules file: `internal CIDR` per internal subnet, then the `iptables A+B` pairs
-/// (seed syntax) the user configured.
-pub fn guest_rules(networks: &[BridgeNetwork], pairs: &[String]) -> String {
+/// (seed syntax, as `Pair` prints and parses it) the user configured.
+pub fn guest_rules(networks: &[BridgeNetwork], pairs: &[Pair]) -> String {
     let mut text = String::from("# written by dockroute; the guest re-reads it when it changes\n");
     let internal: BTreeSet<IpNet> =
         networks.iter().filter(|n| n.internal).flat_map(|n| n.subnets.iter().copied()).collect();
@@ -112,9 +113,12 @@ mod tests {
             net("private", "bridge", &["198.19.2.0/24"], true),
             net("app", "bridge", &["198.19.1.0/24"], false),
         ]);
-        let text = guest_rules(&b, &["198.19.1.0+198.19.3.0".to_string()]);
+        let pair: Pair = "198.19.1.0+198.19.3.0".parse().unwrap();
+        let text = guest_rules(&b, &[pair]);
         assert!(text.contains("internal 198.19.2.0/24\n"));
         assert!(!text.contains("198.19.1.0/24"));
         assert!(text.contains("iptables 198.19.1.0+198.19.3.0\n"));
+        let line = text.lines().find(|l| l.starts_with("iptables ")).unwrap();
+        assert_eq!(line["iptables ".len()..].parse::<Pair>(), Ok(pair), "the guest reads back the same pair");
     }
 }

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+/// Where the Docker engine listens (not the tunnel's endpoints: those are the engine crate's).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
+pub struct DockerEndpoint {
     /// `unix:///path` or `tcp://host:port`.
     pub host: String,
     /// Why this one: shown in status and logs, so a wrong pick is easy to explain.
@@ -46,9 +47,9 @@ pub fn well_known_sockets(home: Option<&Path>) -> Vec<(PathBuf, &'static str)> {
     v
 }
 
-pub fn resolve(env: &Env) -> Result<Endpoint, String> {
+pub fn resolve(env: &Env) -> Result<DockerEndpoint, String> {
     if let Some(host) = env.vars.get("DOCKER_HOST").filter(|h| !h.is_empty()) {
-        return Ok(Endpoint { host: host.clone(), source: "DOCKER_HOST".into() });
+        return Ok(DockerEndpoint { host: host.clone(), source: "DOCKER_HOST".into() });
     }
     let docker_dir =
         env.vars.get("DOCKER_CONFIG").map(PathBuf::from).or_else(|| env.home.as_ref().map(|h| h.join(".docker")));
@@ -59,14 +60,19 @@ pub fn resolve(env: &Env) -> Result<Endpoint, String> {
     if let Some((name, why)) = context.filter(|(n, _)| n != "default") {
         let dir = docker_dir.as_deref().ok_or("no docker config directory (HOME unset)")?;
         let host = context_host(dir, &name)?;
-        return Ok(Endpoint { host, source: format!("context {name:?} ({why})") });
+        return Ok(DockerEndpoint { host, source: format!("context {name:?} ({why})") });
     }
     for (path, what) in well_known_sockets(env.home.as_deref()) {
         if path.exists() {
-            return Ok(Endpoint { host: format!("unix://{}", path.display()), source: what.to_string() });
+            return Ok(DockerEndpoint { host: format!("unix://{}", path.display()), source: what.to_string() });
         }
     }
     Err("no Docker engine found: set DOCKER_HOST or a docker context, or start Docker".into())
+}
+
+/// The docker CLI keeps a context's files under the SHA-256 of its name, in hex.
+fn context_dir_name(name: &str) -> String {
+    dockroute_stdx::hex::encode(&Sha256::digest(name.as_bytes()))
 }
 
 fn current_context(docker_dir: &Path) -> Option<String> {
@@ -76,9 +82,7 @@ fn current_context(docker_dir: &Path) -> Option<String> {
 }
 
 fn context_host(docker_dir: &Path, name: &str) -> Result<String, String> {
-    let digest = Sha256::digest(name.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    let meta = docker_dir.join("contexts/meta").join(hex).join("meta.json");
+    let meta = docker_dir.join("contexts/meta").join(context_dir_name(name)).join("meta.json");
     let text =
         std::fs::read_to_string(&meta).map_err(|e| format!("docker context {name:?}: {}: {e}", meta.display()))?;
     let v: serde_json::Value =
@@ -98,11 +102,16 @@ mod tests {
     }
 
     fn write_context(home: &Path, name: &str, host: &str) {
-        let hex: String = Sha256::digest(name.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-        let dir = home.join(".docker/contexts/meta").join(hex);
+        let dir = home.join(".docker/contexts/meta").join(context_dir_name(name));
         std::fs::create_dir_all(&dir).unwrap();
         let meta = serde_json::json!({"Name": name, "Metadata": {}, "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": false}}});
         std::fs::write(dir.join("meta.json"), meta.to_string()).unwrap();
+    }
+
+    #[test]
+    fn context_directories_are_named_as_the_docker_cli_names_them() {
+        // `docker context create colima ...` writes contexts/meta/<this>/meta.json.
+        assert_eq!(context_dir_name("colima"), "f24fd3749c1368328e2b149bec149cb6795619f244c5b584e844961215dadd16");
     }
 
     #[test]

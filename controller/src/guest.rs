@@ -7,12 +7,16 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use bollard::models::{ContainerCreateBody, DeviceMapping, HostConfig, RestartPolicy, RestartPolicyNameEnum};
+use bollard::models::{
+    ContainerCreateBody, ContainerSummary, DeviceMapping, HostConfig, RestartPolicy, RestartPolicyNameEnum,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ImportImageOptionsBuilder, ListContainersOptionsBuilder,
     RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use bollard::Docker;
+use dockroute_api::GuestArgs;
+use dockroute_stdx::hex;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
@@ -42,16 +46,12 @@ pub struct GuestSpec {
 impl GuestSpec {
     pub fn hash(&self) -> String {
         let text = format!("{}|{}|{:?}|{}", self.image, self.port, self.host_address, self.secret_fingerprint);
-        hex(&Sha256::digest(text.as_bytes())[..16])
+        hex::encode(&Sha256::digest(text.as_bytes())[..16])
     }
 }
 
 pub fn fingerprint(secret: &[u8]) -> String {
-    hex(&Sha256::digest(secret)[..8])
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    hex::encode(&Sha256::digest(secret)[..8])
 }
 
 /// What `ensure` did, for logs and tests.
@@ -84,37 +84,63 @@ pub async fn ensure_image(docker: &Docker, image: &str, tarball: Option<&Path>) 
     Ok(true)
 }
 
-/// Our containers (by label), with their spec hash and whether they run.
-async fn ours(docker: &Docker) -> anyhow::Result<Vec<(String, Option<String>, bool)>> {
+/// One of our containers (by label), as `ensure` judges it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Ours {
+    id: String,
+    /// The `LABEL_SPEC` it was created with.
+    spec: Option<String>,
+    running: bool,
+}
+
+impl Ours {
+    fn from_summary(c: ContainerSummary) -> Ours {
+        Ours {
+            id: c.id.unwrap_or_default(),
+            spec: c.labels.and_then(|mut l| l.remove(LABEL_SPEC)),
+            running: c.state.map(|s| s.to_string()).as_deref() == Some("running"),
+        }
+    }
+}
+
+async fn ours(docker: &Docker) -> anyhow::Result<Vec<Ours>> {
     let filters = HashMap::from([("label", vec![LABEL_OURS])]);
     let list = docker
         .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
         .await?;
-    Ok(list
-        .into_iter()
-        .map(|c| {
-            let id = c.id.unwrap_or_default();
-            let spec = c.labels.and_then(|l| l.get(LABEL_SPEC).cloned());
-            let running = c.state.map(|s| s.to_string()) == Some("running".to_string());
-            (id, spec, running)
-        })
-        .collect())
+    Ok(list.into_iter().map(Ours::from_summary).collect())
+}
+
+/// What `ensure` does with the containers it found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Plan {
+    /// Ours, but of another spec (or a second one of the right spec).
+    remove: Vec<String>,
+    /// The one to keep (start it if it is stopped); None: create one.
+    keep: Option<(String, bool)>,
+}
+
+/// Exactly one container of spec `want` survives: the first that has it.
+fn plan(found: Vec<Ours>, want: &str) -> Plan {
+    let mut p = Plan { remove: Vec::new(), keep: None };
+    for c in found {
+        if p.keep.is_none() && c.spec.as_deref() == Some(want) {
+            p.keep = Some((c.id, c.running));
+        } else {
+            p.remove.push(c.id);
+        }
+    }
+    p
 }
 
 /// Makes exactly one guest container of `spec` run, with `secret` and `rules` inside.
 pub async fn ensure(docker: &Docker, spec: &GuestSpec, secret: &[u8], rules: &str) -> anyhow::Result<Ensured> {
     let want = spec.hash();
-    let mut replaced = 0;
-    let mut keep = None;
-    for (id, hash, running) in ours(docker).await? {
-        if keep.is_none() && hash.as_deref() == Some(want.as_str()) {
-            keep = Some((id, running));
-        } else {
-            remove_container(docker, &id).await?;
-            replaced += 1;
-        }
+    let plan = plan(ours(docker).await?, &want);
+    for id in &plan.remove {
+        remove_container(docker, id).await?;
     }
-    if let Some((id, running)) = keep {
+    if let Some((id, running)) = plan.keep {
         if running {
             return Ok(Ensured::AlreadyRunning);
         }
@@ -128,21 +154,22 @@ pub async fn ensure(docker: &Docker, spec: &GuestSpec, secret: &[u8], rules: &st
     let id = create(docker, spec, &want).await?;
     upload(docker, &id, &[("secret", secret, 0o600), ("rules", rules.as_bytes(), 0o644)]).await?;
     docker.start_container(&id, None::<bollard::query_parameters::StartContainerOptions>).await?;
-    Ok(Ensured::Created { replaced })
+    Ok(Ensured::Created { replaced: plan.remove.len() })
 }
 
-async fn create(docker: &Docker, spec: &GuestSpec, hash: &str) -> anyhow::Result<String> {
-    let mut cmd = vec![
-        "--secret-file".to_string(),
-        format!("{CONFIG_DIR}/secret"),
-        "--rules-file".to_string(),
-        format!("{CONFIG_DIR}/rules"),
-        "--server".to_string(),
-        format!("host.docker.internal:{}", spec.port),
-        "--fallback-server".to_string(),
-        format!("gateway.docker.internal:{}", spec.port),
-    ];
-    cmd.push("--log-json".into());
+/// The guest's command line: the secret and rules files where `upload` puts them, the helper
+/// on `port`, logs as JSON (Docker keeps them).
+fn guest_args(port: u16) -> GuestArgs {
+    GuestArgs {
+        rules_file: Some(format!("{CONFIG_DIR}/rules").into()),
+        log_json: true,
+        ..GuestArgs::new(format!("{CONFIG_DIR}/secret")).with_port(port)
+    }
+}
+
+/// The container: host network, NET_ADMIN and the TUN device (it is the VM's tunnel end),
+/// restarted unless we stop it, labelled as ours with its spec hash.
+fn container_body(spec: &GuestSpec, hash: &str) -> ContainerCreateBody {
     let host_config = HostConfig {
         network_mode: Some("host".into()),
         cap_add: Some(vec!["NET_ADMIN".into()]),
@@ -155,12 +182,12 @@ async fn create(docker: &Docker, spec: &GuestSpec, hash: &str) -> anyhow::Result
             name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
             maximum_retry_count: None,
         }),
-        extra_hosts: spec.host_address.map(|a| vec![format!("host.docker.internal:{a}")]),
+        extra_hosts: spec.host_address.map(|a| vec![format!("{}:{a}", dockroute_api::HOST_NAME_IN_VM)]),
         ..Default::default()
     };
-    let body = ContainerCreateBody {
+    ContainerCreateBody {
         image: Some(spec.image.clone()),
-        cmd: Some(cmd),
+        cmd: Some(guest_args(spec.port).to_args()),
         labels: Some(HashMap::from([
             (LABEL_OURS.to_string(), "1".to_string()),
             (LABEL_SPEC.to_string(), hash.to_string()),
@@ -169,9 +196,12 @@ async fn create(docker: &Docker, spec: &GuestSpec, hash: &str) -> anyhow::Result
         stop_timeout: Some(10),
         host_config: Some(host_config),
         ..Default::default()
-    };
+    }
+}
+
+async fn create(docker: &Docker, spec: &GuestSpec, hash: &str) -> anyhow::Result<String> {
     let options = CreateContainerOptionsBuilder::default().name(CONTAINER_NAME).build();
-    let created = docker.create_container(Some(options), body).await.map_err(|e| {
+    let created = docker.create_container(Some(options), container_body(spec, hash)).await.map_err(|e| {
         anyhow::anyhow!("creating {CONTAINER_NAME}: {e} (a container of that name that Dockroute did not make must be removed by hand)")
     })?;
     Ok(created.id)
@@ -179,9 +209,9 @@ async fn create(docker: &Docker, spec: &GuestSpec, hash: &str) -> anyhow::Result
 
 /// Replaces the rules file in the running guest (it re-reads it when it changes).
 pub async fn update_rules(docker: &Docker, rules: &str) -> anyhow::Result<()> {
-    for (id, _, running) in ours(docker).await? {
-        if running {
-            upload(docker, &id, &[("rules", rules.as_bytes(), 0o644)]).await?;
+    for c in ours(docker).await? {
+        if c.running {
+            upload(docker, &c.id, &[("rules", rules.as_bytes(), 0o644)]).await?;
         }
     }
     Ok(())
@@ -190,8 +220,8 @@ pub async fn update_rules(docker: &Docker, rules: &str) -> anyhow::Result<()> {
 /// Removes every container of ours. Idempotent.
 pub async fn remove_all(docker: &Docker) -> anyhow::Result<usize> {
     let list = ours(docker).await?;
-    for (id, _, _) in &list {
-        remove_container(docker, id).await?;
+    for c in &list {
+        remove_container(docker, &c.id).await?;
     }
     Ok(list.len())
 }
@@ -210,6 +240,17 @@ async fn remove_container(docker: &Docker, id: &str) -> anyhow::Result<()> {
 /// Copies files into `CONFIG_DIR` of a container as a tar archive (the only way into a
 /// container that leaves no trace in its configuration).
 async fn upload(docker: &Docker, id: &str, files: &[(&str, &[u8], u32)]) -> anyhow::Result<()> {
+    let archive = config_archive(files)?;
+    let options = UploadToContainerOptionsBuilder::default().path("/").build();
+    // As a stream: bollard logs whole request bodies at trace level, streams it does not, and
+    // this archive holds the secret.
+    let body = futures_util::stream::once(async move { bytes::Bytes::from(archive) });
+    docker.upload_to_container(id, Some(options), bollard::body_stream(body)).await?;
+    Ok(())
+}
+
+/// `CONFIG_DIR` with `files` (name, contents, mode) in it, as a tar archive to unpack at `/`.
+fn config_archive(files: &[(&str, &[u8], u32)]) -> std::io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     let mut dir = tar::Header::new_gnu();
     dir.set_entry_type(tar::EntryType::Directory);
@@ -225,13 +266,7 @@ async fn upload(docker: &Docker, id: &str, files: &[(&str, &[u8], u32)]) -> anyh
         let path: PathBuf = Path::new(CONFIG_DIR.trim_start_matches('/')).join(name);
         builder.append_data(&mut h, path, *data)?;
     }
-    let archive = builder.into_inner()?;
-    let options = UploadToContainerOptionsBuilder::default().path("/").build();
-    // As a stream: bollard logs whole request bodies at trace level, streams it does not, and
-    // this archive holds the secret.
-    let body = futures_util::stream::once(async move { bytes::Bytes::from(archive) });
-    docker.upload_to_container(id, Some(options), bollard::body_stream(body)).await?;
-    Ok(())
+    builder.into_inner()
 }
 
 #[cfg(test)]
@@ -258,5 +293,96 @@ mod tests {
         assert_eq!(base.hash(), h, "stable");
         assert_eq!(fingerprint(b"s").len(), 16);
         assert!(!fingerprint(b"super-secret").contains("super"));
+    }
+
+    fn spec() -> GuestSpec {
+        GuestSpec {
+            image: "dockroute-guest:1".into(),
+            port: 2600,
+            host_address: Some("198.18.0.1".parse().unwrap()),
+            secret_fingerprint: fingerprint(b"s"),
+        }
+    }
+
+    #[test]
+    fn the_command_is_what_the_guest_parses() {
+        let body = container_body(&spec(), "h");
+        let cmd = body.cmd.unwrap();
+        let parsed =
+            <GuestArgs as clap::Parser>::try_parse_from(std::iter::once("dockroute-guest".to_string()).chain(cmd))
+                .unwrap();
+        assert_eq!(parsed, guest_args(2600));
+        assert_eq!(parsed.secret_file, Path::new("/etc/dockroute/secret"));
+        assert_eq!(parsed.rules_file.as_deref(), Some(Path::new("/etc/dockroute/rules")));
+        assert_eq!(parsed.server, "host.docker.internal:2600");
+        assert_eq!(parsed.fallback_server, "gateway.docker.internal:2600");
+        assert!(parsed.log_json && !parsed.no_firewall);
+    }
+
+    #[test]
+    fn the_container_is_the_vms_tunnel_end_and_ours() {
+        let body = container_body(&spec(), "h1");
+        let hc = body.host_config.unwrap();
+        assert_eq!(hc.network_mode.as_deref(), Some("host"));
+        assert_eq!(hc.cap_add, Some(vec!["NET_ADMIN".to_string()]));
+        let tun = &hc.devices.unwrap()[0];
+        assert_eq!(
+            (tun.path_on_host.as_deref(), tun.path_in_container.as_deref()),
+            (Some("/dev/net/tun"), Some("/dev/net/tun"))
+        );
+        assert_eq!(hc.restart_policy.unwrap().name, Some(RestartPolicyNameEnum::UNLESS_STOPPED));
+        assert_eq!(hc.extra_hosts, Some(vec!["host.docker.internal:198.18.0.1".to_string()]));
+        let labels = body.labels.unwrap();
+        assert_eq!((labels[LABEL_OURS].as_str(), labels[LABEL_SPEC].as_str()), ("1", "h1"));
+        assert_eq!(body.image.as_deref(), Some("dockroute-guest:1"));
+        assert!(body.env.is_none(), "the secret never goes into the environment");
+        let plain = container_body(&GuestSpec { host_address: None, ..spec() }, "h1");
+        assert_eq!(plain.host_config.unwrap().extra_hosts, None, "Docker Desktop's own name is used");
+    }
+
+    fn found(id: &str, spec: Option<&str>, running: bool) -> Ours {
+        Ours { id: id.into(), spec: spec.map(Into::into), running }
+    }
+
+    #[test]
+    fn one_container_of_the_wanted_spec_survives() {
+        let p = plan(
+            vec![found("old", Some("a"), true), found("new", Some("b"), false), found("twin", Some("b"), true)],
+            "b",
+        );
+        assert_eq!(p, Plan { remove: vec!["old".into(), "twin".into()], keep: Some(("new".into(), false)) });
+        let p = plan(vec![found("old", Some("a"), true), found("unlabelled", None, true)], "b");
+        assert_eq!(p, Plan { remove: vec!["old".into(), "unlabelled".into()], keep: None }, "none fits: create one");
+        assert_eq!(plan(vec![], "b"), Plan { remove: vec![], keep: None });
+        let summary = ContainerSummary {
+            id: Some("c1".into()),
+            labels: Some(HashMap::from([(LABEL_SPEC.to_string(), "b".to_string())])),
+            state: Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
+            ..Default::default()
+        };
+        assert_eq!(Ours::from_summary(summary), found("c1", Some("b"), true));
+    }
+
+    #[test]
+    fn the_config_archive_holds_the_files_with_their_modes() {
+        let archive =
+            config_archive(&[("secret", b"abc", 0o600), ("rules", b"internal 198.19.2.0/24\n", 0o644)]).unwrap();
+        let mut seen = Vec::new();
+        for entry in tar::Archive::new(archive.as_slice()).entries().unwrap() {
+            let mut e = entry.unwrap();
+            let path = e.path().unwrap().display().to_string();
+            let mode = e.header().mode().unwrap();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut e, &mut text).unwrap();
+            seen.push((path, mode, text));
+        }
+        assert_eq!(
+            seen,
+            [
+                ("etc/dockroute".to_string(), 0o755, String::new()),
+                ("etc/dockroute/secret".to_string(), 0o600, "abc".to_string()),
+                ("etc/dockroute/rules".to_string(), 0o644, "internal 198.19.2.0/24\n".to_string()),
+            ]
+        );
     }
 }

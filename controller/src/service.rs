@@ -1,15 +1,19 @@
-//! The controller as the app runs it: the user's choices in (connect or not, which networks),
-//! a `View` out, and in between a supervisor that keeps trying while Docker or the helper is
-//! missing and says why in the view.
+//! The controller as the app and `dockroute --headless` run it: the user's choices in (connect
+//! or not, which networks), a `View` out, and in between a supervisor that keeps trying while
+//! Docker or the helper is missing and says why in the view.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dockroute_stdx::Backoff;
 use tokio::sync::{watch, Notify};
 
-use crate::controller::{teardown_detached, Controller, Exit, Links, Options, ProblemError};
-use crate::view::{Problem, ProblemKind, View};
+use crate::controller::{Controller, Exit, ViewChannels};
+use crate::endpoint::Env;
+use crate::options::Options;
+use crate::teardown;
+use crate::view::{Problem, ProblemError, ProblemKind, View};
 
 /// What the user chose last time (the app persists it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,18 +23,20 @@ pub struct Choices {
     pub disabled: BTreeSet<String>,
 }
 
-/// Retries of a failed start grow to this (Docker Desktop takes a while to boot).
+/// Retries of a failed start: 1 s doubling to this (Docker Desktop takes a while to boot).
+const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(15);
 
 pub struct Service {
     want: watch::Sender<bool>,
     disabled: watch::Sender<BTreeSet<String>>,
     retry: Arc<Notify>,
-    quit: watch::Sender<bool>,
+    /// Set once: stop the supervisor, leaving or tearing down what it made.
+    stop: watch::Sender<Option<Exit>>,
     view: watch::Receiver<View>,
     /// To show the user's choice at once, before the supervisor has acted on it.
     view_tx: watch::Sender<View>,
-    task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<anyhow::Result<()>>>>,
 }
 
 impl Service {
@@ -45,10 +51,11 @@ impl Service {
         let (view_tx, view) = watch::channel(initial);
         let (want, want_rx) = watch::channel(choices.connect);
         let (disabled, disabled_rx) = watch::channel(choices.disabled);
-        let (quit, quit_rx) = watch::channel(false);
+        let (stop, stop_rx) = watch::channel(None);
         let retry = Arc::new(Notify::new());
-        let task = tokio::spawn(supervise(opts, view_tx.clone(), want_rx, disabled_rx, quit_rx, retry.clone()));
-        Service { want, disabled, retry, quit, view, view_tx, task: tokio::sync::Mutex::new(Some(task)) }
+        let channels = ViewChannels { view: view_tx.clone(), disabled: disabled_rx, retry: retry.clone() };
+        let task = tokio::spawn(supervise(opts, channels, want_rx, stop_rx));
+        Service { want, disabled, retry, stop, view, view_tx, task: tokio::sync::Mutex::new(Some(task)) }
     }
 
     pub fn view(&self) -> watch::Receiver<View> {
@@ -62,10 +69,7 @@ impl Service {
     /// Connect (true) or Disconnect (false): the supervisor follows at once.
     pub fn set_connected(&self, on: bool) {
         self.want.send_replace(on);
-        self.view_tx.send_modify(|v| {
-            v.want_connected = on;
-            v.recompute_phase();
-        });
+        self.view_tx.send_modify(|v| v.want_connected = on);
     }
 
     /// Switches one network's route. Unknown names and networks whose route conflicts are
@@ -103,9 +107,18 @@ impl Service {
     /// up (the guest keeps running, the helper keeps the routes) for the next start to adopt.
     /// Idempotent.
     pub async fn quit(&self) {
-        self.quit.send_replace(true);
-        if let Some(task) = self.task.lock().await.take() {
-            let _ = task.await;
+        // Leaving tears nothing down, so nothing can fail.
+        let _ = self.stop(Exit::Leave).await;
+    }
+
+    /// Stops the supervisor; with `Exit::Teardown` it first does Disconnect's teardown (guest
+    /// removed, routes withdrawn, tunnel down), also after a connect that never finished. The
+    /// error says what may be left. The first call decides; later ones return at once.
+    pub async fn stop(&self, exit: Exit) -> anyhow::Result<()> {
+        self.stop.send_if_modified(|s| first_stop(s, exit));
+        match self.task.lock().await.take() {
+            Some(task) => task.await.unwrap_or_else(|e| Err(anyhow::anyhow!("the supervisor failed: {e}"))),
+            None => Ok(()),
         }
     }
 }
@@ -113,44 +126,58 @@ impl Service {
 /// A Service dropped without `quit` stops its supervisor the same way (leaving the tunnel).
 impl Drop for Service {
     fn drop(&mut self) {
-        self.quit.send_replace(true);
+        self.stop.send_if_modified(|s| first_stop(s, Exit::Leave));
     }
 }
 
+/// The first way of stopping asked for is the one that counts.
+fn first_stop(stop: &mut Option<Exit>, exit: Exit) -> bool {
+    if stop.is_some() {
+        return false;
+    }
+    *stop = Some(exit);
+    true
+}
+
+/// Runs until told to stop; the result is that of the final teardown, if there was one.
 async fn supervise(
     opts: Options,
-    view: watch::Sender<View>,
+    channels: ViewChannels,
     mut want: watch::Receiver<bool>,
-    disabled: watch::Receiver<BTreeSet<String>>,
-    mut quit: watch::Receiver<bool>,
-    retry: Arc<Notify>,
-) {
-    let mut delay = Duration::from_secs(1);
+    mut stop: watch::Receiver<Option<Exit>>,
+) -> anyhow::Result<()> {
+    let ViewChannels { view, disabled, retry } = channels;
+    let mut delay = Backoff::new(FIRST_RETRY, MAX_RETRY);
     // Set once a connect was attempted and no controller's teardown followed: the helper may
     // have a tunnel up (or an earlier run's guest may still run) that Disconnect must remove.
     let mut unclean = false;
-    while !*quit.borrow() {
+    loop {
+        let stopping = *stop.borrow();
+        match stopping {
+            Some(Exit::Teardown) if unclean => {
+                return teardown::detached(&opts.helper_socket, &Env::from_process()).await.into_result()
+            }
+            Some(_) => return Ok(()),
+            None => {}
+        }
         if !*want.borrow_and_update() {
             if std::mem::take(&mut unclean) {
-                teardown_detached(&opts).await;
+                let _ = teardown::detached(&opts.helper_socket, &Env::from_process()).await;
             }
             view.send_modify(show_disconnected);
             tokio::select! {
                 _ = want.changed() => {}
-                _ = quit.changed() => {}
+                _ = stop.changed() => {}
             }
             continue;
         }
-        view.send_modify(|v| {
-            v.want_connected = true;
-            v.recompute_phase();
-        });
-        let links = Links { view: view.clone(), disabled: disabled.clone(), retry: retry.clone() };
+        view.send_modify(|v| v.want_connected = true);
+        let channels = ViewChannels { view: view.clone(), disabled: disabled.clone(), retry: retry.clone() };
         unclean = true;
         let attempt = tokio::select! {
-            c = Controller::connect(opts.clone(), links) => c,
+            c = Controller::connect(opts.clone(), channels) => c,
             _ = want.wait_for(|w| !*w) => continue,
-            _ = quit.wait_for(|q| *q) => break,
+            _ = stop.wait_for(Option::is_some) => continue,
         };
         let controller = match attempt {
             Ok(c) => c,
@@ -165,30 +192,26 @@ async fn supervise(
                     },
                 };
                 tracing::warn!("cannot connect: {}: {}", problem.title, problem.detail);
-                view.send_modify(|v| {
-                    v.problem = Some(problem);
-                    v.recompute_phase();
-                });
+                view.send_modify(|v| v.problem = Some(problem));
                 tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
+                    _ = tokio::time::sleep(delay.next_delay()) => {}
                     _ = retry.notified() => {}
                     _ = want.changed() => {}
-                    _ = quit.changed() => {}
+                    _ = stop.changed() => {}
                 }
-                delay = (delay * 2).min(MAX_RETRY);
                 continue;
             }
         };
-        delay = Duration::from_secs(1);
-        let (mut want2, mut quit2) = (want.clone(), quit.clone());
-        let stop = async move {
+        delay.reset();
+        let (mut want2, mut stop2) = (want.clone(), stop.clone());
+        let until = async move {
             tokio::select! {
                 Ok(_) = want2.wait_for(|w| !*w) => Exit::Teardown,
-                // Quit, or the Service is gone: leave everything up.
-                _ = quit2.wait_for(|q| *q) => Exit::Leave,
+                // Quit (or the Service is gone: leave everything up), or stop with a teardown.
+                s = stop2.wait_for(Option::is_some) => s.ok().and_then(|s| *s).unwrap_or(Exit::Leave),
             }
         };
-        let result = controller.run(stop).await;
+        let result = controller.run(until).await;
         // A teardown that failed (Docker or the helper gone meanwhile) is tried again.
         unclean = result.is_err();
         if let Err(e) = result {
@@ -206,7 +229,6 @@ fn show_disconnected(v: &mut View) {
     v.containers.clear();
     v.stats = None;
     v.throughput.clear();
-    v.recompute_phase();
 }
 
 #[cfg(test)]
@@ -242,7 +264,7 @@ mod tests {
         let service = Service::spawn(opts(dir.path()), Choices { connect: true, ..Default::default() }, "0");
         let mut view = service.view();
         let v = until(&mut view, "a problem", |v| v.problem.is_some()).await;
-        assert_eq!(v.phase, Phase::Error);
+        assert_eq!(v.phase(), Phase::Error);
         assert_eq!(v.problem.unwrap().kind, ProblemKind::HelperNotInstalled);
         tokio::time::timeout(Duration::from_secs(5), service.quit()).await.expect("quit returns while retrying");
         service.quit().await; // idempotent
@@ -256,7 +278,7 @@ mod tests {
         until(&mut view, "a problem", |v| v.problem.is_some()).await;
         service.set_connected(false);
         let now = service.snapshot();
-        assert_eq!((now.want_connected, now.phase), (false, Phase::Disconnected), "the choice shows before any work");
+        assert_eq!((now.want_connected, now.phase()), (false, Phase::Disconnected), "the choice shows before any work");
         until(&mut view, "no problem while disconnected", |v| v.problem.is_none()).await;
         service.set_connected(true);
         until(&mut view, "the problem again", |v| v.want_connected && v.problem.is_some()).await;
@@ -269,6 +291,27 @@ mod tests {
         let err = service.set_network_enabled("nope", false).unwrap_err();
         assert!(err.contains("no bridge network named \"nope\""), "{err}");
         assert!(service.disabled().is_empty());
+    }
+
+    #[tokio::test]
+    async fn stopping_with_a_teardown_while_retrying_ends_the_supervisor() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = Service::spawn(opts(dir.path()), Choices { connect: true, ..Default::default() }, "0");
+        let mut view = service.view();
+        until(&mut view, "a problem", |v| v.problem.is_some()).await;
+        // The teardown reaches for Docker and the helper (at most 5 s each), then it ends.
+        let stopped = tokio::time::timeout(Duration::from_secs(15), service.stop(Exit::Teardown)).await;
+        assert!(stopped.is_ok(), "stop(Teardown) did not return: the supervisor still runs");
+        let again = tokio::time::timeout(Duration::from_millis(100), service.stop(Exit::Teardown)).await;
+        assert!(matches!(again, Ok(Ok(()))), "a second stop returns at once");
+    }
+
+    #[test]
+    fn the_first_way_of_stopping_counts() {
+        let mut s = None;
+        assert!(first_stop(&mut s, Exit::Teardown));
+        assert!(!first_stop(&mut s, Exit::Leave), "a later quit does not cancel the teardown");
+        assert_eq!(s, Some(Exit::Teardown));
     }
 
     #[tokio::test]

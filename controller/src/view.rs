@@ -1,6 +1,10 @@
 //! What the user sees, as one serialisable snapshot: the dashboard renders it whole and the
 //! tray menu is derived from it. Pure functions only, so every state the UI can show is a plain
 //! unit test; `service` and `controller` fill it in.
+//!
+//! The phase is not stored: `View::phase()` derives it from the user's wish, the problem and
+//! the session, and the page gets it as the field `phase` (see `Serialize for View`), so no
+//! writer of the view can leave it stale.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -14,11 +18,11 @@ use crate::discovery::BridgeNetwork;
 /// Samples kept for the throughput chart (the helper pushes stats about once a second).
 pub const THROUGHPUT_SAMPLES: usize = 60;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Deserialising ignores `phase` (it is derived); only tests read a view back.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct View {
     pub app_version: String,
-    pub phase: Phase,
-    /// The user's choice (Connect/Disconnect), which `phase` follows as far as it can.
+    /// The user's choice (Connect/Disconnect), which `phase()` follows as far as it can.
     pub want_connected: bool,
     pub problem: Option<Problem>,
     /// The Docker engine in use, e.g. `unix:///var/run/docker.sock`.
@@ -58,7 +62,6 @@ pub enum ProblemKind {
     HelperNotInstalled,
     HelperNotRunning,
     HelperNotAuthorised,
-    TunnelDown,
     RouteConflict,
     Other,
 }
@@ -145,10 +148,22 @@ pub struct Sample {
     pub rx_bps: f64,
 }
 
+/// A failure the user can act on, carried through `anyhow` so the service can show it.
+#[derive(Debug)]
+pub struct ProblemError(pub Problem);
+
+impl std::fmt::Display for ProblemError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.0.title, self.0.detail)
+    }
+}
+
+impl std::error::Error for ProblemError {}
+
 impl View {
     /// The phase that follows from the user's wish, the problem and the helper's session.
-    pub fn recompute_phase(&mut self) {
-        self.phase = if !self.want_connected {
+    pub fn phase(&self) -> Phase {
+        if !self.want_connected {
             Phase::Disconnected
         } else if self.problem.as_ref().is_some_and(|p| p.kind.blocks()) {
             Phase::Error
@@ -156,7 +171,7 @@ impl View {
             Phase::Connected
         } else {
             Phase::Connecting
-        };
+        }
     }
 
     /// Takes in a helper stats push: the counters, and a throughput sample from the change
@@ -195,6 +210,57 @@ impl View {
                 action: None,
             })
         })
+    }
+}
+
+/// The view as the page reads it: every field, plus the derived `phase`.
+impl Serialize for View {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Page<'a> {
+            app_version: &'a str,
+            phase: Phase,
+            want_connected: bool,
+            problem: &'a Option<Problem>,
+            engine: &'a Option<String>,
+            helper_socket: &'a str,
+            tunnel: &'a Option<TunnelView>,
+            networks: &'a [NetworkView],
+            containers: &'a [ContainerView],
+            stats: &'a Option<StatsReport>,
+            throughput: &'a VecDeque<Sample>,
+            autostart: bool,
+        }
+        // Named one by one (no `..`): a field added to `View` fails to compile here until the
+        // page gets it too.
+        let View {
+            app_version,
+            want_connected,
+            problem,
+            engine,
+            helper_socket,
+            tunnel,
+            networks,
+            containers,
+            stats,
+            throughput,
+            autostart,
+        } = self;
+        Page {
+            app_version,
+            phase: self.phase(),
+            want_connected: *want_connected,
+            problem,
+            engine,
+            helper_socket,
+            tunnel,
+            networks,
+            containers,
+            stats,
+            throughput,
+            autostart: *autostart,
+        }
+        .serialize(s)
     }
 }
 

@@ -43,21 +43,16 @@ fn session(alive: bool) -> TunnelView {
 #[test]
 fn phase_follows_wish_problem_and_session() {
     let mut v = View { want_connected: false, tunnel: Some(session(true)), ..Default::default() };
-    v.recompute_phase();
-    assert_eq!(v.phase, Phase::Disconnected, "the user's Disconnect wins over a live session");
+    assert_eq!(v.phase(), Phase::Disconnected, "the user's Disconnect wins over a live session");
     v.want_connected = true;
-    v.recompute_phase();
-    assert_eq!(v.phase, Phase::Connected);
+    assert_eq!(v.phase(), Phase::Connected);
     v.tunnel = Some(session(false));
-    v.recompute_phase();
-    assert_eq!(v.phase, Phase::Connecting);
+    assert_eq!(v.phase(), Phase::Connecting);
     v.problem = Some(docker_problem("unix:///x.sock", &"connection refused"));
-    v.recompute_phase();
-    assert_eq!(v.phase, Phase::Error);
+    assert_eq!(v.phase(), Phase::Error);
     v.tunnel = Some(session(true));
     v.problem = Some(Problem { kind: ProblemKind::RouteConflict, title: "t".into(), detail: "d".into(), action: None });
-    v.recompute_phase();
-    assert_eq!(v.phase, Phase::Connected, "a route conflict is a warning, not a broken tunnel");
+    assert_eq!(v.phase(), Phase::Connected, "a route conflict is a warning, not a broken tunnel");
 }
 
 fn stats(tx: u64, rx: u64) -> StatsReport {
@@ -208,13 +203,52 @@ fn helper_problems_say_what_to_do() {
 #[test]
 fn the_view_serialises_as_the_dashboard_expects() {
     let mut v = View { want_connected: true, tunnel: Some(session(true)), ..Default::default() };
-    v.recompute_phase();
+    assert_eq!(serde_json::to_value(&v).unwrap()["phase"], "connected");
     v.problem = Some(helper_problem(std::path::Path::new("/x"), &ClientError::NotRunning("/x".into()), false));
     let json = serde_json::to_value(&v).unwrap();
-    assert_eq!(json["phase"], "connected");
+    assert_eq!(json["phase"], "error", "the page gets the phase that follows from the problem");
     assert_eq!(json["problem"]["kind"], "helper_not_installed");
     assert_eq!(json["problem"]["action"], "install_helper");
     assert_eq!(json["tunnel"]["session"]["alive"], true);
     let back: View = serde_json::from_value(json).unwrap();
     assert_eq!(back, v);
+}
+
+#[test]
+fn every_field_reaches_the_page_and_the_phase_is_never_stale() {
+    let mut v = View {
+        app_version: "1.2.3".into(),
+        want_connected: true,
+        engine: Some("unix:///d.sock".into()),
+        helper_socket: "/run/h.sock".into(),
+        tunnel: Some(session(false)),
+        networks: network_views(&[bridge("a", &["198.19.1.0/24"])], &BTreeSet::new(), &[], &[]),
+        stats: Some(stats(1, 2)),
+        autostart: true,
+        ..Default::default()
+    };
+    v.push_stats(stats(1, 2), 5);
+    let json = serde_json::to_value(&v).unwrap();
+    let keys: BTreeSet<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+    let want: BTreeSet<&str> = [
+        "app_version",
+        "phase",
+        "want_connected",
+        "problem",
+        "engine",
+        "helper_socket",
+        "tunnel",
+        "networks",
+        "containers",
+        "stats",
+        "throughput",
+        "autostart",
+    ]
+    .into();
+    assert_eq!(keys, want);
+    assert_eq!(json["phase"], "connecting");
+    assert_eq!(serde_json::from_value::<View>(json).unwrap(), v, "nothing lost on the way");
+    // Whoever changes the view, the phase shown follows.
+    v.want_connected = false;
+    assert_eq!(serde_json::to_value(&v).unwrap()["phase"], "disconnected");
 }

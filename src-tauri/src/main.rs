@@ -1,4 +1,4 @@
-//! `dockroute`: the menu-bar app. `--headless` runs the same controller without a window
+//! `dockroute`: the menu-bar app. `--headless` runs the same supervisor without a window
 //! (servers, the README demo).
 
 use std::net::IpAddr;
@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use dockroute_controller::{Controller, Exit, Links, Options};
+use dockroute_api::Pair;
+use dockroute_controller::Options;
 
 #[derive(Parser)]
 #[command(name = "dockroute", version, about = "Reach every Docker container by its IP address")]
@@ -31,9 +32,9 @@ struct Cli {
     /// Guest image reference.
     #[arg(long, default_value_t = dockroute_controller::guest::image_ref())]
     guest_image: String,
-    /// Let two container subnets reach each other (seed syntax `A+B`, network addresses).
+    /// Let two container subnets reach each other (seed syntax `A+B`, IPv4 network addresses).
     #[arg(long = "iptables", value_name = "A+B")]
-    pairs: Vec<String>,
+    pairs: Vec<Pair>,
     /// Open the dashboard at start instead of starting in the tray only.
     #[arg(long)]
     show_dashboard: bool,
@@ -45,6 +46,10 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     dockroute_stdx::logging::init(cli.log_json);
+    if let Err(e) = dockroute_controller::validate_pairs(&cli.pairs) {
+        eprintln!("dockroute: {e:#}");
+        return ExitCode::from(2);
+    }
     let opts = Options {
         helper_socket: cli.helper_socket,
         port: cli.port,
@@ -55,7 +60,7 @@ fn main() -> ExitCode {
         secret: None,
     };
     let result = if cli.headless {
-        headless(opts)
+        dockroute_app::headless::run(opts)
     } else {
         dockroute_app::shell::run(dockroute_app::shell::AppOptions {
             controller: opts,
@@ -69,40 +74,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn headless(opts: Options) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    rt.block_on(async {
-        // Handlers first: a SIGTERM while connecting must still end in a clean teardown.
-        let (mut term, mut int) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
-        let shutdown = async move {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-                _ = int.recv() => tracing::info!("SIGINT: stopping"),
-            }
-        };
-        tokio::pin!(shutdown);
-        // A connect that fails or is cut short may have brought the helper's tunnel up already.
-        let controller = tokio::select! {
-            c = Controller::connect(opts.clone(), Links::detached()) => match c {
-                Ok(c) => c,
-                Err(e) => {
-                    dockroute_controller::controller::teardown_detached(&opts).await;
-                    return Err(e);
-                }
-            },
-            () = &mut shutdown => {
-                dockroute_controller::controller::teardown_detached(&opts).await;
-                return Ok(());
-            }
-        };
-        controller
-            .run(async move {
-                shutdown.await;
-                Exit::Teardown
-            })
-            .await
-    })
 }

@@ -97,7 +97,7 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, mut opts: AppOptions) -> anyhow::R
 
     let menu = build_menu(app.handle(), &tray_model::entries(&first_view))?;
     TrayIconBuilder::with_id(TRAY_ID)
-        .icon(icon(first_view.phase))
+        .icon(icon(first_view.phase()))
         .icon_as_template(platform::TRAY_IS_TEMPLATE)
         .tooltip(tray_model::status_line(&first_view))
         .menu(&menu)
@@ -221,11 +221,11 @@ fn redraw_tray<R: Runtime>(
         }
         let _ = tray.set_tooltip(Some(tray_model::status_line(view)));
     }
-    if old_phase != Some(view.phase) {
-        let _ = tray.set_icon(Some(icon(view.phase)));
+    if old_phase != Some(view.phase()) {
+        let _ = tray.set_icon(Some(icon(view.phase())));
         let _ = tray.set_icon_as_template(platform::TRAY_IS_TEMPLATE);
     }
-    (entries, view.phase)
+    (entries, view.phase())
 }
 
 pub fn show_dashboard<R: Runtime>(app: &AppHandle<R>) {

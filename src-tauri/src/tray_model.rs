@@ -83,7 +83,7 @@ pub fn entries(view: &View) -> Vec<Entry> {
 
 /// The first line of the menu, also the tray tooltip.
 pub fn status_line(view: &View) -> String {
-    match view.phase {
+    match view.phase() {
         Phase::Disconnected => "Dockroute: disconnected".into(),
         Phase::Connecting => "Dockroute: connecting…".into(),
         Phase::Error => "Dockroute: not working".into(),
@@ -110,7 +110,7 @@ pub fn click(id: &str, view: &View) -> Option<Click> {
 
 #[cfg(test)]
 mod tests {
-    use dockroute_controller::view::NetworkView;
+    use dockroute_controller::view::{NetworkView, TunnelView};
 
     use super::*;
 
@@ -127,9 +127,30 @@ mod tests {
         }
     }
 
+    fn live_tunnel() -> TunnelView {
+        TunnelView {
+            interface: Some("dockroute0".into()),
+            listen: None,
+            host_v4: None,
+            guest_v4: None,
+            host_v6: None,
+            guest_v6: None,
+            mtu: Some(1400),
+            session: Some(dockroute_api::SessionInfo {
+                id: "00".repeat(8),
+                guest: "198.18.0.2:1".parse().unwrap(),
+                alive: true,
+                handshake_age_ms: 5,
+                last_seen_ms: 1,
+            }),
+            error: None,
+        }
+    }
+
     #[test]
     fn the_menu_follows_the_view() {
-        let mut view = View { want_connected: true, phase: Phase::Connected, ..Default::default() };
+        let mut view = View { want_connected: true, tunnel: Some(live_tunnel()), ..Default::default() };
+        assert_eq!(view.phase(), Phase::Connected);
         view.networks = vec![
             network("app", RouteShown::Installed, true, 1),
             network("vpnclash", RouteShown::Conflict, false, 3),
@@ -168,13 +189,11 @@ mod tests {
     #[test]
     fn a_problem_and_an_empty_list_are_said() {
         let mut view = View { want_connected: false, ..Default::default() };
-        view.recompute_phase();
         let menu = entries(&view);
         assert!(menu.contains(&Entry::Label("Connect to see networks".into())));
         assert!(menu.contains(&Entry::Item { id: CONNECT.into(), text: "Connect".into(), enabled: true }));
         view.want_connected = true;
         view.problem = Some(dockroute_controller::view::docker_problem("unix:///x", &"refused"));
-        view.recompute_phase();
         let menu = entries(&view);
         assert_eq!(menu[0], Entry::Label("Dockroute: not working".into()));
         assert_eq!(menu[1], Entry::Label("Docker is not running".into()));

@@ -2,7 +2,9 @@
 //! pkexec, a light tray icon for the usual dark panels.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use dockroute_stdx::process::{Cmd, Failure};
 use tauri::{AppHandle, Runtime};
 use tauri_plugin_autostart::ManagerExt;
 
@@ -40,6 +42,9 @@ impl<R: Runtime> LoginItem for XdgAutostart<R> {
 /// Nothing to do: Linux apps without a window list entry need no activation policy.
 pub fn become_menu_bar_app<R: Runtime>(_app: &mut tauri::App<R>) {}
 
+/// A human types a password in pkexec's dialog: give them time, but not for ever.
+const PASSWORD_TIME: Duration = Duration::from_secs(5 * 60);
+
 /// Installs the helper as a system service: `pkexec dockroute-helper install`, which asks for
 /// an administrator's password in the desktop's own dialog. Returns what happened, for the user.
 pub async fn install_helper() -> Result<String, String> {
@@ -52,20 +57,25 @@ pub async fn install_helper() -> Result<String, String> {
             helper.display()
         )
     })?;
-    let out = tokio::process::Command::new(pkexec)
-        .arg(&helper)
-        .arg("install")
-        .output()
-        .await
-        .map_err(|e| format!("cannot run pkexec: {e}"))?;
-    if out.status.success() {
+    let install =
+        Cmd::new(pkexec.to_string_lossy()).arg(helper.to_string_lossy()).arg("install").timeout(PASSWORD_TIME);
+    // The runner blocks (its own threads wait for the child): off the async workers.
+    let ran =
+        tokio::task::spawn_blocking(move || install.output()).await.map_err(|e| format!("cannot run pkexec: {e}"))?;
+    let out = match ran {
+        Ok(out) => out,
+        Err(e) => match e.failure {
+            Failure::Timeout(_) => return Err("Installing the helper was not confirmed in time; try again.".into()),
+            _ => return Err(format!("cannot run pkexec: {e}")),
+        },
+    };
+    if out.success() {
         Ok(format!("Helper installed from {}: it now runs as a system service.", helper.display()))
     } else {
-        let why = String::from_utf8_lossy(&out.stderr);
         // 126/127: the user dismissed the password dialog or was not allowed.
-        match out.status.code() {
+        match out.code {
             Some(126 | 127) => Err("Installing the helper was cancelled or not authorised.".into()),
-            _ => Err(format!("Installing the helper failed: {}", why.trim())),
+            _ => Err(format!("Installing the helper failed: {}", out.stderr.trim())),
         }
     }
 }

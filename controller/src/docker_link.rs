@@ -1,0 +1,207 @@
+//! The controller's link to the Docker engine: connecting to it, what we subscribe to, which
+//! events matter, and how long to wait before subscribing again when the stream ends.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use bollard::models::{EventMessage, EventMessageTypeEnum};
+use bollard::query_parameters::{EventsOptions, EventsOptionsBuilder};
+use bollard::Docker;
+use dockroute_stdx::Backoff;
+
+use crate::endpoint::DockerEndpoint;
+use crate::guest;
+
+/// Connects to the engine at `endpoint`, speaking the API version it offers.
+pub async fn connect(endpoint: &DockerEndpoint) -> anyhow::Result<Docker> {
+    let docker = if let Some(path) = endpoint.host.strip_prefix("unix://") {
+        Docker::connect_with_unix(path, 60, bollard::API_DEFAULT_VERSION)?
+    } else {
+        Docker::connect_with_host(&endpoint.host)?
+    };
+    // The engine may be older than our default API version (docker-mac-net-connect #62).
+    Ok(docker.negotiate_version().await?)
+}
+
+/// How far back a new subscription starts: Docker replays what happened since, so nothing
+/// falls between subscribing and the listing that follows (sync is idempotent; repeats are
+/// harmless).
+const REPLAY: Duration = Duration::from_secs(2);
+
+/// Network and container events from a moment before `now`.
+pub fn subscription(now: SystemTime) -> EventsOptions {
+    let since =
+        (now - REPLAY).duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs().to_string()).unwrap_or_default();
+    let filters = HashMap::from([("type", vec!["network", "container"])]);
+    EventsOptionsBuilder::default().since(&since).filters(&filters).build()
+}
+
+/// What a Docker event means for the controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventEffect {
+    /// Networks changed, or our guest stopped: list again, send routes, make the guest right.
+    Sync,
+    /// Another container came or went: only the dashboard's list changes.
+    RefreshContainers,
+    Nothing,
+}
+
+pub fn classify(ev: &EventMessage) -> EventEffect {
+    if relevant(ev) {
+        EventEffect::Sync
+    } else if changes_containers(ev) {
+        EventEffect::RefreshContainers
+    } else {
+        EventEffect::Nothing
+    }
+}
+
+fn relevant(ev: &EventMessage) -> bool {
+    let action = ev.action.as_deref().unwrap_or_default();
+    match ev.typ {
+        Some(EventMessageTypeEnum::NETWORK) => {
+            matches!(action, "create" | "destroy" | "remove" | "connect" | "disconnect")
+        }
+        // Only our guest's container matters here; others' come and go freely.
+        Some(EventMessageTypeEnum::CONTAINER) => {
+            let ours = ev
+                .actor
+                .as_ref()
+                .and_then(|a| a.attributes.as_ref())
+                .is_some_and(|a| a.contains_key(guest::LABEL_OURS));
+            ours && matches!(action, "die" | "destroy" | "stop" | "kill")
+        }
+        _ => false,
+    }
+}
+
+/// Container events that change the dashboard's list (not the routes).
+fn changes_containers(ev: &EventMessage) -> bool {
+    ev.typ == Some(EventMessageTypeEnum::CONTAINER)
+        && matches!(ev.action.as_deref().unwrap_or_default(), "start" | "die" | "destroy" | "rename")
+}
+
+/// A stream that stayed up this long was fine, even without events.
+const HEALTHY_UPTIME: Duration = Duration::from_secs(10);
+
+/// Waits between event subscriptions: 250 ms doubling to 8 s while streams fail at once, so a
+/// broken dockerd is not hammered; from the start again after a healthy stream.
+#[derive(Debug, Clone)]
+pub struct Resubscribe {
+    backoff: Backoff,
+}
+
+impl Default for Resubscribe {
+    fn default() -> Resubscribe {
+        Resubscribe { backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(8)) }
+    }
+}
+
+impl Resubscribe {
+    /// The stream ended after `up_for`, having delivered events or not: the wait before the
+    /// next subscription.
+    pub fn stream_ended(&mut self, delivered_events: bool, up_for: Duration) -> Duration {
+        if was_healthy(delivered_events, up_for) {
+            self.backoff.reset();
+        }
+        self.backoff.next_delay()
+    }
+
+    /// The user's Retry cut the wait short: the next failure waits the shortest time again.
+    pub fn retried(&mut self) {
+        self.backoff.reset();
+    }
+}
+
+/// A stream that delivered events or stayed up a while was fine; one that failed at once says
+/// dockerd is not (yet) usable.
+pub fn was_healthy(delivered_events: bool, up_for: Duration) -> bool {
+    delivered_events || up_for > HEALTHY_UPTIME
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::EventActor;
+
+    use super::*;
+
+    fn event(typ: EventMessageTypeEnum, action: &str, labels: &[&str]) -> EventMessage {
+        EventMessage {
+            typ: Some(typ),
+            action: Some(action.into()),
+            actor: Some(EventActor {
+                id: Some("abc".into()),
+                attributes: Some(labels.iter().map(|l| (l.to_string(), "1".to_string())).collect()),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn network_changes_mean_a_sync() {
+        use EventMessageTypeEnum::NETWORK;
+        for action in ["create", "destroy", "remove", "connect", "disconnect"] {
+            assert_eq!(classify(&event(NETWORK, action, &[])), EventEffect::Sync, "{action}");
+        }
+        for action in ["prune", "update", ""] {
+            assert_eq!(classify(&event(NETWORK, action, &[])), EventEffect::Nothing, "{action}");
+        }
+        let no_action = EventMessage { typ: Some(NETWORK), ..Default::default() };
+        assert_eq!(classify(&no_action), EventEffect::Nothing);
+    }
+
+    #[test]
+    fn our_guest_stopping_means_a_sync_other_containers_only_a_new_list() {
+        use EventMessageTypeEnum::CONTAINER;
+        let ours = [guest::LABEL_OURS, "com.example"];
+        for action in ["die", "destroy", "stop", "kill"] {
+            assert_eq!(classify(&event(CONTAINER, action, &ours)), EventEffect::Sync, "ours {action}");
+        }
+        assert_eq!(classify(&event(CONTAINER, "start", &ours)), EventEffect::RefreshContainers);
+        for action in ["start", "die", "destroy", "rename"] {
+            assert_eq!(
+                classify(&event(CONTAINER, action, &["com.example"])),
+                EventEffect::RefreshContainers,
+                "{action}"
+            );
+        }
+        for action in ["stop", "kill", "create", "exec_start: sh", "health_status: healthy"] {
+            assert_eq!(classify(&event(CONTAINER, action, &[])), EventEffect::Nothing, "{action}");
+        }
+        let no_actor = EventMessage { typ: Some(CONTAINER), action: Some("kill".into()), ..Default::default() };
+        assert_eq!(classify(&no_actor), EventEffect::Nothing, "a container without labels is not ours");
+    }
+
+    #[test]
+    fn other_kinds_of_event_change_nothing() {
+        for typ in [EventMessageTypeEnum::IMAGE, EventMessageTypeEnum::VOLUME, EventMessageTypeEnum::DAEMON] {
+            assert_eq!(classify(&event(typ, "destroy", &[guest::LABEL_OURS])), EventEffect::Nothing, "{typ:?}");
+        }
+        assert_eq!(classify(&EventMessage::default()), EventEffect::Nothing);
+    }
+
+    #[test]
+    fn the_subscription_replays_two_seconds_of_networks_and_containers() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let o = subscription(now);
+        assert_eq!(o.since.as_deref(), Some("1699999998"));
+        assert_eq!(o.until, None);
+        let types = o.filters.unwrap().remove("type").unwrap();
+        assert_eq!(types, ["network", "container"]);
+    }
+
+    #[test]
+    fn failing_streams_back_off_and_healthy_ones_start_over() {
+        let ms = Duration::from_millis;
+        let mut r = Resubscribe::default();
+        let fast: Vec<u128> = (0..8).map(|_| r.stream_ended(false, ms(5)).as_millis()).collect();
+        assert_eq!(fast, [250, 500, 1000, 2000, 4000, 8000, 8000, 8000]);
+        assert_eq!(r.stream_ended(true, ms(5)), ms(250), "it delivered events");
+        assert_eq!(r.stream_ended(false, ms(5)), ms(500));
+        assert_eq!(r.stream_ended(false, Duration::from_secs(11)), ms(250), "it stayed up a while");
+        assert_eq!(r.stream_ended(false, Duration::from_secs(10)), ms(500), "10 s is not a while yet");
+        r.stream_ended(false, ms(5));
+        r.retried();
+        assert_eq!(r.stream_ended(false, ms(5)), ms(250), "Retry starts the waits over");
+    }
+}

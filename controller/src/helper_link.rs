@@ -1,0 +1,144 @@
+//! The controller's link to the privileged helper: opened with our secret, the tunnel asked
+//! for, its events subscribed; made again the same way when the helper went away (a restarted
+//! helper knows nothing of us), with the reason it cannot be reached kept as the user sees it.
+
+use std::path::PathBuf;
+
+use dockroute_api::client::{Client, ClientError};
+use dockroute_api::{Event, Op, Redacted};
+use tokio::sync::broadcast;
+
+use crate::view::{self, Problem};
+
+/// How the helper's logs name us.
+const CLIENT_NAME: &str = "dockroute controller";
+
+pub struct HelperLink {
+    socket: PathBuf,
+    secret: Vec<u8>,
+    /// None until connected, and after the helper went away (restart, upgrade).
+    client: Option<Client>,
+    events: Option<broadcast::Receiver<Event>>,
+    /// Why the helper cannot be reached, as the user sees it; None while it can.
+    problem: Option<Problem>,
+}
+
+/// What `connect` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    /// The link was up already.
+    Kept,
+    /// Opened now: the helper has our secret, but none of our routes.
+    Made,
+}
+
+impl HelperLink {
+    /// A link not yet open; `connect` opens it.
+    pub fn new(socket: PathBuf, secret: Vec<u8>) -> HelperLink {
+        HelperLink { socket, secret, client: None, events: None, problem: None }
+    }
+
+    pub fn socket(&self) -> &std::path::Path {
+        &self.socket
+    }
+
+    /// Why the helper cannot be reached, if it cannot.
+    pub fn problem(&self) -> Option<&Problem> {
+        self.problem.as_ref()
+    }
+
+    /// The open connection, if any (it may have died since: `connect` finds out).
+    pub fn client(&self) -> Option<&Client> {
+        self.client.as_ref().filter(|c| c.is_connected())
+    }
+
+    /// Opens the link unless it is up. On failure the problem says what the user can do.
+    pub async fn connect(&mut self) -> Result<Connection, Problem> {
+        if self.client().is_some() {
+            return Ok(Connection::Kept);
+        }
+        self.client = None;
+        match open(&self.socket, &self.secret).await {
+            Ok((client, events)) => {
+                self.client = Some(client);
+                self.events = Some(events);
+                self.problem = None;
+                tracing::info!("connected to the helper at {}", self.socket.display());
+                Ok(Connection::Made)
+            }
+            Err(e) => {
+                let problem = view::helper_problem(&self.socket, &e, self.socket.exists());
+                self.problem = Some(problem.clone());
+                Err(problem)
+            }
+        }
+    }
+
+    /// The next event the helper pushes. None when some were missed (the receiver lagged) or
+    /// the connection ended; after that, it waits for ever until `connect` makes a new one.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        let Some(rx) = self.events.as_mut() else { return std::future::pending().await };
+        match rx.recv().await {
+            Ok(e) => Some(e),
+            Err(broadcast::error::RecvError::Lagged(_)) => None,
+            Err(broadcast::error::RecvError::Closed) => {
+                self.events = None;
+                None
+            }
+        }
+    }
+}
+
+/// Connects to the helper, hands it the secret, asks for the tunnel and subscribes to its events.
+async fn open(socket: &std::path::Path, secret: &[u8]) -> Result<(Client, broadcast::Receiver<Event>), ClientError> {
+    let client = Client::connect(socket, CLIENT_NAME).await?;
+    client.call(Op::SetSecret { secret: Redacted(String::from_utf8_lossy(secret).into_owned()) }).await?;
+    client.call(Op::Connect).await?;
+    let events = client.subscribe().await?;
+    Ok((client, events))
+}
+
+/// Connects without handing over a secret or asking for anything (for a teardown).
+pub async fn connect_plain(socket: &std::path::Path) -> Result<Client, ClientError> {
+    Client::connect(socket, CLIENT_NAME).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::view::{Action, ProblemKind};
+
+    #[tokio::test]
+    async fn a_missing_helper_is_a_problem_to_install_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut link = HelperLink::new(dir.path().join("none.sock"), b"s".to_vec());
+        assert_eq!(link.problem(), None, "nothing known before the first try");
+        let p = link.connect().await.unwrap_err();
+        assert_eq!((p.kind, p.action), (ProblemKind::HelperNotInstalled, Some(Action::InstallHelper)));
+        assert_eq!(link.problem(), Some(&p), "kept for the view");
+        assert!(link.client().is_none());
+        assert_eq!(link.connect().await.unwrap_err(), p, "the same problem on every try");
+    }
+
+    #[tokio::test]
+    async fn a_socket_nobody_serves_is_a_stopped_helper() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stale.sock");
+        // A helper that died without removing its socket.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let mut link = HelperLink::new(path.clone(), b"s".to_vec());
+        let p = link.connect().await.unwrap_err();
+        assert_eq!(p.kind, ProblemKind::HelperNotRunning);
+        assert!(p.detail.contains(&path.display().to_string()), "{}", p.detail);
+    }
+
+    #[tokio::test]
+    async fn a_link_without_events_waits_instead_of_spinning() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut link = HelperLink::new(dir.path().join("none.sock"), b"s".to_vec());
+        let waited = tokio::time::timeout(Duration::from_millis(50), link.next_event()).await;
+        assert!(waited.is_err(), "no connection, no events: next_event must not return");
+    }
+}
