@@ -120,7 +120,7 @@ impl RepairPolicy {
 
 #[cfg(test)]
 mod tests {
-    use dockroute_api::{SecretSource, SessionInfo, TunnelState};
+    use dockroute_api::{SecretSource, SessionInfo, TunnelRequest};
 
     use super::*;
 
@@ -130,7 +130,7 @@ mod tests {
     fn status(side_up: bool, session: Option<bool>) -> Status {
         Status {
             helper_version: "test".into(),
-            tunnel: TunnelState::Connected,
+            requested: TunnelRequest::Up,
             error: None,
             listen: None,
             interface: side_up.then(|| "dockroute0".into()),
