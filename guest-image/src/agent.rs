@@ -13,7 +13,7 @@ use dockroute_engine::proto::{Event, Guest, GuestConfig, OsEntropy, SessionParam
 use dockroute_engine::secret;
 use tokio::sync::mpsc;
 
-use crate::vmfirewall::VmFirewall;
+use crate::keeper::VmFirewall;
 
 /// The session's MTU is not known before the handshake: size buffers for the largest allowed.
 const GUEST_DRIVER: driver::DriverConfig = driver::DriverConfig { mtu: 9000 };
