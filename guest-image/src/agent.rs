@@ -13,7 +13,7 @@ use dockroute_engine::proto::{Event, Guest, GuestConfig, OsEntropy, SessionParam
 use dockroute_engine::secret;
 use tokio::sync::mpsc;
 
-use crate::keeper::VmFirewall;
+use crate::keeper::FirewallKeeper;
 
 /// The session's MTU is not known before the handshake: size buffers for the largest allowed.
 const GUEST_DRIVER: driver::DriverConfig = driver::DriverConfig { mtu: 9000 };
@@ -90,7 +90,7 @@ async fn serve(cli: Cli, secret: dockroute_engine::proto::Secret) -> anyhow::Res
     let forwarding = Forwarding::enable().context("cannot enable IP forwarding")?;
     let mut firewall = match cli.no_firewall {
         true => None,
-        false => Some(VmFirewall::new(cli.rules_file.clone()).map_err(|e| anyhow::anyhow!("VM firewall: {e}"))?),
+        false => Some(FirewallKeeper::new(cli.rules_file.clone()).map_err(|e| anyhow::anyhow!("VM firewall: {e}"))?),
     };
     let mut tick = tokio::time::interval(FIREWALL_TICK);
     tracing::info!("tunnel device {}, connecting to {server}", cli.tun_name);
