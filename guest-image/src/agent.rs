@@ -1,19 +1,19 @@
 //! Connects, configures the TUN from the session the host assigns, forwards, and cleans up.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Parser;
+use dockroute_api::GuestArgs;
 use dockroute_engine::driver::{self, Control};
 use dockroute_engine::platform::{self, Forwarding, TunSpec};
 use dockroute_engine::proto::{Event, Guest, GuestConfig, OsEntropy, SessionParams};
 use dockroute_engine::secret;
+use dockroute_stdx::Backoff;
 use tokio::sync::mpsc;
 
-use crate::vmfirewall::VmFirewall;
+use crate::keeper::FirewallKeeper;
 
 /// The session's MTU is not known before the handshake: size buffers for the largest allowed.
 const GUEST_DRIVER: driver::DriverConfig = driver::DriverConfig { mtu: 9000 };
@@ -21,42 +21,10 @@ const GUEST_DRIVER: driver::DriverConfig = driver::DriverConfig { mtu: 9000 };
 /// How often the rules file and Docker's chains are checked.
 const FIREWALL_TICK: Duration = Duration::from_secs(1);
 
-/// The command line of `dockroute-guest`.
-#[derive(Parser)]
-#[command(
-    name = "dockroute-guest",
-    version,
-    about = "Dockroute guest: connects to the helper and forwards between the tunnel and the VM's networks"
-)]
-pub struct Cli {
-    /// The helper's UDP endpoint; the name is resolved again before every reconnect.
-    #[arg(long, default_value = "host.docker.internal:2511")]
-    pub server: String,
-    /// Tried when `--server` does not resolve.
-    #[arg(long, default_value = "gateway.docker.internal:2511")]
-    pub fallback_server: String,
-    /// The shared secret, as written by the helper (must not be readable by others).
-    #[arg(long)]
-    pub secret_file: PathBuf,
-    /// Name of the TUN device to create.
-    #[arg(long, default_value = "dockroute0")]
-    pub tun_name: String,
-    /// Internal networks and subnet pairs, written by the controller (`internal CIDR`,
-    /// `iptables A+B` lines); re-read when it changes.
-    #[arg(long)]
-    pub rules_file: Option<PathBuf>,
-    /// Leave the VM's firewall alone (a VM without Docker, or rules managed by hand).
-    #[arg(long)]
-    pub no_firewall: bool,
-    /// Log as JSON lines instead of text.
-    #[arg(long)]
-    pub log_json: bool,
-}
-
 /// Upper bound for one name lookup, so a hung resolver cannot stall reconnects.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn run(cli: GuestArgs) -> anyhow::Result<()> {
     let secret = secret::load(&cli.secret_file)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let outcome = rt.block_on(serve(cli, secret));
@@ -65,7 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     outcome
 }
 
-async fn serve(cli: Cli, secret: dockroute_engine::proto::Secret) -> anyhow::Result<()> {
+async fn serve(cli: GuestArgs, secret: dockroute_engine::proto::Secret) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     // First: as a container's PID 1 we get no default SIGTERM handling, and a docker stop that
     // waits 10 s for nothing stalls the controller's repairs.
@@ -90,7 +58,7 @@ async fn serve(cli: Cli, secret: dockroute_engine::proto::Secret) -> anyhow::Res
     let forwarding = Forwarding::enable().context("cannot enable IP forwarding")?;
     let mut firewall = match cli.no_firewall {
         true => None,
-        false => Some(VmFirewall::new(cli.rules_file.clone()).map_err(|e| anyhow::anyhow!("VM firewall: {e}"))?),
+        false => Some(FirewallKeeper::new(cli.rules_file.clone()).map_err(|e| anyhow::anyhow!("VM firewall: {e}"))?),
     };
     let mut tick = tokio::time::interval(FIREWALL_TICK);
     tracing::info!("tunnel device {}, connecting to {server}", cli.tun_name);
@@ -150,7 +118,8 @@ async fn serve(cli: Cli, secret: dockroute_engine::proto::Secret) -> anyhow::Res
             }
         }
     };
-    // Stop forwarding first, then the device goes (last reference), then the sysctls.
+    // The engine stops first (no packet crosses while the rules go), then our firewall rules,
+    // then the device (last reference), then the forwarding sysctls.
     if !engine_done {
         engine.abort();
         let _ = engine.await;
@@ -190,17 +159,19 @@ fn configure(tun: &tun_rs::AsyncDevice, p: &SessionParams) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Keeps trying (with backoff up to 4 s) until a name resolves: at boot the VM's resolver or the
-/// host may not be up yet, and giving up would leave the container restart-looping.
+/// Keeps trying (250 ms, doubling to 4 s) until a name resolves: at boot the VM's resolver or
+/// the host may not be up yet, and giving up would leave the container restart-looping.
 async fn resolve_until_found(names: &[String]) -> SocketAddr {
-    let mut delay = Duration::from_millis(250);
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(4));
     loop {
         match resolve_any(names).await {
             Ok(a) => return a,
-            Err(e) => tracing::warn!("{e:#}; retrying in {delay:?}"),
+            Err(e) => {
+                let delay = backoff.next_delay();
+                tracing::warn!("{e:#}; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+            }
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(4));
     }
 }
 
@@ -221,4 +192,29 @@ async fn resolve_any(names: &[String]) -> anyhow::Result<SocketAddr> {
         }
     }
     anyhow::bail!("cannot resolve the helper's address ({})", errors.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_change_of_link_needs_the_device_reconfigured() {
+        let a = SessionParams {
+            session_id: 1,
+            mtu: 1400,
+            keepalive_ms: 2000,
+            host_v4: "198.18.7.1".parse().unwrap(),
+            guest_v4: "198.18.7.2".parse().unwrap(),
+            prefix_v4: 24,
+            v6: None,
+        };
+        assert!(same_link(&a, &SessionParams { session_id: 2, keepalive_ms: 5000, ..a }), "a new session alone");
+        assert!(!same_link(&a, &SessionParams { mtu: 1280, ..a }));
+        assert!(!same_link(&a, &SessionParams { guest_v4: "198.18.7.3".parse().unwrap(), ..a }));
+        assert!(!same_link(&a, &SessionParams { host_v4: "198.18.8.1".parse().unwrap(), ..a }));
+        assert!(!same_link(&a, &SessionParams { prefix_v4: 25, ..a }));
+        let v6 = Some(("fd00:7::1".parse().unwrap(), "fd00:7::2".parse().unwrap(), 64));
+        assert!(!same_link(&a, &SessionParams { v6, ..a }));
+    }
 }

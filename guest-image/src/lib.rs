@@ -1,11 +1,15 @@
 //! The guest agent as a library: what `dockroute-guest` runs, and what the tests drive.
 //!
-//! - `agent`: connect, configure the TUN from the session, forward, clean up.
-//! - `firewall`: the VM's iptables rules (our own chains; legacy or nft, as Docker uses).
-//! - `rules`: the rules file the controller writes (internal networks, subnet pairs).
-//! - `vmfirewall`: applies `firewall` with `rules` as the session and the file change.
+//! - `agent`: connect, configure the TUN from the session, forward, clean up (its command line
+//!   is `dockroute_api::GuestArgs`, shared with the controller that renders it).
+//! - `firewall`: our chains in the VM's iptables (legacy or nft, as Docker uses): decision
+//!   cores (plan, save parsing, restore scripts, backend choice) and the driver that runs them.
+//! - `rules`: the rules file the controller writes (internal networks, subnet pairs), and
+//!   resolving pairs to the VM's bridges.
+//! - `keeper`: `FirewallKeeper` applies `firewall` with `rules` as the session, the file and
+//!   the VM's networks change.
 
 pub mod agent;
 pub mod firewall;
+pub mod keeper;
 pub mod rules;
-pub mod vmfirewall;

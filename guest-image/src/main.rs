@@ -3,12 +3,13 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use dockroute_guest::agent::{self, Cli};
+use dockroute_api::GuestArgs;
+use dockroute_guest::agent;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    dockroute_stdx::logging::init(cli.log_json);
-    match agent::run(cli) {
+    let args = GuestArgs::parse();
+    dockroute_stdx::logging::init(args.log_json);
+    match agent::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

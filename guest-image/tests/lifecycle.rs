@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use dockroute_guest::firewall::{Backend, Family, Firewall};
+use dockroute_guest::firewall::{Backend, Family, Iptables};
 
 const FWD_V4: [&str; 7] = [
     "-i dockroute0 -j ACCEPT",
@@ -46,7 +46,7 @@ fn lifecycle(b: Backend) {
     simulate_docker(&ns, b, true);
     let before = ns.snapshot();
 
-    let mut fw = Firewall::detect(ns.runner()).unwrap();
+    let mut fw = Iptables::detect(ns.runner()).unwrap();
     assert_eq!((fw.backend(Family::V4), fw.backend(Family::V6)), (b, b));
     assert_eq!(ns.snapshot(), before, "detection must change nothing");
 
@@ -154,7 +154,7 @@ fn roundtrip_exact(b: Backend) {
     simulate_docker(&ns, b, false);
     simulate_docker(&ns, b, true);
     let before = ns.snapshot();
-    let mut fw = Firewall::detect(ns.runner()).unwrap();
+    let mut fw = Iptables::detect(ns.runner()).unwrap();
     fw.apply(&spec()).unwrap();
     fw.apply(&spec()).unwrap();
     assert_ne!(ns.snapshot(), before);
@@ -192,7 +192,7 @@ fn detection() {
     for b in [Backend::Legacy, Backend::Nft] {
         let ns = Ns::new("det");
         simulate_docker(&ns, b, false);
-        let fw = Firewall::detect(ns.runner()).unwrap();
+        let fw = Iptables::detect(ns.runner()).unwrap();
         assert_eq!(fw.backend(Family::V4), b);
         // v6 has no Docker chains here: the default of `ip6tables`.
         let default = if ns.exec("ip6tables --version").contains("legacy") { Backend::Legacy } else { Backend::Nft };
@@ -202,18 +202,18 @@ fn detection() {
     let ns = Ns::new("det");
     simulate_docker(&ns, Backend::Legacy, false);
     simulate_docker(&ns, Backend::Nft, true);
-    let fw = Firewall::detect(ns.runner()).unwrap();
+    let fw = Iptables::detect(ns.runner()).unwrap();
     assert_eq!((fw.backend(Family::V4), fw.backend(Family::V6)), (Backend::Legacy, Backend::Nft));
     // Both hold DOCKER-USER, only nft's is wired from FORWARD (a stale legacy leftover).
     let ns = Ns::new("det");
     simulate_docker(&ns, Backend::Nft, false);
     ns.ipt(false, Backend::Legacy, "-N DOCKER-USER");
-    let fw = Firewall::detect(ns.runner()).unwrap();
+    let fw = Iptables::detect(ns.runner()).unwrap();
     assert_eq!(fw.backend(Family::V4), Backend::Nft);
     // Neither: `iptables --version` decides.
     let ns = Ns::new("det");
     let before = ns.snapshot();
-    let fw = Firewall::detect(ns.runner()).unwrap();
+    let fw = Iptables::detect(ns.runner()).unwrap();
     let default = if ns.exec("iptables --version").contains("legacy") { Backend::Legacy } else { Backend::Nft };
     assert_eq!(fw.backend(Family::V4), default);
     assert_eq!(ns.snapshot(), before, "detection must not instantiate tables");
@@ -228,7 +228,7 @@ fn no_docker_user_then_docker_appears() {
     }
     for b in [Backend::Legacy, Backend::Nft] {
         let ns = Ns::new("nodu");
-        let mut fw = Firewall::with_backends(ns.runner(), b, b);
+        let mut fw = Iptables::with_backends(ns.runner(), b, b);
         let mut s = spec();
         s.link_v6 = None;
         s.pairs.retain(|(a, _)| matches!(a, ipnet::IpNet::V4(_)));
@@ -261,9 +261,9 @@ fn teardown_cleans_other_backend() {
     simulate_docker(&ns, Backend::Legacy, false);
     simulate_docker(&ns, Backend::Nft, false);
     let before = ns.snapshot();
-    Firewall::with_backends(ns.runner(), Backend::Legacy, Backend::Legacy).apply(&spec()).unwrap();
-    Firewall::with_backends(ns.runner(), Backend::Nft, Backend::Nft).apply(&spec()).unwrap();
-    let mut fw = Firewall::detect(ns.runner()).unwrap();
+    Iptables::with_backends(ns.runner(), Backend::Legacy, Backend::Legacy).apply(&spec()).unwrap();
+    Iptables::with_backends(ns.runner(), Backend::Nft, Backend::Nft).apply(&spec()).unwrap();
+    let mut fw = Iptables::detect(ns.runner()).unwrap();
     fw.teardown().unwrap();
     assert_eq!(ns.snapshot().lines().filter(|l| l.contains("DOCKROUTE")).count(), 0);
     // v6 tables our apply created (Docker had none in v6 here) stay, empty: compare v4 only.
@@ -278,7 +278,7 @@ fn bad_spec_and_missing_tools() {
         return;
     }
     let ns = Ns::new("bad");
-    let mut fw = Firewall::with_backends(ns.runner(), Backend::Nft, Backend::Nft);
+    let mut fw = Iptables::with_backends(ns.runner(), Backend::Nft, Backend::Nft);
     let mut s = spec();
     s.tun = "dock route0; rm".into();
     assert!(fw.apply(&s).is_err());
@@ -287,14 +287,14 @@ fn bad_spec_and_missing_tools() {
     assert!(fw.apply(&s).is_err());
     assert!(!ns.snapshot().contains("DOCKROUTE"));
 
-    let mut fw = Firewall::with_backends(
+    let mut fw = Iptables::with_backends(
         dockroute_guest::firewall::SystemRunner { netns: Some("dfw-no-such-namespace".into()) },
         Backend::Nft,
         Backend::Nft,
     );
     assert!(fw.apply(&spec()).is_err());
     assert!(fw.ensure().is_err());
-    assert!(Firewall::detect(dockroute_guest::firewall::SystemRunner { netns: Some("dfw-no-such-namespace".into()) })
+    assert!(Iptables::detect(dockroute_guest::firewall::SystemRunner { netns: Some("dfw-no-such-namespace".into()) })
         .is_err());
 }
 
@@ -314,7 +314,7 @@ fn default_run_input_via_file() {
         let ns = Ns::new("plain");
         simulate_docker(&ns, b, false);
         let before = ns.snapshot();
-        let mut fw = Firewall::detect(Plain(ns.runner())).unwrap();
+        let mut fw = Iptables::detect(Plain(ns.runner())).unwrap();
         let mut s = spec();
         s.link_v6 = None;
         s.pairs.truncate(2);

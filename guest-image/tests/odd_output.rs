@@ -1,5 +1,5 @@
 //! No panics on odd command output: a fake Runner answers every command with junk.
-use dockroute_guest::firewall::{Backend, Firewall, FirewallSpec, Runner};
+use dockroute_guest::firewall::{Backend, FirewallSpec, Iptables, Runner};
 
 const JUNK: &[&str] = &[
     "",
@@ -46,9 +46,9 @@ fn junk_output_never_panics() {
     for seed in 0..2000u64 {
         let calls = std::rc::Rc::new(std::cell::Cell::new(0));
         let runner = Junk { seed, calls: calls.clone() };
-        let mut fw = match Firewall::detect(runner) {
+        let mut fw = match Iptables::detect(runner) {
             Ok(fw) => fw,
-            Err(_) => Firewall::with_backends(Junk { seed, calls: calls.clone() }, Backend::Legacy, Backend::Nft),
+            Err(_) => Iptables::with_backends(Junk { seed, calls: calls.clone() }, Backend::Legacy, Backend::Nft),
         };
         let _ = fw.apply(&spec);
         let _ = fw.ensure();

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use dockroute_guest::firewall::{Backend, Family, Firewall, FirewallSpec};
+use dockroute_guest::firewall::{Backend, Family, FirewallSpec, Iptables};
 
 struct Lab {
     vm: Ns,
@@ -81,7 +81,7 @@ fn packets(b: Backend) {
     assert!(ping(&l.ctr, "2001:2:0:1::1"));
     let before = l.vm.snapshot();
 
-    let mut fw = Firewall::detect(l.vm.runner()).unwrap();
+    let mut fw = Iptables::detect(l.vm.runner()).unwrap();
     assert_eq!(fw.backend(Family::V4), b);
     assert_eq!(fw.backend(Family::V6), b);
     assert!(!ping(&l.mac, "198.19.1.2"), "Docker's rules must drop this before apply");

@@ -1,6 +1,19 @@
-//! parse_pair / resolve_subnet: pure functions, no namespaces needed.
-use dockroute_guest::firewall::{parse_pair, resolve_subnet};
+//! Pairs and pair resolution as the guest uses them: the rules file's `A+B` (the api crate's
+//! `Pair`) and the engine's `ip -j route` parser with `connected_subnet`. No namespaces needed.
+use dockroute_api::Pair;
+use dockroute_engine::platform::table::{connected_subnet, parse_ip_routes};
+use ipnet::IpNet;
 use std::net::IpAddr;
+
+fn parse_pair(s: &str) -> Result<(IpAddr, IpAddr), String> {
+    s.parse::<Pair>().map(|p| (p.a, p.b))
+}
+
+/// As `rules::resolve_pairs` resolves each address: routes parsed as their family, then the
+/// most specific connected subnet. Unreadable JSON resolves nothing.
+fn resolve_subnet(addr: IpAddr, ip_route_json: &str) -> Option<IpNet> {
+    connected_subnet(addr, &parse_ip_routes(ip_route_json, addr.is_ipv6()).ok()?)
+}
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()

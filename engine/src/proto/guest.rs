@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
+use dockroute_stdx::Backoff;
+
 use super::auth::{Secret, LABEL_AUTH, LABEL_STALE, LABEL_WELCOME};
 use super::session::{self, Session};
 use super::wire::{self, Message, Nonce, NONCE_LEN};
@@ -17,14 +19,13 @@ const WELCOME_WAIT: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct GuestConfig {
     pub secret: Secret,
-    /// Delay before the first retry; doubles per attempt up to `retry_max`.
-    pub retry_initial: Duration,
-    pub retry_max: Duration,
+    /// How long a Hello waits for its answer before the next one, by attempt number.
+    pub retry: Backoff,
 }
 
 impl GuestConfig {
     pub fn new(secret: Secret) -> GuestConfig {
-        GuestConfig { secret, retry_initial: Duration::from_millis(250), retry_max: Duration::from_secs(4) }
+        GuestConfig { secret, retry: Backoff::new(Duration::from_millis(250), Duration::from_secs(4)) }
     }
 }
 
@@ -98,7 +99,7 @@ impl Guest {
     fn send_hello(&mut self, now: Instant, attempt: u32) {
         let mut guest_nonce = [0u8; NONCE_LEN];
         self.entropy.fill(&mut guest_nonce);
-        let backoff = self.cfg.retry_initial.saturating_mul(1 << (attempt - 1).min(16)).min(self.cfg.retry_max);
+        let backoff = self.cfg.retry.delay_for(attempt);
         self.handshake =
             Some(Handshake { guest_nonce, host_nonce: None, attempt, hello_sent: now, next_retry: now + backoff });
         self.transmits.push_back(Transmit { dst: self.server, bytes: wire::encode_hello(&guest_nonce) });
