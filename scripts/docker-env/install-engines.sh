@@ -5,7 +5,7 @@
 #                 $DOCKROUTE_CACHE/docker28/ (…/usr/sbin/dockerd, version in …/VERSION);
 #                 it runs with bookworm's containerd and runc.
 # No dockerd or containerd is left running or enabled in the root namespace: the tests start
-# their own dockerd inside network namespaces (tests-e2e/src/docker.rs).
+# their own dockerd inside network namespaces (tests-e2e/src/docker/).
 # Env: DOCKROUTE_CACHE, defaulting to $DOCKROUTE_CI_CACHE (.ci/run's cache), then /var/tmp/dockroute-ci;
 #      DOCKROUTE_DOCKER28_VERSION, an exact sid version (default: whatever sid has).
 # Prints nothing when both engines are there already (setup.sh runs it every time).
