@@ -3,11 +3,13 @@
 # "vm" namespace runs a real dockerd (Engine 28 if installed, else 20.10) and, started by
 # `dockroute --headless`, the guest container; a sample container on a new Docker network is
 # then reached by its IP from the "mac" side (curl-like GET and ping), and everything is
-# removed. Run as root after scripts/setup.sh. Addresses: 198.18.0.0/15 and 198.19.0.0/16 only.
+# removed. Run as root; it first installs what is missing (scripts/setup.sh --demo).
+# Addresses: 198.18.0.0/15 and 198.19.0.0/16 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
+bash scripts/setup.sh --demo
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-CACHE=${DOCKROUTE_CACHE:-${DOCKROUTE_CI_CACHE:-/var/tmp/dockroute-ci}}
 BIN="$CARGO_TARGET_DIR/release"
 MAC=dr-demo-mac VM=dr-demo-vm
 WORK=$(mktemp -d /tmp/drdemo.XXXXXX)
@@ -15,9 +17,9 @@ DOCKER=$(command -v docker)
 export DOCKER_HOST="unix://$WORK/docker.sock"
 pids=()
 
-dockerd=$CACHE/docker28/usr/sbin/dockerd
+dockerd=$DOCKROUTE_CACHE/docker28/usr/sbin/dockerd
 [ -x "$dockerd" ] || dockerd=/usr/sbin/dockerd
-[ -x "$dockerd" ] || { echo "no dockerd: run scripts/setup.sh first" >&2; exit 1; }
+[ -x "$dockerd" ] || { echo "no dockerd although setup.sh ran" >&2; exit 1; }
 
 cleanup() {
   set +e

@@ -1,42 +1,67 @@
 #!/usr/bin/env bash
-# Installs what building and testing Dockroute needs on Debian 12 (run as root, idempotent):
-# system packages, Docker Engine 20.10 (bookworm) and 28 (sid, extracted), the guest's base
-# rootfs, the Rust targets (macOS type-check, static musl guests), cargo-fuzz, and for the app
-# WebKitGTK (build), Xvfb + WebKitWebDriver + tauri-driver (WebDriver tests).
+# Installs what building, running and testing Dockroute needs on Debian 12, as root. demo.sh and
+# test-all.sh call it first; it installs only what is missing, so a repeat takes about a second
+# and prints nothing:
+#   system packages; Rust through rustup (if there is no rustup) with the targets for the macOS
+#   type-check and the static musl guests; Docker Engine 20.10 (bookworm) and 28 (sid,
+#   extracted), and the guest's base rootfs (scripts/docker-env/); for the tests also
+#   cargo-fuzz, cargo-nextest and tauri-driver (into $DOCKROUTE_TOOLS, see lib.sh).
+#
+#   scripts/setup.sh [--demo]    --demo: only what demo.sh needs (no test tools)
 set -euo pipefail
-TOOLS=${DOCKROUTE_TOOLS:-$HOME/.cargo}
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+for_tests=1
+case "${1:-}" in
+  --demo) for_tests= ;;
+  "") ;;
+  *) echo "usage: $0 [--demo]" >&2; exit 2 ;;
+esac
+[ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (sudo)" >&2; exit 1; }
 
-packages=(busybox-static iproute2 python3 clang iptables nftables keyutils iperf3 wireguard-go wireguard-tools iputils-ping ethtool
+packages=(build-essential curl ca-certificates busybox-static iproute2 python3 clang iptables nftables keyutils
+  iperf3 wireguard-go wireguard-tools iputils-ping ethtool
   # the Tauri app: build, then run under a virtual X server and drive through WebDriver
   pkg-config libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
   webkit2gtk-driver xvfb xauth dbus dbus-x11 xclip)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+mapfile -t missing < <(missing_packages "${packages[@]}")
 if ((${#missing[@]})); then
   echo "==> apt-get install ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-for target in aarch64-apple-darwin x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
-  if ! rustup target list --installed | grep -qx "$target"; then
+# Debian's own cargo is too old for the workspace: Rust comes from rustup (for root: ~root/.cargo).
+if ! command -v rustup >/dev/null; then
+  echo "==> rustup: the stable Rust toolchain (into ${CARGO_HOME:-$HOME/.cargo})"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+    sh -s -- -y --no-modify-path --profile minimal --component rustfmt,clippy >/dev/null
+fi
+components=$(rustup component list --installed)
+for component in rustfmt clippy; do
+  if [ -n "$for_tests" ] && ! grep -q "^$component-" <<<"$components"; then
+    echo "==> rustup component add $component"
+    rustup component add "$component"
+  fi
+done
+targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
+[ -z "$for_tests" ] || targets+=(aarch64-apple-darwin)
+installed_targets=$(rustup target list --installed)
+for target in "${targets[@]}"; do
+  if ! grep -qx "$target" <<<"$installed_targets"; then
     echo "==> rustup target add $target"
     rustup target add "$target"
   fi
 done
 
-here=$(dirname "$0")
 bash "$here/docker-env/install-engines.sh"
 bash "$here/docker-env/base-rootfs.sh"
 
-if [ ! -x "$TOOLS/bin/cargo-fuzz" ]; then
-  echo "==> cargo install cargo-fuzz (into $TOOLS)"
-  cargo install --locked --root "$TOOLS" cargo-fuzz
+if [ -n "$for_tests" ]; then
+  for tool in cargo-fuzz cargo-nextest tauri-driver; do
+    if ! command -v "$tool" >/dev/null; then
+      echo "==> cargo install $tool (into $DOCKROUTE_TOOLS)"
+      cargo install --quiet --locked --root "$DOCKROUTE_TOOLS" "$tool"
+    fi
+  done
 fi
-if [ ! -x "$TOOLS/bin/tauri-driver" ]; then
-  echo "==> cargo install tauri-driver (into $TOOLS)"
-  cargo install --locked --root "$TOOLS" tauri-driver
-fi
-echo "setup done"

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Every check Dockroute has, in one command (run as root: the end-to-end tests create network
-# namespaces and TUN devices). Run scripts/setup.sh once first.
+# namespaces and TUN devices). It first installs what is missing (scripts/setup.sh).
+# Everything it writes goes to CARGO_TARGET_DIR, the caches of lib.sh or git-ignored paths
+# (cargo-fuzz's fuzz/artifacts, tauri-build's src-tauri/gen): `git status` stays clean.
 #   FUZZ_SECONDS   time per fuzz target (default 60)
 #   CARGO_TARGET_DIR  where to build (default ./target)
 #   DOCKROUTE_ARTIFACTS  where the app's WebDriver tests save dashboard screenshots
 #                        (default $CARGO_TARGET_DIR/e2e-artifacts)
+#   DOCKROUTE_CACHE, DOCKROUTE_TOOLS  see scripts/lib.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="${DOCKROUTE_TOOLS:-$HOME/.cargo}/bin:$PATH"
+. scripts/lib.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 step() { echo; echo "==> $*"; }
+
+bash scripts/setup.sh
 
 step "rustfmt"
 cargo fmt --all --check

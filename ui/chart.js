@@ -1,5 +1,5 @@
 /* Dockroute throughput chart: two lines (tx, rx, bits per second) over the last minute, drawn
-   into the inline <svg id="throughput-chart">. The geometry is pure (node-testable); drawing only
+   into the inline <svg id="throughput-chart">. The geometry is pure (no DOM); drawing only
    updates the `d` attribute of paths created once, so a re-render every second never flickers. */
 (function (root) {
   "use strict";
@@ -103,5 +103,4 @@
 
   const DockrouteChart = { geometry, draw, niceCeil, WIDTH, HEIGHT };
   root.DockrouteChart = DockrouteChart;
-  if (typeof module !== "undefined" && module.exports) module.exports = DockrouteChart;
 })(typeof window !== "undefined" ? window : globalThis);

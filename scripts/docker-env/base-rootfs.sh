@@ -15,8 +15,8 @@ mkdir -p "$CACHE"
 # One builder at a time (tests may ask for the image in parallel); the others wait, then find it.
 exec 9>"$CACHE/base-rootfs.lock"
 flock -w 900 9 || { echo "base-rootfs.sh: another build holds $CACHE/base-rootfs.lock" >&2; exit 1; }
+# Cached: nothing to do or say (setup.sh and guest-image/build.sh call this every time).
 if [ -s "$OUT" ]; then
-  echo "base rootfs: cached $OUT ($(du -h "$OUT" | cut -f1))"
   exit 0
 fi
 command -v debootstrap >/dev/null || { echo "debootstrap missing: run install-engines.sh" >&2; exit 1; }

@@ -5,12 +5,13 @@
 #                 $DOCKROUTE_CACHE/docker28/ (…/usr/sbin/dockerd, version in …/VERSION);
 #                 it runs with bookworm's containerd and runc.
 # No dockerd or containerd is left running or enabled in the root namespace: the tests start
-# their own dockerd inside network namespaces (tests-e2e/src/docker.rs).
+# their own dockerd inside network namespaces (tests-e2e/src/docker/).
 # Env: DOCKROUTE_CACHE, defaulting to $DOCKROUTE_CI_CACHE (.ci/run's cache), then /var/tmp/dockroute-ci;
 #      DOCKROUTE_DOCKER28_VERSION, an exact sid version (default: whatever sid has).
+# Prints nothing when both engines are there already (setup.sh runs it every time).
 set -euo pipefail
-CACHE=${DOCKROUTE_CACHE:-${DOCKROUTE_CI_CACHE:-/var/tmp/dockroute-ci}}
-D28="$CACHE/docker28"
+. "$(dirname "$0")/../lib.sh"
+D28="$DOCKROUTE_CACHE/docker28"
 SID_LIST=/etc/apt/sources.list.d/dockroute-sid.sources
 SID_PIN=/etc/apt/preferences.d/dockroute-sid
 export DEBIAN_FRONTEND=noninteractive
@@ -58,11 +59,10 @@ quiet_services() {
 
 # --- 1. bookworm packages -------------------------------------------------------------------
 packages=(docker.io containerd runc iptables debootstrap busybox-static nftables iproute2)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+mapfile -t missing < <(missing_packages "${packages[@]}")
+installed=
 if ((${#missing[@]})); then
+  installed=1
   step "apt-get install ${missing[*]} (bookworm)"
   # A policy-rc.d answering 101 keeps the maintainer scripts from starting dockerd/containerd
   # (invoke-rc.d and deb-systemd-invoke both honour it). Keep one that is already there.
@@ -85,9 +85,8 @@ fi
 
 # --- 3. Engine 28 from sid, extracted only ---------------------------------------------------
 dockerd28=$(find "$D28" -path '*/sbin/dockerd' -o -path '*/bin/dockerd' 2>/dev/null | head -n1 || true)
-if [ -n "$dockerd28" ] && [ -x "$dockerd28" ] && [ -s "$D28/VERSION" ]; then
-  step "Engine 28: cached in $D28 ($(cat "$D28/VERSION"))"
-else
+if [ -z "$dockerd28" ] || [ ! -x "$dockerd28" ] || [ ! -s "$D28/VERSION" ]; then
+  installed=1
   step "Engine 28: apt source for sid (pinned to -1), apt-get download docker.io/sid"
   # Derive the sid source from the main Debian stanza (not -security) of debian.sources.
   src=/etc/apt/sources.list.d/debian.sources
@@ -134,11 +133,14 @@ else
   case "$version" in 28.*) ;; *) echo "warning: sid's docker.io is $version, not Engine 28" >&2 ;; esac
 fi
 
-# --- 4. report -------------------------------------------------------------------------------
-echo "Engine 20: /usr/sbin/dockerd: $(/usr/sbin/dockerd --version)"
-echo "Engine 28: $dockerd28: $("$dockerd28" --version)"
-echo "containerd: $(containerd --version)"
-echo "runc: $(runc --version | head -n1)"
+# --- 4. report (what was installed; a warning about a root-namespace dockerd every time) -----
+if [ -n "$installed" ]; then
+  echo "Engine 20: /usr/sbin/dockerd: $(/usr/sbin/dockerd --version)"
+  echo "Engine 28: $dockerd28: $("$dockerd28" --version)"
+  echo "containerd: $(containerd --version)"
+  echo "runc: $(runc --version | head -n1)"
+  echo "install-engines.sh done in $(( $(date +%s) - started )) s"
+fi
 root_net=$(readlink /proc/self/ns/net)
 for p in /proc/[0-9]*; do
   case "$(readlink "$p/exe" 2>/dev/null)" in /usr/bin/dockerd | /usr/sbin/dockerd) ;; *) continue ;; esac
@@ -146,4 +148,3 @@ for p in /proc/[0-9]*; do
     echo "warning: a dockerd (pid ${p#/proc/}) runs in the root network namespace; the tests do not need it" >&2
   fi
 done
-echo "install-engines.sh done in $(( $(date +%s) - started )) s"

@@ -31,8 +31,12 @@ pub fn tauri_driver() -> Res<PathBuf> {
     if let Some(p) = std::env::var_os("TAURI_DRIVER") {
         candidates.push(p.into());
     }
-    let roots =
-        [std::env::var_os("DOCKROUTE_TOOLS"), std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo").into())];
+    // DOCKROUTE_TOOLS, its default (scripts/lib.sh), then cargo's own home.
+    let roots = [
+        std::env::var_os("DOCKROUTE_TOOLS"),
+        Some(crate::docker::cache_dir().join("tools").into()),
+        std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo").into()),
+    ];
     candidates.extend(roots.into_iter().flatten().map(|r| Path::new(&r).join("bin/tauri-driver")));
     if let Some(path) = std::env::var_os("PATH") {
         candidates.extend(std::env::split_paths(&path).map(|d| d.join("tauri-driver")));

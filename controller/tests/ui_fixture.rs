@@ -1,0 +1,275 @@
+//! The dashboard's browser preview (ui/index.html?preview=NAME) shows Views this test makes
+//! through the controller's own functions, so the preview cannot drift from what the app sends:
+//! `ui/preview/views.js` must equal what is generated here. After a change to the View:
+//!
+//!     DOCKROUTE_UPDATE_FIXTURES=1 cargo test -p dockroute-controller --test ui_fixture
+//!
+//! and commit the file.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use bollard::models::{
+    ContainerSummary, ContainerSummaryNetworkSettings, EndpointSettings, PortSummary, PortSummaryTypeEnum,
+};
+use dockroute_api::client::ClientError;
+use dockroute_api::{RouteSource, RouteState, RouteStatus, SessionInfo, StatsReport, DEFAULT_API_SOCKET};
+use dockroute_controller::discovery::BridgeNetwork;
+use dockroute_controller::guest::LABEL_OURS;
+use dockroute_controller::view::{self, ProblemKind, TunnelView, View};
+
+const FIXTURE: &str = "../ui/preview/views.js";
+const UPDATE_VAR: &str = "DOCKROUTE_UPDATE_FIXTURES";
+const APP_VERSION: &str = "0.1.0";
+const ENGINE: &str = "unix:///var/run/docker.sock";
+/// The drop counters the helper reports: one per engine `DropReason`, by `DropReason::name()`.
+const DROP_NAMES: [&str; 9] = [
+    "malformed",
+    "bad_version",
+    "wrong_session",
+    "replay",
+    "auth_failed",
+    "unexpected_handshake",
+    "no_session",
+    "bad_inner_packet",
+    "oversized",
+];
+/// 2026-01-01T00:00:00Z: the preview moves the samples to end at the moment it opens.
+const T0_MS: u64 = 1_767_225_600_000;
+
+/// A Docker-style id (64 hex digits) that stays the same from run to run (FNV-1a of the name).
+fn id(name: &str) -> String {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    format!("{hash:016x}").repeat(4)
+}
+
+fn bridge(name: &str, subnets: &[&str]) -> BridgeNetwork {
+    BridgeNetwork {
+        id: id(name),
+        name: name.into(),
+        subnets: subnets.iter().map(|s| s.parse().unwrap()).collect(),
+        internal: false,
+    }
+}
+
+fn route(net: &str, state: RouteState) -> RouteStatus {
+    RouteStatus { net: net.parse().unwrap(), source: RouteSource::App, enabled: true, state }
+}
+
+/// A running container as Docker lists it: (network, IPv4, IPv6) per network, ports as
+/// (port, udp?).
+fn container(
+    name: &str,
+    labels: &[(&str, &str)],
+    nets: &[(&str, &str, &str)],
+    ports: &[(u16, bool)],
+) -> ContainerSummary {
+    let endpoint = |v4: &str, v6: &str| EndpointSettings {
+        ip_address: Some(v4.to_string()),
+        global_ipv6_address: (!v6.is_empty()).then(|| v6.to_string()),
+        ..Default::default()
+    };
+    let networks: HashMap<String, EndpointSettings> =
+        nets.iter().map(|(n, v4, v6)| (n.to_string(), endpoint(v4, v6))).collect();
+    let port = |&(p, udp): &(u16, bool)| PortSummary {
+        private_port: p,
+        typ: Some(if udp { PortSummaryTypeEnum::UDP } else { PortSummaryTypeEnum::TCP }),
+        ..Default::default()
+    };
+    ContainerSummary {
+        id: Some(id(name)),
+        names: Some(vec![format!("/{name}")]),
+        labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+        network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(networks) }),
+        ports: Some(ports.iter().map(port).collect()),
+        ..Default::default()
+    }
+}
+
+fn tunnel() -> TunnelView {
+    TunnelView {
+        interface: Some("utun7".into()),
+        listen: Some("127.0.0.1:2511".into()),
+        host_v4: Some("192.168.251.1/24".into()),
+        guest_v4: Some("192.168.251.2".into()),
+        host_v6: Some("fdd0:d0c4:2511::1/64".into()),
+        guest_v6: Some("fdd0:d0c4:2511::2".into()),
+        mtu: Some(1400),
+        session: Some(SessionInfo {
+            id: "3b8061cddbc537b6".into(),
+            guest: "192.168.65.3:48500".parse().unwrap(),
+            alive: true,
+            handshake_age_ms: 1649,
+            last_seen_ms: 831,
+        }),
+        error: None,
+    }
+}
+
+/// A minute of stats pushes with traffic that rises and falls (every 5 s: the file stays short).
+fn push_traffic(v: &mut View) {
+    // kB sent and received in each 5 s; integers in, one IEEE division out: the same file on
+    // every machine.
+    const TX_KB: [u64; 12] = [120, 180, 260, 410, 330, 220, 150, 240, 390, 520, 360, 210];
+    const RX_KB: [u64; 12] = [600, 900, 1500, 2600, 2100, 1200, 800, 1400, 2400, 3100, 2200, 1300];
+    let (mut tx, mut rx) = (48_213_377u64, 1_302_443_901u64);
+    for i in 0..12 {
+        tx += TX_KB[i] * 1000;
+        rx += RX_KB[i] * 1000;
+        let mut drops: BTreeMap<String, u64> = DROP_NAMES.iter().map(|n| (n.to_string(), 0)).collect();
+        drops.insert("malformed".into(), 2);
+        let stats = StatsReport {
+            tx_packets: tx / 120,
+            tx_bytes: tx,
+            rx_packets: rx / 1_368,
+            rx_bytes: rx,
+            keepalives_sent: 41,
+            handshakes: 3,
+            stale_notices: 0,
+            drops,
+        };
+        v.push_stats(stats, T0_MS + i as u64 * 5000);
+    }
+}
+
+/// Connected, with three networks (one switched off by the user) and their containers; with
+/// `conflict`, also a network whose subnet a VPN's route already covers.
+fn connected(conflict: bool) -> View {
+    let mut bridges = vec![
+        bridge("mynet", &["172.20.0.0/16"]),
+        bridge("shop_default", &["172.21.0.0/16", "fd12:3456:789a::/64"]),
+        bridge("bridge", &["172.17.0.0/16"]),
+    ];
+    let mut routes = vec![
+        route("172.20.0.0/16", RouteState::Installed),
+        route("172.21.0.0/16", RouteState::Installed),
+        route("fd12:3456:789a::/64", RouteState::Installed),
+    ];
+    let mut listed = vec![
+        container("web", &[], &[("mynet", "172.20.0.2", "")], &[(80, false), (443, false), (80, false)]),
+        container("db", &[], &[("mynet", "172.20.0.3", "")], &[(5432, false)]),
+        container("shop-api-1", &[], &[("shop_default", "172.21.0.2", "fd12:3456:789a::2")], &[(8080, false)]),
+        container("shop-redis-1", &[], &[("shop_default", "172.21.0.3", "")], &[(6379, false)]),
+        container("shop-worker-1", &[], &[("shop_default", "172.21.0.4", "")], &[]),
+        // Our own guest container (host network): never listed.
+        container("dockroute-guest", &[(LABEL_OURS, "1")], &[("host", "", "")], &[]),
+    ];
+    if conflict {
+        bridges.push(bridge("vpn_clash", &["10.8.0.0/16"]));
+        let covering = RouteState::Conflict { interface: "utun3".into(), route: "10.8.0.0/14".parse().unwrap() };
+        routes.push(route("10.8.0.0/16", covering));
+        listed.push(container("dns", &[], &[("vpn_clash", "10.8.0.5", "")], &[(53, true)]));
+    }
+    let disabled: BTreeSet<String> = ["bridge".to_string()].into();
+    let containers = view::container_views(&listed, &bridges);
+    let mut v = View {
+        app_version: APP_VERSION.into(),
+        want_connected: true,
+        engine: Some(ENGINE.into()),
+        helper_socket: DEFAULT_API_SOCKET.into(),
+        tunnel: Some(tunnel()),
+        networks: view::network_views(&bridges, &disabled, &routes, &containers),
+        containers,
+        ..Default::default()
+    };
+    v.problem = v.conflict_warning();
+    push_traffic(&mut v);
+    v.recompute_phase();
+    v
+}
+
+/// Connect was asked for, but the helper is not installed.
+fn helper_missing() -> View {
+    let socket = Path::new(DEFAULT_API_SOCKET);
+    let problem = view::helper_problem(socket, &ClientError::NotRunning(socket.into()), false);
+    let mut v = View {
+        app_version: APP_VERSION.into(),
+        want_connected: true,
+        helper_socket: DEFAULT_API_SOCKET.into(),
+        problem: Some(problem),
+        ..Default::default()
+    };
+    v.recompute_phase();
+    v
+}
+
+/// The helper answers, Docker does not.
+fn docker_missing() -> View {
+    let mut v = View {
+        app_version: APP_VERSION.into(),
+        want_connected: true,
+        helper_socket: DEFAULT_API_SOCKET.into(),
+        problem: Some(view::docker_problem(ENGINE, &"connection refused")),
+        ..Default::default()
+    };
+    v.recompute_phase();
+    v
+}
+
+/// The user chose Disconnect.
+fn disconnected() -> View {
+    View { app_version: APP_VERSION.into(), helper_socket: DEFAULT_API_SOCKET.into(), ..Default::default() }
+}
+
+fn views() -> BTreeMap<&'static str, View> {
+    BTreeMap::from([
+        ("connected", connected(false)),
+        ("conflict", connected(true)),
+        ("helper_missing", helper_missing()),
+        ("docker_missing", docker_missing()),
+        ("disconnected", disconnected()),
+    ])
+}
+
+fn render(views: &BTreeMap<&'static str, View>) -> String {
+    let json = serde_json::to_string_pretty(views).unwrap();
+    format!(
+        "// Generated by controller/tests/ui_fixture.rs from the Rust `View`: do not edit. To update:\n\
+         // {UPDATE_VAR}=1 cargo test -p dockroute-controller --test ui_fixture\n\
+         window.DockroutePreviewViews = {json};\n"
+    )
+}
+
+#[test]
+fn the_preview_shows_what_the_controller_makes() {
+    let views = views();
+    // Each preview is the state its name says, as the dashboard reads it.
+    let json = serde_json::to_value(&views).unwrap();
+    let phases: Vec<(&str, &str)> = views.keys().map(|k| (*k, json[k]["phase"].as_str().unwrap())).collect();
+    assert_eq!(
+        phases,
+        [
+            ("conflict", "connected"),
+            ("connected", "connected"),
+            ("disconnected", "disconnected"),
+            ("docker_missing", "error"),
+            ("helper_missing", "error"),
+        ]
+    );
+    let conflict = &views["conflict"];
+    assert_eq!(conflict.problem.as_ref().map(|p| p.kind), Some(ProblemKind::RouteConflict));
+    assert!(views["connected"].problem.is_none());
+    assert_eq!(conflict.containers.len(), 6, "five, the dns container, not our guest");
+    assert!(conflict.throughput.len() > 1 && conflict.stats.is_some(), "the chart has samples to draw");
+
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(FIXTURE);
+    let want = render(&views);
+    if std::env::var(UPDATE_VAR).is_ok_and(|v| v == "1") {
+        std::fs::write(&path, &want).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        return;
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    if have != want {
+        let line = have
+            .lines()
+            .zip(want.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(have.lines().count().min(want.lines().count()));
+        panic!(
+            "{} is not what the Rust View makes now (first difference at line {}). Regenerate it with\n  \
+             {UPDATE_VAR}=1 cargo test -p dockroute-controller --test ui_fixture\nand commit it.",
+            path.display(),
+            line + 1
+        );
+    }
+}

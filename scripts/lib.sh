@@ -1,0 +1,21 @@
+# Sourced by the scripts (not run): where the caches and tools live, and the PATH that finds
+# them, so a script that has just run setup.sh finds what it installed.
+#   DOCKROUTE_CACHE  engines, base rootfs (default $DOCKROUTE_CI_CACHE, .ci/run's cache, then
+#                    /var/tmp/dockroute-ci)
+#   DOCKROUTE_TOOLS  where `cargo install` puts cargo-fuzz, cargo-nextest and tauri-driver
+#                    (default $DOCKROUTE_CACHE/tools)
+DOCKROUTE_CACHE=${DOCKROUTE_CACHE:-${DOCKROUTE_CI_CACHE:-/var/tmp/dockroute-ci}}
+DOCKROUTE_TOOLS=${DOCKROUTE_TOOLS:-$DOCKROUTE_CACHE/tools}
+export DOCKROUTE_CACHE DOCKROUTE_TOOLS
+# sudo's secure_path drops ~/.cargo/bin: put rustup's and the tools' bin directories back.
+export PATH="$DOCKROUTE_TOOLS/bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+# Prints those of the named Debian packages that are not installed (one dpkg-query for all).
+missing_packages() {
+  local installed
+  installed=$(dpkg-query -W -f='${Package} ${Status}\n' "$@" 2>/dev/null | awk '/install ok installed$/ {print $1}')
+  local p
+  for p in "$@"; do
+    [[ $'\n'$installed$'\n' == *$'\n'$p$'\n'* ]] || echo "$p"
+  done
+}

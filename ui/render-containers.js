@@ -1,0 +1,96 @@
+/* Dockroute dashboard: the containers, each with its addresses (click to copy) and exposed
+   ports (click to open http://IP:port), and the filter box once the list is long. */
+(function (D) {
+  "use strict";
+
+  const { $, arr, obj, h, setText, setHidden, reconcile, safe, phaseOf } = D.dom;
+  const Format = D.format;
+  const text = Format.text;
+
+  /** The first address that is really there: ports open against this one. */
+  function firstIp(container) {
+    const found = arr(obj(container) && container.addresses).find((a) => obj(a) && text(a.ip));
+    return found ? text(found.ip) : "";
+  }
+
+  function renderContainers(v, state) {
+    const containers = arr(v.containers).filter(obj).sort((a, b) => text(a.name).localeCompare(text(b.name)));
+    const routeByNetwork = safe(() => new Map(arr(v.networks).filter(obj).map((n) => [text(n.name), text(n.route)])), new Map());
+    const list = $("containers");
+    reconcile(list, containers, (c, i) => text(c.id) || text(c.name) || "container-" + i,
+      (c) => JSON.stringify([c, arr(c.addresses).map((a) => obj(a) && routeByNetwork.get(text(a.network)))]),
+      (c) => containerRow(c, routeByNetwork));
+    // Toggled in place rather than via the signature, so the "Copied" bubble animates and rows stay put.
+    for (const button of list.querySelectorAll("button.ip")) {
+      button.classList.toggle("copied", state.copiedIp !== null && button.dataset.ip === state.copiedIp);
+    }
+    setText($("containers-count"), containers.length ? String(containers.length) : "");
+    const filter = $("container-filter");
+    setHidden(filter, containers.length <= 6 && !filter.value);
+    applyFilter();
+
+    const empty = $("containers-empty");
+    setHidden(empty, containers.length > 0);
+    if (!containers.length) {
+      const phase = phaseOf(v);
+      const key = phase === "connected" ? "none" : "off";
+      if (empty.dataset.state !== key) {
+        empty.dataset.state = key;
+        empty.replaceChildren(...(key === "none"
+          ? ["No running containers on bridge networks — ", h("code", {}, "docker run"), " one."]
+          : ["Containers show up here with their IPs once Dockroute is connected."]));
+      }
+    }
+  }
+
+  function containerRow(c, routeByNetwork) {
+    const name = text(c.name) || text(c.id).slice(0, 12) || "unnamed";
+    const ip = firstIp(c);
+    const seenPorts = new Set(); // Docker lists a published port once per IP family
+    const ports = arr(c.ports)
+      .filter((p) => obj(p) && Format.isNum(p.port))
+      .map((p) => ({ port: p.port, protocol: text(p.protocol).toLowerCase() || "tcp" }))
+      .sort((a, b) => a.port - b.port)
+      .filter((p) => !seenPorts.has(p.port + p.protocol) && seenPorts.add(p.port + p.protocol));
+
+    const portLinks = ports.map(({ port, protocol }) => {
+      const web = protocol === "tcp" && ip;
+      const url = web ? "http://" + (ip.includes(":") ? "[" + ip + "]" : ip) + ":" + port : null;
+      return h("a", {
+        class: "port", "data-port": port, "data-protocol": protocol, "data-focus": "port-" + port + protocol, href: url,
+        title: web ? "Open " + url : protocol.toUpperCase() + " port — nothing to open in a browser",
+        "aria-disabled": web ? null : "true",
+      }, protocol === "tcp" ? String(port) : port + "/" + protocol);
+    });
+
+    const addresses = arr(c.addresses).filter((a) => obj(a) && text(a.ip)).map((a) => {
+      const address = text(a.ip);
+      const network = text(a.network);
+      const route = routeByNetwork.get(network);
+      const unreachable = route !== undefined && route !== "installed";
+      const title = "Copy " + address + (unreachable ? " — its route is " + route + ", not reachable yet" : "");
+      return h("span", { class: "address" },
+        h("button", { type: "button", class: "ip mono" + (unreachable ? " unreachable" : ""), "data-ip": address, "data-focus": "ip-" + address, title }, address),
+        network ? h("span", { class: "address-network" }, network) : null);
+    });
+
+    return h("li", { class: "container", "data-container": text(c.name) },
+      h("div", { class: "container-head" },
+        h("span", { class: "name", title: name }, name),
+        portLinks.length ? h("span", { class: "ports" }, portLinks) : null),
+      addresses.length
+        ? h("div", { class: "addresses" }, addresses)
+        : h("div", { class: "addresses muted" }, "No address on a routed network"));
+  }
+
+  function applyFilter() {
+    const query = $("container-filter").value.trim().toLowerCase();
+    for (const row of $("containers").children) {
+      const haystack = (row.dataset.container + " " + row.textContent).toLowerCase();
+      setHidden(row, !!query && !haystack.includes(query));
+    }
+  }
+
+  D.containers = { firstIp, applyFilter };
+  D.sections.push(["containers", renderContainers]);
+})(window.Dockroute);
