@@ -174,7 +174,6 @@ fn connected(conflict: bool) -> View {
     };
     v.problem = v.conflict_warning();
     push_traffic(&mut v);
-    v.recompute_phase();
     v
 }
 
@@ -182,28 +181,24 @@ fn connected(conflict: bool) -> View {
 fn helper_missing() -> View {
     let socket = Path::new(DEFAULT_API_SOCKET);
     let problem = view::helper_problem(socket, &ClientError::NotRunning(socket.into()), false);
-    let mut v = View {
+    View {
         app_version: APP_VERSION.into(),
         want_connected: true,
         helper_socket: DEFAULT_API_SOCKET.into(),
         problem: Some(problem),
         ..Default::default()
-    };
-    v.recompute_phase();
-    v
+    }
 }
 
 /// The helper answers, Docker does not.
 fn docker_missing() -> View {
-    let mut v = View {
+    View {
         app_version: APP_VERSION.into(),
         want_connected: true,
         helper_socket: DEFAULT_API_SOCKET.into(),
         problem: Some(view::docker_problem(ENGINE, &"connection refused")),
         ..Default::default()
-    };
-    v.recompute_phase();
-    v
+    }
 }
 
 /// The user chose Disconnect.
