@@ -1,4 +1,4 @@
-//! Proves the Docker test environment (tests-e2e/src/docker.rs): a real dockerd of each engine
+//! Proves the Docker test environment (tests-e2e/src/docker/): a real dockerd of each engine
 //! runs in a topology's "vm" namespace, runs a busybox container on a network the test makes,
 //! survives a restart, and leaves nothing behind. Engines come from
 //! scripts/docker-env/install-engines.sh; a missing engine fails the test unless
