@@ -1,5 +1,7 @@
 //! `dockroute-helper run`: serve the API and the tunnel until SIGTERM/SIGINT, then remove
-//! exactly what we added (routes, TUN device, socket file).
+//! exactly what we added (routes, TUN device, socket file). A missing config is written with
+//! the defaults first. Logs go to stderr only (the service manager keeps them: the journal, or
+//! the file a launchd plist names), so starting never depends on a log directory.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +13,11 @@ use crate::daemon::Daemon;
 use crate::server;
 
 pub fn run(config_path: &Path, tun_name: Option<String>, socket: Option<PathBuf>) -> anyhow::Result<()> {
+    // Started by a service manager before anything created the config (SMAppService): start
+    // with the defaults instead of exiting into a restart loop.
+    if crate::default_config::write_if_missing(config_path)? {
+        tracing::info!("{} did not exist: wrote the default config there", config_path.display());
+    }
     let cfg = Config::load(config_path)?;
     for w in &cfg.warnings {
         tracing::warn!("{}: {w}", config_path.display());

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::{created, parent, Change, Ctx, Files, Record, ServiceManager, ServiceSpec};
+use super::{created, parent, Change, Ctx, Files, Logs, Record, ServiceManager, ServiceSpec};
 
 pub const SERVICE_NAME: &str = "dockroute-helper.service";
 pub const GROUP: &str = "dockroute";
@@ -19,8 +19,7 @@ static FILES: Files = Files {
     service: UNIT_PATH,
     record: "/var/lib/dockroute/install.state",
     config: "/etc/dockroute/dockroute.conf",
-    logs: "/var/log/dockroute",
-    logs_ours_alone: false,
+    logs: Logs::Dir { path: "/var/log/dockroute", ours_alone: false },
 };
 
 pub(super) struct Systemd;
@@ -158,9 +157,6 @@ fn sd_word(s: &str, dollar: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-    use std::process::Command;
-
     use super::super::fake::*;
     use super::super::{install, uninstall, InstallOptions, Platform};
     use super::*;
@@ -175,7 +171,9 @@ mod tests {
         let exec = "\nExecStart=/usr/local/bin/dockroute-helper run --config /etc/dockroute/dockroute.conf\n";
         assert!(unit.contains(exec), "{unit}");
         let config = read(root, "/etc/dockroute/dockroute.conf");
-        assert!(config.contains("\naddr 192.168.251.1/24\nport 2511\nmtu 1400\nhost 127.0.0.1\n"), "{config}");
+        assert_eq!(config, crate::default_config::DEFAULT_CONFIG);
+        assert!(config.contains("\nport 2511\nmtu 1400\nhost 127.0.0.1\n"), "{config}");
+        assert!(!config.lines().any(|l| l.starts_with("addr")), "the default must not pin the link subnet: {config}");
         let rec = read(root, "/var/lib/dockroute/install.state");
         for want in ["group=dockroute", "config=/etc/dockroute/dockroute.conf", "dir=/etc/systemd/system\n"] {
             assert!(rec.contains(&format!("\ncreated-{want}")), "{want} missing in {rec}");
@@ -286,8 +284,13 @@ mod tests {
         assert!(unit.contains("\nReadWritePaths=\"-/etc/my dir\"\n"), "{unit}");
     }
 
+    /// Needs Linux's /bin/true and systemd-analyze (a Mac has neither; its plists get `plutil`).
+    #[cfg(target_os = "linux")]
     #[test]
     fn systemd_analyze_accepts_the_unit_even_with_awkward_paths() {
+        use std::path::PathBuf;
+        use std::process::Command;
+
         let dir = tempfile::tempdir().unwrap();
         let odd = dir.path().join("my dir $HOME %n");
         fs::create_dir(&odd).unwrap();
