@@ -31,7 +31,13 @@ pub fn run(config_path: &Path, tun_name: Option<String>, socket: Option<PathBuf>
         let socket_path = socket.unwrap_or_else(|| cfg.api_socket.clone());
         let api = server::bind(&socket_path, cfg.api_socket_mode, &cfg.allow_groups).await?;
         tracing::info!("API on {} (mode {:o})", socket_path.display(), cfg.api_socket_mode);
-        let mut daemon = Daemon::new(config_path, cfg, secret, tun_name);
+        let bundle_requirement = crate::codesign::bundle_requirement();
+        match &bundle_requirement {
+            Some(Ok(req)) => tracing::info!("running from an app bundle: non-root callers must satisfy {req:?}"),
+            Some(Err(e)) => tracing::warn!("running from an app bundle whose requirement is unreadable ({e})"),
+            None => {}
+        }
+        let mut daemon = Daemon::new(config_path, cfg, secret, tun_name).with_bundle_requirement(bundle_requirement);
         // A failure here (port taken, TUN unavailable) is reported in status; we keep serving
         // so the app can show it and retry, instead of a service manager restart loop.
         let _ = daemon.connect().await;
