@@ -348,6 +348,18 @@ mod tests {
         assert!(render_smappservice_plist().contains(&format!("<string>{BUNDLE_PROGRAM}</string>")));
     }
 
+    #[test]
+    fn the_plist_in_the_app_bundle_is_the_rendered_one() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../src-tauri/launchd/dev.dockroute.helper.plist");
+        let shipped = fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            shipped == render_smappservice_plist(),
+            "{} is stale: regenerate it with `cargo run -q -p dockroute-helper -- print-smappservice-plist > {}`",
+            path.display(),
+            path.display()
+        );
+    }
+
     /// Both plists with awkward characters, for the linters below.
     fn plists() -> Vec<(String, String)> {
         let spec = ServiceSpec { helper_path: "/opt/a&b/<x>/helper".into(), config_path: CONFIG.into() };

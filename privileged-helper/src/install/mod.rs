@@ -24,7 +24,9 @@ use dockroute_stdx::process::Cmd;
 use crate::default_config::DEFAULT_CONFIG;
 
 pub use launchd::{render_launchd_plist, render_smappservice_plist, APP_BUNDLE_ID, BUNDLE_PROGRAM, LAUNCHD_LABEL};
-pub use systemd::{render_systemd_unit, GROUP, SERVICE_NAME};
+pub use systemd::{
+    render_packaged_systemd_unit, render_systemd_unit, GROUP, PACKAGED_CONFIG, PACKAGED_HELPER, SERVICE_NAME,
+};
 
 /// Both flavours build and test on any OS; the binary constructs only its own, hence the allow.
 #[allow(dead_code)]

@@ -99,13 +99,27 @@ impl ServiceManager for Systemd {
 }
 
 pub fn render_systemd_unit(spec: &ServiceSpec) -> String {
+    unit(spec, "# Written by `dockroute-helper install`; `dockroute-helper uninstall` removes it.")
+}
+
+/// Where the Linux package puts the helper and where its service keeps the config.
+pub const PACKAGED_HELPER: &str = "/usr/bin/dockroute-helper";
+pub const PACKAGED_CONFIG: &str = "/etc/dockroute/dockroute.conf";
+
+/// The unit the .deb ships in /usr/lib/systemd/system (packaging/linux/dockroute-helper.service).
+pub fn render_packaged_systemd_unit() -> String {
+    let spec = ServiceSpec { helper_path: PACKAGED_HELPER.into(), config_path: PACKAGED_CONFIG.into() };
+    unit(&spec, "# Shipped by the dockroute package (packaging/linux/); dpkg removes it with the package.")
+}
+
+fn unit(spec: &ServiceSpec, header: &str) -> String {
     let (helper, config) = (spec.helper_path.to_string_lossy(), spec.config_path.to_string_lossy());
     // The program path is never variable-expanded, its arguments are.
     let exec = format!("{} run --config {}", sd_word(&helper, false), sd_word(&config, true));
     let conf_dir = spec.config_path.parent().unwrap_or(Path::new("/")).to_string_lossy();
     let rw = sd_word(&format!("-{conf_dir}"), false);
     format!(
-        "# Written by `dockroute-helper install`; `dockroute-helper uninstall` removes it.
+        "{header}
 [Unit]
 Description=Dockroute privileged helper (TUN device and routes to Docker containers)
 After=network-online.target
@@ -282,6 +296,19 @@ mod tests {
         let unit = render_systemd_unit(&spec);
         assert!(unit.contains("\nExecStart=/h run --config \"/etc/my dir/dockroute.conf\"\n"), "{unit}");
         assert!(unit.contains("\nReadWritePaths=\"-/etc/my dir\"\n"), "{unit}");
+    }
+
+    #[test]
+    fn the_packaged_unit_is_the_rendered_one() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/linux/dockroute-helper.service");
+        let shipped = fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            shipped == render_packaged_systemd_unit(),
+            "{} is stale: regenerate it with `cargo run -q -p dockroute-helper -- print-systemd-unit > {}`",
+            path.display(),
+            path.display()
+        );
+        assert!(shipped.contains("\nExecStart=/usr/bin/dockroute-helper run --config /etc/dockroute/dockroute.conf\n"));
     }
 
     /// Needs Linux's /bin/true and systemd-analyze (a Mac has neither; its plists get `plutil`).
