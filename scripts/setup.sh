@@ -4,8 +4,10 @@
 # and prints nothing:
 #   system packages; Rust through rustup (if there is no rustup) with the targets for the macOS
 #   type-check and the static musl guests; Docker Engine 20.10 (bookworm) and 28 (sid,
-#   extracted), and the guest's base rootfs (scripts/docker-env/); for the tests also
-#   cargo-fuzz, cargo-nextest and tauri-driver (into $DOCKROUTE_TOOLS, see lib.sh).
+#   extracted), and the guest's base rootfs for both CPUs (scripts/docker-env/; the app ships
+#   both guest images); for the tests also cargo-fuzz, cargo-nextest, tauri-driver and tauri-cli
+#   (packaging) into $DOCKROUTE_TOOLS (see lib.sh), and qemu-user-static, python3-yaml and ruby
+#   (the other CPU's guest run under emulation, the macOS workflow and cask checked).
 #
 #   scripts/setup.sh [--demo]    --demo: only what demo.sh needs (no test tools)
 set -euo pipefail
@@ -21,6 +23,8 @@ esac
 
 packages=(build-essential curl ca-certificates busybox-static iproute2 python3 clang iptables nftables keyutils
   iperf3 wireguard-go wireguard-tools iputils-ping ethtool
+  # packaging checks: the other CPU's guest under emulation, the macOS workflow and cask
+  qemu-user-static python3-yaml ruby
   # the Tauri app: build, then run under a virtual X server and drive through WebDriver
   pkg-config libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
   webkit2gtk-driver xvfb xauth dbus dbus-x11 xclip)
@@ -55,13 +59,21 @@ for target in "${targets[@]}"; do
 done
 
 bash "$here/docker-env/install-engines.sh"
-bash "$here/docker-env/base-rootfs.sh"
+# The guest's base for this machine's CPU and for the other one (the app ships both images).
+for arch in amd64 arm64; do bash "$here/docker-env/base-rootfs.sh" "$arch"; done
 
 if [ -n "$for_tests" ]; then
-  for tool in cargo-fuzz cargo-nextest tauri-driver; do
-    if ! command -v "$tool" >/dev/null; then
-      echo "==> cargo install $tool (into $DOCKROUTE_TOOLS)"
-      cargo install --quiet --locked --root "$DOCKROUTE_TOOLS" "$tool"
+  # crate, the binary it installs, version (tauri-cli installs `cargo-tauri`, and must match the
+  # app's Tauri 2)
+  while read -r crate bin version; do
+    if ! command -v "$bin" >/dev/null; then
+      echo "==> cargo install $crate (into $DOCKROUTE_TOOLS)"
+      cargo install --quiet --locked --root "$DOCKROUTE_TOOLS" "$crate" --version "$version"
     fi
-  done
+  done <<'TOOLS'
+cargo-fuzz cargo-fuzz *
+cargo-nextest cargo-nextest *
+tauri-driver tauri-driver *
+tauri-cli cargo-tauri ^2
+TOOLS
 fi

@@ -23,8 +23,8 @@ cargo fmt --all --check
 step "clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-step "macOS type-check (aarch64-apple-darwin)"
-CC_aarch64_apple_darwin=clang cargo check --workspace --target aarch64-apple-darwin --quiet
+step "macOS type-check (aarch64-apple-darwin), tests included"
+CC_aarch64_apple_darwin=clang cargo check --workspace --all-targets --target aarch64-apple-darwin --quiet
 
 step "fuzz: ${FUZZ_SECONDS}s per target"
 # cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the stable compiler accept them.
@@ -56,3 +56,9 @@ cargo build --workspace --bins --quiet
 export DOCKROUTE_ARTIFACTS=${DOCKROUTE_ARTIFACTS:-$CARGO_TARGET_DIR/e2e-artifacts}
 step "tests: unit, property, end-to-end (network namespaces) and the app through WebDriver (screenshots: $DOCKROUTE_ARTIFACTS)"
 cargo nextest run --workspace --no-fail-fast --failure-output final
+
+step "packaging: the macOS workflow, the Homebrew cask and the plists parse"
+bash scripts/check-packaging.sh
+step "package: the .deb (Tauri's bundler), then the packaged helper started from nothing and the maintainer scripts"
+bash scripts/package.sh
+bash scripts/test-package.sh

@@ -8,11 +8,13 @@
 //!   does; `route_policy`: which routes to install; `config_reload`: when a re-read config
 //!   applies) and `tunnel` (TUN, UDP, engine task).
 //! - `install`: service install and uninstall, one flow; `systemd.rs` / `launchd.rs` per OS.
+//! - `default_config`: the config written by install, or by `run` when there is none.
 
 pub mod authz;
 pub mod codesign;
 pub mod config_watch;
 pub mod daemon;
+pub mod default_config;
 pub mod install;
 pub mod run;
 pub mod server;

@@ -53,6 +53,9 @@ enum Command {
     /// (Contents/Library/LaunchDaemons/); used when packaging the app.
     #[command(hide = true)]
     PrintSmappservicePlist,
+    /// Print the systemd unit the Linux package ships (packaging/linux/); used when packaging.
+    #[command(hide = true)]
+    PrintSystemdUnit,
     /// Stop and remove the service and everything install made.
     Uninstall {
         #[arg(long)]
@@ -73,6 +76,10 @@ fn main() -> ExitCode {
         Command::Uninstall { config, purge } => service(config, purge, install::uninstall),
         Command::PrintSmappservicePlist => {
             print!("{}", install::render_smappservice_plist());
+            Ok(())
+        }
+        Command::PrintSystemdUnit => {
+            print!("{}", install::render_packaged_systemd_unit());
             Ok(())
         }
     };

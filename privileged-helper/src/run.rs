@@ -1,5 +1,7 @@
 //! `dockroute-helper run`: serve the API and the tunnel until SIGTERM/SIGINT, then remove
-//! exactly what we added (routes, TUN device, socket file).
+//! exactly what we added (routes, TUN device, socket file). A missing config is written with
+//! the defaults first. Logs go to stderr only (the service manager keeps them: the journal, or
+//! the file a launchd plist names), so starting never depends on a log directory.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +13,11 @@ use crate::daemon::Daemon;
 use crate::server;
 
 pub fn run(config_path: &Path, tun_name: Option<String>, socket: Option<PathBuf>) -> anyhow::Result<()> {
+    // Started by a service manager before anything created the config (SMAppService): start
+    // with the defaults instead of exiting into a restart loop.
+    if crate::default_config::write_if_missing(config_path)? {
+        tracing::info!("{} did not exist: wrote the default config there", config_path.display());
+    }
     let cfg = Config::load(config_path)?;
     for w in &cfg.warnings {
         tracing::warn!("{}: {w}", config_path.display());
@@ -24,7 +31,13 @@ pub fn run(config_path: &Path, tun_name: Option<String>, socket: Option<PathBuf>
         let socket_path = socket.unwrap_or_else(|| cfg.api_socket.clone());
         let api = server::bind(&socket_path, cfg.api_socket_mode, &cfg.allow_groups).await?;
         tracing::info!("API on {} (mode {:o})", socket_path.display(), cfg.api_socket_mode);
-        let mut daemon = Daemon::new(config_path, cfg, secret, tun_name);
+        let bundle_requirement = crate::codesign::bundle_requirement();
+        match &bundle_requirement {
+            Some(Ok(req)) => tracing::info!("running from an app bundle: non-root callers must satisfy {req:?}"),
+            Some(Err(e)) => tracing::warn!("running from an app bundle whose requirement is unreadable ({e})"),
+            None => {}
+        }
+        let mut daemon = Daemon::new(config_path, cfg, secret, tun_name).with_bundle_requirement(bundle_requirement);
         // A failure here (port taken, TUN unavailable) is reported in status; we keep serving
         // so the app can show it and retry, instead of a service manager restart loop.
         let _ = daemon.connect().await;

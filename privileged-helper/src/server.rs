@@ -11,7 +11,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::codec::Framed;
 
-use crate::authz::{self, Peer, Policy};
+use crate::authz::{self, Peer, Policy, SignatureCheck};
 use crate::codesign;
 use crate::daemon::Command;
 use dockroute_api::codec::{Frame, FrameCodec};
@@ -97,9 +97,7 @@ pub async fn bind(path: &Path, mode: u32, groups: &[String]) -> io::Result<ApiSo
 
 /// Gives the socket file to the first allowed group that exists (root:root if none does).
 fn group_socket(path: &Path, groups: &[String]) -> io::Result<()> {
-    let default_groups: Vec<String> = authz::DEFAULT_GROUPS.iter().map(|g| g.to_string()).collect();
-    let groups = if groups.is_empty() { &default_groups[..] } else { groups };
-    let gid = groups.iter().find_map(|g| authz::group(g)).map_or(0, |(gid, _)| gid);
+    let gid = authz::allowed_names(groups).iter().find_map(|g| authz::group_gid(g)).unwrap_or(0);
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
     if unsafe { libc::chown(c.as_ptr(), 0, gid) } != 0 {
         return Err(io::Error::last_os_error());
@@ -109,12 +107,14 @@ fn group_socket(path: &Path, groups: &[String]) -> io::Result<()> {
 
 /// Ok, or why this peer may not (or no longer) use the API under `policy`.
 fn authorise(peer: &Peer, policy: &Policy, stream: &UnixStream) -> Result<(), String> {
-    authz::check(peer, &policy.groups)?;
-    match &policy.require_signature {
-        Some(req) if peer.uid != 0 => {
+    let allowed = authz::resolve(&authz::allowed_names(&policy.groups));
+    authz::check(&authz::caller(peer), &allowed)?;
+    match authz::signature_check(peer.uid, &policy.signature) {
+        SignatureCheck::Skip => Ok(()),
+        SignatureCheck::Verify(req) => {
             codesign::verify(std::os::fd::AsRawFd::as_raw_fd(stream), req).map_err(|e| format!("not authorised: {e}"))
         }
-        _ => Ok(()),
+        SignatureCheck::Refuse(why) => Err(why),
     }
 }
 

@@ -5,6 +5,7 @@ use std::io;
 use dockroute_stdx::process::Cmd;
 use ipnet::IpNet;
 
+use super::route_cmd::{self, Request};
 use super::{RouteBackend, TunSpec};
 
 /// utun names are assigned by the kernel; asking for one that exists fails.
@@ -65,33 +66,20 @@ pub(super) fn route_change_socket() -> io::Result<i32> {
     }
 }
 
-/// A routing socket echoes every request to every listener, failed ones included, and also
-/// carries ARP/NDP entries and cloned host routes. Only completed adds, deletes and changes of
-/// real routes, and interface changes, count: reacting to our own failed `route add` would
-/// loop. Layout of `struct rt_msghdr`: type at byte 3, flags at 8, errno at 24.
+/// Whether a read from the routing socket says the table may have changed (`route_msg`).
 pub(super) fn route_message_matters(msg: &[u8]) -> bool {
-    let Some(head) = msg.get(..28) else { return false };
-    let flags = i32::from_ne_bytes([head[8], head[9], head[10], head[11]]);
-    let errno = i32::from_ne_bytes([head[24], head[25], head[26], head[27]]);
-    let kind = i32::from(head[3]);
-    let route = matches!(kind, libc::RTM_ADD | libc::RTM_DELETE | libc::RTM_CHANGE);
-    let host_clone = flags & (libc::RTF_LLINFO | libc::RTF_WASCLONED) != 0;
-    errno == 0 && ((route && !host_clone) || kind == libc::RTM_IFINFO)
+    super::route_msg::any_matters(msg)
 }
 
 pub struct SystemRoutes;
 
 impl RouteBackend for SystemRoutes {
     fn add(&mut self, net: IpNet, ifname: &str) -> io::Result<()> {
-        route(&["-n", "add", family(net), &net.to_string(), "-interface", ifname])
+        route(Request::Add, &["-n", "add", family(net), &net.to_string(), "-interface", ifname])
     }
 
     fn remove(&mut self, net: IpNet, ifname: &str) -> io::Result<()> {
-        match route(&["-n", "delete", family(net), &net.to_string(), "-interface", ifname]) {
-            // Already gone: that is what we wanted.
-            Err(e) if e.to_string().contains("not in table") => Ok(()),
-            other => other,
-        }
+        route(Request::Delete, &["-n", "delete", family(net), &net.to_string(), "-interface", ifname])
     }
 }
 
@@ -102,18 +90,11 @@ fn family(net: IpNet) -> &'static str {
     }
 }
 
-/// route(8) exits 0 even when the kernel refused ("File exists" on stderr), so the exit status
-/// alone does not say whether it worked.
-fn route(args: &[&str]) -> io::Result<()> {
+/// route(8) exits 0 even when the kernel refused; `route_cmd` reads what it printed.
+fn route(request: Request, args: &[&str]) -> io::Result<()> {
     let cmd = Cmd::new("/sbin/route").args(args.iter().copied());
     let out = cmd.output()?;
-    let exists = out.stderr.contains("File exists");
-    if out.success() && !exists {
-        return Ok(());
-    }
-    let kind = if exists { io::ErrorKind::AlreadyExists } else { io::ErrorKind::Other };
-    let why = if out.stderr.trim().is_empty() { out.stdout.trim() } else { out.stderr.trim() };
-    Err(io::Error::new(kind, format!("`{}` failed: {why}", cmd.line())))
+    route_cmd::result(request, &cmd.line(), &out)
 }
 
 /// The guest (Linux only) is the one that forwards; on macOS this is never needed.

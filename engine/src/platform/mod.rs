@@ -1,7 +1,9 @@
 //! Everything that changes the OS network stack. Nothing outside this module creates a device,
 //! runs a command or writes a sysctl. One file per OS behind the same small surface:
 //! `create_tun`, `RouteBackend`, `route_table`, `RouteChanges`, `Forwarding`. `table` holds the portable
-//! parsing and conflict rules for the routing table.
+//! parsing and conflict rules for the routing table; `route_cmd` (what macOS `route` printed)
+//! and `route_msg` (macOS routing-socket messages) are the macOS decisions, plain functions
+//! built and tested on every OS so that `macos.rs` keeps only the calls.
 
 use std::collections::BTreeSet;
 use std::io;
@@ -17,6 +19,10 @@ mod os;
 mod os;
 
 mod route_changes;
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+mod route_cmd;
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+mod route_msg;
 pub mod table;
 
 pub use os::{route_table, Forwarding, SystemRoutes, DEFAULT_TUN_NAME};

@@ -4,3 +4,7 @@
 pub(super) fn verify(_fd: std::os::fd::RawFd, requirement: &str) -> Result<(), String> {
     Err(format!("require-signature {requirement:?} is set, but code signatures exist only on macOS"))
 }
+
+pub(super) fn designated_requirement(_bundle: &std::path::Path) -> Result<String, String> {
+    Err("code signatures exist only on macOS".into())
+}

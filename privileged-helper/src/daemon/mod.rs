@@ -39,6 +39,7 @@ pub struct Daemon {
     tunnel: Option<Tunnel>,
     pub events: broadcast::Sender<Event>,
     last_stats: Option<StatsReport>,
+    bundle_requirement: Option<Result<String, String>>,
 }
 
 /// What woke the daemon up.
@@ -82,13 +83,22 @@ impl Daemon {
             tunnel: None,
             events: broadcast::channel(64).0,
             last_stats: None,
+            bundle_requirement: None,
         }
     }
 
+    /// A helper running from an app bundle: that bundle's designated requirement, or why it
+    /// could not be read (`codesign::bundle_requirement`).
+    pub fn with_bundle_requirement(mut self, requirement: Option<Result<String, String>>) -> Daemon {
+        self.bundle_requirement = requirement;
+        self
+    }
+
     pub fn policy(&self) -> crate::authz::Policy {
+        let configured = self.state.config.require_signature.as_deref();
         crate::authz::Policy {
             groups: self.state.config.allow_groups.clone(),
-            require_signature: self.state.config.require_signature.clone(),
+            signature: crate::authz::signature_rule(configured, self.bundle_requirement.as_ref()),
         }
     }
 

@@ -10,16 +10,20 @@ use anyhow::{bail, Result};
 
 use super::{cmdline, InstallOptions, Platform, Report, ServiceSpec, System};
 
-/// Records commands; `failing` prefixes fail. groupadd/groupdel change what getent answers.
+/// Records commands and sleeps; `failing` prefixes fail. groupadd/groupdel change what getent
+/// answers. `answers` are scripted outcomes, each used once by the first call it prefixes
+/// (None: success; Some: failure with that stderr), before `failing` is looked at.
 pub struct Fake {
     pub calls: Vec<String>,
     pub systemd: bool,
     pub failing: Vec<&'static str>,
+    pub answers: Vec<(&'static str, Option<&'static str>)>,
 }
 
 impl Fake {
     pub fn new(systemd: bool, group_exists: bool) -> Fake {
-        Fake { calls: Vec::new(), systemd, failing: if group_exists { vec![] } else { vec!["getent"] } }
+        let failing = if group_exists { vec![] } else { vec!["getent"] };
+        Fake { calls: Vec::new(), systemd, failing, answers: Vec::new() }
     }
 }
 
@@ -27,6 +31,12 @@ impl System for Fake {
     fn run(&mut self, program: &str, args: &[&str]) -> Result<String> {
         let line = cmdline(program, args);
         self.calls.push(line.clone());
+        if let Some(i) = self.answers.iter().position(|(prefix, _)| line.starts_with(prefix)) {
+            return match self.answers.remove(i).1 {
+                None => Ok(String::new()),
+                Some(stderr) => bail!("`{line}` failed with exit code 5: {stderr}"),
+            };
+        }
         if self.failing.iter().any(|f| line.starts_with(f)) {
             bail!("`{line}` failed");
         }
@@ -39,6 +49,9 @@ impl System for Fake {
     }
     fn systemd_running(&self) -> bool {
         self.systemd
+    }
+    fn sleep(&mut self, d: std::time::Duration) {
+        self.calls.push(format!("sleep {}ms", d.as_millis()));
     }
 }
 

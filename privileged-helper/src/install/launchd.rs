@@ -1,27 +1,45 @@
 //! macOS: a launchd daemon plist, loaded with `launchctl bootstrap`; the API group is the
 //! existing `admin`. Also the plist the app bundle ships for SMAppService.
+//!
+//! Reloading is not instant: right after `launchctl bootout`, launchd still holds the label for
+//! a moment and `bootstrap` fails with "Bootstrap failed: 5: Input/output error" (or 37,
+//! "Operation already in progress"). So a reload waits (bounded) until `launchctl print` no
+//! longer finds the label, and retries `bootstrap` on exactly those two errors.
+//!
+//! Logs: both plists send stdout and stderr to a file directly in /Library/Logs, which exists on
+//! every Mac. launchd opens that file before it starts the helper, so a log *directory* of our
+//! own would be one more thing that must exist first (SMAppService creates none); the helper
+//! itself logs to stderr only.
 
 use std::path::Path;
+use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use dockroute_stdx::Backoff;
 
-use super::{Change, Ctx, Files, Record, ServiceManager, ServiceSpec};
+use super::{Change, Ctx, Files, Logs, Record, ServiceManager, ServiceSpec};
 
 pub const LAUNCHD_LABEL: &str = "dev.dockroute.helper";
 pub const APP_BUNDLE_ID: &str = "dev.dockroute.app";
 pub const BUNDLE_PROGRAM: &str = "Contents/MacOS/dockroute-helper";
 const PLIST_PATH: &str = "/Library/LaunchDaemons/dev.dockroute.helper.plist";
-const LOG_DIR: &str = "/Library/Logs/Dockroute";
-const LOG_FILE: &str = "/Library/Logs/Dockroute/helper.log";
+const LOG_FILE: &str = "/Library/Logs/dockroute-helper.log";
 const CONFIG: &str = "/Library/Application Support/Dockroute/dockroute.conf";
 
 static FILES: Files = Files {
     service: PLIST_PATH,
     record: "/Library/Application Support/Dockroute/install.state",
     config: CONFIG,
-    logs: LOG_DIR,
-    logs_ours_alone: true,
+    logs: Logs::File(LOG_FILE),
 };
+
+/// How long a reload waits for launchd to let go of the label after `bootout`: polls of
+/// `launchctl print`, 100 ms doubling to 1 s, about 12 s in all.
+const GONE_POLLS: u32 = 15;
+const GONE_POLL: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(1));
+/// `bootstrap` tries on errors 5 and 37: 250 ms doubling to 2 s between them, about 10 s.
+const BOOTSTRAP_TRIES: u32 = 7;
+const BOOTSTRAP_RETRY: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(2));
 
 pub(super) struct Launchd;
 
@@ -36,24 +54,28 @@ impl ServiceManager for Launchd {
 
     fn prepare(&self, cx: &mut Ctx) -> Result<()> {
         cx.notes.push("API socket group: the existing `admin` group".into());
-        // launchd opens the log file but does not create its directory.
-        cx.ensure_dirs(Path::new(LOG_DIR))
+        Ok(())
     }
 
     fn activate(&self, cx: &mut Ctx, plist: Change) -> Result<()> {
         let target = format!("system/{LAUNCHD_LABEL}");
         let loaded = cx.ok("launchctl", &["print", &target]);
-        if plist != Change::Same || !loaded {
-            // bootstrap refuses a loaded label, and a changed plist needs a fresh load anyway.
-            if loaded {
-                cx.cmd("launchctl", &["bootout", &target])?;
-            }
-            // A label once `launchctl disable`d stays disabled across bootstraps.
-            cx.cmd("launchctl", &["enable", &target])?;
-            let plist = cx.real(Path::new(PLIST_PATH)).to_string_lossy().into_owned();
-            cx.cmd("launchctl", &["bootstrap", "system", &plist])?;
+        if plist == Change::Same && loaded {
+            return Ok(());
         }
-        Ok(())
+        // bootstrap refuses a loaded label, and a changed plist needs a fresh load anyway.
+        if loaded {
+            let booted_out = cx.cmd("launchctl", &["bootout", &target]);
+            // A failed bootout of a label that is gone anyway (it was on its way out) is fine.
+            if !wait_until_gone(cx, &target) {
+                booted_out?;
+                cx.notes.push(format!("launchd still holds {target}; bootstrap retries"));
+            }
+        }
+        // A label once `launchctl disable`d stays disabled across bootstraps.
+        cx.cmd("launchctl", &["enable", &target])?;
+        let plist = cx.real(Path::new(PLIST_PATH)).to_string_lossy().into_owned();
+        bootstrap(cx, &plist)
     }
 
     fn deactivate(&self, cx: &mut Ctx, _rec: &Record) -> Result<()> {
@@ -64,6 +86,44 @@ impl ServiceManager for Launchd {
         cx.remove(Path::new(PLIST_PATH))?;
         Ok(())
     }
+}
+
+/// Polls `launchctl print` until launchd no longer knows `target`; false if it still does
+/// after `GONE_POLLS` polls.
+fn wait_until_gone(cx: &mut Ctx, target: &str) -> bool {
+    let backoff = Backoff::new(GONE_POLL.0, GONE_POLL.1);
+    for attempt in 1..=GONE_POLLS {
+        if !cx.ok("launchctl", &["print", target]) {
+            return true;
+        }
+        cx.sys.sleep(backoff.delay_for(attempt));
+    }
+    !cx.ok("launchctl", &["print", target])
+}
+
+/// `launchctl bootstrap system PLIST`, retried while launchd is still letting go of the label.
+fn bootstrap(cx: &mut Ctx, plist: &str) -> Result<()> {
+    let backoff = Backoff::new(BOOTSTRAP_RETRY.0, BOOTSTRAP_RETRY.1);
+    for attempt in 1.. {
+        match cx.cmd("launchctl", &["bootstrap", "system", plist]) {
+            Ok(()) => break,
+            Err(e) if attempt < BOOTSTRAP_TRIES && bootstrap_retryable(&format!("{e:#}")) => {
+                cx.sys.sleep(backoff.delay_for(attempt));
+            }
+            Err(e) if attempt > 1 => return Err(e).context(format!("launchctl bootstrap failed {attempt} times")),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Whether a failed `launchctl bootstrap` is launchd still busy with the label: it prints
+/// "Bootstrap failed: <errno>: <strerror>", and errno 5 (EIO) or 37 (EALREADY) is that race.
+/// Anything else (1: not root, 5 for good after the retries, ...) is reported as it is.
+pub(super) fn bootstrap_retryable(error: &str) -> bool {
+    let Some((_, rest)) = error.split_once("Bootstrap failed: ") else { return false };
+    let code = rest.split(':').next().unwrap_or_default().trim();
+    matches!(code.parse::<i32>(), Ok(5 | 37))
 }
 
 /// Plist for `launchctl bootstrap`: ProgramArguments[0] is the helper's absolute path.
@@ -124,48 +184,152 @@ mod tests {
     use super::super::{install, uninstall, InstallOptions, Platform};
     use super::*;
 
+    const TARGET: &str = "system/dev.dockroute.helper";
+    /// What launchctl prints, recorded from reports of real Macs (nix-installer issue 1157 for
+    /// 5, launchctl's same format with errno 37 = EALREADY from xnu `bsd/sys/errno.h`; print's
+    /// "Could not find service" with exit 113 from nix-installer issue 960).
+    const EIO: &str = "Bootstrap failed: 5: Input/output error\nTry re-running the command as root for richer errors.";
+    const EALREADY: &str = "Bootstrap failed: 37: Operation already in progress";
+    const EPERM: &str = "Bootstrap failed: 1: Operation not permitted";
+    const GONE: &str = "Could not find service \"dev.dockroute.helper\" in domain for system";
+
+    /// A root as on a Mac: /Library/Logs always exists there.
+    fn mac_root() -> tempfile::TempDir {
+        let dir = root_dir();
+        fs::create_dir_all(dir.path().join("Library/Logs")).unwrap();
+        dir
+    }
+
+    fn bootstrap_call(root: &Path) -> String {
+        format!("launchctl bootstrap system {}", root.join(&PLIST_PATH[1..]).display())
+    }
+
     #[test]
     fn macos_installs_a_launch_daemon_and_reloads_it_in_order() {
-        let dir = root_dir();
+        let dir = mac_root();
         let (root, before) = (dir.path(), paths(dir.path()));
         let (mut o, mut sys) = (opts(root, Platform::MacOs, false), Fake::new(false, false));
         sys.failing = vec!["launchctl print"]; // not loaded yet
         install(&o, &mut sys).unwrap();
         let plist = root.join(&PLIST_PATH[1..]);
-        let (target, bootstrap) =
-            ("system/dev.dockroute.helper", format!("launchctl bootstrap system {}", plist.display()));
-        let (print, enable) = (format!("launchctl print {target}"), format!("launchctl enable {target}"));
+        let bootstrap = bootstrap_call(root);
+        let (print, enable) = (format!("launchctl print {TARGET}"), format!("launchctl enable {TARGET}"));
         assert_eq!(sys.calls, [print.as_str(), &enable, &bootstrap]);
         assert_eq!(fs::metadata(&plist).unwrap().permissions().mode() & 0o777, 0o644);
-        assert!(root.join("Library/Logs/Dockroute").is_dir());
         assert!(read(root, CONFIG).contains("port 2511"));
-        assert!(read(root, FILES.record).contains("created-dir=/Library/Logs/Dockroute\n"));
+        // No log directory of our own: launchd writes the log file into /Library/Logs.
+        assert!(!read(root, FILES.record).contains("Logs"), "{}", read(root, FILES.record));
+        assert!(read(root, PLIST_PATH).contains(&format!("<string>{LOG_FILE}</string>")));
 
         sys.failing.clear(); // loaded now
         sys.calls.clear();
         assert!(has(&install(&o, &mut sys).unwrap(), "already installed"));
         assert_eq!(sys.calls, [print.as_str()]);
+        // A moved binary: bootout, wait until launchd lets go of the label, then load again.
         o.spec.helper_path = "/Applications/Dockroute.app/Contents/MacOS/dockroute-helper".into();
         sys.calls.clear();
+        (sys.answers, sys.failing) = (vec![("launchctl print", None)], vec!["launchctl print"]);
         install(&o, &mut sys).unwrap();
-        assert_eq!(sys.calls, [print.clone(), format!("launchctl bootout {target}"), enable, bootstrap]);
+        let bootout = format!("launchctl bootout {TARGET}");
+        assert_eq!(sys.calls, [print.as_str(), &bootout, &print, &enable, &bootstrap]);
 
-        fs::write(root.join("Library/Logs/Dockroute/helper.log"), "log").unwrap();
-        sys.calls.clear();
+        fs::write(root.join(&LOG_FILE[1..]), "log").unwrap();
+        (sys.failing, _) = (vec![], sys.calls.clear());
         uninstall(&InstallOptions { purge: true, ..o }, &mut sys).unwrap();
-        assert_eq!(sys.calls, [print, format!("launchctl bootout {target}")]);
+        assert_eq!(sys.calls, [print, bootout]);
         assert_eq!(paths(root), before);
     }
 
     #[test]
+    fn a_reload_waits_for_launchd_to_let_go_and_retries_bootstrap_on_5_and_37() {
+        let dir = mac_root();
+        let root = dir.path();
+        let (mut o, mut sys) = (opts(root, Platform::MacOs, false), Fake::new(false, true));
+        sys.failing = vec!["launchctl print"];
+        install(&o, &mut sys).unwrap();
+        o.spec.helper_path = "/opt/dockroute/dockroute-helper".into();
+        sys.calls.clear();
+        // Loaded; still there twice after bootout; then gone, and bootstrap fails twice.
+        sys.answers = vec![
+            ("launchctl print", None),
+            ("launchctl print", None),
+            ("launchctl print", None),
+            ("launchctl print", Some(GONE)),
+            ("launchctl bootstrap", Some(EIO)),
+            ("launchctl bootstrap", Some(EALREADY)),
+        ];
+        let report = install(&o, &mut sys).unwrap();
+        let (print, bootstrap) = (format!("launchctl print {TARGET}"), bootstrap_call(root));
+        let want = [
+            &print,
+            &format!("launchctl bootout {TARGET}"),
+            &print,
+            "sleep 100ms",
+            &print,
+            "sleep 200ms",
+            &print,
+            &format!("launchctl enable {TARGET}"),
+            &bootstrap,
+            "sleep 250ms",
+            &bootstrap,
+            "sleep 500ms",
+            &bootstrap,
+        ];
+        assert_eq!(sys.calls, want);
+        assert!(has(&report, &format!("ran `{bootstrap}`")), "{report}");
+    }
+
+    #[test]
+    fn waiting_and_retrying_are_bounded_and_other_errors_are_not_retried() {
+        let dir = mac_root();
+        let root = dir.path();
+        let (mut o, mut sys) = (opts(root, Platform::MacOs, false), Fake::new(false, true));
+        sys.failing = vec!["launchctl print"];
+        install(&o, &mut sys).unwrap();
+        // launchd never lets go and bootstrap keeps failing with 5: give up, saying so.
+        o.spec.helper_path = "/opt/a/dockroute-helper".into();
+        sys.calls.clear();
+        sys.failing.clear();
+        sys.answers = (0..BOOTSTRAP_TRIES).map(|_| ("launchctl bootstrap", Some(EIO))).collect();
+        let e = format!("{:#}", install(&o, &mut sys).unwrap_err());
+        assert!(e.contains("launchctl bootstrap failed 7 times") && e.contains("Input/output error"), "{e}");
+        let count = |calls: &[String], prefix: &str| calls.iter().filter(|c| c.starts_with(prefix)).count();
+        let (prints, bootstraps) = (count(&sys.calls, "launchctl print"), count(&sys.calls, "launchctl bootstrap"));
+        assert_eq!((prints, bootstraps), (1 + GONE_POLLS as usize + 1, 7));
+        let slept: u64 =
+            sys.calls.iter().filter_map(|c| c.strip_prefix("sleep ")?.strip_suffix("ms")?.parse::<u64>().ok()).sum();
+        assert!((10_000..30_000).contains(&slept), "bounded but patient: {slept} ms");
+        // Not root (EPERM): reported at once.
+        o.spec.helper_path = "/opt/b/dockroute-helper".into();
+        (sys.calls, sys.failing) = (vec![], vec!["launchctl print"]);
+        sys.answers = vec![("launchctl bootstrap", Some(EPERM))];
+        let e = format!("{:#}", install(&o, &mut sys).unwrap_err());
+        assert!(e.contains("Operation not permitted") && !e.contains("times"), "{e}");
+        assert_eq!(count(&sys.calls, "launchctl bootstrap"), 1);
+    }
+
+    #[test]
+    fn only_launchds_busy_errors_are_retried() {
+        let failed = |msg: &str| {
+            format!("`launchctl bootstrap system /Library/LaunchDaemons/x.plist` failed with exit code 5: {msg}")
+        };
+        assert!(bootstrap_retryable(&failed(EIO)));
+        assert!(bootstrap_retryable(&failed(EALREADY)));
+        assert!(!bootstrap_retryable(&failed(EPERM)));
+        assert!(!bootstrap_retryable(&failed("Bootstrap failed: 125: Domain does not support specified action")));
+        assert!(!bootstrap_retryable(&failed("Bootstrap failed: 53")));
+        assert!(!bootstrap_retryable("cannot run `launchctl bootstrap system x`: No such file or directory"));
+    }
+
+    #[test]
     fn a_plain_uninstall_keeps_the_config_and_logs_and_says_so_on_the_second_run() {
-        let dir = root_dir();
+        let dir = mac_root();
         let root = dir.path();
         let (o, mut sys) = (opts(root, Platform::MacOs, false), Fake::new(false, true));
         let report = install(&o, &mut sys).unwrap();
         assert!(has(&report, "the existing `admin` group"), "{report}");
         assert!(!sys.calls.iter().any(|c| c.starts_with("groupadd") || c.starts_with("getent")), "{:?}", sys.calls);
-        fs::write(root.join("Library/Logs/Dockroute/helper.log"), "log").unwrap();
+        fs::write(root.join(&LOG_FILE[1..]), "log").unwrap();
         let report = uninstall(&o, &mut sys).unwrap();
         assert!(has(&report, &format!("removed {PLIST_PATH}")), "{report}");
         assert_eq!((read(root, LOG_FILE), read(root, CONFIG).contains("port 2511")), ("log".into(), true));
@@ -185,22 +349,38 @@ mod tests {
     }
 
     #[test]
+    fn the_plist_in_the_app_bundle_is_the_rendered_one() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../src-tauri/launchd/dev.dockroute.helper.plist");
+        let shipped = fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            shipped == render_smappservice_plist(),
+            "{} is stale: regenerate it with `cargo run -q -p dockroute-helper -- print-smappservice-plist > {}`",
+            path.display(),
+            path.display()
+        );
+    }
+
+    /// Both plists with awkward characters, for the linters below.
+    fn plists() -> Vec<(String, String)> {
+        let spec = ServiceSpec { helper_path: "/opt/a&b/<x>/helper".into(), config_path: CONFIG.into() };
+        let args = |helper| format!(r#"["{helper}", "run", "--config", "{CONFIG}"]"#);
+        vec![
+            (render_launchd_plist(&spec), format!("{}, null, null", args("/opt/a&b/<x>/helper"))),
+            (
+                render_smappservice_plist(),
+                format!(r#"{}, "{BUNDLE_PROGRAM}", ["{APP_BUNDLE_ID}"]"#, args("dockroute-helper")),
+            ),
+        ]
+    }
+
+    #[test]
     fn both_plists_parse_with_plistlib() {
         let dir = tempfile::tempdir().unwrap();
         let script = "import json,plistlib,sys; d=plistlib.load(open(sys.argv[1],'rb')); print(json.dumps([d[k] \
                       if k in d else None for k in sys.argv[2:]]))";
         let keys =
             ["Label", "KeepAlive", "RunAtLoad", "ProgramArguments", "BundleProgram", "AssociatedBundleIdentifiers"];
-        let spec = ServiceSpec { helper_path: "/opt/a&b/<x>/helper".into(), config_path: CONFIG.into() };
-        let args = |helper| format!(r#"["{helper}", "run", "--config", "{CONFIG}"]"#);
-        let cases = [
-            (render_launchd_plist(&spec), format!("{}, null, null", args("/opt/a&b/<x>/helper"))),
-            (
-                render_smappservice_plist(),
-                format!(r#"{}, "{BUNDLE_PROGRAM}", ["{APP_BUNDLE_ID}"]"#, args("dockroute-helper")),
-            ),
-        ];
-        for (i, (plist, program)) in cases.into_iter().enumerate() {
+        for (i, (plist, program)) in plists().into_iter().enumerate() {
             let file = dir.path().join(format!("{i}.plist"));
             fs::write(&file, &plist).unwrap();
             let mut python = Command::new("python3");
@@ -208,6 +388,20 @@ mod tests {
             let got = String::from_utf8_lossy(&out.stdout);
             assert!(out.status.success(), "{}\n{plist}", String::from_utf8_lossy(&out.stderr));
             assert_eq!(got.trim(), format!(r#"["dev.dockroute.helper", true, true, {program}, "{LOG_FILE}"]"#));
+        }
+    }
+
+    /// Apple's own checker, where it exists.
+    #[cfg(target_os = "macos")]
+    #[test]
+    fn both_plists_pass_plutil_lint() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, (plist, _)) in plists().into_iter().enumerate() {
+            let file = dir.path().join(format!("{i}.plist"));
+            fs::write(&file, &plist).unwrap();
+            let out = Command::new("/usr/bin/plutil").arg("-lint").arg(&file).output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success() && text.trim_end().ends_with(": OK"), "plutil -lint: {text}\n{plist}");
         }
     }
 }

@@ -21,18 +21,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use dockroute_stdx::process::Cmd;
 
-pub use launchd::{render_launchd_plist, render_smappservice_plist, APP_BUNDLE_ID, BUNDLE_PROGRAM, LAUNCHD_LABEL};
-pub use systemd::{render_systemd_unit, GROUP, SERVICE_NAME};
+use crate::default_config::DEFAULT_CONFIG;
 
-const DEFAULT_CONFIG: &str = "# Dockroute helper configuration, written by `dockroute-helper install`.
-# One `key value` per line (mac-docker-connector's format). Added or removed `route` lines
-# apply live; other changes need a helper restart. The shared secret is created beside this file.
-addr 192.168.251.1/24
-port 2511
-mtu 1400
-host 127.0.0.1
-# route 172.17.0.0/16
-";
+pub use launchd::{render_launchd_plist, render_smappservice_plist, APP_BUNDLE_ID, BUNDLE_PROGRAM, LAUNCHD_LABEL};
+pub use systemd::{
+    render_packaged_systemd_unit, render_systemd_unit, GROUP, PACKAGED_CONFIG, PACKAGED_HELPER, SERVICE_NAME,
+};
 
 /// Both flavours build and test on any OS; the binary constructs only its own, hence the allow.
 #[allow(dead_code)]
@@ -71,9 +65,15 @@ struct Files {
     /// /var/lib does not exist on macOS.
     record: &'static str,
     config: &'static str,
-    logs: &'static str,
-    /// Purge removes `logs` even if install did not create it (nothing else writes there).
-    logs_ours_alone: bool,
+    logs: Logs,
+}
+
+/// Where the service's logs end up; purge removes them.
+enum Logs {
+    /// A directory: removed if install created it, or if `ours_alone` (nothing else writes there).
+    Dir { path: &'static str, ours_alone: bool },
+    /// A file only the helper's service writes, in a directory that always exists.
+    File(&'static str),
 }
 
 /// What differs between systemd and launchd; everything else is the shared flow below.
@@ -119,11 +119,16 @@ impl fmt::Display for Report {
     }
 }
 
-/// The live system: commands that change or query it, and whether systemd manages it.
+/// The live system: commands that change or query it, whether systemd manages it, and time.
 pub trait System {
-    /// Runs `program args...`; a spawn failure or non-zero exit is an error naming the command.
+    /// Runs `program args...`; a spawn failure or non-zero exit is an error naming the command
+    /// and carrying its stderr.
     fn run(&mut self, program: &str, args: &[&str]) -> Result<String>;
     fn systemd_running(&self) -> bool;
+    /// Waits before trying again (launchd letting go of a label); tests only record it.
+    fn sleep(&mut self, d: std::time::Duration) {
+        std::thread::sleep(d);
+    }
 }
 
 pub struct RealSystem;
@@ -323,12 +328,18 @@ pub fn uninstall(opts: &InstallOptions, sys: &mut dyn System) -> Result<Report> 
         {
             cx.remove(&file)?;
         }
-        // Logs are ours alone: a dir install created, or one nothing else writes to.
-        let logs = Path::new(files.logs);
-        let real = cx.real(logs);
-        if (dirs.contains(logs) || files.logs_ours_alone) && real.is_dir() {
-            fs::remove_dir_all(&real).with_context(|| format!("cannot remove {}", real.display()))?;
-            cx.done.push(format!("removed {}", logs.display()));
+        match files.logs {
+            // Logs are ours alone: a dir install created, or one nothing else writes to.
+            Logs::Dir { path, ours_alone } => {
+                let (logs, real) = (Path::new(path), cx.real(Path::new(path)));
+                if (dirs.contains(logs) || ours_alone) && real.is_dir() {
+                    fs::remove_dir_all(&real).with_context(|| format!("cannot remove {}", real.display()))?;
+                    cx.done.push(format!("removed {path}"));
+                }
+            }
+            Logs::File(path) => {
+                cx.remove(Path::new(path))?;
+            }
         }
         // Even after a plain uninstall dropped the record: our own config dir, once empty.
         if parent(conf).file_name().is_some_and(|n| n.eq_ignore_ascii_case("dockroute")) {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::{created, parent, Change, Ctx, Files, Record, ServiceManager, ServiceSpec};
+use super::{created, parent, Change, Ctx, Files, Logs, Record, ServiceManager, ServiceSpec};
 
 pub const SERVICE_NAME: &str = "dockroute-helper.service";
 pub const GROUP: &str = "dockroute";
@@ -19,8 +19,7 @@ static FILES: Files = Files {
     service: UNIT_PATH,
     record: "/var/lib/dockroute/install.state",
     config: "/etc/dockroute/dockroute.conf",
-    logs: "/var/log/dockroute",
-    logs_ours_alone: false,
+    logs: Logs::Dir { path: "/var/log/dockroute", ours_alone: false },
 };
 
 pub(super) struct Systemd;
@@ -100,13 +99,27 @@ impl ServiceManager for Systemd {
 }
 
 pub fn render_systemd_unit(spec: &ServiceSpec) -> String {
+    unit(spec, "# Written by `dockroute-helper install`; `dockroute-helper uninstall` removes it.")
+}
+
+/// Where the Linux package puts the helper and where its service keeps the config.
+pub const PACKAGED_HELPER: &str = "/usr/bin/dockroute-helper";
+pub const PACKAGED_CONFIG: &str = "/etc/dockroute/dockroute.conf";
+
+/// The unit the .deb ships in /usr/lib/systemd/system (packaging/linux/dockroute-helper.service).
+pub fn render_packaged_systemd_unit() -> String {
+    let spec = ServiceSpec { helper_path: PACKAGED_HELPER.into(), config_path: PACKAGED_CONFIG.into() };
+    unit(&spec, "# Shipped by the dockroute package (packaging/linux/); dpkg removes it with the package.")
+}
+
+fn unit(spec: &ServiceSpec, header: &str) -> String {
     let (helper, config) = (spec.helper_path.to_string_lossy(), spec.config_path.to_string_lossy());
     // The program path is never variable-expanded, its arguments are.
     let exec = format!("{} run --config {}", sd_word(&helper, false), sd_word(&config, true));
     let conf_dir = spec.config_path.parent().unwrap_or(Path::new("/")).to_string_lossy();
     let rw = sd_word(&format!("-{conf_dir}"), false);
     format!(
-        "# Written by `dockroute-helper install`; `dockroute-helper uninstall` removes it.
+        "{header}
 [Unit]
 Description=Dockroute privileged helper (TUN device and routes to Docker containers)
 After=network-online.target
@@ -158,9 +171,6 @@ fn sd_word(s: &str, dollar: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-    use std::process::Command;
-
     use super::super::fake::*;
     use super::super::{install, uninstall, InstallOptions, Platform};
     use super::*;
@@ -175,7 +185,9 @@ mod tests {
         let exec = "\nExecStart=/usr/local/bin/dockroute-helper run --config /etc/dockroute/dockroute.conf\n";
         assert!(unit.contains(exec), "{unit}");
         let config = read(root, "/etc/dockroute/dockroute.conf");
-        assert!(config.contains("\naddr 192.168.251.1/24\nport 2511\nmtu 1400\nhost 127.0.0.1\n"), "{config}");
+        assert_eq!(config, crate::default_config::DEFAULT_CONFIG);
+        assert!(config.contains("\nport 2511\nmtu 1400\nhost 127.0.0.1\n"), "{config}");
+        assert!(!config.lines().any(|l| l.starts_with("addr")), "the default must not pin the link subnet: {config}");
         let rec = read(root, "/var/lib/dockroute/install.state");
         for want in ["group=dockroute", "config=/etc/dockroute/dockroute.conf", "dir=/etc/systemd/system\n"] {
             assert!(rec.contains(&format!("\ncreated-{want}")), "{want} missing in {rec}");
@@ -287,7 +299,25 @@ mod tests {
     }
 
     #[test]
+    fn the_packaged_unit_is_the_rendered_one() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/linux/dockroute-helper.service");
+        let shipped = fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            shipped == render_packaged_systemd_unit(),
+            "{} is stale: regenerate it with `cargo run -q -p dockroute-helper -- print-systemd-unit > {}`",
+            path.display(),
+            path.display()
+        );
+        assert!(shipped.contains("\nExecStart=/usr/bin/dockroute-helper run --config /etc/dockroute/dockroute.conf\n"));
+    }
+
+    /// Needs Linux's /bin/true and systemd-analyze (a Mac has neither; its plists get `plutil`).
+    #[cfg(target_os = "linux")]
+    #[test]
     fn systemd_analyze_accepts_the_unit_even_with_awkward_paths() {
+        use std::path::PathBuf;
+        use std::process::Command;
+
         let dir = tempfile::tempdir().unwrap();
         let odd = dir.path().join("my dir $HOME %n");
         fs::create_dir(&odd).unwrap();
