@@ -110,6 +110,11 @@ impl Topology {
             self.ip(ns, "link set lo up")?;
         }
         self.sysctl(vm, "net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1")?;
+        // A new namespace copies IPv4 settings from the root namespace; the "mac" and the
+        // containers are hosts, not routers, whatever the machine running the tests is.
+        for ns in [mac, ctr, ctr2] {
+            self.sysctl(ns, "net.ipv4.ip_forward=0")?;
+        }
         // Each veth is created inside a namespace with its peer placed straight into another,
         // so no interface ever appears in the root namespace.
         self.ip(mac, &format!("link add veth-vm type veth peer name veth-mac netns {vm}"))?;
