@@ -248,6 +248,7 @@ mod tests {
             host_address: None,
             guest_image: "dockroute-guest:test".into(),
             guest_tarball: None,
+            guest_tarball_dirs: Vec::new(),
             pairs: Vec::new(),
             secret: None,
         }

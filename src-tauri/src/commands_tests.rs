@@ -49,6 +49,7 @@ fn harness(broken_login: bool) -> Harness {
         host_address: None,
         guest_image: "dockroute/guest:test".into(),
         guest_tarball: None,
+        guest_tarball_dirs: vec![],
         pairs: vec![],
         secret: None,
     };

@@ -84,8 +84,9 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, mut opts: AppOptions) -> anyhow::R
             None
         }
     };
-    if opts.controller.guest_tarball.is_none() {
-        opts.controller.guest_tarball = shipped_guest_image(app);
+    // The bundle's resources hold the guest tarballs (one per CPU); looked at first.
+    if let Ok(resources) = app.path().resource_dir() {
+        opts.controller.guest_tarball_dirs.insert(0, resources);
     }
     let choices = Choices { connect: prefs.get().connect, disabled: prefs.get().disabled_networks.clone() };
     let version = app.package_info().version.to_string();
@@ -115,14 +116,6 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, mut opts: AppOptions) -> anyhow::R
         show_dashboard(app.handle());
     }
     Ok(())
-}
-
-/// The guest image's `docker save` tarball shipped with the app (bundle resources, or next to
-/// the binary as `guest-image/build.sh` names it), loaded when Docker does not have the image.
-fn shipped_guest_image<R: Runtime>(app: &tauri::App<R>) -> Option<std::path::PathBuf> {
-    let name = format!("dockroute-guest-{}.tar", env!("CARGO_PKG_VERSION"));
-    let dirs = [app.path().resource_dir().ok(), std::env::current_exe().ok().and_then(|e| e.parent().map(Into::into))];
-    dirs.into_iter().flatten().map(|d| d.join(&name)).find(|p| p.is_file())
 }
 
 fn icon(phase: Phase) -> Image<'static> {
