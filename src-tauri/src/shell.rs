@@ -19,6 +19,8 @@ pub const DASHBOARD: &str = "dashboard";
 const TRAY_ID: &str = "dockroute";
 /// The dashboard and the tray are redrawn at most this often, however fast the view changes.
 const REDRAW_EVERY: Duration = Duration::from_millis(200);
+/// How often macOS is asked whether the user allowed the helper, while the dashboard waits.
+const APPROVAL_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 pub struct AppOptions {
     pub controller: Options,
@@ -42,6 +44,7 @@ pub fn run(opts: AppOptions) -> anyhow::Result<()> {
             commands::set_autostart,
             commands::retry,
             commands::install_helper,
+            commands::open_login_items,
             commands::copy_text,
             commands::open_container_url,
         ])
@@ -91,8 +94,10 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, mut opts: AppOptions) -> anyhow::R
     let choices = Choices { connect: prefs.get().connect, disabled: prefs.get().disabled_networks.clone() };
     let version = app.package_info().version.to_string();
     let service = tauri::async_runtime::block_on(async { Service::spawn(opts.controller, choices, &version) });
-    let state = AppState::new(service, prefs, platform::login_item(app.handle()));
+    let state = AppState::new(service, prefs, platform::login_item(app.handle()), platform::helper_install());
     state.sync_autostart();
+    // macOS: registered at an earlier start and still not allowed? Then the dashboard says so.
+    state.check_approval();
     let first_view = state.view();
     app.manage(state);
 
@@ -112,6 +117,7 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, mut opts: AppOptions) -> anyhow::R
         })
         .build(app)?;
     tauri::async_runtime::spawn(forward_view(app.handle().clone()));
+    tauri::async_runtime::spawn(follow_approval(app.handle().clone()));
     if opts.show_dashboard {
         show_dashboard(app.handle());
     }
@@ -171,6 +177,22 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
     }
     // The menu toolkit may have flipped a checkbox the click did not change: redraw from the view.
     state.touch();
+}
+
+/// While the dashboard says the helper waits for the user's approval, asks macOS again every
+/// few seconds (it does not tell when the switch in Login Items is flipped); once allowed, the
+/// service connects at once. Idle otherwise.
+async fn follow_approval<R: Runtime>(app: AppHandle<R>) {
+    let mut pending = app.state::<AppState>().approval_changes();
+    loop {
+        if pending.wait_for(|p| *p).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(APPROVAL_CHECK_EVERY).await;
+        let app = app.clone();
+        // A call into launchd: off the async workers.
+        let _ = tauri::async_runtime::spawn_blocking(move || app.state::<AppState>().check_approval()).await;
+    }
 }
 
 /// Sends every change of the view to the dashboard (event `view`) and to the tray.
