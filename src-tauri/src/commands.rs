@@ -56,14 +56,18 @@ impl AppState {
     /// Installs or registers the helper; blocks (a password dialog, launchd). When it runs, the
     /// service connects at once; when macOS waits for the user, the dashboard says so.
     pub fn install_helper(&self) -> Result<String, String> {
-        let installed = self.helper.install()?;
-        let (pending, message) = match installed {
-            Installed::Running(m) => (false, m),
-            Installed::AwaitingApproval(m) => (true, m),
-        };
-        self.set_approval_pending(pending);
-        self.service.retry();
-        Ok(message)
+        match self.helper.install()? {
+            Installed::Running(message) => {
+                self.set_approval_pending(false);
+                self.service.retry();
+                Ok(message)
+            }
+            // `check_approval` retries once the user has allowed it.
+            Installed::AwaitingApproval(message) => {
+                self.set_approval_pending(true);
+                Ok(message)
+            }
+        }
     }
 
     /// Reads whether the helper still waits for approval (at start, and while the dashboard
