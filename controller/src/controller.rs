@@ -19,6 +19,7 @@ use crate::discovery::{self, BridgeNetwork};
 use crate::docker_link::{self, EventEffect, Resubscribe};
 use crate::endpoint::{self, DockerEndpoint, Env};
 use crate::guest::{self, GuestSpec};
+use crate::guest_image;
 use crate::helper_link::{Connection, HelperLink};
 use crate::options::{validate_pairs, Options};
 use crate::repair::{Decision, RepairPolicy};
@@ -66,6 +67,8 @@ pub struct Controller {
     /// The last sync failed for another reason (the guest image, the helper refusing a route).
     sync_problem: Option<Problem>,
     repair: RepairPolicy,
+    /// The engine's CPU as `docker info` says it, asked once per connection.
+    engine_arch: Option<String>,
 }
 
 /// What woke the loop.
@@ -120,6 +123,7 @@ impl Controller {
             docker_problem: None,
             sync_problem: None,
             repair: RepairPolicy::new(Instant::now()),
+            engine_arch: None,
         };
         me.publish();
         Ok(me)
@@ -338,8 +342,11 @@ impl Controller {
             self.repair.routes_sent();
         }
         let rules = discovery::guest_rules(&self.networks, &self.opts.pairs);
-        guest::ensure_image(&self.docker, &self.spec.image, self.opts.guest_tarball.as_deref()).await?;
-        match guest::ensure(&self.docker, &self.spec, &self.secret, &rules).await? {
+        let engine_arch = self.engine_arch().await?;
+        let tarballs =
+            guest_image::Tarballs { file: self.opts.guest_tarball.as_deref(), dirs: &self.opts.guest_tarball_dirs };
+        let image_id = guest_image::ensure(&self.docker, &self.spec.image, tarballs, &engine_arch).await?;
+        match guest::ensure(&self.docker, &self.spec, &image_id, &self.secret, &rules).await? {
             guest::Ensured::AlreadyRunning => {
                 if self.rules_sent.as_ref() != Some(&rules) {
                     guest::update_rules(&self.docker, &rules).await?;
@@ -352,6 +359,16 @@ impl Controller {
         }
         self.rules_sent = Some(rules);
         Ok(())
+    }
+
+    /// The engine's CPU, for the guest image (`docker info`'s Architecture, e.g. aarch64).
+    async fn engine_arch(&mut self) -> anyhow::Result<String> {
+        if let Some(arch) = &self.engine_arch {
+            return Ok(arch.clone());
+        }
+        let arch = self.docker.info().await?.architecture.unwrap_or_default();
+        self.engine_arch = Some(arch.clone());
+        Ok(arch)
     }
 
     /// Every second: the helper's status into the repair policy, its decisions carried out.

@@ -1,5 +1,4 @@
-//! The guest container: its image (loaded from the bundled tarball when missing or of another
-//! version), and the container itself (host network, NET_ADMIN, /dev/net/tun, restart
+//! The guest container (its image, for the engine's CPU, is `guest_image`'s): the container itself (host network, NET_ADMIN, /dev/net/tun, restart
 //! unless-stopped, labelled as ours). The secret reaches it as a file copied in before it
 //! starts: never an environment variable or an argument, so `docker inspect` never shows it.
 
@@ -11,13 +10,12 @@ use bollard::models::{
     ContainerCreateBody, ContainerSummary, DeviceMapping, HostConfig, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ImportImageOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 use bollard::Docker;
 use dockroute_api::GuestArgs;
 use dockroute_stdx::hex;
-use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 pub const CONTAINER_NAME: &str = "dockroute-guest";
@@ -62,34 +60,14 @@ pub enum Ensured {
     Created { replaced: usize },
 }
 
-/// Loads the image from `tarball` unless `image` is already present.
-pub async fn ensure_image(docker: &Docker, image: &str, tarball: Option<&Path>) -> anyhow::Result<bool> {
-    if docker.inspect_image(image).await.is_ok() {
-        return Ok(false);
-    }
-    let Some(path) = tarball else {
-        anyhow::bail!("the guest image {image} is not loaded and no image tarball was given");
-    };
-    let bytes = tokio::fs::read(path).await.map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-    let mut stream =
-        docker.import_image(ImportImageOptionsBuilder::default().build(), bollard::body_full(bytes.into()), None);
-    while let Some(r) = stream.next().await {
-        r.map_err(|e| anyhow::anyhow!("loading {}: {e}", path.display()))?;
-    }
-    docker
-        .inspect_image(image)
-        .await
-        .map_err(|e| anyhow::anyhow!("{} did not contain {image}: {e}", path.display()))?;
-    tracing::info!("loaded the guest image {image} from {}", path.display());
-    Ok(true)
-}
-
 /// One of our containers (by label), as `ensure` judges it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Ours {
     id: String,
     /// The `LABEL_SPEC` it was created with.
     spec: Option<String>,
+    /// The image it runs (an id): the tag may have moved since (another CPU, a rebuild).
+    image_id: Option<String>,
     running: bool,
 }
 
@@ -98,6 +76,7 @@ impl Ours {
         Ours {
             id: c.id.unwrap_or_default(),
             spec: c.labels.and_then(|mut l| l.remove(LABEL_SPEC)),
+            image_id: c.image_id.filter(|i| !i.is_empty()),
             running: c.state.map(|s| s.to_string()).as_deref() == Some("running"),
         }
     }
@@ -120,11 +99,13 @@ struct Plan {
     keep: Option<(String, bool)>,
 }
 
-/// Exactly one container of spec `want` survives: the first that has it.
-fn plan(found: Vec<Ours>, want: &str) -> Plan {
+/// Exactly one container of spec `want` running image `image_id` survives: the first that
+/// has both. An id that is unknown on either side is not held against a container.
+fn plan(found: Vec<Ours>, want: &str, image_id: &str) -> Plan {
     let mut p = Plan { remove: Vec::new(), keep: None };
     for c in found {
-        if p.keep.is_none() && c.spec.as_deref() == Some(want) {
+        let same_image = image_id.is_empty() || c.image_id.as_deref().is_none_or(|i| i == image_id);
+        if p.keep.is_none() && c.spec.as_deref() == Some(want) && same_image {
             p.keep = Some((c.id, c.running));
         } else {
             p.remove.push(c.id);
@@ -133,10 +114,17 @@ fn plan(found: Vec<Ours>, want: &str) -> Plan {
     p
 }
 
-/// Makes exactly one guest container of `spec` run, with `secret` and `rules` inside.
-pub async fn ensure(docker: &Docker, spec: &GuestSpec, secret: &[u8], rules: &str) -> anyhow::Result<Ensured> {
+/// Makes exactly one guest container of `spec` run from the image `image_id` (what
+/// `guest_image::ensure` returned), with `secret` and `rules` inside.
+pub async fn ensure(
+    docker: &Docker,
+    spec: &GuestSpec,
+    image_id: &str,
+    secret: &[u8],
+    rules: &str,
+) -> anyhow::Result<Ensured> {
     let want = spec.hash();
-    let plan = plan(ours(docker).await?, &want);
+    let plan = plan(ours(docker).await?, &want, image_id);
     for id in &plan.remove {
         remove_container(docker, id).await?;
     }
@@ -341,7 +329,7 @@ mod tests {
     }
 
     fn found(id: &str, spec: Option<&str>, running: bool) -> Ours {
-        Ours { id: id.into(), spec: spec.map(Into::into), running }
+        Ours { id: id.into(), spec: spec.map(Into::into), image_id: Some("sha256:img".into()), running }
     }
 
     #[test]
@@ -349,18 +337,37 @@ mod tests {
         let p = plan(
             vec![found("old", Some("a"), true), found("new", Some("b"), false), found("twin", Some("b"), true)],
             "b",
+            "sha256:img",
         );
         assert_eq!(p, Plan { remove: vec!["old".into(), "twin".into()], keep: Some(("new".into(), false)) });
-        let p = plan(vec![found("old", Some("a"), true), found("unlabelled", None, true)], "b");
+        let p = plan(vec![found("old", Some("a"), true), found("unlabelled", None, true)], "b", "sha256:img");
         assert_eq!(p, Plan { remove: vec!["old".into(), "unlabelled".into()], keep: None }, "none fits: create one");
-        assert_eq!(plan(vec![], "b"), Plan { remove: vec![], keep: None });
+        assert_eq!(plan(vec![], "b", "sha256:img"), Plan { remove: vec![], keep: None });
         let summary = ContainerSummary {
             id: Some("c1".into()),
+            image_id: Some("sha256:img".into()),
             labels: Some(HashMap::from([(LABEL_SPEC.to_string(), "b".to_string())])),
             state: Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
             ..Default::default()
         };
         assert_eq!(Ours::from_summary(summary), found("c1", Some("b"), true));
+    }
+
+    #[test]
+    fn a_container_of_another_image_is_recreated() {
+        // Same spec, but made from the image the tag named before (another CPU's, say).
+        let stale = plan(vec![found("c1", Some("b"), true)], "b", "sha256:arm64");
+        assert_eq!(stale, Plan { remove: vec!["c1".into()], keep: None });
+        let mut unknown = found("c2", Some("b"), true);
+        unknown.image_id = None;
+        assert_eq!(plan(vec![unknown], "b", "sha256:arm64").keep, Some(("c2".into(), true)), "no id: kept");
+        assert_eq!(
+            plan(vec![found("c3", Some("b"), true)], "b", "").keep,
+            Some(("c3".into(), true)),
+            "nothing to compare"
+        );
+        let empty = ContainerSummary { image_id: Some(String::new()), ..Default::default() };
+        assert_eq!(Ours::from_summary(empty).image_id, None);
     }
 
     #[test]

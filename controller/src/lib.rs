@@ -1,14 +1,14 @@
 //! Dockroute's controller, the part of the app that needs no window: finds the Docker engine
 //! the way the docker CLI does (`endpoint`), turns its bridge networks into routes
-//! (`discovery`), keeps the guest container right (`guest`), and drives the helper through its
-//! API (`controller`). The menu-bar app and `dockroute --headless` both run it through
-//! `service`.
+//! (`discovery`), keeps the guest container right (`guest`; its image for the engine's CPU:
+//! `guest_image`), and drives the helper through its API (`controller`). The menu-bar app and
+//! `dockroute --headless` both run it through `service`.
 //!
 //! Decisions are cores without I/O, each with its own tests: when to repair the tunnel
 //! (`repair`), which Docker events matter and when to subscribe again (`docker_link`), what the
-//! user sees (`view`), whether a teardown is complete (`teardown`). `controller` is the thin
-//! loop that feeds them and carries their decisions out; `helper_link` and `docker_link` hold
-//! the connections.
+//! user sees (`view`), whether a teardown is complete (`teardown`), which guest tarball suits
+//! the engine's CPU (`guest_image`). `controller` is the thin loop that feeds them and carries
+//! their decisions out; `helper_link` and `docker_link` hold the connections.
 //!
 //! A crate of its own, not modules of `src-tauri/`: it builds and tests without Tauri's
 //! dependencies (webkit and friends), and the headless binary does not link them.
@@ -18,6 +18,7 @@ pub mod discovery;
 pub mod docker_link;
 pub mod endpoint;
 pub mod guest;
+pub mod guest_image;
 pub mod helper_link;
 pub mod options;
 pub mod repair;

@@ -13,8 +13,12 @@ pub struct Options {
     /// Pin `host.docker.internal` in the guest to this address.
     pub host_address: Option<IpAddr>,
     pub guest_image: String,
-    /// Loaded when the image is missing.
+    /// Loaded when the image is missing or of another CPU (`--guest-image-tar`): this file,
+    /// whatever the engine's CPU.
     pub guest_tarball: Option<PathBuf>,
+    /// Without `guest_tarball`: where to find the tarball for the engine's CPU (the app's
+    /// resources, beside its binary); see `guest_image::pick_tarball`.
+    pub guest_tarball_dirs: Vec<PathBuf>,
     /// Seed-style `A+B` pairs of subnets that may reach each other.
     pub pairs: Vec<Pair>,
     /// The tunnel secret (the app keeps one in the keychain, so a restarted app finds its
@@ -31,6 +35,7 @@ impl std::fmt::Debug for Options {
             .field("host_address", &self.host_address)
             .field("guest_image", &self.guest_image)
             .field("guest_tarball", &self.guest_tarball)
+            .field("guest_tarball_dirs", &self.guest_tarball_dirs)
             .field("pairs", &self.pairs)
             .field("secret", &self.secret.as_ref().map(|s| format!("<{} bytes>", s.len())))
             .finish()
@@ -75,6 +80,7 @@ mod tests {
             host_address: None,
             guest_image: "g".into(),
             guest_tarball: None,
+            guest_tarball_dirs: vec![],
             pairs: vec!["198.19.1.0+198.19.2.0".parse().unwrap()],
             secret: Some(b"0123456789abcdef-very-secret".to_vec()),
         };

@@ -97,7 +97,8 @@ impl Service {
         self.disabled.borrow().clone()
     }
 
-    /// Try Docker and the helper again now instead of at the next retry.
+    /// Try Docker and the helper again now instead of at the next retry, and from then on at
+    /// the first retry's pace again.
     pub fn retry(&self) {
         // Only a wait in progress is cut short; no permit is kept for a later one.
         self.retry.notify_waiters();
@@ -195,7 +196,9 @@ async fn supervise(
                 view.send_modify(|v| v.problem = Some(problem));
                 tokio::select! {
                     _ = tokio::time::sleep(delay.next_delay()) => {}
-                    _ = retry.notified() => {}
+                    // The user acted (Retry, the helper installed or allowed): what was missing
+                    // may come up in a moment, so the quick retries start again.
+                    _ = retry.notified() => delay.reset(),
                     _ = want.changed() => {}
                     _ = stop.changed() => {}
                 }
@@ -245,6 +248,7 @@ mod tests {
             host_address: None,
             guest_image: "dockroute-guest:test".into(),
             guest_tarball: None,
+            guest_tarball_dirs: Vec::new(),
             pairs: Vec::new(),
             secret: None,
         }
@@ -304,6 +308,41 @@ mod tests {
         assert!(stopped.is_ok(), "stop(Teardown) did not return: the supervisor still runs");
         let again = tokio::time::timeout(Duration::from_millis(100), service.stop(Exit::Teardown)).await;
         assert!(matches!(again, Ok(Ok(()))), "a second stop returns at once");
+    }
+
+    /// The next instant the view changes at, after `after`.
+    async fn next_change_after(view: &mut watch::Receiver<View>, after: tokio::time::Instant) -> tokio::time::Instant {
+        loop {
+            view.changed().await.unwrap();
+            let now = tokio::time::Instant::now();
+            if now > after {
+                return now;
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_starts_the_quick_retries_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = Service::spawn(opts(dir.path()), Choices { connect: true, ..Default::default() }, "0");
+        let mut view = service.view();
+        // Failed attempts, as the view shows them: 1 s apart, doubling to 15 s.
+        view.changed().await.unwrap();
+        let mut at = vec![tokio::time::Instant::now()];
+        while at.len() < 6 {
+            let last = *at.last().unwrap();
+            at.push(next_change_after(&mut view, last).await);
+        }
+        let gaps: Vec<u64> = at.windows(2).map(|w| (w[1] - w[0]).as_secs()).collect();
+        assert_eq!(gaps, [1, 2, 4, 8, 15]);
+        // The user acted (say, allowed the helper): an attempt now, the next one a second later.
+        let acted = tokio::time::Instant::now();
+        service.retry();
+        view.changed().await.unwrap();
+        assert_eq!(tokio::time::Instant::now(), acted, "tried again at once");
+        let next = next_change_after(&mut view, acted).await;
+        assert_eq!((next - acted).as_secs(), 1, "not 15 s later");
+        service.quit().await;
     }
 
     #[test]

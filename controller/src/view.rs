@@ -62,6 +62,8 @@ pub enum ProblemKind {
     HelperNotInstalled,
     HelperNotRunning,
     HelperNotAuthorised,
+    /// macOS: the helper is registered and waits for the user's switch in Login Items.
+    HelperNeedsApproval,
     RouteConflict,
     Other,
 }
@@ -79,6 +81,8 @@ impl ProblemKind {
 pub enum Action {
     InstallHelper,
     Retry,
+    /// macOS: System Settings → General → Login Items, where the helper is allowed.
+    OpenLoginItems,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,6 +202,19 @@ impl View {
             self.throughput.pop_front();
         }
         self.stats = Some(stats);
+    }
+
+    /// Shows that the helper waits for the user's approval (the app knows it from macOS), in
+    /// place of the helper-unreachable problem it explains. Nothing else is replaced: with
+    /// another problem, or none, the helper was reached and the approval is old news.
+    pub fn show_helper_approval(&mut self) {
+        let unreachable = self
+            .problem
+            .as_ref()
+            .is_some_and(|p| matches!(p.kind, ProblemKind::HelperNotInstalled | ProblemKind::HelperNotRunning));
+        if self.want_connected && unreachable {
+            self.problem = Some(helper_approval_problem());
+        }
     }
 
     /// The problem to show when no blocking one is set: the first route conflict, if any.
@@ -365,6 +382,18 @@ pub fn container_views(list: &[bollard::models::ContainerSummary], networks: &[B
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// macOS: the helper is registered but runs only once the user allows it.
+pub fn helper_approval_problem() -> Problem {
+    Problem {
+        kind: ProblemKind::HelperNeedsApproval,
+        title: "Allow the helper in System Settings".into(),
+        detail: "macOS runs Dockroute's helper only after you allow it: in System Settings → General → Login Items, \
+                 switch on “Dockroute” under “Allow in the Background”. Dockroute connects by itself then."
+            .into(),
+        action: Some(Action::OpenLoginItems),
+    }
 }
 
 /// The Docker engine cannot be reached.

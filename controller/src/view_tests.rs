@@ -252,3 +252,42 @@ fn every_field_reaches_the_page_and_the_phase_is_never_stale() {
     v.want_connected = false;
     assert_eq!(serde_json::to_value(&v).unwrap()["phase"], "disconnected");
 }
+
+#[test]
+fn a_pending_approval_replaces_only_the_helper_problem_it_explains() {
+    let socket = std::path::Path::new("/run/dockroute.sock");
+    let not_running = ClientError::NotRunning(socket.into());
+    for exists in [false, true] {
+        let mut v = View { want_connected: true, ..Default::default() };
+        v.problem = Some(helper_problem(socket, &not_running, exists));
+        v.show_helper_approval();
+        let p = v.problem.clone().unwrap();
+        assert_eq!((p.kind, p.action), (ProblemKind::HelperNeedsApproval, Some(Action::OpenLoginItems)));
+        assert!(p.detail.contains("Login Items"), "{}", p.detail);
+        assert_eq!(v.phase(), Phase::Error, "the tunnel cannot work until it is allowed");
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(
+            (json["problem"]["kind"].as_str(), json["problem"]["action"].as_str()),
+            (Some("helper_needs_approval"), Some("open_login_items"))
+        );
+    }
+    // The helper was reached (Docker is the problem, or there is none): nothing to approve.
+    let docker = docker_problem("unix:///d.sock", &"refused");
+    for problem in [Some(docker), None] {
+        let mut v = View { want_connected: true, problem: problem.clone(), ..Default::default() };
+        v.show_helper_approval();
+        assert_eq!(v.problem, problem);
+    }
+    let refused = helper_problem(socket, &ClientError::NotAuthorised("group".into()), true);
+    let mut v = View { want_connected: true, problem: Some(refused.clone()), ..Default::default() };
+    v.show_helper_approval();
+    assert_eq!(v.problem, Some(refused), "a helper that answers was allowed already");
+    // Disconnected: nothing to complain about.
+    let mut v = View {
+        want_connected: false,
+        problem: Some(helper_problem(socket, &not_running, false)),
+        ..Default::default()
+    };
+    v.show_helper_approval();
+    assert_eq!(v.problem.unwrap().kind, ProblemKind::HelperNotInstalled);
+}

@@ -9,13 +9,17 @@ use dockroute_controller::Service;
 use tauri::{AppHandle, Runtime, State};
 use tokio::sync::watch;
 
-use crate::platform::LoginItem;
+use crate::platform::{Approval, HelperInstall, Installed, LoginItem};
 use crate::prefs::PrefsStore;
 
 pub struct AppState {
     pub service: Service,
     prefs: Mutex<PrefsStore>,
     login_item: Box<dyn LoginItem>,
+    helper: Box<dyn HelperInstall>,
+    /// macOS: the helper is registered and waits for the user to allow it; the dashboard
+    /// says so (`View::show_helper_approval`) and the shell watches for the approval.
+    approval_pending: watch::Sender<bool>,
     /// Bumped when something the view shows changes outside the service (launch at login).
     local_change: watch::Sender<u64>,
 }
@@ -24,14 +28,71 @@ pub struct AppState {
 const MAX_COPY: usize = 1024;
 
 impl AppState {
-    pub fn new(service: Service, prefs: PrefsStore, login_item: Box<dyn LoginItem>) -> AppState {
-        AppState { service, prefs: Mutex::new(prefs), login_item, local_change: watch::channel(0).0 }
+    pub fn new(
+        service: Service,
+        prefs: PrefsStore,
+        login_item: Box<dyn LoginItem>,
+        helper: Box<dyn HelperInstall>,
+    ) -> AppState {
+        AppState {
+            service,
+            prefs: Mutex::new(prefs),
+            login_item,
+            helper,
+            approval_pending: watch::channel(false).0,
+            local_change: watch::channel(0).0,
+        }
     }
 
     pub fn view(&self) -> View {
         let mut v = self.service.snapshot();
         v.autostart = self.prefs().get().launch_at_login;
+        if *self.approval_pending.borrow() {
+            v.show_helper_approval();
+        }
         v
+    }
+
+    /// Installs or registers the helper; blocks (a password dialog, launchd). When it runs, the
+    /// service connects at once; when macOS waits for the user, the dashboard says so.
+    pub fn install_helper(&self) -> Result<String, String> {
+        match self.helper.install()? {
+            Installed::Running(message) => {
+                self.set_approval_pending(false);
+                self.service.retry();
+                Ok(message)
+            }
+            // `check_approval` retries once the user has allowed it.
+            Installed::AwaitingApproval(message) => {
+                self.set_approval_pending(true);
+                Ok(message)
+            }
+        }
+    }
+
+    /// Reads whether the helper still waits for approval (at start, and while the dashboard
+    /// says it does); once allowed, the service connects at once. Blocks (a call into launchd).
+    pub fn check_approval(&self) {
+        let approval = self.helper.approval();
+        self.set_approval_pending(approval == Approval::Pending);
+        if approval == Approval::Granted {
+            self.service.retry();
+        }
+    }
+
+    /// Fires when the approval banner comes or goes.
+    pub fn approval_changes(&self) -> watch::Receiver<bool> {
+        self.approval_pending.subscribe()
+    }
+
+    pub fn open_login_items(&self) -> Result<(), String> {
+        self.helper.open_approval_settings()
+    }
+
+    fn set_approval_pending(&self, pending: bool) {
+        if self.approval_pending.send_if_modified(|p| std::mem::replace(p, pending) != pending) {
+            self.touch();
+        }
     }
 
     /// Fires when `view()` may have changed for a reason the service does not know.
@@ -132,10 +193,17 @@ pub fn retry(state: State<'_, AppState>) {
 }
 
 #[tauri::command]
-pub async fn install_helper(state: State<'_, AppState>) -> Result<String, String> {
-    let done = crate::platform::install_helper().await?;
-    state.service.retry();
-    Ok(done)
+pub async fn install_helper<R: Runtime>(app: AppHandle<R>) -> Result<String, String> {
+    use tauri::Manager;
+    // It waits for a password dialog or launchd: off the async workers.
+    tauri::async_runtime::spawn_blocking(move || app.state::<AppState>().install_helper())
+        .await
+        .map_err(|e| format!("installing the helper failed: {e}"))?
+}
+
+#[tauri::command]
+pub fn open_login_items(state: State<'_, AppState>) -> Result<(), String> {
+    state.open_login_items()
 }
 
 #[tauri::command]

@@ -2,7 +2,7 @@
 //! The service behind them is the real one, pointed at a helper socket that does not exist.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dockroute_controller::view::{Phase, ProblemKind};
@@ -34,14 +34,62 @@ impl LoginItem for FakeLoginItem {
     }
 }
 
+/// The helper's installer without an OS: `install` gives what the test set, `approval` says
+/// what the test set (macOS-like when Pending/Granted, Linux-like when NotNeeded).
+#[derive(Clone)]
+struct FakeHelper(Arc<Mutex<HelperScript>>);
+
+struct HelperScript {
+    install: Result<Installed, String>,
+    approval: Approval,
+    installs: usize,
+    opened: usize,
+}
+
+impl FakeHelper {
+    fn new(install: Result<Installed, String>, approval: Approval) -> FakeHelper {
+        FakeHelper(Arc::new(Mutex::new(HelperScript { install, approval, installs: 0, opened: 0 })))
+    }
+    /// As on Linux: pkexec installs it, nothing waits for approval.
+    fn linux() -> FakeHelper {
+        FakeHelper::new(Ok(Installed::Running("Helper installed.".into())), Approval::NotNeeded)
+    }
+    fn script(&self) -> std::sync::MutexGuard<'_, HelperScript> {
+        self.0.lock().unwrap()
+    }
+}
+
+impl HelperInstall for FakeHelper {
+    fn install(&self) -> Result<Installed, String> {
+        let mut s = self.script();
+        s.installs += 1;
+        s.install.clone()
+    }
+    fn approval(&self) -> Approval {
+        self.script().approval
+    }
+    fn open_approval_settings(&self) -> Result<(), String> {
+        let mut s = self.script();
+        if s.approval == Approval::NotNeeded {
+            return Err("no approval on this OS".into());
+        }
+        s.opened += 1;
+        Ok(())
+    }
+}
+
 struct Harness {
-    _app: tauri::App<MockRuntime>,
+    app: tauri::App<MockRuntime>,
     webview: WebviewWindow<MockRuntime>,
     dir: tempfile::TempDir,
     login: Arc<AtomicBool>,
 }
 
 fn harness(broken_login: bool) -> Harness {
+    harness_with(broken_login, FakeHelper::linux())
+}
+
+fn harness_with(broken_login: bool, helper: FakeHelper) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let opts = Options {
         helper_socket: dir.path().join("no-helper.sock"),
@@ -49,6 +97,7 @@ fn harness(broken_login: bool) -> Harness {
         host_address: None,
         guest_image: "dockroute/guest:test".into(),
         guest_tarball: None,
+        guest_tarball_dirs: vec![],
         pairs: vec![],
         secret: None,
     };
@@ -57,7 +106,8 @@ fn harness(broken_login: bool) -> Harness {
     });
     let (prefs, _) = PrefsStore::load(dir.path());
     let login = Arc::new(AtomicBool::new(false));
-    let state = AppState::new(service, prefs, Box::new(FakeLoginItem { on: login.clone(), broken: broken_login }));
+    let login_item = Box::new(FakeLoginItem { on: login.clone(), broken: broken_login });
+    let state = AppState::new(service, prefs, login_item, Box::new(helper));
     let app = mock_builder()
         .invoke_handler(tauri::generate_handler![
             view,
@@ -67,12 +117,14 @@ fn harness(broken_login: bool) -> Harness {
             set_autostart,
             retry,
             open_container_url,
+            install_helper,
+            open_login_items,
         ])
         .build(mock_context(noop_assets()))
         .unwrap();
     app.manage(state);
     let webview = WebviewWindowBuilder::new(&app, "dashboard", Default::default()).build().unwrap();
-    Harness { _app: app, webview, dir, login }
+    Harness { app, webview, dir, login }
 }
 
 impl Harness {
@@ -99,6 +151,14 @@ impl Harness {
             assert!(Instant::now() < deadline, "view never showed {what}: {v:#}");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    fn state(&self) -> tauri::State<'_, AppState> {
+        self.app.state::<AppState>()
+    }
+
+    fn problem_kind(v: &Value) -> ProblemKind {
+        serde_json::from_value(v["problem"]["kind"].clone()).unwrap()
     }
 
     fn saved_prefs(&self) -> Value {
@@ -160,4 +220,66 @@ fn launch_at_login_goes_to_the_os_and_is_shown() {
     let err = broken.invoke("set_autostart", json!({"enabled": true})).unwrap_err();
     assert!(err.as_str().unwrap().contains("not available"), "{err}");
     assert_eq!(broken.invoke("view", json!({})).unwrap()["autostart"], false, "a refused change is not shown as done");
+}
+
+#[test]
+fn a_helper_waiting_for_approval_is_said_with_the_way_to_allow_it() {
+    // macOS: register succeeded, the daemon waits for the switch in Login Items.
+    let waiting = Installed::AwaitingApproval("Allow it in Login Items.".into());
+    let helper = FakeHelper::new(Ok(waiting), Approval::Pending);
+    let h = harness_with(false, helper.clone());
+    let v = h.view_until("the helper problem", |v| !v["problem"].is_null());
+    assert_eq!(Harness::problem_kind(&v), ProblemKind::HelperNotInstalled, "nothing known about approval yet");
+    assert_eq!(h.invoke("install_helper", json!({})), Ok(json!("Allow it in Login Items.")));
+    assert_eq!(helper.script().installs, 1);
+    let v = h.view_until("the approval", |v| v["problem"]["kind"] == "helper_needs_approval");
+    assert_eq!(v["problem"]["action"], "open_login_items");
+    assert_eq!(v["phase"], "error");
+    assert!(v["problem"]["detail"].as_str().unwrap().contains("Login Items"), "{v:#}");
+    assert_eq!(h.invoke("open_login_items", json!({})), Ok(Value::Null));
+    assert_eq!(helper.script().opened, 1);
+    // Still waiting: the banner stays.
+    h.state().check_approval();
+    assert_eq!(h.invoke("view", json!({})).unwrap()["problem"]["kind"], "helper_needs_approval");
+    // Allowed: the banner goes, and the controller's own finding shows again (here the helper
+    // is not really there, so it is "not installed").
+    helper.script().approval = Approval::Granted;
+    h.state().check_approval();
+    let v = h.view_until("the banner gone", |v| v["problem"]["kind"] != "helper_needs_approval");
+    assert_eq!(Harness::problem_kind(&v), ProblemKind::HelperNotInstalled);
+}
+
+#[test]
+fn an_approval_left_pending_at_the_last_start_is_shown_at_once() {
+    let helper = FakeHelper::new(Err("unused".into()), Approval::Pending);
+    let h = harness_with(false, helper);
+    h.state().check_approval(); // what the shell does at start
+    h.view_until("the approval", |v| v["problem"]["kind"] == "helper_needs_approval");
+    let mut changes = h.state().approval_changes();
+    assert!(*changes.borrow_and_update(), "the shell's watcher sees it is pending");
+}
+
+#[test]
+fn without_an_approval_step_there_is_never_a_banner() {
+    // Linux: pkexec installs the helper; there is nothing to allow.
+    let helper = FakeHelper::linux();
+    let h = harness_with(false, helper.clone());
+    assert_eq!(h.invoke("install_helper", json!({})), Ok(json!("Helper installed.")));
+    h.state().check_approval();
+    let v = h.view_until("the helper problem", |v| !v["problem"].is_null());
+    assert_eq!(Harness::problem_kind(&v), ProblemKind::HelperNotInstalled);
+    assert!(!*h.state().approval_changes().borrow());
+    let err = h.invoke("open_login_items", json!({})).unwrap_err();
+    assert!(err.as_str().unwrap().contains("no approval"), "{err}");
+    assert_eq!(helper.script().opened, 0);
+}
+
+#[test]
+fn a_failed_install_is_said_and_changes_nothing() {
+    let helper = FakeHelper::new(Err("Registering the helper failed: damaged".into()), Approval::NotNeeded);
+    let h = harness_with(false, helper);
+    let err = h.invoke("install_helper", json!({})).unwrap_err();
+    assert_eq!(err, json!("Registering the helper failed: damaged"));
+    let v = h.view_until("the helper problem", |v| !v["problem"].is_null());
+    assert_eq!(Harness::problem_kind(&v), ProblemKind::HelperNotInstalled);
 }

@@ -1,7 +1,7 @@
 //! Dockroute's menu-bar app. The logic lives in plain modules that test without a window
-//! (`prefs`, `secret_store`, `tray_model`, `tray_icon`, `commands::AppState`); `shell` is the
-//! thin Tauri layer on top, and `platform` what differs between macOS and Linux. `headless`
-//! runs the same supervisor without a window.
+//! (`prefs`, `secret_store`, `tray_model`, `tray_icon`, `smappservice`, `commands::AppState`);
+//! `shell` is the thin Tauri layer on top, and `platform` what differs between macOS and Linux.
+//! `headless` runs the same supervisor without a window.
 
 pub mod commands;
 pub mod headless;
@@ -9,5 +9,6 @@ pub mod platform;
 pub mod prefs;
 pub mod secret_store;
 pub mod shell;
+pub mod smappservice;
 pub mod tray_icon;
 pub mod tray_model;

@@ -26,7 +26,9 @@ struct Cli {
     /// Desktop's name, e.g. a plain dockerd, and for tests).
     #[arg(long)]
     host_address: Option<IpAddr>,
-    /// Guest image tarball (`docker save` output) loaded when the image is missing.
+    /// Guest image tarball (`docker save` output) loaded when the image is missing or of another
+    /// CPU. Without it, `dockroute-guest-<version>-<amd64|arm64>.tar` for the engine's CPU is
+    /// looked for in the app's resources and beside this binary.
     #[arg(long)]
     guest_image_tar: Option<PathBuf>,
     /// Guest image reference.
@@ -56,6 +58,8 @@ fn main() -> ExitCode {
         host_address: cli.host_address,
         guest_image: cli.guest_image,
         guest_tarball: cli.guest_image_tar,
+        // The app adds its resources (shell.rs); packages put the tarballs beside the binary.
+        guest_tarball_dirs: std::env::current_exe().ok().and_then(|e| e.parent().map(Into::into)).into_iter().collect(),
         pairs: cli.pairs,
         secret: None,
     };

@@ -19,6 +19,8 @@ pub const DASHBOARD: &str = "dashboard";
 const TRAY_ID: &str = "dockroute";
 /// The dashboard and the tray are redrawn at most this often, however fast the view changes.
 const REDRAW_EVERY: Duration = Duration::from_millis(200);
+/// How often macOS is asked whether the user allowed the helper, while the dashboard waits.
+const APPROVAL_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 pub struct AppOptions {
     pub controller: Options,
@@ -42,6 +44,7 @@ pub fn run(opts: AppOptions) -> anyhow::Result<()> {
             commands::set_autostart,
             commands::retry,
             commands::install_helper,
+            commands::open_login_items,
             commands::copy_text,
             commands::open_container_url,
         ])
@@ -84,14 +87,17 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, mut opts: AppOptions) -> anyhow::R
             None
         }
     };
-    if opts.controller.guest_tarball.is_none() {
-        opts.controller.guest_tarball = shipped_guest_image(app);
+    // The bundle's resources hold the guest tarballs (one per CPU); looked at first.
+    if let Ok(resources) = app.path().resource_dir() {
+        opts.controller.guest_tarball_dirs.insert(0, resources);
     }
     let choices = Choices { connect: prefs.get().connect, disabled: prefs.get().disabled_networks.clone() };
     let version = app.package_info().version.to_string();
     let service = tauri::async_runtime::block_on(async { Service::spawn(opts.controller, choices, &version) });
-    let state = AppState::new(service, prefs, platform::login_item(app.handle()));
+    let state = AppState::new(service, prefs, platform::login_item(app.handle()), platform::helper_install());
     state.sync_autostart();
+    // macOS: registered at an earlier start and still not allowed? Then the dashboard says so.
+    state.check_approval();
     let first_view = state.view();
     app.manage(state);
 
@@ -111,18 +117,11 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, mut opts: AppOptions) -> anyhow::R
         })
         .build(app)?;
     tauri::async_runtime::spawn(forward_view(app.handle().clone()));
+    tauri::async_runtime::spawn(follow_approval(app.handle().clone()));
     if opts.show_dashboard {
         show_dashboard(app.handle());
     }
     Ok(())
-}
-
-/// The guest image's `docker save` tarball shipped with the app (bundle resources, or next to
-/// the binary as `guest-image/build.sh` names it), loaded when Docker does not have the image.
-fn shipped_guest_image<R: Runtime>(app: &tauri::App<R>) -> Option<std::path::PathBuf> {
-    let name = format!("dockroute-guest-{}.tar", env!("CARGO_PKG_VERSION"));
-    let dirs = [app.path().resource_dir().ok(), std::env::current_exe().ok().and_then(|e| e.parent().map(Into::into))];
-    dirs.into_iter().flatten().map(|d| d.join(&name)).find(|p| p.is_file())
 }
 
 fn icon(phase: Phase) -> Image<'static> {
@@ -178,6 +177,22 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
     }
     // The menu toolkit may have flipped a checkbox the click did not change: redraw from the view.
     state.touch();
+}
+
+/// While the dashboard says the helper waits for the user's approval, asks macOS again every
+/// few seconds (it does not tell when the switch in Login Items is flipped); once allowed, the
+/// service connects at once. Idle otherwise.
+async fn follow_approval<R: Runtime>(app: AppHandle<R>) {
+    let mut pending = app.state::<AppState>().approval_changes();
+    loop {
+        if pending.wait_for(|p| *p).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(APPROVAL_CHECK_EVERY).await;
+        let app = app.clone();
+        // A call into launchd: off the async workers.
+        let _ = tauri::async_runtime::spawn_blocking(move || app.state::<AppState>().check_approval()).await;
+    }
 }
 
 /// Sends every change of the view to the dashboard (event `view`) and to the tray.

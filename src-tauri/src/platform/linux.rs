@@ -8,7 +8,7 @@ use dockroute_stdx::process::{Cmd, Failure};
 use tauri::{AppHandle, Runtime};
 use tauri_plugin_autostart::ManagerExt;
 
-use super::LoginItem;
+use super::{Approval, HelperInstall, Installed, LoginItem};
 
 /// Panels (GNOME, KDE, XFCE defaults) are dark; the icon is not a template here.
 pub const TRAY_RGB: [u8; 3] = [0xf2, 0xf2, 0xf2];
@@ -45,9 +45,31 @@ pub fn become_menu_bar_app<R: Runtime>(_app: &mut tauri::App<R>) {}
 /// A human types a password in pkexec's dialog: give them time, but not for ever.
 const PASSWORD_TIME: Duration = Duration::from_secs(5 * 60);
 
+pub fn helper_install() -> Box<dyn HelperInstall> {
+    Box::new(Pkexec)
+}
+
+/// `pkexec dockroute-helper install`: a systemd service, no approval step.
+struct Pkexec;
+
+impl HelperInstall for Pkexec {
+    fn install(&self) -> Result<Installed, String> {
+        install_helper().map(Installed::Running)
+    }
+
+    fn approval(&self) -> Approval {
+        Approval::NotNeeded
+    }
+
+    fn open_approval_settings(&self) -> Result<(), String> {
+        Err("Linux has no approval step for the helper; install it instead.".into())
+    }
+}
+
 /// Installs the helper as a system service: `pkexec dockroute-helper install`, which asks for
 /// an administrator's password in the desktop's own dialog. Returns what happened, for the user.
-pub async fn install_helper() -> Result<String, String> {
+/// Blocks until the dialog is answered (at most `PASSWORD_TIME`).
+fn install_helper() -> Result<String, String> {
     let helper = helper_binary().ok_or_else(|| {
         "dockroute-helper was not found next to the app or on PATH; install the package again".to_string()
     })?;
@@ -59,10 +81,7 @@ pub async fn install_helper() -> Result<String, String> {
     })?;
     let install =
         Cmd::new(pkexec.to_string_lossy()).arg(helper.to_string_lossy()).arg("install").timeout(PASSWORD_TIME);
-    // The runner blocks (its own threads wait for the child): off the async workers.
-    let ran =
-        tokio::task::spawn_blocking(move || install.output()).await.map_err(|e| format!("cannot run pkexec: {e}"))?;
-    let out = match ran {
+    let out = match install.output() {
         Ok(out) => out,
         Err(e) => match e.failure {
             Failure::Timeout(_) => return Err("Installing the helper was not confirmed in time; try again.".into()),

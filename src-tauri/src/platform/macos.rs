@@ -1,12 +1,15 @@
 //! macOS 13+: launch at login and the helper daemon both through SMAppService (the app's own
 //! login item, and the LaunchDaemon plist shipped in the bundle), template tray icons, and no
-//! Dock icon (Accessory policy, plus LSUIElement in Info.plist).
+//! Dock icon (Accessory policy, plus LSUIElement in Info.plist). Which SMAppService call to make
+//! and what its status and errors mean is decided in `crate::smappservice`; here are only the calls.
 
-use objc2_foundation::NSString;
-use objc2_service_management::{SMAppService, SMAppServiceStatus};
+use objc2::rc::Retained;
+use objc2_foundation::{NSError, NSString};
+use objc2_service_management::SMAppService;
 use tauri::{AppHandle, Runtime};
 
-use super::LoginItem;
+use super::{Approval, HelperInstall, Installed, LoginItem};
+use crate::smappservice::{self, CallError, Calls, Flow, Service, Status};
 
 /// Template images: the menu bar tints them for light and dark mode.
 pub const TRAY_RGB: [u8; 3] = [0, 0, 0];
@@ -24,24 +27,40 @@ pub fn login_item<R: Runtime>(_app: &AppHandle<R>) -> Box<dyn LoginItem> {
     Box::new(MainAppService)
 }
 
+pub fn helper_install() -> Box<dyn HelperInstall> {
+    Box::new(LaunchDaemon)
+}
+
+/// The app itself as a login item (`SMAppService.mainAppService`).
 struct MainAppService;
 
 impl LoginItem for MainAppService {
     fn is_enabled(&self) -> Result<bool, String> {
-        let status = unsafe { SMAppService::mainAppService().status() };
-        Ok(status == SMAppServiceStatus::Enabled)
+        Ok(main_app().status() == Status::Enabled)
     }
 
     fn set_enabled(&self, on: bool) -> Result<(), String> {
-        let service = unsafe { SMAppService::mainAppService() };
-        let done = unsafe {
-            if on {
-                service.registerAndReturnError()
-            } else {
-                service.unregisterAndReturnError()
-            }
-        };
-        done.map_err(|e| format!("cannot change the login item: {}", e.localizedDescription()))
+        let flow = if on { Flow::enable(Service::LoginItem) } else { Flow::disable(Service::LoginItem) };
+        smappservice::login_item_result(smappservice::run(&main_app(), flow))
+    }
+}
+
+/// The helper's LaunchDaemon, registered from the plist inside the bundle; macOS runs it once
+/// the user allows it in System Settings → Login Items.
+struct LaunchDaemon;
+
+impl HelperInstall for LaunchDaemon {
+    fn install(&self) -> Result<Installed, String> {
+        smappservice::helper_result(smappservice::run(&daemon(), Flow::enable(Service::Helper)))
+    }
+
+    fn approval(&self) -> Approval {
+        smappservice::approval(daemon().status())
+    }
+
+    fn open_approval_settings(&self) -> Result<(), String> {
+        daemon().open_login_items();
+        Ok(())
     }
 }
 
@@ -49,21 +68,39 @@ pub fn become_menu_bar_app<R: Runtime>(app: &mut tauri::App<R>) {
     app.set_activation_policy(tauri::ActivationPolicy::Accessory);
 }
 
-/// Registers the helper's LaunchDaemon. macOS asks the user to approve it in System Settings
-/// the first time; we open that pane and say so.
-pub async fn install_helper() -> Result<String, String> {
-    let name = NSString::from_str(HELPER_PLIST);
-    let service = unsafe { SMAppService::daemonServiceWithPlistName(&name) };
-    if let Err(e) = unsafe { service.registerAndReturnError() } {
-        return Err(format!("Registering the helper failed: {}", e.localizedDescription()));
+fn main_app() -> Sm {
+    Sm(unsafe { SMAppService::mainAppService() })
+}
+
+fn daemon() -> Sm {
+    Sm(unsafe { SMAppService::daemonServiceWithPlistName(&NSString::from_str(HELPER_PLIST)) })
+}
+
+/// The only calls into ServiceManagement; every decision around them is in `smappservice`.
+struct Sm(Retained<SMAppService>);
+
+impl Calls for Sm {
+    fn status(&self) -> Status {
+        Status::from_raw(unsafe { self.0.status() }.0 as i64)
     }
-    match unsafe { service.status() } {
-        SMAppServiceStatus::Enabled => Ok("Helper installed: it now runs in the background.".into()),
-        SMAppServiceStatus::RequiresApproval => {
-            unsafe { SMAppService::openSystemSettingsLoginItems() };
-            Ok("Approve “Dockroute” under System Settings → General → Login Items; the app connects by itself then."
-                .into())
-        }
-        other => Err(format!("The helper is registered but macOS reports status {}.", other.0)),
+
+    fn register(&self) -> Result<(), CallError> {
+        unsafe { self.0.registerAndReturnError() }.map_err(|e| call_error(&e))
+    }
+
+    fn unregister(&self) -> Result<(), CallError> {
+        unsafe { self.0.unregisterAndReturnError() }.map_err(|e| call_error(&e))
+    }
+
+    fn open_login_items(&self) {
+        unsafe { SMAppService::openSystemSettingsLoginItems() }
+    }
+}
+
+fn call_error(e: &NSError) -> CallError {
+    CallError {
+        domain: e.domain().to_string(),
+        code: e.code() as i64,
+        description: e.localizedDescription().to_string(),
     }
 }
