@@ -8,11 +8,14 @@
 //!   does; `route_policy`: which routes to install; `config_reload`: when a re-read config
 //!   applies) and `tunnel` (TUN, UDP, engine task).
 //! - `install`: service install and uninstall, one flow; `systemd.rs` / `launchd.rs` per OS.
+//! - `dns`: container names: the authoritative DNS server on the link address and the host
+//!   resolver's pointer to it.
 
 pub mod authz;
 pub mod codesign;
 pub mod config_watch;
 pub mod daemon;
+pub mod dns;
 pub mod install;
 pub mod run;
 pub mod server;
