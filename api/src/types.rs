@@ -110,8 +110,6 @@ pub enum Outcome {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-// Built once and serialised or matched at once, like `Outcome`: boxing would only add noise.
-#[allow(clippy::large_enum_variant)]
 pub enum Answer {
     Hello { version: u32, server: String },
     Status(Status),
@@ -158,8 +156,6 @@ impl std::error::Error for ApiError {}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-// Built once and serialised or matched at once, like `Outcome`: boxing would only add noise.
-#[allow(clippy::large_enum_variant)]
 pub enum Event {
     Status(Status),
     Stats(StatsReport),
@@ -179,8 +175,9 @@ pub struct Status {
     pub routes: Vec<RouteStatus>,
     pub secret_source: SecretSource,
     /// The DNS server, while it runs (with the tunnel, unless the config says `dns off`).
+    /// Boxed: `Status` travels inside enums, which should not all grow by its size.
     #[serde(default)]
-    pub dns: Option<DnsStatus>,
+    pub dns: Option<Box<DnsStatus>>,
 }
 
 /// The helper's DNS server as `status` reports it.
@@ -436,14 +433,14 @@ mod tests {
                 },
             ],
             secret_source: SecretSource::Api,
-            dns: Some(DnsStatus {
+            dns: Some(Box::new(DnsStatus {
                 listen: Some("192.168.251.1:53".parse().unwrap()),
                 suffix: "docker".into(),
                 zones: vec!["docker".into(), "shop.test".into()],
                 names: 3,
                 resolver: "/etc/resolver/docker, /etc/resolver/shop.test".into(),
                 problems: vec!["/etc/resolver/shop.test was not written by dockroute-helper: left alone".into()],
-            }),
+            })),
         }
     }
 

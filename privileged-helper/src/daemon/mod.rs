@@ -309,7 +309,7 @@ impl Daemon {
             None => None,
         };
         let mut status = self.state.status(facts);
-        status.dns = self.dns.as_ref().map(DnsService::status);
+        status.dns = self.dns.as_ref().map(|d| Box::new(d.status()));
         status
     }
 
