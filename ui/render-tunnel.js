@@ -3,7 +3,7 @@
 (function (D) {
   "use strict";
 
-  const { $, obj, setText, setHidden, setData } = D.dom;
+  const { $, arr, obj, setText, setHidden, setData } = D.dom;
   const Format = D.format;
   const text = Format.text;
 
