@@ -15,7 +15,8 @@
 #
 # Per path: TCP 1 and 4 streams, UDP packet rate (1400-byte IP packets), ICMP and TCP
 # request/response RTT, CPU time per GB of the tunnel processes, and for the tunnels idle CPU
-# and RSS. Prints a table (absolute numbers, Dockroute/raw and Dockroute/wireguard-go) and
+# and RSS. Then the helper's DNS server: queries per second answered and p50/p99 latency
+# (dnsperf), against dnsmasq with the same names (scripts/bench/dns.sh). Prints a table (absolute numbers, Dockroute/raw and Dockroute/wireguard-go) and
 # writes it as JSON (default $CARGO_TARGET_DIR/bench.json, i.e. target/bench.json).
 # Offloads: the veths keep their defaults (TSO/GSO on, GRO off), so "raw" moves 64 KB TCP
 # super-packets through veth and bridge unsegmented: the limit of this machine's kernel path,
@@ -66,7 +67,8 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 # --- tools ---------------------------------------------------------------------------------
 missing=()
-for pair in iperf3:iperf3 ping:iputils-ping wireguard-go:wireguard-go wg:wireguard-tools ethtool:ethtool; do
+for pair in iperf3:iperf3 ping:iputils-ping wireguard-go:wireguard-go wg:wireguard-tools ethtool:ethtool \
+  dnsperf:dnsperf dnsmasq:dnsmasq-base dig:bind9-dnsutils; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
@@ -153,6 +155,9 @@ cpu_ticks() { local s; s=$(cat "/proc/$1/stat") && s=${s##*) } && awk '{print $1
 # Run time of the live threads in ns (finer than ticks; for the idle measurement).
 sched_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+
+# The DNS rows: dns_bench.
+. "$ROOT/scripts/bench/dns.sh"
 
 # --- topology ------------------------------------------------------------------------------
 log "topology: $MAC <-veth-> $VM <-bridge-> $CTR (mode $MODE, ${T}s per iperf3 test)"
@@ -307,6 +312,7 @@ fi
 meta dockroute_mtu "$(ip -n $MAC -o link show dockroute0 2>/dev/null | sed -n 's/.* mtu \([0-9]*\).*/\1/p')"
 run_suite dockroute "helper:$HELPER_PID" "guest:$GUEST_PID"
 measure_idle dockroute "helper:$HELPER_PID" "guest:$GUEST_PID"
+dns_bench "$WORK/helper.sock" "${DR_ADDR%/*}" "${CTR_NET%.*}"
 kill -0 "$HELPER_PID" 2>/dev/null || log "dockroute: the helper exited during the run"
 kill -0 "$GUEST_PID" 2>/dev/null || log "dockroute: the guest exited during the run"
 stop_pid "$GUEST_PID"; forget_pid "$GUEST_PID"
@@ -317,3 +323,4 @@ meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta runtime_s "$(awk -v a="$START_NS" -v b="$(date +%s%N)" 'BEGIN {printf "%.1f", (b - a) / 1e9}')"
 mkdir -p "$(dirname "$JSON_OUT")"
 "$PY" "$ROOT/scripts/bench/report.py" "$RES" "$JSON_OUT"
+"$PY" "$ROOT/scripts/bench/dns_report.py" "$RES" "$JSON_OUT"

@@ -25,6 +25,8 @@ packages=(build-essential curl ca-certificates busybox-static iproute2 python3 c
   iperf3 wireguard-go wireguard-tools iputils-ping ethtool
   # packaging checks: the other CPU's guest under emulation, the macOS workflow and cask
   qemu-user-static python3-yaml ruby
+  # container names: dig for the DNS tests, dnsperf and dnsmasq (the baseline) for the benchmark
+  bind9-dnsutils dnsperf dnsmasq-base
   # the Tauri app: build, then run under a virtual X server and drive through WebDriver
   pkg-config libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
   webkit2gtk-driver xvfb xauth dbus dbus-x11 xclip)

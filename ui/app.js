@@ -68,6 +68,8 @@
     $("containers").addEventListener("click", (event) => {
       const ipButton = event.target.closest("button.ip");
       if (ipButton) return copyIp(ipButton.dataset.ip);
+      const nameButton = event.target.closest("button.dns-name");
+      if (nameButton) return copyUrl(nameButton.dataset.url);
       const port = event.target.closest("a.port");
       if (!port) return;
       event.preventDefault(); // the shell opens the default browser; the webview must not navigate
@@ -115,6 +117,12 @@
     state.copiedTimer = setTimeout(() => ((state.copiedIp = null), renderSafely()), 1200);
     renderSafely();
     toast("Copied " + ip, "success");
+  }
+
+  async function copyUrl(url) {
+    if (!url) return;
+    const result = await run("copy_text", { text: url });
+    if (result.ok) toast("Copied " + url, "success");
   }
 
   // ─────────────────────────────────────────── boot

@@ -1,5 +1,7 @@
-/* Dockroute dashboard: the containers, each with its addresses (click to copy) and exposed
-   ports (click to open http://IP:port), and the filter box once the list is long. */
+/* Dockroute dashboard: the containers, each with its addresses (click to copy), its DNS names
+   (click to copy http://name/; a name two containers claim is marked) and exposed ports (click
+   to open http://IP:port), the filter box once the list is long, and notes on clashing and
+   skipped names. */
 (function (D) {
   "use strict";
 
@@ -28,6 +30,8 @@
     const filter = $("container-filter");
     setHidden(filter, containers.length <= 6 && !filter.value);
     applyFilter();
+
+    renderDnsNotes(v);
 
     const empty = $("containers-empty");
     setHidden(empty, containers.length > 0);
@@ -74,13 +78,38 @@
         network ? h("span", { class: "address-network" }, network) : null);
     });
 
+    const names = arr(c.names).filter((n) => obj(n) && text(n.name)).map((n) => {
+      const dnsName = text(n.name);
+      const clash = n.clash === true;
+      const note = clash ? " — another container claims it too; it answers with both" : "";
+      if (n.wildcard === true) return h("span", { class: "dns-name wildcard mono" + (clash ? " clash" : ""), title: "Any name below " + dnsName.slice(2) + note }, dnsName);
+      const url = "http://" + dnsName + "/";
+      return h("button", { type: "button", class: "dns-name mono" + (clash ? " clash" : ""), "data-url": url, "data-focus": "name-" + dnsName, title: "Copy " + url + note }, dnsName);
+    });
+
     return h("li", { class: "container", "data-container": text(c.name) },
       h("div", { class: "container-head" },
         h("span", { class: "name", title: name }, name),
         portLinks.length ? h("span", { class: "ports" }, portLinks) : null),
       addresses.length
         ? h("div", { class: "addresses" }, addresses)
-        : h("div", { class: "addresses muted" }, "No address on a routed network"));
+        : h("div", { class: "addresses muted" }, "No address on a routed network"),
+      names.length ? h("div", { class: "dns-names" }, names) : null);
+  }
+
+  /** One line per clashing name and per name DNS cannot carry. */
+  function renderDnsNotes(v) {
+    const dns = obj(v.dns);
+    const clashes = dns ? arr(dns.clashes).filter((c) => obj(c) && text(c.name)) : [];
+    const skipped = dns ? arr(dns.skipped).filter((s) => obj(s) && text(s.name)) : [];
+    const list = $("dns-notes");
+    const lines = [
+      ...clashes.map((c) => ["clash", [h("span", { class: "mono" }, text(c.name)), " is claimed by " + arr(c.containers).map(text).join(", ") + ": it answers with all of them."]]),
+      ...skipped.map((s) => ["skipped", [h("span", { class: "mono" }, text(s.name)), " (" + text(s.container) + ") has no DNS name: " + text(s.reason) + "."]]),
+    ];
+    reconcile(list, lines, (l, i) => l[0] + i, (l) => JSON.stringify(l[1].map((p) => (typeof p === "string" ? p : p.textContent))),
+      ([kind, parts]) => h("li", { class: "dns-note " + kind }, parts));
+    setHidden(list, !lines.length);
   }
 
   function applyFilter() {

@@ -3,7 +3,7 @@
 (function (D) {
   "use strict";
 
-  const { $, obj, setText, setHidden, setData } = D.dom;
+  const { $, arr, obj, setText, setHidden, setData } = D.dom;
   const Format = D.format;
   const text = Format.text;
 
@@ -26,6 +26,10 @@
       "session-id": (session && text(session.id)) || "—",
       engine: text(v.engine) || "not found", "helper-socket": text(v.helper_socket) || "—",
     };
+    // The helper's DNS server: where it answers, for which suffix, what the host's resolver was told.
+    const dns = obj(v.dns);
+    fields["dns-listen"] = !dns ? "off" : text(dns.listen) ? text(dns.listen) + " · ." + text(dns.suffix) : "not answering";
+    fields["dns-resolver"] = dns ? [text(dns.resolver), ...arr(dns.problems).map(text)].filter(Boolean).join(" · ") : "";
     for (const [id, value] of Object.entries(fields)) setText($(id), value);
     setText($("tunnel-error"), text(t.error));
     setHidden($("tunnel-error"), !text(t.error));

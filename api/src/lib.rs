@@ -7,6 +7,7 @@
 //! - `secret`: the tunnel's shared secret (never printed, wiped when dropped).
 //! - `pair`: the seed's `A+B` subnet pair, parsed once.
 //! - `guest_args`: the guest's command line, rendered by the controller, parsed by the guest.
+//! - `dns_name`: what a container's DNS name may be (the controller and the helper check alike).
 //! - the defaults both ends must agree on (port, socket path).
 //!
 //! API boundary: this crate is what a client of the helper depends on; it never depends on
@@ -14,6 +15,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod dns_name;
 pub mod guest_args;
 pub mod pair;
 pub mod secret;

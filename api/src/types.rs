@@ -15,7 +15,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
@@ -60,6 +60,16 @@ pub enum Op {
     Stats,
     /// From now on this connection also receives `event` frames.
     Subscribe,
+    /// The names the helper's DNS server answers, as a whole set (like `set_routes`): `names`
+    /// relative to its `dns-suffix` (`web` answers `web.docker`), `domains` absolute (a leading
+    /// `*.` answers every name below the rest). Each maps to the addresses of all containers
+    /// that claim it.
+    SetNames {
+        #[serde(default)]
+        names: BTreeMap<String, Vec<IpAddr>>,
+        #[serde(default)]
+        domains: BTreeMap<String, Vec<IpAddr>>,
+    },
 }
 
 /// A string that never appears in logs or `Debug` output.
@@ -164,6 +174,40 @@ pub struct Status {
     pub session: Option<SessionInfo>,
     pub routes: Vec<RouteStatus>,
     pub secret_source: SecretSource,
+    /// The DNS server, while it runs (with the tunnel, unless the config says `dns off`).
+    /// Boxed: `Status` travels inside enums, which should not all grow by its size.
+    #[serde(default)]
+    pub dns: Option<Box<DnsStatus>>,
+}
+
+/// The helper's DNS server as `status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsStatus {
+    /// Where it answers (UDP and TCP); None when it could not listen (see `error`).
+    pub listen: Option<SocketAddr>,
+    /// `dns-suffix`: relative names are answered below it.
+    pub suffix: String,
+    /// The zones it answers for: the suffix and the label domains outside it.
+    pub zones: Vec<String>,
+    /// Names in the table (relative and absolute).
+    pub names: usize,
+    /// What was set up on the host so its resolver asks us (or what the user should add).
+    pub resolver: String,
+    /// What could not be done: a port taken, a resolver file someone else wrote.
+    pub problems: Vec<String>,
+}
+
+/// The DNS server's counters (every query counts once, in `queries` and one outcome).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsCounters {
+    pub queries: u64,
+    /// NOERROR: addresses, or none of the asked type (NODATA).
+    pub answered: u64,
+    pub nxdomain: u64,
+    /// Names outside our zones, opcodes we do not serve, zone transfers.
+    pub refused: u64,
+    /// Dropped (unreadable, or a response) or answered FORMERR/BADVERS.
+    pub malformed: u64,
 }
 
 /// What the user asked of the tunnel through `connect` / `disconnect`: a wish, not the
@@ -246,6 +290,9 @@ pub struct StatsReport {
     pub handshakes: u64,
     pub stale_notices: u64,
     pub drops: BTreeMap<String, u64>,
+    /// The DNS server's counters, while it runs.
+    #[serde(default)]
+    pub dns: Option<DnsCounters>,
 }
 
 /// Parses a request, telling apart "not JSON / no id" from "unknown op" from "bad arguments".
@@ -259,7 +306,7 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ApiError)> {
     let Some(op) = value.get("op").and_then(serde_json::Value::as_str).map(str::to_owned) else {
         return Err((Some(id), ApiError::new(ErrorCode::BadRequest, "missing \"op\"")));
     };
-    const OPS: [&str; 9] = [
+    const OPS: [&str; 10] = [
         "hello",
         "status",
         "connect",
@@ -269,6 +316,7 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ApiError)> {
         "set_route_enabled",
         "stats",
         "subscribe",
+        "set_names",
     ];
     if !OPS.contains(&op.as_str()) {
         return Err((
@@ -334,6 +382,14 @@ pub fn render_status(s: &Status) -> String {
         };
         let _ = writeln!(o, "    {:<24} {state} [{source}]", r.net.to_string());
     }
+    if let Some(d) = &s.dns {
+        let listen = d.listen.map_or("not listening".to_string(), |a| format!("on {a}"));
+        let _ = writeln!(o, "  dns {listen} for {} ({} names)", d.zones.join(", "), d.names);
+        let _ = writeln!(o, "    host resolver: {}", d.resolver);
+        for p in &d.problems {
+            let _ = writeln!(o, "    PROBLEM: {p}");
+        }
+    }
     o
 }
 
@@ -377,6 +433,14 @@ mod tests {
                 },
             ],
             secret_source: SecretSource::Api,
+            dns: Some(Box::new(DnsStatus {
+                listen: Some("192.168.251.1:53".parse().unwrap()),
+                suffix: "docker".into(),
+                zones: vec!["docker".into(), "shop.test".into()],
+                names: 3,
+                resolver: "/etc/resolver/docker, /etc/resolver/shop.test".into(),
+                problems: vec!["/etc/resolver/shop.test was not written by dockroute-helper: left alone".into()],
+            })),
         }
     }
 
@@ -399,6 +463,13 @@ mod tests {
             Op::SetRouteEnabled { route: "172.18.0.0/16".parse().unwrap(), enabled: false },
             Op::Stats,
             Op::Subscribe,
+            Op::SetNames {
+                names: BTreeMap::from([(
+                    "web".into(),
+                    vec!["172.18.0.2".parse().unwrap(), "fd00::2".parse().unwrap()],
+                )]),
+                domains: BTreeMap::from([("*.shop.test".into(), vec!["172.18.0.3".parse().unwrap()])]),
+            },
         ];
         for (i, op) in ops.into_iter().enumerate() {
             round_trip(&Request { id: i as u64, op });
@@ -423,6 +494,12 @@ mod tests {
             ServerFrame::Reply(Reply { id: None, outcome: Outcome::Error(ApiError::new(ErrorCode::BadRequest, "x")) }),
             ServerFrame::Event { event: Event::Status(status()) },
             ServerFrame::Event { event: Event::Stats(StatsReport::default()) },
+            ServerFrame::Event {
+                event: Event::Stats(StatsReport {
+                    dns: Some(DnsCounters { queries: 9, answered: 5, nxdomain: 2, refused: 1, malformed: 1 }),
+                    ..Default::default()
+                }),
+            },
         ];
         for f in &frames {
             round_trip(f);
@@ -434,12 +511,37 @@ mod tests {
     }
 
     #[test]
+    fn set_names_has_the_documented_shape_and_an_older_status_still_reads() {
+        let text = round_trip(&Request {
+            id: 7,
+            op: Op::SetNames {
+                names: BTreeMap::from([("api.shop".into(), vec!["172.18.0.3".parse().unwrap()])]),
+                domains: BTreeMap::new(),
+            },
+        });
+        assert_eq!(text, r#"{"id":7,"op":"set_names","names":{"api.shop":["172.18.0.3"]},"domains":{}}"#);
+        let bare = parse_request(br#"{"id":8,"op":"set_names"}"#).unwrap();
+        assert_eq!(bare.op, Op::SetNames { names: BTreeMap::new(), domains: BTreeMap::new() }, "both default to empty");
+        // A helper from before DNS sends no `dns`; a stats push without it reads too.
+        let mut old = serde_json::to_value(status()).unwrap();
+        old.as_object_mut().unwrap().remove("dns");
+        assert_eq!(serde_json::from_value::<Status>(old).unwrap().dns, None);
+        let stats: StatsReport = serde_json::from_str(
+            r#"{"tx_packets":0,"tx_bytes":0,"rx_packets":0,"rx_bytes":0,"keepalives_sent":0,"handshakes":0,"stale_notices":0,"drops":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(stats.dns, None);
+    }
+
+    #[test]
     fn rendered_status_names_session_routes_and_conflicts() {
         let text = render_status(&status());
         assert!(text.contains("tunnel connected"), "{text}");
         assert!(text.contains("session 0123456789abcdef with guest 127.0.0.1:50000: alive"), "{text}");
         assert!(text.contains("172.18.0.0/16") && text.contains("installed [app]"), "{text}");
         assert!(text.contains("CONFLICT with 10.0.0.0/8 on en0 [config]"), "{text}");
+        assert!(text.contains("  dns on 192.168.251.1:53 for docker, shop.test (3 names)\n"), "{text}");
+        assert!(text.contains("PROBLEM: /etc/resolver/shop.test was not written"), "{text}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use bollard::models::EventMessage;
+use bollard::models::{ContainerSummary, EventMessage};
 use bollard::Docker;
 use dockroute_api::client::Client;
 use dockroute_api::{Event, Op, Status};
@@ -21,6 +21,7 @@ use crate::endpoint::{self, DockerEndpoint, Env};
 use crate::guest::{self, GuestSpec};
 use crate::guest_image;
 use crate::helper_link::{Connection, HelperLink};
+use crate::names::{self, NameSet};
 use crate::options::{validate_pairs, Options};
 use crate::repair::{Decision, RepairPolicy};
 use crate::teardown;
@@ -62,6 +63,11 @@ pub struct Controller {
     rules_sent: Option<String>,
     channels: ViewChannels,
     containers: Vec<ContainerView>,
+    /// Docker's last container list, which the names are made from.
+    listed: Vec<ContainerSummary>,
+    names: NameSet,
+    /// The names the helper has from us; None after the helper link was made again.
+    names_sent: Option<NameSet>,
     last_status: Option<Status>,
     docker_problem: Option<Problem>,
     /// The last sync failed for another reason (the guest image, the helper refusing a route).
@@ -119,6 +125,9 @@ impl Controller {
             rules_sent: None,
             channels,
             containers: Vec::new(),
+            listed: Vec::new(),
+            names: NameSet::default(),
+            names_sent: None,
             last_status: None,
             docker_problem: None,
             sync_problem: None,
@@ -141,6 +150,7 @@ impl Controller {
             Ok(Connection::Kept) => {}
             Ok(Connection::Made) => {
                 self.routes_sent = None;
+                self.names_sent = None;
                 self.repair.helper_reconnected(Instant::now());
             }
             Err(problem) => return Err(ProblemError(problem).into()),
@@ -157,6 +167,9 @@ impl Controller {
             v.tunnel = self.last_status.as_ref().map(view::tunnel_view);
             v.networks = view::network_views(&self.networks, &disabled, routes, &self.containers);
             v.containers = self.containers.clone();
+            let dns = self.last_status.as_ref().and_then(|s| s.dns.as_ref());
+            crate::dns_view::with_names(&mut v.containers, &self.names, dns.map(|d| d.suffix.as_str()));
+            v.dns = dns.map(|d| crate::dns_view::dns_view(d, &self.names));
             v.problem = (self.helper.problem().cloned())
                 .or_else(|| self.docker_problem.clone())
                 .or_else(|| self.sync_problem.clone());
@@ -176,7 +189,39 @@ impl Controller {
     fn show_status(&mut self, status: Status) {
         if self.last_status.as_ref() != Some(&status) {
             self.last_status = Some(status);
+            // Route conflicts and the DNS suffix change which names there are (sent on the
+            // next liveness check).
+            self.make_names();
             self.publish();
+        }
+    }
+
+    /// The containers' names from the last listing, routes and toggles; whether they changed.
+    fn make_names(&mut self) -> bool {
+        let status = self.last_status.as_ref();
+        let routes = status.map(|s| s.routes.as_slice()).unwrap_or_default();
+        let routed = names::Routed::new(&self.networks, &self.channels.disabled.borrow(), routes);
+        let suffix = status.and_then(|s| s.dns.as_ref()).map(|d| d.suffix.as_str());
+        let names = names::name_set(&self.listed, &routed, suffix);
+        let changed = names != self.names;
+        self.names = names;
+        changed
+    }
+
+    /// Sends the helper the names, if it does not have them yet.
+    async fn send_names(&mut self) {
+        if self.names_sent.as_ref().is_some_and(|s| (&s.names, &s.domains) == (&self.names.names, &self.names.domains))
+        {
+            return;
+        }
+        let op = Op::SetNames { names: self.names.names.clone(), domains: self.names.domains.clone() };
+        let Some(helper) = self.helper.client() else { return };
+        match helper.call(op).await {
+            Ok(_) => {
+                tracing::info!("dns names: {} relative, {} absolute", self.names.names.len(), self.names.domains.len());
+                self.names_sent = Some(self.names.clone());
+            }
+            Err(e) => tracing::warn!("the helper refused the names: {e}"),
         }
     }
 
@@ -286,10 +331,14 @@ impl Controller {
         match self.docker.list_containers(Some(options)).await {
             Ok(list) => {
                 let views = view::container_views(&list, &self.networks);
-                if views != self.containers {
+                self.listed = list;
+                let names_changed = self.make_names();
+                if views != self.containers || names_changed {
                     self.containers = views;
                     self.publish();
                 }
+                // At once: a name resolves within a second of `docker run`.
+                self.send_names().await;
             }
             Err(e) => tracing::warn!("cannot list containers: {e}"),
         }
@@ -392,6 +441,7 @@ impl Controller {
         // Events come only on change (and a lagging receiver misses some): the second-by-second
         // status keeps the dashboard's handshake age and session state current.
         self.show_status(status);
+        self.send_names().await;
         while let Some(decision) = self.repair.poll(now) {
             match decision {
                 Decision::SendRoutes => {

@@ -7,19 +7,22 @@
 //! Decisions are cores without I/O, each with its own tests: when to repair the tunnel
 //! (`repair`), which Docker events matter and when to subscribe again (`docker_link`), what the
 //! user sees (`view`), whether a teardown is complete (`teardown`), which guest tarball suits
-//! the engine's CPU (`guest_image`). `controller` is the thin loop that feeds them and carries
-//! their decisions out; `helper_link` and `docker_link` hold the connections.
+//! the engine's CPU (`guest_image`), which DNS names the containers have (`names`).
+//! `controller` is the thin loop that feeds them and carries their decisions out;
+//! `helper_link` and `docker_link` hold the connections.
 //!
 //! A crate of its own, not modules of `src-tauri/`: it builds and tests without Tauri's
 //! dependencies (webkit and friends), and the headless binary does not link them.
 
 pub mod controller;
 pub mod discovery;
+pub mod dns_view;
 pub mod docker_link;
 pub mod endpoint;
 pub mod guest;
 pub mod guest_image;
 pub mod helper_link;
+pub mod names;
 pub mod options;
 pub mod repair;
 pub mod service;

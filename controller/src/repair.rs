@@ -144,6 +144,7 @@ mod tests {
             }),
             routes: Vec::new(),
             secret_source: SecretSource::Api,
+            dns: None,
         }
     }
 

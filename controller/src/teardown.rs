@@ -1,5 +1,5 @@
 //! Disconnect's teardown: the guest container removed (stopping it makes it remove its firewall
-//! rules), the app's routes withdrawn from the helper, the helper's tunnel taken down. One
+//! rules), the app's routes and names withdrawn from the helper, the helper's tunnel taken down. One
 //! sequence for both callers: a running controller, which has Docker and the helper at hand,
 //! and the supervisor cleaning up after a connect that never finished, which has to reach them
 //! first. Idempotent: what is already gone counts as done.
@@ -86,6 +86,7 @@ pub async fn run(docker: Result<&Docker, String>, helper: Result<&Client, String
         Ok(h) => {
             let withdraw = async {
                 h.call(Op::SetRoutes { routes: Vec::new() }).await?;
+                h.call(Op::SetNames { names: Default::default(), domains: Default::default() }).await?;
                 h.call(Op::Disconnect).await
             };
             match tokio::time::timeout(STEP_LIMIT, withdraw).await {

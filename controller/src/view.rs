@@ -14,6 +14,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::discovery::BridgeNetwork;
+use crate::dns_view::{DnsView, NameView};
 
 /// Samples kept for the throughput chart (the helper pushes stats about once a second).
 pub const THROUGHPUT_SAMPLES: usize = 60;
@@ -35,6 +36,9 @@ pub struct View {
     pub throughput: VecDeque<Sample>,
     /// Set by the app shell (the controller does not own login items).
     pub autostart: bool,
+    /// The helper's DNS server for container names, while it runs.
+    #[serde(default)]
+    pub dns: Option<DnsView>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +134,9 @@ pub struct ContainerView {
     pub name: String,
     pub addresses: Vec<Address>,
     pub ports: Vec<Port>,
+    /// Its DNS names (empty while the helper answers no names).
+    #[serde(default)]
+    pub names: Vec<NameView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,6 +254,7 @@ impl Serialize for View {
             stats: &'a Option<StatsReport>,
             throughput: &'a VecDeque<Sample>,
             autostart: bool,
+            dns: &'a Option<DnsView>,
         }
         // Named one by one (no `..`): a field added to `View` fails to compile here until the
         // page gets it too.
@@ -262,6 +270,7 @@ impl Serialize for View {
             stats,
             throughput,
             autostart,
+            dns,
         } = self;
         Page {
             app_version,
@@ -276,6 +285,7 @@ impl Serialize for View {
             stats,
             throughput,
             autostart: *autostart,
+            dns,
         }
         .serialize(s)
     }
@@ -377,6 +387,7 @@ pub fn container_views(list: &[bollard::models::ContainerSummary], networks: &[B
                 name: name.unwrap_or_else(|| c.id.clone().unwrap_or_default().chars().take(12).collect()),
                 addresses,
                 ports: ports.into_iter().collect(),
+                names: Vec::new(),
             })
         })
         .collect();

@@ -108,6 +108,7 @@ fn network_rows_show_toggle_and_route_state() {
         name: "web".into(),
         addresses: vec![Address { network: "a".into(), ip: "198.19.1.2".parse().unwrap() }],
         ports: vec![],
+        names: vec![],
     }];
     let rows = network_views(&nets, &disabled, &routes, &containers);
     let shown: Vec<(RouteShown, bool, bool, usize)> =
@@ -225,6 +226,14 @@ fn every_field_reaches_the_page_and_the_phase_is_never_stale() {
         networks: network_views(&[bridge("a", &["198.19.1.0/24"])], &BTreeSet::new(), &[], &[]),
         stats: Some(stats(1, 2)),
         autostart: true,
+        dns: Some(crate::dns_view::DnsView {
+            listen: Some("192.168.251.1:53".into()),
+            suffix: "docker".into(),
+            resolver: "resolvectl".into(),
+            problems: vec![],
+            clashes: vec![],
+            skipped: vec![],
+        }),
         ..Default::default()
     };
     v.push_stats(stats(1, 2), 5);
@@ -243,6 +252,7 @@ fn every_field_reaches_the_page_and_the_phase_is_never_stale() {
         "stats",
         "throughput",
         "autostart",
+        "dns",
     ]
     .into();
     assert_eq!(keys, want);

@@ -13,9 +13,13 @@ use bollard::models::{
     ContainerSummary, ContainerSummaryNetworkSettings, EndpointSettings, PortSummary, PortSummaryTypeEnum,
 };
 use dockroute_api::client::ClientError;
-use dockroute_api::{RouteSource, RouteState, RouteStatus, SessionInfo, StatsReport, DEFAULT_API_SOCKET};
+use dockroute_api::{
+    DnsCounters, DnsStatus, RouteSource, RouteState, RouteStatus, SessionInfo, StatsReport, DEFAULT_API_SOCKET,
+};
 use dockroute_controller::discovery::BridgeNetwork;
+use dockroute_controller::dns_view;
 use dockroute_controller::guest::LABEL_OURS;
+use dockroute_controller::names::{self, COMPOSE_PROJECT, COMPOSE_SERVICE, LABEL_DOMAINS};
 use dockroute_controller::view::{self, ProblemKind, TunnelView, View};
 
 const FIXTURE: &str = "../ui/preview/views.js";
@@ -127,6 +131,13 @@ fn push_traffic(v: &mut View) {
             handshakes: 3,
             stale_notices: 0,
             drops,
+            dns: Some(DnsCounters {
+                queries: 40 * i as u64,
+                answered: 37 * i as u64,
+                nxdomain: 3 * i as u64,
+                refused: 0,
+                malformed: 0,
+            }),
         };
         v.push_stats(stats, T0_MS + i as u64 * 5000);
     }
@@ -145,12 +156,22 @@ fn connected(conflict: bool) -> View {
         route("172.21.0.0/16", RouteState::Installed),
         route("fd12:3456:789a::/64", RouteState::Installed),
     ];
+    // Compose's labels give service.project names; a label domain two containers claim clashes,
+    // one outside the private-use names is skipped.
+    let shop = |service| [(COMPOSE_SERVICE, service), (COMPOSE_PROJECT, "shop")];
+    let [api, redis, worker] = [shop("api"), shop("redis"), shop("worker")];
+    let api_labels = [api[0], api[1], (LABEL_DOMAINS, "shop.test,*.shop.test")];
     let mut listed = vec![
-        container("web", &[], &[("mynet", "172.20.0.2", "")], &[(80, false), (443, false), (80, false)]),
-        container("db", &[], &[("mynet", "172.20.0.3", "")], &[(5432, false)]),
-        container("shop-api-1", &[], &[("shop_default", "172.21.0.2", "fd12:3456:789a::2")], &[(8080, false)]),
-        container("shop-redis-1", &[], &[("shop_default", "172.21.0.3", "")], &[(6379, false)]),
-        container("shop-worker-1", &[], &[("shop_default", "172.21.0.4", "")], &[]),
+        container(
+            "web",
+            &[(LABEL_DOMAINS, "shop.test")],
+            &[("mynet", "172.20.0.2", "")],
+            &[(80, false), (443, false), (80, false)],
+        ),
+        container("db", &[(LABEL_DOMAINS, "db.example.com")], &[("mynet", "172.20.0.3", "")], &[(5432, false)]),
+        container("shop-api-1", &api_labels, &[("shop_default", "172.21.0.2", "fd12:3456:789a::2")], &[(8080, false)]),
+        container("shop-redis-1", &redis, &[("shop_default", "172.21.0.3", "")], &[(6379, false)]),
+        container("shop-worker-1", &worker, &[("shop_default", "172.21.0.4", "")], &[]),
         // Our own guest container (host network): never listed.
         container("dockroute-guest", &[(LABEL_OURS, "1")], &[("host", "", "")], &[]),
     ];
@@ -161,7 +182,17 @@ fn connected(conflict: bool) -> View {
         listed.push(container("dns", &[], &[("vpn_clash", "10.8.0.5", "")], &[(53, true)]));
     }
     let disabled: BTreeSet<String> = ["bridge".to_string()].into();
-    let containers = view::container_views(&listed, &bridges);
+    let mut containers = view::container_views(&listed, &bridges);
+    let names = names::name_set(&listed, &names::Routed::new(&bridges, &disabled, &routes), Some("docker"));
+    dns_view::with_names(&mut containers, &names, Some("docker"));
+    let dns = DnsStatus {
+        listen: Some("192.168.251.1:53".parse().unwrap()),
+        suffix: "docker".into(),
+        zones: vec!["docker".into(), "shop.test".into()],
+        names: names.names.len() + names.domains.len(),
+        resolver: "/etc/resolver/docker, /etc/resolver/shop.test".into(),
+        problems: vec![],
+    };
     let mut v = View {
         app_version: APP_VERSION.into(),
         want_connected: true,
@@ -170,6 +201,7 @@ fn connected(conflict: bool) -> View {
         tunnel: Some(tunnel()),
         networks: view::network_views(&bridges, &disabled, &routes, &containers),
         containers,
+        dns: Some(dns_view::dns_view(&dns, &names)),
         ..Default::default()
     };
     v.problem = v.conflict_warning();
@@ -246,6 +278,11 @@ fn the_preview_shows_what_the_controller_makes() {
     assert!(views["connected"].problem.is_none());
     assert_eq!(conflict.containers.len(), 6, "five, the dns container, not our guest");
     assert!(conflict.throughput.len() > 1 && conflict.stats.is_some(), "the chart has samples to draw");
+    let dns = views["connected"].dns.as_ref().expect("names are shown");
+    assert_eq!(dns.clashes.len(), 1, "shop.test, claimed by web and shop-api-1");
+    assert_eq!(dns.skipped.len(), 1, "db.example.com is not a private-use name");
+    let web = views["connected"].containers.iter().find(|c| c.name == "web").unwrap();
+    assert_eq!(web.names.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["web.docker", "shop.test"]);
 
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(FIXTURE);
     let want = render(&views);

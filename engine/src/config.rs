@@ -23,12 +23,15 @@ use dockroute_api::pair::{Pair, PairOp};
 pub use dockroute_api::{DEFAULT_API_SOCKET, DEFAULT_PORT};
 /// Owner and group may connect; the helper checks the caller's credentials on top.
 pub const DEFAULT_API_SOCKET_MODE: u32 = 0o660;
+/// The suffix dnsdock's and dinghy's users know: `web.docker`.
+pub const DEFAULT_DNS_SUFFIX: &str = "docker";
 
 /// Single-value keys; repeating one is legal (last wins) but usually a
 /// mistake, hence the warning.
 #[rustfmt::skip]
-const SCALAR_KEYS: [&str; 11] =
-    ["addr", "addr6", "port", "mtu", "host", "secret-file", "keepalive", "expose", "api-socket", "api-socket-mode", "require-signature"];
+const SCALAR_KEYS: [&str; 13] =
+    ["addr", "addr6", "port", "mtu", "host", "secret-file", "keepalive", "expose", "api-socket", "api-socket-mode", "require-signature",
+     "dns", "dns-suffix"];
 const NOT_ACTIVE: &str = "is parsed but not active yet";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +60,24 @@ pub struct Config {
     pub allow_groups: Vec<String>,
     /// macOS: a code requirement non-root callers must also satisfy (`require-signature`).
     pub require_signature: Option<String>,
+    /// The DNS server for container names (`dns off`, `dns-suffix`).
+    pub dns: DnsConfig,
     pub warnings: Vec<Warning>,
+}
+
+/// `dns on|off` and `dns-suffix SUFFIX`: whether the helper answers container names on its
+/// link address, and below which suffix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsConfig {
+    pub enabled: bool,
+    /// Lower case, without a final dot.
+    pub suffix: String,
+}
+
+impl Default for DnsConfig {
+    fn default() -> DnsConfig {
+        DnsConfig { enabled: true, suffix: DEFAULT_DNS_SUFFIX.to_string() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +177,7 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
         ("secret-file", old.secret_file != new.secret_file),
         ("keepalive", old.keepalive != new.keepalive),
         ("api-socket", old.api_socket != new.api_socket || old.api_socket_mode != new.api_socket_mode),
+        ("dns", old.dns != new.dns),
     ];
     ConfigDiff {
         routes_added: minus(&new_nets, &old_nets),
@@ -184,6 +205,7 @@ impl Config {
             api_socket_mode: DEFAULT_API_SOCKET_MODE,
             allow_groups: Vec::new(),
             require_signature: None,
+            dns: DnsConfig::default(),
             warnings: Vec::new(),
         }
     }
@@ -284,6 +306,20 @@ impl Config {
                 if !self.allow_groups.iter().any(|g| g == v) {
                     self.allow_groups.push(v.to_string());
                 }
+            }
+            "dns" => {
+                self.dns.enabled = match one? {
+                    "on" => true,
+                    "off" => false,
+                    v => return Err(bad(v, "expected `on` or `off`")),
+                };
+            }
+            "dns-suffix" => {
+                let v = one?;
+                if let Some(why) = dockroute_api::dns_name::name_problem(v.trim_end_matches('.'), false) {
+                    return Err(bad(v, &why));
+                }
+                self.dns.suffix = dockroute_api::dns_name::normalise(v);
             }
             "route" => {
                 let (cidr, expose) = match args.as_slice() {
@@ -501,6 +537,28 @@ mod tests {
         assert_eq!(c.require_signature.as_deref(), Some("anchor apple generic and identifier \"dev.dockroute.app\""));
         let d = diff(&ok(""), &ok("api-socket-mode 0600"));
         assert_eq!(d.restart_needed, ["api-socket"]);
+    }
+
+    #[test]
+    fn dns_keys() {
+        let c = ok("");
+        assert_eq!(c.dns, DnsConfig { enabled: true, suffix: "docker".into() }, "on, below .docker, by default");
+        let c = ok("dns-suffix Dev.Internal.\ndns off\n");
+        assert_eq!(c.dns, DnsConfig { enabled: false, suffix: "dev.internal".into() });
+        assert!(ok("dns off\ndns on").dns.enabled, "last wins");
+        for (text, needle) in [
+            ("dns maybe", "invalid dns \"maybe\": expected `on` or `off`"),
+            ("dns", "missing value"),
+            ("dns-suffix my_stuff", "invalid dns-suffix \"my_stuff\": '_' is not allowed"),
+            ("dns-suffix -x", "may not start or end with '-'"),
+            ("dns-suffix a..b", "an empty label"),
+            ("dns-suffix test local", "takes one value"),
+        ] {
+            let e = fail(&format!("# ok\n{text}\n"));
+            assert!(e.starts_with("line 2: ") && e.contains(needle), "{text}: {e}");
+        }
+        assert_eq!(diff(&ok(""), &ok("dns-suffix test")).restart_needed, ["dns"]);
+        assert_eq!(diff(&ok(""), &ok("dns on")).restart_needed, Vec::<&str>::new(), "the default, said out loud");
     }
 
     #[test]

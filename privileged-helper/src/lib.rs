@@ -9,12 +9,15 @@
 //!   applies) and `tunnel` (TUN, UDP, engine task).
 //! - `install`: service install and uninstall, one flow; `systemd.rs` / `launchd.rs` per OS.
 //! - `default_config`: the config written by install, or by `run` when there is none.
+//! - `dns`: container names: the authoritative DNS server on the link address and the host
+//!   resolver's pointer to it.
 
 pub mod authz;
 pub mod codesign;
 pub mod config_watch;
 pub mod daemon;
 pub mod default_config;
+pub mod dns;
 pub mod install;
 pub mod run;
 pub mod server;

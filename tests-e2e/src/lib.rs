@@ -1,3 +1,4 @@
+pub mod dns;
 pub mod docker;
 pub mod docker_rig;
 pub mod netns;

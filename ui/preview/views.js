@@ -96,6 +96,13 @@ window.DockroutePreviewViews = {
             "port": 5432,
             "protocol": "tcp"
           }
+        ],
+        "names": [
+          {
+            "name": "db.docker",
+            "wildcard": false,
+            "clash": false
+          }
         ]
       },
       {
@@ -112,7 +119,8 @@ window.DockroutePreviewViews = {
             "port": 53,
             "protocol": "udp"
           }
-        ]
+        ],
+        "names": []
       },
       {
         "id": "8577e1fb3e6a18ee8577e1fb3e6a18ee8577e1fb3e6a18ee8577e1fb3e6a18ee",
@@ -132,6 +140,28 @@ window.DockroutePreviewViews = {
             "port": 8080,
             "protocol": "tcp"
           }
+        ],
+        "names": [
+          {
+            "name": "api.shop.docker",
+            "wildcard": false,
+            "clash": false
+          },
+          {
+            "name": "shop-api-1.docker",
+            "wildcard": false,
+            "clash": false
+          },
+          {
+            "name": "*.shop.test",
+            "wildcard": true,
+            "clash": false
+          },
+          {
+            "name": "shop.test",
+            "wildcard": false,
+            "clash": true
+          }
         ]
       },
       {
@@ -148,6 +178,18 @@ window.DockroutePreviewViews = {
             "port": 6379,
             "protocol": "tcp"
           }
+        ],
+        "names": [
+          {
+            "name": "redis.shop.docker",
+            "wildcard": false,
+            "clash": false
+          },
+          {
+            "name": "shop-redis-1.docker",
+            "wildcard": false,
+            "clash": false
+          }
         ]
       },
       {
@@ -159,7 +201,19 @@ window.DockroutePreviewViews = {
             "ip": "172.21.0.4"
           }
         ],
-        "ports": []
+        "ports": [],
+        "names": [
+          {
+            "name": "shop-worker-1.docker",
+            "wildcard": false,
+            "clash": false
+          },
+          {
+            "name": "worker.shop.docker",
+            "wildcard": false,
+            "clash": false
+          }
+        ]
       },
       {
         "id": "5ea0e11948721ef15ea0e11948721ef15ea0e11948721ef15ea0e11948721ef1",
@@ -178,6 +232,18 @@ window.DockroutePreviewViews = {
           {
             "port": 443,
             "protocol": "tcp"
+          }
+        ],
+        "names": [
+          {
+            "name": "web.docker",
+            "wildcard": false,
+            "clash": false
+          },
+          {
+            "name": "shop.test",
+            "wildcard": false,
+            "clash": true
           }
         ]
       }
@@ -200,6 +266,13 @@ window.DockroutePreviewViews = {
         "replay": 0,
         "unexpected_handshake": 0,
         "wrong_session": 0
+      },
+      "dns": {
+        "queries": 440,
+        "answered": 407,
+        "nxdomain": 33,
+        "refused": 0,
+        "malformed": 0
       }
     },
     "throughput": [
@@ -264,7 +337,29 @@ window.DockroutePreviewViews = {
         "rx_bps": 2080000.0
       }
     ],
-    "autostart": false
+    "autostart": false,
+    "dns": {
+      "listen": "192.168.251.1:53",
+      "suffix": "docker",
+      "resolver": "/etc/resolver/docker, /etc/resolver/shop.test",
+      "problems": [],
+      "clashes": [
+        {
+          "name": "shop.test",
+          "containers": [
+            "shop-api-1",
+            "web"
+          ]
+        }
+      ],
+      "skipped": [
+        {
+          "container": "db",
+          "name": "db.example.com",
+          "reason": "only names below .docker, .test, .example, .internal, .home.arpa are answered"
+        }
+      ]
+    }
   },
   "connected": {
     "app_version": "0.1.0",
@@ -344,6 +439,13 @@ window.DockroutePreviewViews = {
             "port": 5432,
             "protocol": "tcp"
           }
+        ],
+        "names": [
+          {
+            "name": "db.docker",
+            "wildcard": false,
+            "clash": false
+          }
         ]
       },
       {
@@ -364,6 +466,28 @@ window.DockroutePreviewViews = {
             "port": 8080,
             "protocol": "tcp"
           }
+        ],
+        "names": [
+          {
+            "name": "api.shop.docker",
+            "wildcard": false,
+            "clash": false
+          },
+          {
+            "name": "shop-api-1.docker",
+            "wildcard": false,
+            "clash": false
+          },
+          {
+            "name": "*.shop.test",
+            "wildcard": true,
+            "clash": false
+          },
+          {
+            "name": "shop.test",
+            "wildcard": false,
+            "clash": true
+          }
         ]
       },
       {
@@ -380,6 +504,18 @@ window.DockroutePreviewViews = {
             "port": 6379,
             "protocol": "tcp"
           }
+        ],
+        "names": [
+          {
+            "name": "redis.shop.docker",
+            "wildcard": false,
+            "clash": false
+          },
+          {
+            "name": "shop-redis-1.docker",
+            "wildcard": false,
+            "clash": false
+          }
         ]
       },
       {
@@ -391,7 +527,19 @@ window.DockroutePreviewViews = {
             "ip": "172.21.0.4"
           }
         ],
-        "ports": []
+        "ports": [],
+        "names": [
+          {
+            "name": "shop-worker-1.docker",
+            "wildcard": false,
+            "clash": false
+          },
+          {
+            "name": "worker.shop.docker",
+            "wildcard": false,
+            "clash": false
+          }
+        ]
       },
       {
         "id": "5ea0e11948721ef15ea0e11948721ef15ea0e11948721ef15ea0e11948721ef1",
@@ -410,6 +558,18 @@ window.DockroutePreviewViews = {
           {
             "port": 443,
             "protocol": "tcp"
+          }
+        ],
+        "names": [
+          {
+            "name": "web.docker",
+            "wildcard": false,
+            "clash": false
+          },
+          {
+            "name": "shop.test",
+            "wildcard": false,
+            "clash": true
           }
         ]
       }
@@ -432,6 +592,13 @@ window.DockroutePreviewViews = {
         "replay": 0,
         "unexpected_handshake": 0,
         "wrong_session": 0
+      },
+      "dns": {
+        "queries": 440,
+        "answered": 407,
+        "nxdomain": 33,
+        "refused": 0,
+        "malformed": 0
       }
     },
     "throughput": [
@@ -496,7 +663,29 @@ window.DockroutePreviewViews = {
         "rx_bps": 2080000.0
       }
     ],
-    "autostart": false
+    "autostart": false,
+    "dns": {
+      "listen": "192.168.251.1:53",
+      "suffix": "docker",
+      "resolver": "/etc/resolver/docker, /etc/resolver/shop.test",
+      "problems": [],
+      "clashes": [
+        {
+          "name": "shop.test",
+          "containers": [
+            "shop-api-1",
+            "web"
+          ]
+        }
+      ],
+      "skipped": [
+        {
+          "container": "db",
+          "name": "db.example.com",
+          "reason": "only names below .docker, .test, .example, .internal, .home.arpa are answered"
+        }
+      ]
+    }
   },
   "disconnected": {
     "app_version": "0.1.0",
@@ -510,7 +699,8 @@ window.DockroutePreviewViews = {
     "containers": [],
     "stats": null,
     "throughput": [],
-    "autostart": false
+    "autostart": false,
+    "dns": null
   },
   "docker_missing": {
     "app_version": "0.1.0",
@@ -529,7 +719,8 @@ window.DockroutePreviewViews = {
     "containers": [],
     "stats": null,
     "throughput": [],
-    "autostart": false
+    "autostart": false,
+    "dns": null
   },
   "helper_missing": {
     "app_version": "0.1.0",
@@ -548,6 +739,7 @@ window.DockroutePreviewViews = {
     "containers": [],
     "stats": null,
     "throughput": [],
-    "autostart": false
+    "autostart": false,
+    "dns": null
   }
 };

@@ -6,6 +6,7 @@
 //! - `route_policy`: which routes to install, given the wishes and the OS table (pure).
 //! - `config_reload`: when a re-read config file applies (two equal reads; bad keeps good).
 //! - `tunnel`: building and tearing down TUN + UDP + engine, and asking the engine things.
+//! - the DNS server (`crate::dns`) starts after the tunnel and stops before it.
 
 mod config_reload;
 mod ops;
@@ -22,6 +23,7 @@ use dockroute_engine::platform::{self, SystemRoutes};
 use dockroute_engine::proto::Secret;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::dns::{self, DnsService};
 use config_reload::{ConfigReload, Reload};
 use ops::{State, Step};
 use tunnel::{EngineNews, Tunnel};
@@ -37,6 +39,8 @@ pub struct Daemon {
     reload: ConfigReload,
     tun_name: Option<String>,
     tunnel: Option<Tunnel>,
+    /// Runs while the tunnel does (unless the config says `dns off`).
+    dns: Option<DnsService>,
     pub events: broadcast::Sender<Event>,
     last_stats: Option<StatsReport>,
     bundle_requirement: Option<Result<String, String>>,
@@ -81,6 +85,7 @@ impl Daemon {
             state: State::new(config, secret),
             tun_name,
             tunnel: None,
+            dns: None,
             events: broadcast::channel(64).0,
             last_stats: None,
             bundle_requirement: None,
@@ -214,6 +219,11 @@ impl Daemon {
             Step::Routes => {
                 self.check_routes();
             }
+            Step::Names => {
+                if let Some(d) = &mut self.dns {
+                    d.set_names(&self.state.names);
+                }
+            }
             Step::Nothing => {}
         }
         self.publish_status().await;
@@ -235,6 +245,7 @@ impl Daemon {
                 if let Some(t) = &self.tunnel {
                     ops::log_installed(&t.routes);
                 }
+                self.start_dns().await;
                 Ok(())
             }
             Err(e) => {
@@ -248,11 +259,23 @@ impl Daemon {
     /// Removes our routes, stops the engine, then deletes the device, so that when this
     /// returns nothing of the tunnel is left. Idempotent.
     pub async fn teardown_tunnel(&mut self) {
+        if let Some(d) = self.dns.take() {
+            d.stop().await;
+        }
         let Some(t) = self.tunnel.take() else { return };
         let ifname = t.ifname.clone();
         t.teardown().await;
         self.check_routes();
         tracing::info!("tunnel down; removed our routes and {ifname}");
+    }
+
+    /// Starts the DNS server on the tunnel's link address, unless the config says `dns off`.
+    async fn start_dns(&mut self) {
+        let (Some(t), true) = (&self.tunnel, self.state.config.dns.enabled) else { return };
+        let resolver = dns::resolver::system(self.reload.path());
+        let address = t.link.host_v4.addr().into();
+        let suffix = self.state.config.dns.suffix.clone();
+        self.dns = Some(DnsService::start(&suffix, address, &t.ifname, &self.state.names, resolver).await);
     }
 
     /// Compares the routes with the policy and the OS table and fixes the difference. It runs
@@ -295,14 +318,18 @@ impl Daemon {
             Some(t) => Some(t.facts().await),
             None => None,
         };
-        self.state.status(facts)
+        let mut status = self.state.status(facts);
+        status.dns = self.dns.as_ref().map(|d| Box::new(d.status()));
+        status
     }
 
     async fn stats(&self) -> Result<StatsReport, ApiError> {
-        match &self.tunnel {
-            Some(t) => t.stats().await,
-            None => Ok(StatsReport::default()),
-        }
+        let mut report = match &self.tunnel {
+            Some(t) => t.stats().await?,
+            None => StatsReport::default(),
+        };
+        report.dns = self.dns.as_ref().and_then(DnsService::counters);
+        Ok(report)
     }
 
     async fn publish_status(&mut self) {

@@ -18,6 +18,7 @@ use dockroute_engine::proto::Secret;
 use ipnet::IpNet;
 
 use super::route_policy::{self, TunnelView};
+use crate::dns::{names as dns_names, NameSpec};
 
 /// Everything the daemon knows apart from the tunnel's devices and tasks.
 pub struct State {
@@ -33,6 +34,8 @@ pub struct State {
     pub route_states: BTreeMap<IpNet, RouteState>,
     /// Why the tunnel is not up although requested.
     pub error: Option<String>,
+    /// The names the DNS server answers (`set_names`), kept while the tunnel is down.
+    pub names: NameSpec,
 }
 
 /// What the daemon must do after `State::apply`.
@@ -50,6 +53,8 @@ pub enum Step {
     NewSecret,
     /// Reconcile the routes with the changed wish.
     Routes,
+    /// Give a running DNS server `State::names`.
+    Names,
     /// Nothing (the connection handles `hello` and `subscribe` itself).
     Nothing,
 }
@@ -83,6 +88,7 @@ impl State {
             requested: false,
             route_states: BTreeMap::new(),
             error: None,
+            names: NameSpec::default(),
         }
     }
 
@@ -119,6 +125,10 @@ impl State {
                     self.disabled.insert(route);
                 }
                 Step::Routes
+            }
+            Op::SetNames { names, domains } => {
+                self.names = dns_names::validate(&names, &domains, &self.config.dns.suffix).map_err(invalid)?;
+                Step::Names
             }
             Op::Hello { .. } | Op::Subscribe => Step::Nothing,
         })
@@ -203,6 +213,8 @@ impl State {
             session,
             routes,
             secret_source: self.secret_source,
+            // The daemon adds the DNS server's part: it owns the server.
+            dns: None,
         }
     }
 }
@@ -333,6 +345,24 @@ mod tests {
         assert_eq!(s.app_routes, BTreeSet::from([n("172.18.0.0/16")]), "unchanged by the refused sets");
         let sources: Vec<_> = s.status(None).routes.into_iter().map(|r| (r.net, r.source)).collect();
         assert_eq!(sources, [(n("172.17.0.0/16"), RouteSource::Config), (n("172.18.0.0/16"), RouteSource::App)]);
+    }
+
+    #[test]
+    fn set_names_replaces_the_names_and_a_bad_set_changes_nothing() {
+        let mut s = state("dns-suffix test\n");
+        let ip: std::net::IpAddr = "172.18.0.2".parse().unwrap();
+        let op = |name: &str| Op::SetNames {
+            names: BTreeMap::from([(name.to_string(), vec![ip])]),
+            domains: BTreeMap::new(),
+        };
+        assert_eq!(s.apply(op("Web")), Ok(Step::Names));
+        assert_eq!(s.names.names, BTreeMap::from([("web".to_string(), vec![ip])]));
+        let (code, msg) = refusal(s.apply(op("my_app")));
+        assert_eq!(code, ErrorCode::InvalidArgument);
+        assert!(msg.starts_with("name \"my_app\""), "{msg}");
+        assert_eq!(s.names.names.keys().collect::<Vec<_>>(), ["web"], "unchanged by the refused set");
+        assert_eq!(s.apply(Op::SetNames { names: BTreeMap::new(), domains: BTreeMap::new() }), Ok(Step::Names));
+        assert!(s.names.is_empty());
     }
 
     #[test]

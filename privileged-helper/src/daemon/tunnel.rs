@@ -176,6 +176,8 @@ pub fn stats_report(s: &proto::Stats) -> StatsReport {
         handshakes: s.handshakes,
         stale_notices: s.stale_notices,
         drops: DropReason::ALL.iter().map(|r| (r.name().to_string(), s.drops(*r))).collect(),
+        // The daemon adds the DNS server's counters.
+        dns: None,
     }
 }
 

@@ -339,6 +339,29 @@ mod tests {
     }
 
     #[test]
+    fn uninstall_removes_the_resolver_files_a_crashed_helper_left_and_only_those() {
+        use crate::dns::resolver::files::{record_beside, ResolverDir};
+        let dir = root_dir();
+        let root = dir.path();
+        let (o, mut sys) = (opts(root, Platform::MacOs, false), Fake::new(false, true));
+        install(&o, &mut sys).unwrap();
+        // What a running helper wrote, as it would (record beside the config), then it crashed.
+        let resolver = root.join("etc/resolver");
+        let zones = ["docker", "shop.test"].map(String::from).into();
+        let record = root.join(&record_beside(std::path::Path::new(CONFIG)).to_string_lossy()[1..]);
+        ResolverDir::new(&resolver, &record).sync(&zones, "192.168.251.1".parse().unwrap());
+        fs::write(resolver.join("corp.example"), "nameserver 10.0.0.53\n").unwrap();
+        let report = uninstall(&o, &mut sys).unwrap();
+        assert!(
+            has(&report, "removed /etc/resolver/docker") && has(&report, "removed /etc/resolver/shop.test"),
+            "{report}"
+        );
+        let left: Vec<_> = fs::read_dir(&resolver).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["corp.example"], "an admin's own file stays");
+        assert!(!record.exists());
+    }
+
+    #[test]
     fn plist_strings_are_xml_escaped() {
         assert_eq!(xml("/opt/a&b/<x>/h"), "/opt/a&amp;b/&lt;x&gt;/h");
         let spec = ServiceSpec { helper_path: "/opt/a&b/helper".into(), config_path: CONFIG.into() };

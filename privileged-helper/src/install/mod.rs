@@ -319,6 +319,9 @@ pub fn uninstall(opts: &InstallOptions, sys: &mut dyn System) -> Result<Report> 
     let mut cx = Ctx { root: &opts.root, sys, rec: Record::default(), done: Vec::new(), notes: Vec::new() };
     let rec = cx.read_record(rec_file)?.unwrap_or_default();
     manager.deactivate(&mut cx, &rec)?;
+    if opts.platform == Platform::MacOs {
+        remove_resolver_files(&mut cx, &opts.spec.config_path);
+    }
     let mut dirs: BTreeSet<PathBuf> = created(&rec, "dir").map(PathBuf::from).collect();
     if opts.purge {
         let conf = &opts.spec.config_path;
@@ -358,6 +361,19 @@ pub fn uninstall(opts: &InstallOptions, sys: &mut dyn System) -> Result<Report> 
         }
     }
     Ok(cx.report("dockroute-helper is not installed; nothing to remove".into()))
+}
+
+/// The /etc/resolver files a helper that did not stop cleanly left (a stopped one removed its
+/// own): exactly those its record names that still carry its marker.
+fn remove_resolver_files(cx: &mut Ctx, config: &Path) {
+    use crate::dns::resolver::files::{record_beside, ResolverDir, MACOS_RESOLVER_DIR};
+    let dir = ResolverDir::new(cx.real(Path::new(MACOS_RESOLVER_DIR)), cx.real(&record_beside(config)));
+    let report = dir.clear();
+    for path in report.removed {
+        let live = Path::new("/").join(path.strip_prefix(cx.root).unwrap_or(&path));
+        cx.done.push(format!("removed {}", live.display()));
+    }
+    cx.notes.extend(report.problems);
 }
 
 #[cfg(test)]

@@ -1,0 +1,168 @@
+use std::collections::HashMap;
+
+use bollard::models::{ContainerSummaryNetworkSettings, EndpointSettings};
+use dockroute_api::RouteSource;
+
+use super::*;
+
+fn bridge(name: &str, subnets: &[&str]) -> BridgeNetwork {
+    BridgeNetwork {
+        id: format!("id-{name}"),
+        name: name.into(),
+        subnets: subnets.iter().map(|s| s.parse().unwrap()).collect(),
+        internal: false,
+    }
+}
+
+/// A running container: (network, IPv4, IPv6) per network ("" for none).
+fn container(name: &str, labels: &[(&str, &str)], nets: &[(&str, &str, &str)]) -> ContainerSummary {
+    let endpoint = |v4: &str, v6: &str| EndpointSettings {
+        ip_address: (!v4.is_empty()).then(|| v4.to_string()),
+        global_ipv6_address: (!v6.is_empty()).then(|| v6.to_string()),
+        ..Default::default()
+    };
+    let networks: HashMap<String, EndpointSettings> =
+        nets.iter().map(|(n, v4, v6)| (n.to_string(), endpoint(v4, v6))).collect();
+    ContainerSummary {
+        id: Some(format!("id-{name}")),
+        names: Some(vec![format!("/{name}")]),
+        labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+        network_settings: Some(ContainerSummaryNetworkSettings { networks: Some(networks) }),
+        ..Default::default()
+    }
+}
+
+fn networks() -> Vec<BridgeNetwork> {
+    vec![
+        bridge("app", &["172.18.0.0/16", "fd00:18::/64"]),
+        bridge("off", &["172.19.0.0/16"]),
+        bridge("vpn", &["10.8.0.0/16"]),
+        bridge("v6", &["fd00:20::/64"]),
+    ]
+}
+
+/// "off" switched off by the user, "vpn"'s route in conflict with another interface.
+fn routed() -> Routed {
+    let conflict = RouteStatus {
+        net: "10.8.0.0/16".parse().unwrap(),
+        source: RouteSource::App,
+        enabled: true,
+        state: RouteState::Conflict { interface: "utun3".into(), route: "10.8.0.0/14".parse().unwrap() },
+    };
+    Routed::new(&networks(), &BTreeSet::from(["off".to_string()]), &[conflict])
+}
+
+fn ips(list: &[&str]) -> Vec<IpAddr> {
+    list.iter().map(|s| s.parse().unwrap()).collect()
+}
+
+fn rel(n: &str) -> Claim {
+    Claim::Relative(n.into())
+}
+
+fn abs(n: &str) -> Claim {
+    Claim::Absolute(n.into())
+}
+
+#[test]
+fn a_container_is_its_name_its_compose_service_and_its_label_domains() {
+    let labels = [
+        (COMPOSE_SERVICE, "api"),
+        (COMPOSE_PROJECT, "shop"),
+        (LABEL_DOMAINS, " Shop.Test, *.shop.test ,, admin.internal"),
+    ];
+    let list = [container("Shop-API-1", &labels, &[("app", "172.18.0.3", "fd00:18::3")])];
+    let set = name_set(&list, &routed(), Some("docker"));
+    let both = ips(&["172.18.0.3", "fd00:18::3"]);
+    assert_eq!(set.names, BTreeMap::from([("api.shop".into(), both.clone()), ("shop-api-1".into(), both.clone())]));
+    assert_eq!(
+        set.domains,
+        BTreeMap::from([
+            ("*.shop.test".into(), both.clone()),
+            ("admin.internal".into(), both.clone()),
+            ("shop.test".into(), both)
+        ])
+    );
+    let claims = &set.claims["id-Shop-API-1"];
+    assert_eq!(
+        claims,
+        &[rel("api.shop"), rel("shop-api-1"), abs("*.shop.test"), abs("admin.internal"), abs("shop.test")]
+    );
+    assert_eq!(claims[1].full("docker"), "shop-api-1.docker");
+    assert!(set.clashes.is_empty() && set.skipped.is_empty(), "{set:?}");
+}
+
+#[test]
+fn names_dns_cannot_carry_are_skipped_saying_why() {
+    let labels = [
+        (COMPOSE_SERVICE, "my_worker"),
+        (COMPOSE_PROJECT, "shop"),
+        (LABEL_DOMAINS, "github.com,*.test,bad_name.test,ok.test"),
+    ];
+    let list = [container("shop_worker_1", &labels, &[("app", "172.18.0.4", "")])];
+    let set = name_set(&list, &routed(), Some("docker"));
+    let skipped: Vec<(String, String)> = set.skipped.iter().map(|s| (s.name.clone(), s.reason.clone())).collect();
+    let underscore = "'_' is not allowed in DNS names (letters, digits and '-' only)".to_string();
+    let outside = "only names below .docker, .test, .example, .internal, .home.arpa are answered".to_string();
+    assert_eq!(
+        skipped,
+        [
+            ("shop_worker_1".into(), underscore.clone()),
+            ("my_worker.shop".into(), underscore.clone()),
+            ("github.com".into(), outside.clone()),
+            ("*.test".into(), outside),
+            ("bad_name.test".into(), underscore),
+        ]
+    );
+    assert!(set.skipped.iter().all(|s| s.container == "shop_worker_1"));
+    assert_eq!(set.names, BTreeMap::new());
+    assert_eq!(set.domains.keys().collect::<Vec<_>>(), ["ok.test"], "what can be a name still is");
+}
+
+#[test]
+fn a_name_two_containers_claim_answers_with_both_and_is_a_clash() {
+    let compose = [(COMPOSE_SERVICE, "api"), (COMPOSE_PROJECT, "shop")];
+    let list = [
+        container("shop-api-1", &compose, &[("app", "172.18.0.3", "")]),
+        container("shop-api-2", &compose, &[("app", "172.18.0.4", "")]),
+        container("other", &[(LABEL_DOMAINS, "api.shop.docker")], &[("app", "172.18.0.9", "")]),
+    ];
+    let set = name_set(&list, &routed(), Some("docker"));
+    assert_eq!(set.names["api.shop"], ips(&["172.18.0.3", "172.18.0.4", "172.18.0.9"]));
+    assert_eq!(
+        set.clashes,
+        [Clash { name: rel("api.shop"), containers: vec!["other".into(), "shop-api-1".into(), "shop-api-2".into()] }],
+        "a label domain below the suffix is the same name"
+    );
+    assert_eq!(set.names["shop-api-1"], ips(&["172.18.0.3"]), "own names stay apart");
+    // Before the helper has said its suffix, the label's name waits to be judged.
+    let early = name_set(&list, &routed(), None);
+    assert_eq!(early.skipped[0].reason, "only names below .test, .example, .internal, .home.arpa are answered");
+}
+
+#[test]
+fn only_addresses_on_routed_networks_count() {
+    let list = [
+        container("both", &[], &[("app", "172.18.0.5", ""), ("off", "172.19.0.5", "")]),
+        container("switched-off", &[], &[("off", "172.19.0.6", "")]),
+        container("conflicted", &[], &[("vpn", "10.8.0.7", "")]),
+        container("host-net", &[], &[("host", "", "")]),
+        container("elsewhere", &[], &[("app", "192.0.2.1", "")]),
+    ];
+    let set = name_set(&list, &routed(), Some("docker"));
+    assert_eq!(set.names, BTreeMap::from([("both".into(), ips(&["172.18.0.5"]))]));
+    assert_eq!(set.claims.len(), 1, "no names for containers without a reachable address");
+}
+
+#[test]
+fn an_ipv6_only_container_has_its_v6_address_only() {
+    let list = [container("six", &[], &[("v6", "", "fd00:20::6")])];
+    let set = name_set(&list, &routed(), Some("docker"));
+    assert_eq!(set.names, BTreeMap::from([("six".into(), ips(&["fd00:20::6"]))]));
+}
+
+#[test]
+fn our_guest_has_no_name() {
+    let list = [container("dockroute-guest", &[(crate::guest::LABEL_OURS, "1")], &[("app", "172.18.0.2", "")])];
+    assert_eq!(name_set(&list, &routed(), Some("docker")), NameSet::default());
+}

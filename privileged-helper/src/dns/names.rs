@@ -1,0 +1,157 @@
+//! The `set_names` operation's argument checked and normalised: what the API may hand the DNS
+//! server, bounded so a client cannot make the table (or the resolver files) grow without end.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use dockroute_api::dns_name::{self, MAX_NAME_LEN};
+
+/// Names (relative and absolute together) one `set_names` may carry.
+pub const MAX_NAMES: usize = 4096;
+/// Addresses one name may have (every container that claims it, each with v4 and v6).
+pub const MAX_ADDRS_PER_NAME: usize = 64;
+/// Zones outside the suffix (each one a resolver file on macOS).
+pub const MAX_ZONES: usize = 64;
+
+/// A checked `set_names`: names in lower case, each with its addresses sorted and unique.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameSpec {
+    /// Relative to the suffix.
+    pub names: BTreeMap<String, Vec<IpAddr>>,
+    /// Absolute; a key may start with `*.`.
+    pub domains: BTreeMap<String, Vec<IpAddr>>,
+}
+
+impl NameSpec {
+    pub fn len(&self) -> usize {
+        self.names.len() + self.domains.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The zones answered for: `suffix`, and each domain's (the domain without its `*.`) that
+    /// is not inside the suffix or another such zone.
+    pub fn zones(&self, suffix: &str) -> Vec<String> {
+        let mut zones: BTreeSet<String> = BTreeSet::from([suffix.to_string()]);
+        let candidates: BTreeSet<&str> =
+            self.domains.keys().map(|d| d.strip_prefix("*.").unwrap_or(d.as_str())).collect();
+        for z in &candidates {
+            let inside_another = candidates.iter().chain([&suffix]).any(|outer| z != outer && is_below(z, outer));
+            if !inside_another {
+                zones.insert(z.to_string());
+            }
+        }
+        zones.into_iter().collect()
+    }
+}
+
+/// Whether `name` is `zone` or below it.
+pub fn is_below(name: &str, zone: &str) -> bool {
+    name == zone || name.strip_suffix(zone).is_some_and(|head| head.ends_with('.'))
+}
+
+/// Checks a `set_names` against `suffix` (relative names must still fit once it is appended).
+/// An error changes nothing and says which name is wrong.
+pub fn validate(
+    names: &BTreeMap<String, Vec<IpAddr>>,
+    domains: &BTreeMap<String, Vec<IpAddr>>,
+    suffix: &str,
+) -> Result<NameSpec, String> {
+    if names.len() + domains.len() > MAX_NAMES {
+        return Err(format!("{} names; at most {MAX_NAMES}", names.len() + domains.len()));
+    }
+    let mut spec = NameSpec::default();
+    for (name, addrs) in names {
+        let full = format!("{name}.{suffix}");
+        let why = dns_name::name_problem(name, false)
+            .or_else(|| (full.len() > MAX_NAME_LEN).then(|| format!("{full} is longer than {MAX_NAME_LEN}")));
+        insert(&mut spec.names, name, addrs, why)?;
+    }
+    for (domain, addrs) in domains {
+        insert(&mut spec.domains, domain, addrs, dns_name::name_problem(domain, true))?;
+    }
+    let zones = spec.zones(suffix).len() - 1;
+    if zones > MAX_ZONES {
+        return Err(format!("{zones} domains outside .{suffix}; at most {MAX_ZONES}"));
+    }
+    Ok(spec)
+}
+
+fn insert(
+    into: &mut BTreeMap<String, Vec<IpAddr>>,
+    name: &str,
+    addrs: &[IpAddr],
+    problem: Option<String>,
+) -> Result<(), String> {
+    if let Some(why) = problem {
+        return Err(format!("name {name:?}: {why}"));
+    }
+    if addrs.len() > MAX_ADDRS_PER_NAME {
+        return Err(format!("name {name:?}: {} addresses; at most {MAX_ADDRS_PER_NAME}", addrs.len()));
+    }
+    // Names differing only in case are one name.
+    let all = into.entry(dns_name::normalise(name)).or_default();
+    all.extend_from_slice(addrs);
+    all.sort();
+    all.dedup();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(entries: &[(&str, &[&str])]) -> BTreeMap<String, Vec<IpAddr>> {
+        entries.iter().map(|(n, a)| (n.to_string(), a.iter().map(|a| a.parse().unwrap()).collect())).collect()
+    }
+
+    #[test]
+    fn names_are_lower_cased_merged_and_their_addresses_deduplicated() {
+        let names = map(&[("Web", &["172.18.0.3", "172.18.0.2"]), ("web", &["172.18.0.2"]), ("api.shop", &[])]);
+        let spec = validate(&names, &map(&[("*.Shop.Test", &["fd00::2"])]), "docker").unwrap();
+        assert_eq!(spec.names, map(&[("web", &["172.18.0.2", "172.18.0.3"]), ("api.shop", &[])]));
+        assert_eq!(spec.domains, map(&[("*.shop.test", &["fd00::2"])]));
+        assert_eq!(spec.len(), 3);
+    }
+
+    #[test]
+    fn a_bad_name_or_too_much_is_refused_saying_which() {
+        let none = BTreeMap::new();
+        let e = validate(&map(&[("my_app", &[])]), &none, "docker").unwrap_err();
+        assert!(e.starts_with("name \"my_app\": '_' is not allowed"), "{e}");
+        let e = validate(&map(&[("*.web", &[])]), &none, "docker").unwrap_err();
+        assert!(e.contains("'*'"), "no wildcards relative to the suffix: {e}");
+        let e = validate(&none, &map(&[("shop..test", &[])]), "docker").unwrap_err();
+        assert_eq!(e, "name \"shop..test\": an empty label");
+        // Fits alone, not with the suffix.
+        let long = vec!["a".repeat(63); 4].join(".")[..250].to_string();
+        let e = validate(&map(&[(&long, &[])]), &none, "docker").unwrap_err();
+        assert!(e.contains("is longer than 253"), "{e}");
+        let addrs: Vec<String> = (0..=MAX_ADDRS_PER_NAME).map(|i| format!("10.0.{}.{}", i / 200, i % 200)).collect();
+        let addrs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+        let e = validate(&map(&[("web", &addrs)]), &none, "docker").unwrap_err();
+        assert_eq!(e, "name \"web\": 65 addresses; at most 64");
+        let many: BTreeMap<String, Vec<IpAddr>> = (0..=MAX_NAMES).map(|i| (format!("c{i}"), vec![])).collect();
+        assert_eq!(validate(&many, &none, "docker").unwrap_err(), "4097 names; at most 4096");
+        let zones: BTreeMap<String, Vec<IpAddr>> = (0..=MAX_ZONES).map(|i| (format!("z{i}.test"), vec![])).collect();
+        assert_eq!(validate(&none, &zones, "docker").unwrap_err(), "65 domains outside .docker; at most 64");
+    }
+
+    #[test]
+    fn zones_are_the_suffix_and_the_outermost_domains_outside_it() {
+        let domains = map(&[
+            ("shop.test", &[]),
+            ("*.shop.test", &[]),
+            ("admin.shop.test", &[]),
+            ("*.api.internal", &[]),
+            ("extra.docker", &[]),
+            ("notshop.test", &[]),
+        ]);
+        let spec = validate(&BTreeMap::new(), &domains, "docker").unwrap();
+        assert_eq!(spec.zones("docker"), ["api.internal", "docker", "notshop.test", "shop.test"]);
+        assert!(is_below("a.shop.test", "shop.test") && is_below("shop.test", "shop.test"));
+        assert!(!is_below("notshop.test", "shop.test"));
+    }
+}
