@@ -20,6 +20,9 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
+use crate::pair::Pair;
+use crate::share::{ShareAdd, ShareConfig, ShareStatus, TeammateCounters};
+
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Requests and replies are small; a large frame is a bug or an attack.
 pub const MAX_FRAME: usize = 64 * 1024;
@@ -60,6 +63,19 @@ pub enum Op {
     Stats,
     /// From now on this connection also receives `event` frames.
     Subscribe,
+    /// Lets teammates reach a route (or no longer); kept in the helper's share state.
+    SetRouteExposed {
+        route: IpNet,
+        exposed: bool,
+    },
+    /// A teammate's key pair and WireGuard config (answer: `share_config`).
+    ShareAdd(ShareAdd),
+    /// The share: exposed routes, teammates, handshakes, traffic (answer: `share`).
+    ShareList,
+    /// Cuts a teammate off and forgets their key.
+    ShareRevoke {
+        name: String,
+    },
 }
 
 /// A string that never appears in logs or `Debug` output.
@@ -105,6 +121,8 @@ pub enum Answer {
     Status(Status),
     Stats(StatsReport),
     Done,
+    ShareConfig(ShareConfig),
+    Share(ShareStatus),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +182,11 @@ pub struct Status {
     pub session: Option<SessionInfo>,
     pub routes: Vec<RouteStatus>,
     pub secret_source: SecretSource,
+    /// The config file's `iptables A+B` pairs in force: the app adds them to the guest's rules.
+    #[serde(default)]
+    pub iptables: Vec<Pair>,
+    #[serde(default)]
+    pub share: ShareStatus,
 }
 
 /// What the user asked of the tunnel through `connect` / `disconnect`: a wish, not the
@@ -246,6 +269,9 @@ pub struct StatsReport {
     pub handshakes: u64,
     pub stale_notices: u64,
     pub drops: BTreeMap<String, u64>,
+    /// Per teammate (by name), when sharing.
+    #[serde(default)]
+    pub teammates: BTreeMap<String, TeammateCounters>,
 }
 
 /// Parses a request, telling apart "not JSON / no id" from "unknown op" from "bad arguments".
@@ -259,7 +285,7 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ApiError)> {
     let Some(op) = value.get("op").and_then(serde_json::Value::as_str).map(str::to_owned) else {
         return Err((Some(id), ApiError::new(ErrorCode::BadRequest, "missing \"op\"")));
     };
-    const OPS: [&str; 9] = [
+    const OPS: [&str; 13] = [
         "hello",
         "status",
         "connect",
@@ -269,6 +295,10 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ApiError)> {
         "set_route_enabled",
         "stats",
         "subscribe",
+        "set_route_exposed",
+        "share_add",
+        "share_list",
+        "share_revoke",
     ];
     if !OPS.contains(&op.as_str()) {
         return Err((
@@ -377,6 +407,8 @@ mod tests {
                 },
             ],
             secret_source: SecretSource::Api,
+            iptables: vec!["198.19.1.0+198.19.2.0".parse().unwrap()],
+            share: Default::default(),
         }
     }
 
@@ -399,6 +431,10 @@ mod tests {
             Op::SetRouteEnabled { route: "172.18.0.0/16".parse().unwrap(), enabled: false },
             Op::Stats,
             Op::Subscribe,
+            Op::SetRouteExposed { route: "172.18.0.0/16".parse().unwrap(), exposed: true },
+            Op::ShareAdd(ShareAdd { name: "alice".into(), ip: None, endpoint: Some("mac.lan:2512".into()), rotate: false }),
+            Op::ShareList,
+            Op::ShareRevoke { name: "alice".into() },
         ];
         for (i, op) in ops.into_iter().enumerate() {
             round_trip(&Request { id: i as u64, op });
@@ -423,6 +459,15 @@ mod tests {
             ServerFrame::Reply(Reply { id: None, outcome: Outcome::Error(ApiError::new(ErrorCode::BadRequest, "x")) }),
             ServerFrame::Event { event: Event::Status(status()) },
             ServerFrame::Event { event: Event::Stats(StatsReport::default()) },
+            ServerFrame::Reply(Reply {
+                id: Some(5),
+                outcome: Outcome::Ok(Answer::ShareConfig(ShareConfig {
+                    name: "alice".into(),
+                    address: "198.18.0.3".parse().unwrap(),
+                    text: Redacted("[Interface]".into()),
+                })),
+            }),
+            ServerFrame::Reply(Reply { id: Some(6), outcome: Outcome::Ok(Answer::Share(ShareStatus::default())) }),
         ];
         for f in &frames {
             round_trip(f);
@@ -471,5 +516,21 @@ mod tests {
         let bad_arg = code(br#"{"id":5,"op":"set_routes","routes":["not a cidr"]}"#);
         assert_eq!((bad_arg.0, bad_arg.1.code), (Some(5), ErrorCode::InvalidArgument));
         assert_eq!(parse_request(br#"{"id":6,"op":"status"}"#).unwrap(), Request { id: 6, op: Op::Status });
+        let add = parse_request(br#"{"id":7,"op":"share_add","name":"bob","ip":null,"endpoint":null}"#).unwrap();
+        assert_eq!(add.op, Op::ShareAdd(ShareAdd { name: "bob".into(), ip: None, endpoint: None, rotate: false }));
+    }
+
+    #[test]
+    fn a_status_or_stats_from_a_helper_without_share_fields_still_parses() {
+        let mut v = serde_json::to_value(status()).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("iptables");
+        o.remove("share");
+        let s: Status = serde_json::from_value(v).unwrap();
+        assert!(s.iptables.is_empty() && s.share == ShareStatus::default());
+        let stats: StatsReport = serde_json::from_str(r#"{"tx_packets":1,"tx_bytes":2,"rx_packets":3,"rx_bytes":4,
+            "keepalives_sent":0,"handshakes":0,"stale_notices":0,"drops":{}}"#)
+        .unwrap();
+        assert!(stats.teammates.is_empty());
     }
 }
