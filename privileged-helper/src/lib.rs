@@ -8,6 +8,7 @@
 //!   does; `route_policy`: which routes to install; `config_reload`: when a re-read config
 //!   applies) and `tunnel` (TUN, UDP, engine task).
 //! - `install`: service install and uninstall, one flow; `systemd.rs` / `launchd.rs` per OS.
+//! - `share`: teammates over WireGuard (`expose`, `route … expose`, `token`).
 
 pub mod authz;
 pub mod codesign;
@@ -16,3 +17,4 @@ pub mod daemon;
 pub mod install;
 pub mod run;
 pub mod server;
+pub mod share;

@@ -6,10 +6,12 @@
 //! - `route_policy`: which routes to install, given the wishes and the OS table (pure).
 //! - `config_reload`: when a re-read config file applies (two equal reads; bad keeps good).
 //! - `tunnel`: building and tearing down TUN + UDP + engine, and asking the engine things.
+//! - `sharing`: the share's operations and when it follows a change (`crate::share`).
 
 mod config_reload;
 mod ops;
 mod route_policy;
+mod sharing;
 mod tunnel;
 
 use std::path::Path;
@@ -39,6 +41,7 @@ pub struct Daemon {
     tunnel: Option<Tunnel>,
     pub events: broadcast::Sender<Event>,
     last_stats: Option<StatsReport>,
+    share: crate::share::Share,
 }
 
 /// What woke the daemon up.
@@ -82,6 +85,7 @@ impl Daemon {
             tunnel: None,
             events: broadcast::channel(64).0,
             last_stats: None,
+            share: crate::share::Share::load_or_unusable(config_path),
         }
     }
 
@@ -154,6 +158,7 @@ impl Daemon {
                 }
                 Wake::ConfigTick => {
                     if self.reload_config() {
+                        self.sync_share().await;
                         let _ = policy.send(self.policy());
                         self.publish_status().await;
                     }
@@ -191,6 +196,11 @@ impl Daemon {
     }
 
     pub async fn handle(&mut self, op: Op) -> Result<Answer, ApiError> {
+        if crate::share::is_share_op(&op) {
+            let answer = self.handle_share(op).await;
+            self.publish_status().await;
+            return answer;
+        }
         match self.state.apply(op)? {
             Step::Status => return Ok(Answer::Status(self.status().await)),
             Step::Stats => return Ok(Answer::Stats(self.stats().await?)),
@@ -203,6 +213,7 @@ impl Daemon {
             }
             Step::Routes => {
                 self.check_routes();
+                self.sync_share().await;
             }
             Step::Nothing => {}
         }
@@ -225,6 +236,7 @@ impl Daemon {
                 if let Some(t) = &self.tunnel {
                     ops::log_installed(&t.routes);
                 }
+                self.sync_share().await;
                 Ok(())
             }
             Err(e) => {
@@ -240,6 +252,7 @@ impl Daemon {
     pub async fn teardown_tunnel(&mut self) {
         let Some(t) = self.tunnel.take() else { return };
         let ifname = t.ifname.clone();
+        self.share.stop().await;
         t.teardown().await;
         self.check_routes();
         tracing::info!("tunnel down; removed our routes and {ifname}");
@@ -285,14 +298,18 @@ impl Daemon {
             Some(t) => Some(t.facts().await),
             None => None,
         };
-        self.state.status(facts)
+        let mut status = self.state.status(facts);
+        status.share = self.share_status().await;
+        status
     }
 
     async fn stats(&self) -> Result<StatsReport, ApiError> {
-        match &self.tunnel {
-            Some(t) => t.stats().await,
-            None => Ok(StatsReport::default()),
-        }
+        let mut report = match &self.tunnel {
+            Some(t) => t.stats().await?,
+            None => StatsReport::default(),
+        };
+        report.teammates = self.share.counters().await;
+        Ok(report)
     }
 
     async fn publish_status(&mut self) {

@@ -121,6 +121,8 @@ impl State {
                 Step::Routes
             }
             Op::Hello { .. } | Op::Subscribe => Step::Nothing,
+            // The daemon hands these to its `Share` before they get here.
+            Op::SetRouteExposed { .. } | Op::ShareAdd(_) | Op::ShareList | Op::ShareRevoke { .. } => Step::Nothing,
         })
     }
 
@@ -203,6 +205,9 @@ impl State {
             session,
             routes,
             secret_source: self.secret_source,
+            iptables: self.config.iptables_pairs(),
+            // Filled in by the daemon's `Share`.
+            share: Default::default(),
         }
     }
 }
