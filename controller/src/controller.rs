@@ -152,6 +152,10 @@ impl Controller {
             v.engine = Some(self.endpoint.host.clone());
             v.tunnel = self.last_status.as_ref().map(view::tunnel_view);
             v.networks = view::network_views(&self.networks, &disabled, routes, &self.containers);
+            if let Some(s) = &self.last_status {
+                view::mark_exposed(&mut v.networks, &s.share.exposed);
+            }
+            v.share = self.last_status.as_ref().map(|s| s.share.clone());
             v.containers = self.containers.clone();
             v.problem = (self.helper.problem().cloned())
                 .or_else(|| self.docker_problem.clone())
@@ -337,7 +341,7 @@ impl Controller {
             self.routes_sent = Some(routes);
             self.repair.routes_sent();
         }
-        let rules = discovery::guest_rules(&self.networks, &self.opts.pairs);
+        let rules = self.guest_rules();
         guest::ensure_image(&self.docker, &self.spec.image, self.opts.guest_tarball.as_deref()).await?;
         match guest::ensure(&self.docker, &self.spec, &self.secret, &rules).await? {
             guest::Ensured::AlreadyRunning => {
@@ -352,6 +356,12 @@ impl Controller {
         }
         self.rules_sent = Some(rules);
         Ok(())
+    }
+
+    /// The guest's rules file: internal networks, the app's pairs and the helper config's.
+    fn guest_rules(&self) -> String {
+        let helper = self.last_status.as_ref().map(|s| s.iptables.as_slice()).unwrap_or_default();
+        discovery::guest_rules(&self.networks, &discovery::all_pairs(&self.opts.pairs, helper))
     }
 
     /// Every second: the helper's status into the repair policy, its decisions carried out.
@@ -375,6 +385,12 @@ impl Controller {
         // Events come only on change (and a lagging receiver misses some): the second-by-second
         // status keeps the dashboard's handshake age and session state current.
         self.show_status(status);
+        // The helper's config file changed its `iptables` pairs: the guest gets them now.
+        if self.rules_sent.as_ref().is_some_and(|sent| *sent != self.guest_rules()) {
+            if let Err(e) = self.sync().await {
+                tracing::warn!("updating the guest's rules failed: {e:#}");
+            }
+        }
         while let Some(decision) = self.repair.poll(now) {
             match decision {
                 Decision::SendRoutes => {

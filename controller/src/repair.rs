@@ -144,6 +144,8 @@ mod tests {
             }),
             routes: Vec::new(),
             secret_source: SecretSource::Api,
+            iptables: Vec::new(),
+            share: Default::default(),
         }
     }
 

@@ -9,7 +9,8 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use dockroute_api::client::ClientError;
-use dockroute_api::{RouteState, RouteStatus, StatsReport, Status};
+use dockroute_api::share::{ExposedBy, ExposedRoute};
+use dockroute_api::{RouteState, RouteStatus, ShareStatus, StatsReport, Status};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +36,8 @@ pub struct View {
     pub throughput: VecDeque<Sample>,
     /// Set by the app shell (the controller does not own login items).
     pub autostart: bool,
+    /// Teammates over WireGuard (the helper's `share`), while the helper reports it.
+    pub share: Option<ShareStatus>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +121,12 @@ pub struct NetworkView {
     pub conflict: Option<String>,
     /// A network whose route collides cannot be switched on from here.
     pub checkable: bool,
+    /// Teammates may reach it (a subnet of it is exposed).
+    #[serde(default)]
+    pub exposed: bool,
+    /// Exposed by a `route … expose` line: only the config file can take it back.
+    #[serde(default)]
+    pub exposed_by_config: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,6 +239,7 @@ impl Serialize for View {
             stats: &'a Option<StatsReport>,
             throughput: &'a VecDeque<Sample>,
             autostart: bool,
+            share: &'a Option<ShareStatus>,
         }
         // Named one by one (no `..`): a field added to `View` fails to compile here until the
         // page gets it too.
@@ -245,6 +255,7 @@ impl Serialize for View {
             stats,
             throughput,
             autostart,
+            share,
         } = self;
         Page {
             app_version,
@@ -259,6 +270,7 @@ impl Serialize for View {
             stats,
             throughput,
             autostart: *autostart,
+            share,
         }
         .serialize(s)
     }
@@ -320,9 +332,21 @@ pub fn network_views(
                 route,
                 checkable: conflict.is_none(),
                 conflict,
+                exposed: false,
+                exposed_by_config: false,
             }
         })
         .collect()
+}
+
+/// Marks the networks teammates may reach: one of their subnets is among the helper's exposed
+/// routes (a config line makes the toggle read-only: the file owns it).
+pub fn mark_exposed(networks: &mut [NetworkView], exposed: &[ExposedRoute]) {
+    for n in networks {
+        let hits: Vec<&ExposedRoute> = exposed.iter().filter(|e| n.subnets.contains(&e.net)).collect();
+        n.exposed = !hits.is_empty();
+        n.exposed_by_config = hits.iter().any(|e| e.source == ExposedBy::Config);
+    }
 }
 
 /// Running containers on the routed bridge networks, as the dashboard lists them. Our own guest

@@ -41,7 +41,9 @@ window.DockroutePreviewViews = {
         "enabled": true,
         "route": "installed",
         "conflict": null,
-        "checkable": true
+        "checkable": true,
+        "exposed": true,
+        "exposed_by_config": false
       },
       {
         "id": "ee0ae2a37a3231efee0ae2a37a3231efee0ae2a37a3231efee0ae2a37a3231ef",
@@ -54,7 +56,9 @@ window.DockroutePreviewViews = {
         "enabled": true,
         "route": "installed",
         "conflict": null,
-        "checkable": true
+        "checkable": true,
+        "exposed": false,
+        "exposed_by_config": false
       },
       {
         "id": "9cdc3637e7ce03909cdc3637e7ce03909cdc3637e7ce03909cdc3637e7ce0390",
@@ -66,7 +70,9 @@ window.DockroutePreviewViews = {
         "enabled": false,
         "route": "disabled",
         "conflict": null,
-        "checkable": true
+        "checkable": true,
+        "exposed": false,
+        "exposed_by_config": false
       },
       {
         "id": "78c34be7c737629978c34be7c737629978c34be7c737629978c34be7c7376299",
@@ -78,7 +84,9 @@ window.DockroutePreviewViews = {
         "enabled": false,
         "route": "conflict",
         "conflict": "Route 10.8.0.0/16 conflicts with utun3 (10.8.0.0/14) — a VPN or another network uses these addresses",
-        "checkable": false
+        "checkable": false,
+        "exposed": false,
+        "exposed_by_config": false
       }
     ],
     "containers": [
@@ -200,7 +208,8 @@ window.DockroutePreviewViews = {
         "replay": 0,
         "unexpected_handshake": 0,
         "wrong_session": 0
-      }
+      },
+      "teammates": {}
     },
     "throughput": [
       {
@@ -264,7 +273,60 @@ window.DockroutePreviewViews = {
         "rx_bps": 2080000.0
       }
     ],
-    "autostart": false
+    "autostart": false,
+    "share": {
+      "expose": "0.0.0.0:2512",
+      "listening": true,
+      "error": null,
+      "exposed": [
+        {
+          "net": "172.20.0.0/16",
+          "source": "api"
+        }
+      ],
+      "teammates": [
+        {
+          "name": "alice",
+          "address": "192.168.251.3",
+          "public_key": "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=",
+          "endpoint": "198.18.20.7:51820",
+          "last_handshake_ms": 42000,
+          "problem": null,
+          "counters": {
+            "rx_packets": 1204,
+            "rx_bytes": 96377,
+            "tx_packets": 1310,
+            "tx_bytes": 1803245,
+            "drops": {
+              "not_allowed_destination": 0,
+              "spoofed_source": 2
+            }
+          }
+        },
+        {
+          "name": "bob",
+          "address": "192.168.251.4",
+          "public_key": "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=",
+          "endpoint": null,
+          "last_handshake_ms": null,
+          "problem": null,
+          "counters": {
+            "rx_packets": 0,
+            "rx_bytes": 0,
+            "tx_packets": 0,
+            "tx_bytes": 0,
+            "drops": {
+              "not_allowed_destination": 0,
+              "spoofed_source": 0
+            }
+          }
+        }
+      ],
+      "unattributed_drops": {
+        "garbage": 3,
+        "unknown_key": 1
+      }
+    }
   },
   "connected": {
     "app_version": "0.1.0",
@@ -301,7 +363,9 @@ window.DockroutePreviewViews = {
         "enabled": true,
         "route": "installed",
         "conflict": null,
-        "checkable": true
+        "checkable": true,
+        "exposed": true,
+        "exposed_by_config": false
       },
       {
         "id": "ee0ae2a37a3231efee0ae2a37a3231efee0ae2a37a3231efee0ae2a37a3231ef",
@@ -314,7 +378,9 @@ window.DockroutePreviewViews = {
         "enabled": true,
         "route": "installed",
         "conflict": null,
-        "checkable": true
+        "checkable": true,
+        "exposed": false,
+        "exposed_by_config": false
       },
       {
         "id": "9cdc3637e7ce03909cdc3637e7ce03909cdc3637e7ce03909cdc3637e7ce0390",
@@ -326,7 +392,9 @@ window.DockroutePreviewViews = {
         "enabled": false,
         "route": "disabled",
         "conflict": null,
-        "checkable": true
+        "checkable": true,
+        "exposed": false,
+        "exposed_by_config": false
       }
     ],
     "containers": [
@@ -432,7 +500,8 @@ window.DockroutePreviewViews = {
         "replay": 0,
         "unexpected_handshake": 0,
         "wrong_session": 0
-      }
+      },
+      "teammates": {}
     },
     "throughput": [
       {
@@ -496,7 +565,60 @@ window.DockroutePreviewViews = {
         "rx_bps": 2080000.0
       }
     ],
-    "autostart": false
+    "autostart": false,
+    "share": {
+      "expose": "0.0.0.0:2512",
+      "listening": true,
+      "error": null,
+      "exposed": [
+        {
+          "net": "172.20.0.0/16",
+          "source": "api"
+        }
+      ],
+      "teammates": [
+        {
+          "name": "alice",
+          "address": "192.168.251.3",
+          "public_key": "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=",
+          "endpoint": "198.18.20.7:51820",
+          "last_handshake_ms": 42000,
+          "problem": null,
+          "counters": {
+            "rx_packets": 1204,
+            "rx_bytes": 96377,
+            "tx_packets": 1310,
+            "tx_bytes": 1803245,
+            "drops": {
+              "not_allowed_destination": 0,
+              "spoofed_source": 2
+            }
+          }
+        },
+        {
+          "name": "bob",
+          "address": "192.168.251.4",
+          "public_key": "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=",
+          "endpoint": null,
+          "last_handshake_ms": null,
+          "problem": null,
+          "counters": {
+            "rx_packets": 0,
+            "rx_bytes": 0,
+            "tx_packets": 0,
+            "tx_bytes": 0,
+            "drops": {
+              "not_allowed_destination": 0,
+              "spoofed_source": 0
+            }
+          }
+        }
+      ],
+      "unattributed_drops": {
+        "garbage": 3,
+        "unknown_key": 1
+      }
+    }
   },
   "disconnected": {
     "app_version": "0.1.0",
@@ -510,7 +632,8 @@ window.DockroutePreviewViews = {
     "containers": [],
     "stats": null,
     "throughput": [],
-    "autostart": false
+    "autostart": false,
+    "share": null
   },
   "docker_missing": {
     "app_version": "0.1.0",
@@ -529,7 +652,8 @@ window.DockroutePreviewViews = {
     "containers": [],
     "stats": null,
     "throughput": [],
-    "autostart": false
+    "autostart": false,
+    "share": null
   },
   "helper_missing": {
     "app_version": "0.1.0",
@@ -548,6 +672,7 @@ window.DockroutePreviewViews = {
     "containers": [],
     "stats": null,
     "throughput": [],
-    "autostart": false
+    "autostart": false,
+    "share": null
   }
 };
