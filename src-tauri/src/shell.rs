@@ -44,6 +44,10 @@ pub fn run(opts: AppOptions) -> anyhow::Result<()> {
             commands::install_helper,
             commands::copy_text,
             commands::open_container_url,
+            commands::add_teammate,
+            commands::save_teammate_config,
+            commands::revoke_teammate,
+            commands::set_network_exposed,
         ])
         .setup(move |app| {
             setup(app, opts)?;
