@@ -24,7 +24,8 @@ step "clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "macOS type-check (aarch64-apple-darwin)"
-CC_aarch64_apple_darwin=clang cargo check --workspace --target aarch64-apple-darwin --quiet
+CC_aarch64_apple_darwin=clang CFLAGS_aarch64_apple_darwin="$(darwin_check_cflags)" \
+  cargo check --workspace --target aarch64-apple-darwin --quiet
 
 step "fuzz: ${FUZZ_SECONDS}s per target"
 # cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the stable compiler accept them.

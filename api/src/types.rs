@@ -116,6 +116,8 @@ pub enum Outcome {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// Built once and serialised at once (like `Outcome`); boxing the status would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Answer {
     Hello { version: u32, server: String },
     Status(Status),
@@ -164,6 +166,8 @@ impl std::error::Error for ApiError {}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// Built once and serialised at once (like `Outcome`); boxing the status would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     Status(Status),
     Stats(StatsReport),
@@ -432,7 +436,12 @@ mod tests {
             Op::Stats,
             Op::Subscribe,
             Op::SetRouteExposed { route: "172.18.0.0/16".parse().unwrap(), exposed: true },
-            Op::ShareAdd(ShareAdd { name: "alice".into(), ip: None, endpoint: Some("mac.lan:2512".into()), rotate: false }),
+            Op::ShareAdd(ShareAdd {
+                name: "alice".into(),
+                ip: None,
+                endpoint: Some("mac.lan:2512".into()),
+                rotate: false,
+            }),
             Op::ShareList,
             Op::ShareRevoke { name: "alice".into() },
         ];
@@ -528,8 +537,10 @@ mod tests {
         o.remove("share");
         let s: Status = serde_json::from_value(v).unwrap();
         assert!(s.iptables.is_empty() && s.share == ShareStatus::default());
-        let stats: StatsReport = serde_json::from_str(r#"{"tx_packets":1,"tx_bytes":2,"rx_packets":3,"rx_bytes":4,
-            "keepalives_sent":0,"handshakes":0,"stale_notices":0,"drops":{}}"#)
+        let stats: StatsReport = serde_json::from_str(
+            r#"{"tx_packets":1,"tx_bytes":2,"rx_packets":3,"rx_bytes":4,
+            "keepalives_sent":0,"handshakes":0,"stale_notices":0,"drops":{}}"#,
+        )
         .unwrap();
         assert!(stats.teammates.is_empty());
     }

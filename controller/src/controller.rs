@@ -69,6 +69,8 @@ pub struct Controller {
 }
 
 /// What woke the loop.
+// One at a time, handled at once: boxing the helper's event would only add noise.
+#[allow(clippy::large_enum_variant)]
 enum Wake {
     Docker(Option<Result<EventMessage, bollard::errors::Error>>),
     Resync,

@@ -184,7 +184,8 @@ fn connected(conflict: bool) -> View {
 
 /// One network shared with two teammates over WireGuard: one connected, one never yet.
 fn share() -> ShareStatus {
-    let drops = |spoofed: u64| BTreeMap::from([("not_allowed_destination".to_string(), 0), ("spoofed_source".into(), spoofed)]);
+    let drops =
+        |spoofed: u64| BTreeMap::from([("not_allowed_destination".to_string(), 0), ("spoofed_source".into(), spoofed)]);
     ShareStatus {
         expose: Some("0.0.0.0:2512".parse().unwrap()),
         listening: true,

@@ -104,11 +104,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config, tun_name, socket } => run::run(&config, tun_name, socket),
         Command::Status { socket, json } => status(&socket, json),
-        Command::Share { socket, op } => share_cli::run(&socket, match op {
-            ShareOp::Add { name, ip, endpoint, qr, rotate } => ShareCommand::Add { name, ip, endpoint, qr, rotate },
-            ShareOp::List { json } => ShareCommand::List { json },
-            ShareOp::Revoke { name } => ShareCommand::Revoke { name },
-        }),
+        Command::Share { socket, op } => share_cli::run(
+            &socket,
+            match op {
+                ShareOp::Add { name, ip, endpoint, qr, rotate } => ShareCommand::Add { name, ip, endpoint, qr, rotate },
+                ShareOp::List { json } => ShareCommand::List { json },
+                ShareOp::Revoke { name } => ShareCommand::Revoke { name },
+            },
+        ),
         Command::Install { config } => service(config, false, install::install),
         Command::Uninstall { config, purge } => service(config, purge, install::uninstall),
         Command::PrintSmappservicePlist => {

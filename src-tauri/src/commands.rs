@@ -188,16 +188,28 @@ pub async fn install_helper(state: State<'_, AppState>) -> Result<String, String
 }
 
 #[tauri::command]
-pub async fn add_teammate(state: State<'_, AppState>, name: String, rotate: Option<bool>) -> Result<IssuedConfig, String> {
+pub async fn add_teammate(
+    state: State<'_, AppState>,
+    name: String,
+    rotate: Option<bool>,
+) -> Result<IssuedConfig, String> {
     state.add_teammate(&name, rotate.unwrap_or(false)).await
 }
 
 /// Into the Downloads folder (the home folder without one): no file dialog to wire up, and the
 /// path comes back to the page.
 #[tauri::command]
-pub fn save_teammate_config<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>, name: String) -> Result<String, String> {
+pub fn save_teammate_config<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<String, String> {
     use tauri::Manager;
-    let dir = app.path().download_dir().or_else(|_| app.path().home_dir()).map_err(|e| format!("no folder to save to: {e}"))?;
+    let dir = app
+        .path()
+        .download_dir()
+        .or_else(|_| app.path().home_dir())
+        .map_err(|e| format!("no folder to save to: {e}"))?;
     state.save_teammate_config(&dir, &name)
 }
 

@@ -53,7 +53,13 @@ impl Teammate {
     pub fn create(topo: &Topology) -> Res<Teammate> {
         let slot = topo.slot;
         let ns = format!("drt{slot}-tm");
-        let me = Teammate { ns: ns.clone(), slot, dir: topo.dir().join("teammate"), children: Vec::new(), interfaces: Vec::new() };
+        let me = Teammate {
+            ns: ns.clone(),
+            slot,
+            dir: topo.dir().join("teammate"),
+            children: Vec::new(),
+            interfaces: Vec::new(),
+        };
         fs::create_dir_all(&me.dir).map_err(|e| e.to_string())?;
         me.purge();
         root(&["ip", "netns", "add", &ns])?;

@@ -81,7 +81,8 @@ fn a_teammate_reaches_exposed_containers_through_the_standard_wireguard_client_a
         return;
     }
     // ctr's subnet is exposed by repeating its route line with `expose` (the seed's way).
-    let mut rig = Rig::new(SLOT, |t| vec![t.ctr_subnet(), t.ctr2_subnet(), format!("{} expose", t.ctr_subnet())]).unwrap();
+    let mut rig =
+        Rig::new(SLOT, |t| vec![t.ctr_subnet(), t.ctr2_subnet(), format!("{} expose", t.ctr_subnet())]).unwrap();
     // The teammate's network first: the helper listens on the Mac's address there.
     let mut tm = Teammate::create(&rig.topo).unwrap();
     let expose = format!("{}:2512", tm.mac_side());
@@ -114,7 +115,10 @@ fn a_teammate_reaches_exposed_containers_through_the_standard_wireguard_client_a
     let status = share_list(&rig);
     let alice = &status.teammates[0];
     let alice_key = alice.public_key.clone().expect("her public key is stored");
-    assert!(alice.last_handshake_ms.is_some() && alice.counters.rx_bytes > 0 && alice.counters.tx_bytes > 0, "{alice:?}");
+    assert!(
+        alice.last_handshake_ms.is_some() && alice.counters.rx_bytes > 0 && alice.counters.tx_bytes > 0,
+        "{alice:?}"
+    );
     let httpd_log = read(&rig.topo.dir().join(format!("httpd-{}.log", rig.topo.ns_ctr())));
     assert!(httpd_log.contains(&format!("198.18.{}.3", 100 + SLOT)), "the container sees alice's address: {httpd_log}");
 

@@ -63,8 +63,9 @@ pub(super) fn settle_tokens(tokens: &mut [Token], net: Ipv4Net, guest: Ipv4Addr)
             continue;
         }
         let taken: Vec<Ipv4Addr> = tokens.iter().filter_map(|t| t.ip).collect();
-        let free = next_free(net, &reserved, &taken)
-            .ok_or_else(|| (tokens[i].line, format!("no free address left in {} for token {:?}", net.trunc(), tokens[i].name)))?;
+        let free = next_free(net, &reserved, &taken).ok_or_else(|| {
+            (tokens[i].line, format!("no free address left in {} for token {:?}", net.trunc(), tokens[i].name))
+        })?;
         tokens[i].ip = Some(free);
         tokens[i].assigned = true;
     }
@@ -110,7 +111,9 @@ mod tests {
                 assert_eq!(w.len(), 4, "{w:?}");
                 assert!(w[1].starts_with("line 13: `hosts` is ignored"), "{w:?}");
                 assert!(w[2].starts_with("line 14: `hosts` is ignored"), "{w:?}");
-                assert!(w[3].contains("line 15: `proxy 127.0.0.1:80` is ignored") && w[3].contains("host.docker.internal"));
+                assert!(
+                    w[3].contains("line 15: `proxy 127.0.0.1:80` is ignored") && w[3].contains("host.docker.internal")
+                );
             } else {
                 assert_eq!(w.len(), 1, "{w:?}");
             }
@@ -142,7 +145,10 @@ mod tests {
     fn a_token_without_address_gets_the_next_free_one_and_duplicates_are_refused() {
         let c = Config::parse("token a\ntoken b 192.168.251.3\ntoken c\n", Path::new("/")).unwrap();
         let got: Vec<_> = c.tokens.iter().map(|t| (t.ip.unwrap().to_string(), t.assigned)).collect();
-        assert_eq!(got, [("192.168.251.4".into(), true), ("192.168.251.3".into(), false), ("192.168.251.5".into(), true)]);
+        assert_eq!(
+            got,
+            [("192.168.251.4".into(), true), ("192.168.251.3".into(), false), ("192.168.251.5".into(), true)]
+        );
         let e = Config::parse("token a 192.168.251.3\ntoken a 192.168.251.4\n", Path::new("/")).unwrap_err();
         assert_eq!((e.line, e.message.as_str()), (2, "token \"a\" is already given on line 1"));
         let e = Config::parse("token a 192.168.251.3\ntoken b 192.168.251.3\n", Path::new("/")).unwrap_err();
@@ -154,8 +160,9 @@ mod tests {
 
     #[test]
     fn a_repeated_route_with_expose_adds_the_flag_to_the_first() {
-        let c = Config::parse("route 10.1.0.0/16\nroute 10.2.0.0/16 expose\nroute 10.1.0.0/16 expose\n", Path::new("/"))
-            .unwrap();
+        let c =
+            Config::parse("route 10.1.0.0/16\nroute 10.2.0.0/16 expose\nroute 10.1.0.0/16 expose\n", Path::new("/"))
+                .unwrap();
         let got: Vec<_> = c.routes.iter().map(|r| (r.net.to_string(), r.expose, r.line)).collect();
         assert_eq!(got, [("10.1.0.0/16".into(), true, 1), ("10.2.0.0/16".into(), true, 2)]);
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);

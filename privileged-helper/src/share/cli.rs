@@ -43,12 +43,10 @@ pub fn run(socket: &Path, command: ShareCommand) -> anyhow::Result<()> {
                     print!("{}", render_share(&share));
                 }
             }
-            ShareCommand::Revoke { name } => {
-                match c.call(Op::ShareRevoke { name: name.clone() }).await? {
-                    Answer::Done => eprintln!("{name} is cut off; their key is forgotten"),
-                    other => anyhow::bail!("unexpected answer {other:?}"),
-                }
-            }
+            ShareCommand::Revoke { name } => match c.call(Op::ShareRevoke { name: name.clone() }).await? {
+                Answer::Done => eprintln!("{name} is cut off; their key is forgotten"),
+                other => anyhow::bail!("unexpected answer {other:?}"),
+            },
         }
         Ok(())
     })

@@ -288,7 +288,7 @@ impl ShareCore {
         self.limiter.reset_count();
         let mut active = false;
         for mate in self.mates.values_mut() {
-            if !mate.last_seen.is_some_and(|t| now.saturating_duration_since(t) < ACTIVE_FOR) {
+            if mate.last_seen.is_none_or(|t| now.saturating_duration_since(t) >= ACTIVE_FOR) {
                 continue;
             }
             active = true;

@@ -117,7 +117,7 @@ fn a_teammate_reaches_an_exposed_container_and_the_reply_comes_back_to_them() {
     let request = udp4(ALICE, CONTAINER, b"GET /");
     let sealed = alice.seal(&request);
     core.handle_datagram(now, alice.addr, &sealed);
-    assert_eq!(packets(&mut core), [request.clone()], "into the tunnel, unchanged");
+    assert_eq!(packets(&mut core), std::slice::from_ref(&request), "into the tunnel, unchanged");
     let reply = udp4(CONTAINER, ALICE, b"200 OK");
     core.handle_diverted(now, &reply);
     let out = transmits(&mut core);

@@ -26,7 +26,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use dockroute_api::share::{ExposedBy, ExposedRoute, ShareAdd, ShareConfig, ShareStatus, TeammateCounters, TeammateInfo};
+use dockroute_api::share::{
+    ExposedBy, ExposedRoute, ShareAdd, ShareConfig, ShareStatus, TeammateCounters, TeammateInfo,
+};
 use dockroute_api::{ApiError, ErrorCode, Redacted, RouteSource};
 use dockroute_engine::config::Config;
 use ipnet::IpNet;
@@ -96,7 +98,15 @@ impl Share {
             let state = ShareState { private_key: keys.private_base64(), teammates: Vec::new(), exposed: Vec::new() };
             let slot = Slot::Idle(Box::new(ShareCore::new(keys, HANDSHAKES_BEFORE_COOKIES)));
             let path = state::path_for(config_path);
-            Share { path, state, server_public: String::new(), slot, error: None, expose: None, unusable: Some(e.to_string()) }
+            Share {
+                path,
+                state,
+                server_public: String::new(),
+                slot,
+                error: None,
+                expose: None,
+                unusable: Some(e.to_string()),
+            }
         })
     }
 
@@ -215,20 +225,26 @@ impl Share {
     pub async fn add(&mut self, add: ShareAdd, cx: &Context<'_>) -> Result<ShareConfig, ApiError> {
         self.usable()?;
         let name = add.name.trim();
-        if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c)) {
+        if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+        {
             return Err(invalid(format!("teammate name {:?}: 1 to 64 letters, digits or -_.@", add.name)));
         }
         let existing = self.state.teammates.iter().position(|t| t.name == name);
         if existing.is_some() && !add.rotate {
-            return Err(invalid(format!("{name} already has a key; --rotate replaces it (their old config stops working)")));
+            return Err(invalid(format!(
+                "{name} already has a key; --rotate replaces it (their old config stops working)"
+            )));
         }
         let expose = cx.config.expose.ok_or_else(|| invalid("sharing is off: add `expose ADDR:PORT` to the config"))?;
         let endpoint = wgconf::endpoint(add.endpoint.as_deref(), expose).map_err(invalid)?;
         let allowed: Vec<IpNet> = self.rules(cx).exposed.into_iter().filter(|n| n.addr().is_ipv4()).collect();
         if allowed.is_empty() {
-            return Err(invalid("nothing is exposed yet: add `route CIDR expose` to the config (or expose a network in the app)"));
+            return Err(invalid(
+                "nothing is exposed yet: add `route CIDR expose` to the config (or expose a network in the app)",
+            ));
         }
-        let address = roster::address_for(name, add.ip, &cx.config.tokens, &self.state.teammates, cx.link).map_err(invalid)?;
+        let address =
+            roster::address_for(name, add.ip, &cx.config.tokens, &self.state.teammates, cx.link).map_err(invalid)?;
         let keys = KeyPair::generate().map_err(|e| failed(e.to_string()))?;
         let stored = StoredTeammate { name: name.to_string(), address, public_key: keys.public_base64() };
         let before = self.state.teammates.clone();
@@ -250,7 +266,10 @@ impl Share {
             endpoint: &endpoint,
             allowed: &allowed,
         });
-        tracing::info!("share: {} {name} at {address}", if existing.is_some() { "rotated the key of" } else { "added" });
+        tracing::info!(
+            "share: {} {name} at {address}",
+            if existing.is_some() { "rotated the key of" } else { "added" }
+        );
         Ok(ShareConfig { name: name.to_string(), address, text: Redacted(text) })
     }
 

@@ -102,7 +102,11 @@ pub fn inbound(teammate: Ipv4Addr, packet: &[u8], rules: &Rules) -> Result<(), D
 
 /// A packet from the guest for the link subnet: which teammate it is for (`teammate_at` finds
 /// one by address), if it may go to them.
-pub fn outbound<T>(packet: &[u8], rules: &Rules, teammate_at: impl Fn(Ipv4Addr) -> Option<T>) -> Result<T, (Drop, Option<T>)> {
+pub fn outbound<T>(
+    packet: &[u8],
+    rules: &Rules,
+    teammate_at: impl Fn(Ipv4Addr) -> Option<T>,
+) -> Result<T, (Drop, Option<T>)> {
     let info = ip::inspect(packet).map_err(|_| (Drop::BadPacket, None))?;
     let IpAddr::V4(dst) = info.dst else { return Err((Drop::NoSession, None)) };
     let Some(mate) = teammate_at(dst) else { return Err((Drop::NoSession, None)) };
@@ -178,7 +182,10 @@ mod tests {
     fn replies_go_to_the_teammate_they_are_addressed_to_and_only_from_exposed_sources() {
         let at = |a: Ipv4Addr| (a == Ipv4Addr::from(ALICE)).then_some("alice");
         assert_eq!(outbound(&udp4([198, 19, 1, 10], ALICE), &rules(), at), Ok("alice"));
-        assert_eq!(outbound(&udp4([198, 19, 2, 10], ALICE), &rules(), at), Err((Drop::NotAllowedSource, Some("alice"))));
+        assert_eq!(
+            outbound(&udp4([198, 19, 2, 10], ALICE), &rules(), at),
+            Err((Drop::NotAllowedSource, Some("alice")))
+        );
         assert_eq!(outbound(&udp4([198, 18, 5, 1], ALICE), &rules(), at), Err((Drop::NotAllowedSource, Some("alice"))));
         assert_eq!(outbound(&udp4([198, 19, 1, 10], [198, 18, 5, 4]), &rules(), at), Err((Drop::NoSession, None)));
         assert_eq!(outbound(&[1, 2, 3], &rules(), at), Err((Drop::BadPacket, None)));

@@ -64,15 +64,22 @@ pub fn roster(tokens: &[Token], stored: &[StoredTeammate], link: Link) -> Vec<Me
     for s in stored {
         let address = given(&s.name).unwrap_or(s.address);
         let problem = (address != s.address).then(|| {
-            format!("the config's token line moved them from {} to {address}: their config still says {}", s.address, s.address)
+            format!(
+                "the config's token line moved them from {} to {address}: their config still says {}",
+                s.address, s.address
+            )
         });
-        let m = Member { name: s.name.clone(), address: Some(address), public_key: Some(s.public_key.clone()), problem };
+        let m =
+            Member { name: s.name.clone(), address: Some(address), public_key: Some(s.public_key.clone()), problem };
         members.insert(s.name.clone(), m);
     }
     let waiting: Vec<&Token> = tokens.iter().filter(|t| !members.contains_key(&t.name)).collect();
     for t in waiting {
         let problem = Some(format!("no key yet: run `dockroute-helper share add {}`", t.name));
-        members.insert(t.name.clone(), Member { name: t.name.clone(), address: given(&t.name), public_key: None, problem });
+        members.insert(
+            t.name.clone(),
+            Member { name: t.name.clone(), address: given(&t.name), public_key: None, problem },
+        );
     }
     let mut taken: BTreeMap<Ipv4Addr, String> = BTreeMap::new();
     for m in members.values_mut() {

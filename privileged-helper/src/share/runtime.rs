@@ -53,7 +53,10 @@ impl Running {
     }
 
     /// Runs `f` on the core now (within `QUERY_TIMEOUT`).
-    pub async fn query<T: Send + 'static>(&self, f: impl FnOnce(&mut ShareCore, Instant) -> T + Send + 'static) -> Option<T> {
+    pub async fn query<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut ShareCore, Instant) -> T + Send + 'static,
+    ) -> Option<T> {
         let (tx, rx) = oneshot::channel();
         self.control.send(Box::new(move |c: &mut ShareCore, now| drop(tx.send(f(c, now))))).ok()?;
         tokio::time::timeout(QUERY_TIMEOUT, rx).await.ok()?.ok()

@@ -84,7 +84,11 @@ impl std::fmt::Debug for ShareState {
 
 impl ShareState {
     pub fn new() -> io::Result<ShareState> {
-        Ok(ShareState { private_key: KeyPair::generate()?.private_base64(), teammates: Vec::new(), exposed: Vec::new() })
+        Ok(ShareState {
+            private_key: KeyPair::generate()?.private_base64(),
+            teammates: Vec::new(),
+            exposed: Vec::new(),
+        })
     }
 
     pub fn key_pair(&self) -> Result<KeyPair, String> {
