@@ -13,6 +13,13 @@
 #
 #   wg link 198.18.241.0/24 (mac .1, vm .2), Dockroute link 198.18.242.0/24 (config `addr`).
 #
+#   drb-tm   veth-mac 198.18.243.2/24 ⇄ drb-mac veth-tm 198.18.243.1/24   (a teammate, sharing)
+#
+# Sharing (teammate → container): the teammate's wireguard-go, configured from what
+# `dockroute-helper share add` printed, through the helper (expose 198.18.243.1:2512) and the
+# tunnel; against wireguard-go ⇄ wireguard-go between drb-tm and drb-mac (wg link
+# 198.18.244.0/24) with drb-mac forwarding to the container: TCP 1 stream, ICMP and TCP RTT.
+#
 # Per path: TCP 1 and 4 streams, UDP packet rate (1400-byte IP packets), ICMP and TCP
 # request/response RTT, CPU time per GB of the tunnel processes, and for the tunnels idle CPU
 # and RSS. Then the helper's DNS server: queries per second answered and p50/p99 latency
@@ -56,7 +63,9 @@ else
 fi
 UDP_LEN=${UDP_LEN:-1372} # UDP payload: 1372 + 8 + 20 = 1400-byte IP packets, fit every MTU here
 
-MAC=drb-mac VM=drb-vm CTR=drb-ctr
+MAC=drb-mac VM=drb-vm CTR=drb-ctr TM=drb-tm
+TM_MAC_IP=198.18.243.1 TM_IP=198.18.243.2 TMWG_MAC=198.18.244.1 TMWG_TM=198.18.244.2 TMWG_PORT=51821
+TMWG_IF_MAC=drbwg-tm TMWG_IF_TM=drbwg-t SHARE_IF_TM=drbshare
 MAC_IP=198.18.240.1 VM_IP=198.18.240.2 BR_IP=198.19.240.1 CTR_IP=198.19.240.10 CTR_NET=198.19.240.0/24
 WG_MAC=198.18.241.1 WG_VM=198.18.241.2 WG_PORT=51820 WG_IF_MAC=drbwg-m WG_IF_VM=drbwg-v
 DR_ADDR=198.18.242.1/24 DR_PORT=2511
@@ -108,8 +117,9 @@ cleanup() {
   set +e
   [[ -n $FG_PID ]] && stop_pid "$FG_PID"
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_pid "${pids[$i]}"; done
-  for ns in $MAC $VM $CTR; do ip netns del "$ns" 2>/dev/null; done
+  for ns in $MAC $VM $CTR $TM; do ip netns del "$ns" 2>/dev/null; done
   rm -f /var/run/wireguard/$WG_IF_MAC.sock /var/run/wireguard/$WG_IF_VM.sock
+  rm -f /var/run/wireguard/$TMWG_IF_MAC.sock /var/run/wireguard/$TMWG_IF_TM.sock /var/run/wireguard/$SHARE_IF_TM.sock
   if [[ $KEEP == 1 ]]; then echo "bench: raw results kept in $WORK" >&3; else rm -rf "$WORK"; fi
   exit $rc
 }
@@ -161,8 +171,11 @@ status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
 # --- topology ------------------------------------------------------------------------------
 log "topology: $MAC <-veth-> $VM <-bridge-> $CTR (mode $MODE, ${T}s per iperf3 test)"
-for ns in $MAC $VM $CTR; do ip netns del "$ns" 2>/dev/null || true; done
-for ns in $MAC $VM $CTR; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+for ns in $MAC $VM $CTR $TM; do ip netns del "$ns" 2>/dev/null || true; done
+for ns in $MAC $VM $CTR $TM; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+ip link add veth-tm netns $MAC type veth peer name veth-mac netns $TM
+ip -n $MAC addr add $TM_MAC_IP/24 dev veth-tm && ip -n $MAC link set veth-tm up
+ip -n $TM addr add $TM_IP/24 dev veth-mac && ip -n $TM link set veth-mac up
 ip link add veth-vm netns $MAC type veth peer name veth-mac netns $VM
 ip -n $MAC addr add $MAC_IP/24 dev veth-vm && ip -n $MAC link set veth-vm up
 ip -n $VM addr add $VM_IP/24 dev veth-mac && ip -n $VM link set veth-mac up
@@ -233,6 +246,22 @@ run_suite() {
   in_ns $MAC ping -c "$PINGS" -i 0.01 -W 1 $CTR_IP >"$d/ping.txt" 2>&1 || true
   log "$name: TCP request/response RTT ($RR exchanges)"
   in_ns $MAC "$PY" "$ROOT/scripts/bench/tcprr.py" client $CTR_IP $RR_PORT "$RR" >"$d/rr.json" 2>"$d/rr.err" || true
+}
+
+# Teammate → container through one path: $1 scenario. TCP 1 stream, ICMP and TCP RTT.
+run_share_suite() {
+  local name=$1 d=$RES/$1
+  mkdir -p "$d"
+  if ! wait_for 20 ip netns exec $TM ping -c 1 -W 1 $CTR_IP; then
+    echo "unreachable" >"$d/error"; log "$name: $CTR_IP unreachable from $TM, skipping"; return 0
+  fi
+  log "$name: TCP 1 stream (${T}s)"
+  in_ns $TM iperf3 -c $CTR_IP -p $IPERF_PORT -t "$T" -J >"$d/tcp1.json" 2>"$d/tcp1.err" || true
+  sleep 0.5
+  log "$name: ICMP RTT ($PINGS pings, 10 ms apart)"
+  in_ns $TM ping -c "$PINGS" -i 0.01 -W 1 $CTR_IP >"$d/ping.txt" 2>&1 || true
+  log "$name: TCP request/response RTT ($RR exchanges)"
+  in_ns $TM "$PY" "$ROOT/scripts/bench/tcprr.py" client $CTR_IP $RR_PORT "$RR" >"$d/rr.json" 2>"$d/rr.err" || true
 }
 
 # Idle CPU and memory of tunnel processes: $1 scenario, $2.. "label:pid".
@@ -313,10 +342,64 @@ meta dockroute_mtu "$(ip -n $MAC -o link show dockroute0 2>/dev/null | sed -n 's
 run_suite dockroute "helper:$HELPER_PID" "guest:$GUEST_PID"
 measure_idle dockroute "helper:$HELPER_PID" "guest:$GUEST_PID"
 dns_bench "$WORK/helper.sock" "${DR_ADDR%/*}" "${CTR_NET%.*}"
+# --- 4. sharing: a teammate through the helper, against wireguard-go ⇄ wireguard-go ------------
+log "teammate-dockroute: exposing $CTR_NET on $TM_MAC_IP:2512 (config hot reload), wireguard-go in $TM"
+printf 'route %s expose\nexpose %s:2512\n' "$CTR_NET" "$TM_MAC_IP" >>"$WORK/dockroute.conf"
+SHARED=0
+for _ in $(seq 1 50); do
+  if "$BIN/dockroute-helper" share add teammate --socket "$WORK/helper.sock" >"$WORK/teammate.conf" 2>"$WORK/share.err"; then
+    SHARED=1; break
+  fi
+  sleep 0.1
+done
+if [[ $SHARED == 1 ]]; then
+  TM_ADDR=$(sed -n 's/^Address = //p' "$WORK/teammate.conf")
+  TM_MTU=$(sed -n 's/^MTU = //p' "$WORK/teammate.conf")
+  cp "$WORK/teammate.conf" "$WORK/$SHARE_IF_TM.conf"
+  wg-quick strip "$WORK/$SHARE_IF_TM.conf" >"$WORK/$SHARE_IF_TM.wg"
+  spawn $TM "$WORK/wg-share.log" wireguard-go -f $SHARE_IF_TM; SHARE_WG_PID=$LAST_PID
+  wait_for 10 test -S /var/run/wireguard/$SHARE_IF_TM.sock || die "wireguard-go ($TM) did not start"
+  ip netns exec $TM wg setconf $SHARE_IF_TM "$WORK/$SHARE_IF_TM.wg"
+  ip -n $TM addr add "$TM_ADDR" dev $SHARE_IF_TM && ip -n $TM link set $SHARE_IF_TM mtu "$TM_MTU" up
+  ip -n $TM route add $CTR_NET dev $SHARE_IF_TM
+  meta share_mtu "$TM_MTU"
+  run_share_suite teammate-dockroute
+  ip -n $TM route del $CTR_NET dev $SHARE_IF_TM 2>/dev/null || true
+  stop_pid "$SHARE_WG_PID"; forget_pid "$SHARE_WG_PID"
+else
+  log "teammate-dockroute: share add failed: $(cat "$WORK/share.err")"
+  mkdir -p "$RES/teammate-dockroute" && echo "share add failed" >"$RES/teammate-dockroute/error"
+fi
+
 kill -0 "$HELPER_PID" 2>/dev/null || log "dockroute: the helper exited during the run"
 kill -0 "$GUEST_PID" 2>/dev/null || log "dockroute: the guest exited during the run"
 stop_pid "$GUEST_PID"; forget_pid "$GUEST_PID"
 stop_pid "$HELPER_PID"; forget_pid "$HELPER_PID"
+
+log "teammate-wireguard-go: $TMWG_IF_TM ($TMWG_TM) in $TM <-> $TMWG_IF_MAC ($TMWG_MAC) in $MAC, which forwards to $CTR_NET"
+umask 077
+wg genkey >"$WORK/tmwg-mac.key"; wg pubkey <"$WORK/tmwg-mac.key" >"$WORK/tmwg-mac.pub"
+wg genkey >"$WORK/tmwg-tm.key"; wg pubkey <"$WORK/tmwg-tm.key" >"$WORK/tmwg-tm.pub"
+umask 022
+spawn $MAC "$WORK/tmwg-mac.log" wireguard-go -f $TMWG_IF_MAC; TMWG_PID_MAC=$LAST_PID
+spawn $TM "$WORK/tmwg-tm.log" wireguard-go -f $TMWG_IF_TM; TMWG_PID_TM=$LAST_PID
+wait_for 10 test -S /var/run/wireguard/$TMWG_IF_MAC.sock || die "wireguard-go ($MAC, teammate side) did not start"
+wait_for 10 test -S /var/run/wireguard/$TMWG_IF_TM.sock || die "wireguard-go ($TM) did not start"
+ip netns exec $MAC wg set $TMWG_IF_MAC private-key "$WORK/tmwg-mac.key" listen-port $TMWG_PORT \
+  peer "$(cat "$WORK/tmwg-tm.pub")" allowed-ips $TMWG_TM/32
+ip netns exec $TM wg set $TMWG_IF_TM private-key "$WORK/tmwg-tm.key" \
+  peer "$(cat "$WORK/tmwg-mac.pub")" endpoint $TM_MAC_IP:$TMWG_PORT allowed-ips $CTR_NET persistent-keepalive 25
+ip -n $MAC addr add $TMWG_MAC/24 dev $TMWG_IF_MAC && ip -n $MAC link set $TMWG_IF_MAC up
+ip -n $TM addr add $TMWG_TM/24 dev $TMWG_IF_TM && ip -n $TM link set $TMWG_IF_TM up
+ip -n $TM route add $CTR_NET dev $TMWG_IF_TM
+# The reference path forwards in the kernel (the helper is gone, and its route with it): drb-mac
+# routes the container network via drb-vm, drb-vm routes the wg link back via drb-mac.
+ip netns exec $MAC sysctl -qw net.ipv4.ip_forward=1
+ip -n $MAC route add $CTR_NET via $VM_IP
+ip -n $VM route add 198.18.244.0/24 via $MAC_IP
+run_share_suite teammate-wireguard-go
+stop_pid "$TMWG_PID_TM"; forget_pid "$TMWG_PID_TM"
+stop_pid "$TMWG_PID_MAC"; forget_pid "$TMWG_PID_MAC"
 
 # --- report --------------------------------------------------------------------------------
 meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"

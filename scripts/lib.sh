@@ -19,3 +19,11 @@ missing_packages() {
     [[ $'\n'$installed$'\n' == *$'\n'$p$'\n'* ]] || echo "$p"
   done
 }
+
+# C flags for `cargo check --target aarch64-apple-darwin` on Linux: ring (the share's WireGuard)
+# compiles C, and there is no macOS SDK here (scripts/darwin-check/README).
+darwin_check_cflags() {
+  local inc
+  inc="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/darwin-check/include"
+  echo "-ffreestanding -nostdinc -isystem $inc -isystem $(clang -print-resource-dir)/include"
+}

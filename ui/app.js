@@ -14,6 +14,7 @@
     busy: new Set(), // commands in flight, so their buttons can't be double-clicked
     pendingNetworks: new Map(), // name → enabled, while set_network_enabled is in flight
     pendingAutostart: null, copiedIp: null, copiedTimer: 0, toastTimer: 0,
+    issued: null, // the teammate config added last (name, address, QR code), until another or a revoke
   };
 
   /** Runs a command; a rejection becomes an error toast. Resolves to { ok, value }. */
@@ -91,6 +92,41 @@
       const network = arr(state.view.networks).find((n) => obj(n) && text(n.name) === name);
       if (result.ok && network) network.enabled = enabled;
       renderSafely();
+    });
+    $("networks").addEventListener("change", async (event) => {
+      const box = event.target;
+      if (!box.matches(".expose-toggle")) return;
+      const name = box.closest("li.network").dataset.network;
+      const result = await run("set_network_exposed", { name, exposed: box.checked });
+      if (!result.ok) box.checked = !box.checked;
+      else toast((box.checked ? "Teammates can reach " : "Teammates can no longer reach ") + name, "success");
+    });
+    $("share-add").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const input = $("teammate-name");
+      const name = input.value.trim();
+      if (!name) return;
+      const result = await run("add_teammate", { name });
+      if (!result.ok) return;
+      state.issued = obj(result.value);
+      input.value = "";
+      renderSafely();
+    });
+    $("share-save").addEventListener("click", async () => {
+      const issued = obj(state.issued);
+      if (!issued) return;
+      const result = await run("save_teammate_config", { name: text(issued.name) });
+      if (result.ok) toast("Saved " + text(result.value), "success");
+    });
+    $("teammates").addEventListener("click", async (event) => {
+      const button = event.target.closest("button.revoke");
+      if (!button) return;
+      const name = button.dataset.name;
+      if (!window.confirm("Revoke " + name + "? Their WireGuard config stops working at once.")) return;
+      const result = await run("revoke_teammate", { name });
+      if (!result.ok) return;
+      if (obj(state.issued) && text(state.issued.name) === name) state.issued = null;
+      toast(name + " is cut off", "success");
     });
     $("autostart").addEventListener("change", async (event) => {
       const enabled = event.target.checked;

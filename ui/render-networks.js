@@ -40,7 +40,15 @@
     toggle.checked = n.enabled === true;
     toggle.disabled = !n.checkable;
 
-    return h("li", { class: "network", "data-network": name, "data-route": route },
+    const expose = h("label", {
+      class: "expose", title: n.exposed_by_config ? "Exposed by the helper's config file (route … expose)"
+        : (n.exposed ? "Stop sharing " : "Share ") + name + " with teammates",
+    }, h("input", { type: "checkbox", class: "expose-toggle", "aria-label": "Share " + name + " with teammates" }), "Shared");
+    const exposeBox = expose.firstChild;
+    exposeBox.checked = n.exposed === true;
+    exposeBox.disabled = n.exposed_by_config === true;
+
+    return h("li", { class: "network", "data-network": name, "data-route": route, "data-exposed": n.exposed ? "yes" : "no" },
       h("div", { class: "network-main" },
         h("div", { class: "network-head" },
           h("span", { class: "name", title: name }, name || "unnamed"),
@@ -49,6 +57,7 @@
           h("span", { class: "subnets mono" }, subnets.length ? subnets.join(", ") : "no subnet"),
           Format.isNum(n.containers) ? h("span", { class: "network-containers" }, Format.plural(n.containers, "container")) : null),
         conflict ? h("p", { class: "conflict" }, conflict) : null),
+      expose,
       toggle);
   }
 

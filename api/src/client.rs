@@ -110,6 +110,21 @@ impl Client {
         }
     }
 
+    /// A teammate's WireGuard config (made now; `rotate` replaces an existing key).
+    pub async fn share_add(&self, add: crate::share::ShareAdd) -> Result<crate::share::ShareConfig, ClientError> {
+        match self.call(Op::ShareAdd(add)).await? {
+            Answer::ShareConfig(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn share_list(&self) -> Result<crate::share::ShareStatus, ClientError> {
+        match self.call(Op::ShareList).await? {
+            Answer::Share(s) => Ok(s),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Subscribes; the receiver gets every state change from now on.
     pub async fn subscribe(&self) -> Result<broadcast::Receiver<Event>, ClientError> {
         let rx = self.events.subscribe();

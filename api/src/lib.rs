@@ -6,6 +6,7 @@
 //! - `client`: the async client the app and `dockroute-helper status` use.
 //! - `secret`: the tunnel's shared secret (never printed, wiped when dropped).
 //! - `pair`: the seed's `A+B` subnet pair, parsed once.
+//! - `share`: teammates over WireGuard (`share_*` operations, their status and counters).
 //! - `guest_args`: the guest's command line, rendered by the controller, parsed by the guest.
 //! - `dns_name`: what a container's DNS name may be (the controller and the helper check alike).
 //! - the defaults both ends must agree on (port, socket path).
@@ -19,12 +20,14 @@ pub mod dns_name;
 pub mod guest_args;
 pub mod pair;
 pub mod secret;
+pub mod share;
 pub mod types;
 
 pub use client::{Client, ClientError};
 pub use guest_args::GuestArgs;
 pub use pair::Pair;
 pub use secret::Secret;
+pub use share::{ShareAdd, ShareConfig, ShareStatus, TeammateCounters, TeammateInfo};
 pub use types::*;
 
 /// The UDP port the helper listens on and the guest connects to (mac-docker-connector's).

@@ -20,6 +20,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
+use crate::pair::Pair;
+use crate::share::{ShareAdd, ShareConfig, ShareStatus, TeammateCounters};
+
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Requests and replies are small; a large frame is a bug or an attack.
 pub const MAX_FRAME: usize = 64 * 1024;
@@ -70,6 +73,19 @@ pub enum Op {
         #[serde(default)]
         domains: BTreeMap<String, Vec<IpAddr>>,
     },
+    /// Lets teammates reach a route (or no longer); kept in the helper's share state.
+    SetRouteExposed {
+        route: IpNet,
+        exposed: bool,
+    },
+    /// A teammate's key pair and WireGuard config (answer: `share_config`).
+    ShareAdd(ShareAdd),
+    /// The share: exposed routes, teammates, handshakes, traffic (answer: `share`).
+    ShareList,
+    /// Cuts a teammate off and forgets their key.
+    ShareRevoke {
+        name: String,
+    },
 }
 
 /// A string that never appears in logs or `Debug` output.
@@ -110,11 +126,15 @@ pub enum Outcome {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// Built once and serialised at once (like `Outcome`); boxing the status would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Answer {
     Hello { version: u32, server: String },
     Status(Status),
     Stats(StatsReport),
     Done,
+    ShareConfig(ShareConfig),
+    Share(ShareStatus),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +176,8 @@ impl std::error::Error for ApiError {}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// Built once and serialised at once (like `Outcome`); boxing the status would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     Status(Status),
     Stats(StatsReport),
@@ -174,6 +196,11 @@ pub struct Status {
     pub session: Option<SessionInfo>,
     pub routes: Vec<RouteStatus>,
     pub secret_source: SecretSource,
+    /// The config file's `iptables A+B` pairs in force: the app adds them to the guest's rules.
+    #[serde(default)]
+    pub iptables: Vec<Pair>,
+    #[serde(default)]
+    pub share: ShareStatus,
     /// The DNS server, while it runs (with the tunnel, unless the config says `dns off`).
     /// Boxed: `Status` travels inside enums, which should not all grow by its size.
     #[serde(default)]
@@ -293,6 +320,9 @@ pub struct StatsReport {
     /// The DNS server's counters, while it runs.
     #[serde(default)]
     pub dns: Option<DnsCounters>,
+    /// Per teammate (by name), when sharing.
+    #[serde(default)]
+    pub teammates: BTreeMap<String, TeammateCounters>,
 }
 
 /// Parses a request, telling apart "not JSON / no id" from "unknown op" from "bad arguments".
@@ -306,7 +336,7 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ApiError)> {
     let Some(op) = value.get("op").and_then(serde_json::Value::as_str).map(str::to_owned) else {
         return Err((Some(id), ApiError::new(ErrorCode::BadRequest, "missing \"op\"")));
     };
-    const OPS: [&str; 10] = [
+    const OPS: [&str; 14] = [
         "hello",
         "status",
         "connect",
@@ -317,6 +347,10 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ApiError)> {
         "stats",
         "subscribe",
         "set_names",
+        "set_route_exposed",
+        "share_add",
+        "share_list",
+        "share_revoke",
     ];
     if !OPS.contains(&op.as_str()) {
         return Err((
@@ -441,6 +475,8 @@ mod tests {
                 resolver: "/etc/resolver/docker, /etc/resolver/shop.test".into(),
                 problems: vec!["/etc/resolver/shop.test was not written by dockroute-helper: left alone".into()],
             })),
+            iptables: vec!["198.19.1.0+198.19.2.0".parse().unwrap()],
+            share: Default::default(),
         }
     }
 
@@ -470,6 +506,15 @@ mod tests {
                 )]),
                 domains: BTreeMap::from([("*.shop.test".into(), vec!["172.18.0.3".parse().unwrap()])]),
             },
+            Op::SetRouteExposed { route: "172.18.0.0/16".parse().unwrap(), exposed: true },
+            Op::ShareAdd(ShareAdd {
+                name: "alice".into(),
+                ip: None,
+                endpoint: Some("mac.lan:2512".into()),
+                rotate: false,
+            }),
+            Op::ShareList,
+            Op::ShareRevoke { name: "alice".into() },
         ];
         for (i, op) in ops.into_iter().enumerate() {
             round_trip(&Request { id: i as u64, op });
@@ -500,6 +545,15 @@ mod tests {
                     ..Default::default()
                 }),
             },
+            ServerFrame::Reply(Reply {
+                id: Some(5),
+                outcome: Outcome::Ok(Answer::ShareConfig(ShareConfig {
+                    name: "alice".into(),
+                    address: "198.18.0.3".parse().unwrap(),
+                    text: Redacted("[Interface]".into()),
+                })),
+            }),
+            ServerFrame::Reply(Reply { id: Some(6), outcome: Outcome::Ok(Answer::Share(ShareStatus::default())) }),
         ];
         for f in &frames {
             round_trip(f);
@@ -573,5 +627,23 @@ mod tests {
         let bad_arg = code(br#"{"id":5,"op":"set_routes","routes":["not a cidr"]}"#);
         assert_eq!((bad_arg.0, bad_arg.1.code), (Some(5), ErrorCode::InvalidArgument));
         assert_eq!(parse_request(br#"{"id":6,"op":"status"}"#).unwrap(), Request { id: 6, op: Op::Status });
+        let add = parse_request(br#"{"id":7,"op":"share_add","name":"bob","ip":null,"endpoint":null}"#).unwrap();
+        assert_eq!(add.op, Op::ShareAdd(ShareAdd { name: "bob".into(), ip: None, endpoint: None, rotate: false }));
+    }
+
+    #[test]
+    fn a_status_or_stats_from_a_helper_without_share_fields_still_parses() {
+        let mut v = serde_json::to_value(status()).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("iptables");
+        o.remove("share");
+        let s: Status = serde_json::from_value(v).unwrap();
+        assert!(s.iptables.is_empty() && s.share == ShareStatus::default());
+        let stats: StatsReport = serde_json::from_str(
+            r#"{"tx_packets":1,"tx_bytes":2,"rx_packets":3,"rx_bytes":4,
+            "keepalives_sent":0,"handshakes":0,"stale_notices":0,"drops":{}}"#,
+        )
+        .unwrap();
+        assert!(stats.teammates.is_empty());
     }
 }

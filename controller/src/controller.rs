@@ -78,6 +78,8 @@ pub struct Controller {
 }
 
 /// What woke the loop.
+// One at a time, handled at once: boxing the helper's event would only add noise.
+#[allow(clippy::large_enum_variant)]
 enum Wake {
     Docker(Option<Result<EventMessage, bollard::errors::Error>>),
     Resync,
@@ -166,6 +168,10 @@ impl Controller {
             v.engine = Some(self.endpoint.host.clone());
             v.tunnel = self.last_status.as_ref().map(view::tunnel_view);
             v.networks = view::network_views(&self.networks, &disabled, routes, &self.containers);
+            if let Some(s) = &self.last_status {
+                view::mark_exposed(&mut v.networks, &s.share.exposed);
+            }
+            v.share = self.last_status.as_ref().map(|s| s.share.clone());
             v.containers = self.containers.clone();
             let dns = self.last_status.as_ref().and_then(|s| s.dns.as_ref());
             crate::dns_view::with_names(&mut v.containers, &self.names, dns.map(|d| d.suffix.as_str()));
@@ -390,7 +396,7 @@ impl Controller {
             self.routes_sent = Some(routes);
             self.repair.routes_sent();
         }
-        let rules = discovery::guest_rules(&self.networks, &self.opts.pairs);
+        let rules = self.guest_rules();
         let engine_arch = self.engine_arch().await?;
         let tarballs =
             guest_image::Tarballs { file: self.opts.guest_tarball.as_deref(), dirs: &self.opts.guest_tarball_dirs };
@@ -420,6 +426,12 @@ impl Controller {
         Ok(arch)
     }
 
+    /// The guest's rules file: internal networks, the app's pairs and the helper config's.
+    fn guest_rules(&self) -> String {
+        let helper = self.last_status.as_ref().map(|s| s.iptables.as_slice()).unwrap_or_default();
+        discovery::guest_rules(&self.networks, &discovery::all_pairs(&self.opts.pairs, helper))
+    }
+
     /// Every second: the helper's status into the repair policy, its decisions carried out.
     async fn check_liveness(&mut self) {
         let status = match self.helper().await {
@@ -442,6 +454,12 @@ impl Controller {
         // status keeps the dashboard's handshake age and session state current.
         self.show_status(status);
         self.send_names().await;
+        // The helper's config file changed its `iptables` pairs: the guest gets them now.
+        if self.rules_sent.as_ref().is_some_and(|sent| *sent != self.guest_rules()) {
+            if let Err(e) = self.sync().await {
+                tracing::warn!("updating the guest's rules failed: {e:#}");
+            }
+        }
         while let Some(decision) = self.repair.poll(now) {
             match decision {
                 Decision::SendRoutes => {

@@ -67,6 +67,19 @@ pub fn guest_rules(networks: &[BridgeNetwork], pairs: &[Pair]) -> String {
     text
 }
 
+/// The pairs for the guest's rules: the app's `--iptables` ones, then those of the helper's
+/// config file (its `status` reports them: the helper never talks to Docker, so the app, which
+/// writes the rules, merges them), each pair once whichever way round it is written.
+pub fn all_pairs(app: &[Pair], helper: &[Pair]) -> Vec<Pair> {
+    let mut out: Vec<Pair> = Vec::new();
+    for p in app.iter().chain(helper) {
+        if !out.iter().any(|q| (q.a, q.b) == (p.a, p.b) || (q.a, q.b) == (p.b, p.a)) {
+            out.push(*p);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +118,16 @@ mod tests {
         assert_eq!(names, ["app", "bridge", "dup", "private"]);
         let routes: Vec<String> = desired_routes(&b, &BTreeSet::new()).iter().map(ToString::to_string).collect();
         assert_eq!(routes, ["198.19.0.0/24", "198.19.1.0/24", "198.19.2.0/24", "2001:2:0:1::/64"]);
+    }
+
+    #[test]
+    fn the_helpers_config_pairs_join_the_apps_once() {
+        let p = |s: &str| s.parse::<Pair>().unwrap();
+        let app = [p("198.19.1.0+198.19.2.0")];
+        let helper = [p("198.19.2.0+198.19.1.0"), p("198.19.3.0+198.19.4.0")];
+        assert_eq!(all_pairs(&app, &helper), [p("198.19.1.0+198.19.2.0"), p("198.19.3.0+198.19.4.0")]);
+        assert_eq!(all_pairs(&[], &helper[1..]), [p("198.19.3.0+198.19.4.0")]);
+        assert!(all_pairs(&[], &[]).is_empty());
     }
 
     #[test]

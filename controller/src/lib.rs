@@ -2,7 +2,8 @@
 //! the way the docker CLI does (`endpoint`), turns its bridge networks into routes
 //! (`discovery`), keeps the guest container right (`guest`; its image for the engine's CPU:
 //! `guest_image`), and drives the helper through its API (`controller`). The menu-bar app and
-//! `dockroute --headless` both run it through `service`.
+//! `dockroute --headless` both run it through `service`. `share` is what the dashboard's Share
+//! section asks the helper (teammates over WireGuard, exposed networks).
 //!
 //! Decisions are cores without I/O, each with its own tests: when to repair the tunnel
 //! (`repair`), which Docker events matter and when to subscribe again (`docker_link`), what the
@@ -26,6 +27,7 @@ pub mod names;
 pub mod options;
 pub mod repair;
 pub mod service;
+pub mod share;
 pub mod teardown;
 pub mod view;
 

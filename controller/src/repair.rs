@@ -145,6 +145,8 @@ mod tests {
             routes: Vec::new(),
             secret_source: SecretSource::Api,
             dns: None,
+            iptables: Vec::new(),
+            share: Default::default(),
         }
     }
 

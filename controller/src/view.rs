@@ -9,7 +9,8 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use dockroute_api::client::ClientError;
-use dockroute_api::{RouteState, RouteStatus, StatsReport, Status};
+use dockroute_api::share::{ExposedBy, ExposedRoute};
+use dockroute_api::{RouteState, RouteStatus, ShareStatus, StatsReport, Status};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +40,8 @@ pub struct View {
     /// The helper's DNS server for container names, while it runs.
     #[serde(default)]
     pub dns: Option<DnsView>,
+    /// Teammates over WireGuard (the helper's `share`), while the helper reports it.
+    pub share: Option<ShareStatus>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +129,12 @@ pub struct NetworkView {
     pub conflict: Option<String>,
     /// A network whose route collides cannot be switched on from here.
     pub checkable: bool,
+    /// Teammates may reach it (a subnet of it is exposed).
+    #[serde(default)]
+    pub exposed: bool,
+    /// Exposed by a `route … expose` line: only the config file can take it back.
+    #[serde(default)]
+    pub exposed_by_config: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,6 +264,7 @@ impl Serialize for View {
             throughput: &'a VecDeque<Sample>,
             autostart: bool,
             dns: &'a Option<DnsView>,
+            share: &'a Option<ShareStatus>,
         }
         // Named one by one (no `..`): a field added to `View` fails to compile here until the
         // page gets it too.
@@ -271,6 +281,7 @@ impl Serialize for View {
             throughput,
             autostart,
             dns,
+            share,
         } = self;
         Page {
             app_version,
@@ -286,6 +297,7 @@ impl Serialize for View {
             throughput,
             autostart: *autostart,
             dns,
+            share,
         }
         .serialize(s)
     }
@@ -347,9 +359,21 @@ pub fn network_views(
                 route,
                 checkable: conflict.is_none(),
                 conflict,
+                exposed: false,
+                exposed_by_config: false,
             }
         })
         .collect()
+}
+
+/// Marks the networks teammates may reach: one of their subnets is among the helper's exposed
+/// routes (a config line makes the toggle read-only: the file owns it).
+pub fn mark_exposed(networks: &mut [NetworkView], exposed: &[ExposedRoute]) {
+    for n in networks {
+        let hits: Vec<&ExposedRoute> = exposed.iter().filter(|e| n.subnets.contains(&e.net)).collect();
+        n.exposed = !hits.is_empty();
+        n.exposed_by_config = hits.iter().any(|e| e.source == ExposedBy::Config);
+    }
 }
 
 /// Running containers on the routed bridge networks, as the dashboard lists them. Our own guest

@@ -16,6 +16,18 @@ fn bridge(name: &str, subnets: &[&str]) -> BridgeNetwork {
     }
 }
 
+#[test]
+fn a_network_is_exposed_when_one_of_its_subnets_is_and_a_config_line_locks_the_toggle() {
+    let nets = [bridge("web", &["198.19.1.0/24", "fd00:1::/64"]), bridge("db", &["198.19.2.0/24"]), bridge("x", &[])];
+    let mut views = network_views(&nets, &BTreeSet::new(), &[], &[]);
+    let exposed = |net: &str, source| ExposedRoute { net: net.parse().unwrap(), source };
+    mark_exposed(&mut views, &[exposed("fd00:1::/64", ExposedBy::Api), exposed("198.19.2.0/24", ExposedBy::Config)]);
+    let got: Vec<(bool, bool)> = views.iter().map(|v| (v.exposed, v.exposed_by_config)).collect();
+    assert_eq!(got, [(true, false), (true, true), (false, false)]);
+    mark_exposed(&mut views, &[]);
+    assert!(views.iter().all(|v| !v.exposed && !v.exposed_by_config), "taken back when the helper says so");
+}
+
 fn route(net: &str, state: RouteState) -> RouteStatus {
     RouteStatus { net: net.parse().unwrap(), source: RouteSource::App, enabled: true, state }
 }
@@ -253,6 +265,7 @@ fn every_field_reaches_the_page_and_the_phase_is_never_stale() {
         "throughput",
         "autostart",
         "dns",
+        "share",
     ]
     .into();
     assert_eq!(keys, want);

@@ -13,6 +13,7 @@ use bollard::models::{
     ContainerSummary, ContainerSummaryNetworkSettings, EndpointSettings, PortSummary, PortSummaryTypeEnum,
 };
 use dockroute_api::client::ClientError;
+use dockroute_api::share::{ExposedBy, ExposedRoute, ShareStatus, TeammateCounters, TeammateInfo};
 use dockroute_api::{
     DnsCounters, DnsStatus, RouteSource, RouteState, RouteStatus, SessionInfo, StatsReport, DEFAULT_API_SOCKET,
 };
@@ -138,6 +139,7 @@ fn push_traffic(v: &mut View) {
                 refused: 0,
                 malformed: 0,
             }),
+            teammates: Default::default(),
         };
         v.push_stats(stats, T0_MS + i as u64 * 5000);
     }
@@ -206,7 +208,47 @@ fn connected(conflict: bool) -> View {
     };
     v.problem = v.conflict_warning();
     push_traffic(&mut v);
+    let share = share();
+    view::mark_exposed(&mut v.networks, &share.exposed);
+    v.share = Some(share);
     v
+}
+
+/// One network shared with two teammates over WireGuard: one connected, one never yet.
+fn share() -> ShareStatus {
+    let drops =
+        |spoofed: u64| BTreeMap::from([("not_allowed_destination".to_string(), 0), ("spoofed_source".into(), spoofed)]);
+    ShareStatus {
+        expose: Some("0.0.0.0:2512".parse().unwrap()),
+        listening: true,
+        error: None,
+        exposed: vec![ExposedRoute { net: "172.20.0.0/16".parse().unwrap(), source: ExposedBy::Api }],
+        teammates: vec![
+            TeammateInfo {
+                name: "alice".into(),
+                address: Some("192.168.251.3".parse().unwrap()),
+                public_key: Some("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=".into()),
+                endpoint: Some("198.18.20.7:51820".parse().unwrap()),
+                last_handshake_ms: Some(42_000),
+                problem: None,
+                counters: TeammateCounters {
+                    rx_packets: 1_204,
+                    rx_bytes: 96_377,
+                    tx_packets: 1_310,
+                    tx_bytes: 1_803_245,
+                    drops: drops(2),
+                },
+            },
+            TeammateInfo {
+                name: "bob".into(),
+                address: Some("192.168.251.4".parse().unwrap()),
+                public_key: Some("TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=".into()),
+                counters: TeammateCounters { drops: drops(0), ..Default::default() },
+                ..Default::default()
+            },
+        ],
+        unattributed_drops: BTreeMap::from([("garbage".to_string(), 3), ("unknown_key".into(), 1)]),
+    }
 }
 
 /// Connect was asked for, but the helper is not installed.

@@ -1,9 +1,9 @@
 //! Dockroute config file.
 //!
 //! The format is mac-docker-connector's so its users can reuse their files:
-//! one `key value...` directive per line, `#` comments. Keys the engine does
-//! not act on yet are still validated and kept, so a file written today keeps
-//! its meaning once they are implemented.
+//! one `key value...` directive per line, `#` comments. That project's keys Dockroute does not
+//! act on (`hosts`, `proxy`, `loglevel`, `pong`) are recognised and warned about (`seed`), so an
+//! old config starts as it is.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,6 +15,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+mod seed;
+pub use seed::next_free;
 
 pub const DEFAULT_ADDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(192, 168, 251, 1), 24);
 pub const DEFAULT_ADDR6: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::new(0xfdd0, 0xd0c4, 0x2511, 0, 0, 0, 0, 1), 64);
@@ -32,7 +35,6 @@ pub const DEFAULT_DNS_SUFFIX: &str = "docker";
 const SCALAR_KEYS: [&str; 13] =
     ["addr", "addr6", "port", "mtu", "host", "secret-file", "keepalive", "expose", "api-socket", "api-socket-mode", "require-signature",
      "dns", "dns-suffix"];
-const NOT_ACTIVE: &str = "is parsed but not active yet";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -88,19 +90,23 @@ pub struct Route {
     pub line: usize,
 }
 
-/// `iptables A+B` (insert) / `A-B` (remove): lets two container subnets reach each other.
-/// Parsed only. The seed wrote IPv4 addresses; so do we.
+/// `iptables A+B` (insert) / `A-B` (remove): lets two container subnets reach each other. The
+/// helper reports the pairs in force (`Config::iptables_pairs`) and the app writes them into the
+/// guest's rules. The seed wrote IPv4 addresses; so do we.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IptablesPair {
     pub pair: Pair,
     pub insert: bool,
 }
 
-/// `token NAME IP`: a per-client link address. Parsed only.
+/// `token NAME [IP]`: a teammate's address in the link subnet (see the helper's `share`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     pub name: String,
-    pub ip: Ipv4Addr,
+    /// Always set after parsing: a line without an address gets the next free one.
+    pub ip: Option<Ipv4Addr>,
+    /// The address was given by the parser, not the line.
+    pub assigned: bool,
     /// Kept so the end-of-file subnet check can point at the right line.
     pub line: usize,
 }
@@ -333,14 +339,16 @@ impl Config {
                     let msg = format!("route {cidr:?} has host bits set; using {net}");
                     self.warn(line, msg);
                 }
-                if let Some(first) = self.routes.iter().find(|r| r.net == net) {
+                if let Some(first) = self.routes.iter_mut().find(|r| r.net == net) {
+                    // The seed's way of exposing a route listed earlier: say it again with `expose`.
+                    if expose && !first.expose {
+                        first.expose = true;
+                        return Ok(());
+                    }
                     let first = first.line;
                     let msg = format!("duplicate route {net} (first on line {first}) ignored");
                     self.warn(line, msg);
                     return Ok(());
-                }
-                if expose {
-                    self.warn(line, format!("`expose` on a route {NOT_ACTIVE}"));
                 }
                 self.routes.push(Route { net, expose, line });
             }
@@ -351,44 +359,59 @@ impl Config {
                     return Err(bad(v, &format!("\"{}\" is not IPv4", pair.a)));
                 }
                 self.iptables.push(IptablesPair { pair, insert: op == PairOp::Insert });
-                self.warn(line, format!("`iptables` {NOT_ACTIVE}"));
             }
             "expose" => {
-                let v = one?;
+                let v = match args.as_slice() {
+                    [v] => *v,
+                    [v, "restart"] => {
+                        self.warn(line, seed::EXPOSE_RESTART.to_string());
+                        *v
+                    }
+                    [] => return Err(format!("missing value in {content:?}")),
+                    _ => return Err(format!("expected `expose ADDR:PORT [restart]`, got {content:?}")),
+                };
                 self.expose = Some(v.parse().map_err(|_| bad(v, "expected ADDR:PORT"))?);
-                self.warn(line, format!("`expose` {NOT_ACTIVE}"));
             }
             "token" => {
-                let [name, ip] = args.as_slice() else {
-                    return Err(format!("expected `token NAME IP`, got {content:?}"));
+                let (name, ip) = match args.as_slice() {
+                    [name] => (*name, None),
+                    [name, ip] => (*name, Some(ip.parse().map_err(|_| bad(rest, "not an IPv4 address"))?)),
+                    _ => return Err(format!("expected `token NAME [IP]`, got {content:?}")),
                 };
-                let ip = ip.parse().map_err(|_| bad(rest, "not an IPv4 address"))?;
-                let name = name.to_string();
-                self.tokens.push(Token { name, ip, line });
-                self.warn(line, format!("`token` {NOT_ACTIVE}"));
+                self.tokens.push(Token { name: name.to_string(), ip, assigned: false, line });
             }
-            _ => return Err(format!("unknown key {key:?} in {content:?}")),
+            _ => match seed::seed_only_key(key, &args) {
+                Some(Ok(warning)) => self.warn(line, warning),
+                Some(Err(expected)) => return Err(format!("{expected}, got {content:?}")),
+                None => return Err(format!("unknown key {key:?} in {content:?}")),
+            },
         }
         Ok(())
     }
 
     /// Run after the whole file because `addr` may come after the tokens.
-    fn check_tokens(&self) -> Result<(), ConfigError> {
+    fn check_tokens(&mut self) -> Result<(), ConfigError> {
         let (net, guest) = (self.addr, self.guest_link_v4());
-        let reserved = [net.addr(), guest, net.network(), net.broadcast()];
-        for t in &self.tokens {
-            let why = if !net.contains(&t.ip) {
-                "outside"
-            } else if reserved.contains(&t.ip) {
-                "reserved in"
-            } else {
-                continue;
-            };
-            let (text, ip) = (format!("{} {}", t.name, t.ip), t.ip);
-            let msg = format!("invalid token {text:?}: {ip} is {why} subnet {}", net.trunc());
-            return Err(ConfigError::new(t.line, msg));
+        seed::settle_tokens(&mut self.tokens, net, guest).map_err(|(line, msg)| ConfigError::new(line, msg))
+    }
+
+    /// The `route … expose` subnets: what teammates may reach.
+    pub fn exposed_nets(&self) -> Vec<IpNet> {
+        self.routes.iter().filter(|r| r.expose).map(|r| r.net).collect()
+    }
+
+    /// The `iptables A+B` pairs in force: each insert line, unless a later `A-B` line (either
+    /// order) removes it.
+    pub fn iptables_pairs(&self) -> Vec<Pair> {
+        let same = |x: &Pair, y: &Pair| (x.a, x.b) == (y.a, y.b) || (x.a, x.b) == (y.b, y.a);
+        let mut out: Vec<Pair> = Vec::new();
+        for p in &self.iptables {
+            out.retain(|q| !same(q, &p.pair));
+            if p.insert {
+                out.push(p.pair);
+            }
         }
-        Ok(())
+        out
     }
 
     fn warn(&mut self, line: usize, message: String) {
@@ -509,8 +532,8 @@ mod tests {
         assert_eq!(nets(&c), ["10.1.0.0/16"]);
         assert_eq!(c.secret_file, Path::new("/etc/dr/k/s.key"));
         assert_eq!(c.expose.unwrap().to_string(), "[::]:2512");
-        assert_eq!((c.tokens[0].ip.octets(), c.tokens[0].line), ([10, 9, 0, 3], 11));
-        assert_eq!(c.warnings.len(), 3, "{:?}", c.warnings);
+        assert_eq!((c.tokens[0].ip.unwrap().octets(), c.tokens[0].line), ([10, 9, 0, 3], 11));
+        assert!(c.warnings.is_empty(), "iptables, expose and token are active: {:?}", c.warnings);
         let c = ok("addr6 none\nsecret-file /var/s k\naddr 192.168.251.2/30");
         assert_eq!((c.host_link_v6(), c.guest_link_v6()), (None, None));
         assert_eq!(c.secret_file, Path::new("/var/s k"));
@@ -574,13 +597,8 @@ mod tests {
         assert_eq!(ipt[1], ("172.0.3.0+172.0.4.0".to_string(), false));
         assert_eq!(c.expose, Some("0.0.0.0:2512".parse().unwrap()));
         let t = &c.tokens[0];
-        assert_eq!((t.name.as_str(), t.ip), ("token-name", ip("192.168.251.3")));
-        let want = "line 2: `expose` on a route is parsed but not active yet\n\
-            line 3: `iptables` is parsed but not active yet\n\
-            line 4: `iptables` is parsed but not active yet\n\
-            line 5: `expose` is parsed but not active yet\n\
-            line 6: `token` is parsed but not active yet";
-        assert_eq!(warns(&c).join("\n"), want);
+        assert_eq!((t.name.as_str(), t.ip), ("token-name", Some(ip("192.168.251.3"))));
+        assert!(warns(&c).is_empty(), "the seed's keys are all active: {:?}", warns(&c));
     }
 
     #[test]
@@ -627,7 +645,7 @@ mod tests {
             ("iptables 172.0.1.0", "A+B or A-B"),
             ("iptables 172.0.1.0+fd00::", "\"fd00::\" is not IPv4"),
             ("expose 0.0.0.0", "ADDR:PORT"),
-            ("token onlyname", "expected `token NAME IP`"),
+            ("token a b c", "expected `token NAME [IP]`"),
             ("secret-file", "missing value"),
         ] {
             let e = fail(&format!("# ok\n{text}\nport 1"));

@@ -11,6 +11,7 @@
 //! - `default_config`: the config written by install, or by `run` when there is none.
 //! - `dns`: container names: the authoritative DNS server on the link address and the host
 //!   resolver's pointer to it.
+//! - `share`: teammates over WireGuard (`expose`, `route … expose`, `token`).
 
 pub mod authz;
 pub mod codesign;
@@ -21,3 +22,4 @@ pub mod dns;
 pub mod install;
 pub mod run;
 pub mod server;
+pub mod share;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use dockroute_helper::share::cli::{self as share_cli, ShareCommand};
 use dockroute_helper::{install, run};
 
 #[derive(Parser)]
@@ -42,6 +43,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Share the exposed routes with teammates over WireGuard (needs `expose` in the config).
+    Share {
+        #[arg(long, global = true, default_value = dockroute_api::DEFAULT_API_SOCKET)]
+        socket: PathBuf,
+        #[command(subcommand)]
+        op: ShareOp,
+    },
     /// Install the helper as a system service (launchd on macOS, systemd on Linux).
     Install {
         /// Config file the service runs with (created with defaults if missing);
@@ -66,12 +74,47 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ShareOp {
+    /// Make a teammate's key pair and print their WireGuard config (wg-quick format) once.
+    Add {
+        name: String,
+        /// Their address in the link subnet (default: the config's `token NAME IP`, else the next free).
+        #[arg(long)]
+        ip: Option<std::net::Ipv4Addr>,
+        /// HOST:PORT your teammate reaches this machine at (default: the `expose` address).
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Print a QR code for the WireGuard app instead of the text.
+        #[arg(long)]
+        qr: bool,
+        /// Replace an existing teammate's key: their old config stops working at once.
+        #[arg(long)]
+        rotate: bool,
+    },
+    /// Teammates with address, last handshake and traffic.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cut a teammate off and forget their key.
+    Revoke { name: String },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     dockroute_stdx::logging::init(cli.log_json);
     let result = match cli.command {
         Command::Run { config, tun_name, socket } => run::run(&config, tun_name, socket),
         Command::Status { socket, json } => status(&socket, json),
+        Command::Share { socket, op } => share_cli::run(
+            &socket,
+            match op {
+                ShareOp::Add { name, ip, endpoint, qr, rotate } => ShareCommand::Add { name, ip, endpoint, qr, rotate },
+                ShareOp::List { json } => ShareCommand::List { json },
+                ShareOp::Revoke { name } => ShareCommand::Revoke { name },
+            },
+        ),
         Command::Install { config } => service(config, false, install::install),
         Command::Uninstall { config, purge } => service(config, purge, install::uninstall),
         Command::PrintSmappservicePlist => {

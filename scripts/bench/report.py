@@ -14,6 +14,15 @@ import re
 import sys
 
 PATHS = ["raw", "wireguard-go", "dockroute"]
+# Teammate → container (sharing): through the helper, and wireguard-go ⇄ wireguard-go.
+SHARE_PATHS = ["teammate-wireguard-go", "teammate-dockroute"]
+SHARE_ROWS = [
+    ("TCP 1 stream", ("tcp_1", "gbit_s"), "Gbit/s", "{:.3f}"),
+    ("ICMP RTT p50", ("icmp_rtt", "p50_us"), "us", "{:.0f}"),
+    ("ICMP RTT p99", ("icmp_rtt", "p99_us"), "us", "{:.0f}"),
+    ("TCP req/resp p50", ("tcp_rr", "p50_us"), "us", "{:.0f}"),
+    ("TCP req/resp p99", ("tcp_rr", "p99_us"), "us", "{:.0f}"),
+]
 # Which of the tunnel's processes is the "mac" end and which the "vm" end.
 ENDS = {"wireguard-go": ("mac", "vm"), "dockroute": ("helper", "guest")}
 
@@ -201,7 +210,48 @@ def collect(resdir):
         if idle:
             r["idle"] = idle
         results[path] = r
+    for path in SHARE_PATHS:
+        d = os.path.join(resdir, path)
+        if not os.path.isdir(d):
+            continue
+        if os.path.exists(os.path.join(d, "error")):
+            results[path] = {"error": open(os.path.join(d, "error")).read().strip()}
+            continue
+        results[path] = {"tcp_1": tcp_result(d, "tcp1"), "icmp_rtt": ping_result(d), "tcp_rr": rr_result(d)}
     return meta, results
+
+
+def share_table(results):
+    """Teammate → container: wireguard-go ⇄ wireguard-go, Dockroute's share, and the ratio."""
+    if not any(p in results for p in SHARE_PATHS):
+        return []
+    rows = [("teammate -> container", "unit", "wg-go<->wg-go", "dockroute share", "share/wg")]
+    for label, keys, unit, f in SHARE_ROWS:
+        wg, dr = (get(results, p, *keys) for p in SHARE_PATHS)
+        rows.append((label, unit, fmt(f, wg), fmt(f, dr), fmt("{:.2f}x", dr / wg if dr is not None and wg else None)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for i, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(widths[j]) if j < 2 else c.rjust(widths[j]) for j, c in enumerate(r)))
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    for p in SHARE_PATHS:
+        res = results.get(p, {})
+        if "error" in res:
+            lines.append(f"  {p}: {res['error']}")
+        for k, v in res.items():
+            if isinstance(v, dict) and "error" in v:
+                lines.append(f"  {p} {k}: {v['error']}")
+    return lines
+
+
+def share_summary(results):
+    out = {}
+    for label, keys, unit, _ in SHARE_ROWS:
+        wg, dr = (get(results, p, *keys) for p in SHARE_PATHS)
+        out[label] = {"unit": unit, "wireguard-go": wg, "dockroute": dr,
+                      "dockroute_over_wireguard_go": dr / wg if dr is not None and wg else None}
+    return out
 
 
 def get(results, path, *keys):
@@ -342,6 +392,7 @@ def table(meta, results):
         mark = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
         lines.append("  {:<40} value {:>10}  goal {:>6}  {}".format(
             t["target"], fmt("{:.3f}", t["value"]), t["goal"], mark))
+    lines.extend(share_table(results))
     lines.append("runtime: {} s".format(meta.get("runtime_s", "?")))
     return "\n".join(lines)
 
@@ -370,6 +421,7 @@ def main():
         "meta": meta,
         "results": results,
         "summary": ratios,
+        "share_summary": share_summary(results),
         "targets": targets(results),
     }
     with open(out, "w") as f:

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use dockroute_controller::share::{self, IssuedConfig};
 use dockroute_controller::view::View;
 use dockroute_controller::Service;
 use tauri::{AppHandle, Runtime, State};
@@ -22,6 +23,8 @@ pub struct AppState {
     approval_pending: watch::Sender<bool>,
     /// Bumped when something the view shows changes outside the service (launch at login).
     local_change: watch::Sender<u64>,
+    /// The teammate config issued last, until the user saves it (the page gets only its QR code).
+    issued: Mutex<Option<IssuedConfig>>,
 }
 
 /// Longest text the page may put on the clipboard (it copies addresses).
@@ -41,6 +44,7 @@ impl AppState {
             helper,
             approval_pending: watch::channel(false).0,
             local_change: watch::channel(0).0,
+            issued: Mutex::new(None),
         }
     }
 
@@ -143,6 +147,46 @@ impl AppState {
         }
     }
 
+    fn helper_socket(&self) -> std::path::PathBuf {
+        self.service.snapshot().helper_socket.into()
+    }
+
+    /// A teammate's WireGuard config from the helper (new, or with `rotate` a new key): the
+    /// page gets the QR code; the text waits here for "Save config".
+    pub async fn add_teammate(&self, name: &str, rotate: bool) -> Result<IssuedConfig, String> {
+        let issued = share::add_teammate(&self.helper_socket(), name, rotate).await?;
+        *self.issued.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(issued.clone());
+        Ok(issued)
+    }
+
+    /// Saves the config issued last for `name` into `dir`; returns the path.
+    pub fn save_teammate_config(&self, dir: &std::path::Path, name: &str) -> Result<String, String> {
+        let issued = self.issued.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let issued = issued.filter(|c| c.name == name).ok_or_else(|| format!("no new config for {name:?} to save"))?;
+        share::save_config(dir, &issued).map(|p| p.display().to_string())
+    }
+
+    pub async fn revoke_teammate(&self, name: &str) -> Result<(), String> {
+        share::revoke_teammate(&self.helper_socket(), name).await?;
+        let mut issued = self.issued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if issued.as_ref().is_some_and(|c| c.name == name) {
+            *issued = None;
+        }
+        Ok(())
+    }
+
+    /// Lets teammates reach a network (all its subnets), or no longer. A network a config line
+    /// exposes cannot be taken back from here.
+    pub async fn set_network_exposed(&self, name: &str, exposed: bool) -> Result<(), String> {
+        let view = self.service.snapshot();
+        let network = view.networks.iter().find(|n| n.name == name);
+        let network = network.ok_or_else(|| format!("no bridge network named {name:?}"))?;
+        if !exposed && network.exposed_by_config {
+            return Err(format!("{name} is exposed by the helper's config file (`route … expose`): change it there"));
+        }
+        share::set_exposed(&self.helper_socket(), &network.subnets, exposed).await
+    }
+
     /// `http://ip:port` for a port a running container exposes; anything else is refused, so
     /// the page cannot make the app open arbitrary addresses.
     pub fn container_url(&self, ip: &str, port: u16) -> Result<String, String> {
@@ -204,6 +248,42 @@ pub async fn install_helper<R: Runtime>(app: AppHandle<R>) -> Result<String, Str
 #[tauri::command]
 pub fn open_login_items(state: State<'_, AppState>) -> Result<(), String> {
     state.open_login_items()
+}
+
+#[tauri::command]
+pub async fn add_teammate(
+    state: State<'_, AppState>,
+    name: String,
+    rotate: Option<bool>,
+) -> Result<IssuedConfig, String> {
+    state.add_teammate(&name, rotate.unwrap_or(false)).await
+}
+
+/// Into the Downloads folder (the home folder without one): no file dialog to wire up, and the
+/// path comes back to the page.
+#[tauri::command]
+pub fn save_teammate_config<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<String, String> {
+    use tauri::Manager;
+    let dir = app
+        .path()
+        .download_dir()
+        .or_else(|_| app.path().home_dir())
+        .map_err(|e| format!("no folder to save to: {e}"))?;
+    state.save_teammate_config(&dir, &name)
+}
+
+#[tauri::command]
+pub async fn revoke_teammate(state: State<'_, AppState>, name: String) -> Result<(), String> {
+    state.revoke_teammate(&name).await
+}
+
+#[tauri::command]
+pub async fn set_network_exposed(state: State<'_, AppState>, name: String, exposed: bool) -> Result<(), String> {
+    state.set_network_exposed(&name, exposed).await
 }
 
 #[tauri::command]

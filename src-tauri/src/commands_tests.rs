@@ -119,6 +119,9 @@ fn harness_with(broken_login: bool, helper: FakeHelper) -> Harness {
             open_container_url,
             install_helper,
             open_login_items,
+            add_teammate,
+            revoke_teammate,
+            set_network_exposed,
         ])
         .build(mock_context(noop_assets()))
         .unwrap();
@@ -206,6 +209,29 @@ fn bad_requests_get_errors_and_change_nothing() {
     // And the app still answers.
     assert!(h.invoke("view", json!({})).is_ok());
     assert!(!h.dir.path().join(crate::prefs::FILE_NAME).exists(), "nothing was saved");
+}
+
+#[test]
+fn share_commands_say_what_is_missing_and_save_only_what_was_issued() {
+    let h = harness(false);
+    let e = h.invoke("add_teammate", json!({"name": "alice"})).unwrap_err();
+    assert!(e.as_str().unwrap().contains("helper not running"), "{e}");
+    let e = h.invoke("revoke_teammate", json!({"name": "alice"})).unwrap_err();
+    assert!(e.as_str().unwrap().contains("helper not running"), "{e}");
+    let e = h.invoke("set_network_exposed", json!({"name": "nope", "exposed": true})).unwrap_err();
+    assert!(e.as_str().unwrap().contains("no bridge network named \"nope\""), "{e}");
+    let state = h.webview.state::<AppState>();
+    let e = state.save_teammate_config(h.dir.path(), "alice").unwrap_err();
+    assert!(e.contains("no new config for \"alice\""), "{e}");
+    *state.issued.lock().unwrap() = Some(dockroute_controller::share::IssuedConfig {
+        name: "alice".into(),
+        address: "198.18.5.3".into(),
+        qr_svg: String::new(),
+        text: "[Interface]\n".into(),
+    });
+    assert!(state.save_teammate_config(h.dir.path(), "bob").is_err(), "only the teammate it was issued for");
+    let path = state.save_teammate_config(h.dir.path(), "alice").unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "[Interface]\n");
 }
 
 #[test]

@@ -47,6 +47,10 @@ pub fn run(opts: AppOptions) -> anyhow::Result<()> {
             commands::open_login_items,
             commands::copy_text,
             commands::open_container_url,
+            commands::add_teammate,
+            commands::save_teammate_config,
+            commands::revoke_teammate,
+            commands::set_network_exposed,
         ])
         .setup(move |app| {
             setup(app, opts)?;

@@ -124,6 +124,8 @@ mod tests {
             route,
             conflict: (route == RouteShown::Conflict).then(|| "conflicts with en0".into()),
             checkable: route != RouteShown::Conflict,
+            exposed: false,
+            exposed_by_config: false,
         }
     }
 

@@ -3,4 +3,5 @@ pub mod docker;
 pub mod docker_rig;
 pub mod netns;
 pub mod rig;
+pub mod teammate;
 pub mod webdriver;

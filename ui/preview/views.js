@@ -41,7 +41,9 @@ window.DockroutePreviewViews = {
         "enabled": true,
         "route": "installed",
         "conflict": null,
-        "checkable": true
+        "checkable": true,
+        "exposed": true,
+        "exposed_by_config": false
       },
       {
         "id": "ee0ae2a37a3231efee0ae2a37a3231efee0ae2a37a3231efee0ae2a37a3231ef",
@@ -54,7 +56,9 @@ window.DockroutePreviewViews = {
         "enabled": true,
         "route": "installed",
         "conflict": null,
-        "checkable": true
+        "checkable": true,
+        "exposed": false,
+        "exposed_by_config": false
       },
       {
         "id": "9cdc3637e7ce03909cdc3637e7ce03909cdc3637e7ce03909cdc3637e7ce0390",
@@ -66,7 +70,9 @@ window.DockroutePreviewViews = {
         "enabled": false,
         "route": "disabled",
         "conflict": null,
-        "checkable": true
+        "checkable": true,
+        "exposed": false,
+        "exposed_by_config": false
       },
       {
         "id": "78c34be7c737629978c34be7c737629978c34be7c737629978c34be7c7376299",
@@ -78,7 +84,9 @@ window.DockroutePreviewViews = {
         "enabled": false,
         "route": "conflict",
         "conflict": "Route 10.8.0.0/16 conflicts with utun3 (10.8.0.0/14) — a VPN or another network uses these addresses",
-        "checkable": false
+        "checkable": false,
+        "exposed": false,
+        "exposed_by_config": false
       }
     ],
     "containers": [
@@ -273,7 +281,8 @@ window.DockroutePreviewViews = {
         "nxdomain": 33,
         "refused": 0,
         "malformed": 0
-      }
+      },
+      "teammates": {}
     },
     "throughput": [
       {
@@ -359,6 +368,59 @@ window.DockroutePreviewViews = {
           "reason": "only names below .docker, .test, .example, .internal, .home.arpa are answered"
         }
       ]
+    },
+    "share": {
+      "expose": "0.0.0.0:2512",
+      "listening": true,
+      "error": null,
+      "exposed": [
+        {
+          "net": "172.20.0.0/16",
+          "source": "api"
+        }
+      ],
+      "teammates": [
+        {
+          "name": "alice",
+          "address": "192.168.251.3",
+          "public_key": "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=",
+          "endpoint": "198.18.20.7:51820",
+          "last_handshake_ms": 42000,
+          "problem": null,
+          "counters": {
+            "rx_packets": 1204,
+            "rx_bytes": 96377,
+            "tx_packets": 1310,
+            "tx_bytes": 1803245,
+            "drops": {
+              "not_allowed_destination": 0,
+              "spoofed_source": 2
+            }
+          }
+        },
+        {
+          "name": "bob",
+          "address": "192.168.251.4",
+          "public_key": "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=",
+          "endpoint": null,
+          "last_handshake_ms": null,
+          "problem": null,
+          "counters": {
+            "rx_packets": 0,
+            "rx_bytes": 0,
+            "tx_packets": 0,
+            "tx_bytes": 0,
+            "drops": {
+              "not_allowed_destination": 0,
+              "spoofed_source": 0
+            }
+          }
+        }
+      ],
+      "unattributed_drops": {
+        "garbage": 3,
+        "unknown_key": 1
+      }
     }
   },
   "connected": {
@@ -396,7 +458,9 @@ window.DockroutePreviewViews = {
         "enabled": true,
         "route": "installed",
         "conflict": null,
-        "checkable": true
+        "checkable": true,
+        "exposed": true,
+        "exposed_by_config": false
       },
       {
         "id": "ee0ae2a37a3231efee0ae2a37a3231efee0ae2a37a3231efee0ae2a37a3231ef",
@@ -409,7 +473,9 @@ window.DockroutePreviewViews = {
         "enabled": true,
         "route": "installed",
         "conflict": null,
-        "checkable": true
+        "checkable": true,
+        "exposed": false,
+        "exposed_by_config": false
       },
       {
         "id": "9cdc3637e7ce03909cdc3637e7ce03909cdc3637e7ce03909cdc3637e7ce0390",
@@ -421,7 +487,9 @@ window.DockroutePreviewViews = {
         "enabled": false,
         "route": "disabled",
         "conflict": null,
-        "checkable": true
+        "checkable": true,
+        "exposed": false,
+        "exposed_by_config": false
       }
     ],
     "containers": [
@@ -599,7 +667,8 @@ window.DockroutePreviewViews = {
         "nxdomain": 33,
         "refused": 0,
         "malformed": 0
-      }
+      },
+      "teammates": {}
     },
     "throughput": [
       {
@@ -685,6 +754,59 @@ window.DockroutePreviewViews = {
           "reason": "only names below .docker, .test, .example, .internal, .home.arpa are answered"
         }
       ]
+    },
+    "share": {
+      "expose": "0.0.0.0:2512",
+      "listening": true,
+      "error": null,
+      "exposed": [
+        {
+          "net": "172.20.0.0/16",
+          "source": "api"
+        }
+      ],
+      "teammates": [
+        {
+          "name": "alice",
+          "address": "192.168.251.3",
+          "public_key": "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=",
+          "endpoint": "198.18.20.7:51820",
+          "last_handshake_ms": 42000,
+          "problem": null,
+          "counters": {
+            "rx_packets": 1204,
+            "rx_bytes": 96377,
+            "tx_packets": 1310,
+            "tx_bytes": 1803245,
+            "drops": {
+              "not_allowed_destination": 0,
+              "spoofed_source": 2
+            }
+          }
+        },
+        {
+          "name": "bob",
+          "address": "192.168.251.4",
+          "public_key": "TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=",
+          "endpoint": null,
+          "last_handshake_ms": null,
+          "problem": null,
+          "counters": {
+            "rx_packets": 0,
+            "rx_bytes": 0,
+            "tx_packets": 0,
+            "tx_bytes": 0,
+            "drops": {
+              "not_allowed_destination": 0,
+              "spoofed_source": 0
+            }
+          }
+        }
+      ],
+      "unattributed_drops": {
+        "garbage": 3,
+        "unknown_key": 1
+      }
     }
   },
   "disconnected": {
@@ -700,7 +822,8 @@ window.DockroutePreviewViews = {
     "stats": null,
     "throughput": [],
     "autostart": false,
-    "dns": null
+    "dns": null,
+    "share": null
   },
   "docker_missing": {
     "app_version": "0.1.0",
@@ -720,7 +843,8 @@ window.DockroutePreviewViews = {
     "stats": null,
     "throughput": [],
     "autostart": false,
-    "dns": null
+    "dns": null,
+    "share": null
   },
   "helper_missing": {
     "app_version": "0.1.0",
@@ -740,6 +864,7 @@ window.DockroutePreviewViews = {
     "stats": null,
     "throughput": [],
     "autostart": false,
-    "dns": null
+    "dns": null,
+    "share": null
   }
 };

@@ -21,6 +21,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tun_rs::{GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
+use super::side_port::{next_injected, SidePort};
 use super::{Control, DriverConfig};
 use crate::proto::wire::DATA_HEADER_LEN;
 use crate::proto::{Endpoint, Event};
@@ -60,9 +61,10 @@ pub(super) async fn run<E: Endpoint>(
     udp: Arc<UdpSocket>,
     control: mpsc::UnboundedReceiver<Control<E>>,
     events: mpsc::UnboundedSender<Event>,
+    side: Option<SidePort>,
 ) -> io::Result<E> {
     if super::portable_requested() {
-        return super::portable::run(core, cfg, tun, udp, control, events).await;
+        return super::portable::run(core, cfg, tun, udp, control, events, side).await;
     }
     let state = UdpSocketState::new(UdpSockRef::from(&*udp))?;
     for (what, r) in [
@@ -79,7 +81,7 @@ pub(super) async fn run<E: Endpoint>(
         tun_offload = tun.tcp_gso(),
         "batched driver"
     );
-    Batched::new(core, cfg, tun, udp, state).run(control, events).await
+    Batched::new(core, cfg, tun, udp, state, side).run(control, events).await
 }
 
 struct Batched<E> {
@@ -107,6 +109,8 @@ struct Batched<E> {
     /// hold the very CPU the reply has to be made on.
     spin_enabled: bool,
     gro: GROTable,
+    /// The helper's share, when it runs one (see `SidePort`).
+    side: Option<SidePort>,
 }
 
 impl<E: Endpoint> Batched<E> {
@@ -116,6 +120,7 @@ impl<E: Endpoint> Batched<E> {
         tun: Arc<tun_rs::AsyncDevice>,
         udp: Arc<UdpSocket>,
         state: UdpSocketState,
+        side: Option<SidePort>,
     ) -> Self {
         // Without offload a read is one packet of at most the MTU; with it, segments are too.
         let segment = DATA_HEADER_LEN + usize::from(cfg.mtu).max(1500);
@@ -136,6 +141,7 @@ impl<E: Endpoint> Batched<E> {
             write_capacity: if offload { TUN_WRITE_CAPACITY } else { TUN_WRITE_OFFSET + segment },
             spin_enabled: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
             gro: GROTable::default(),
+            side,
         }
     }
 
@@ -179,6 +185,7 @@ impl<E: Endpoint> Batched<E> {
                         Err(e) => return Err(io::Error::new(e.kind(), format!("TUN device read failed: {e}"))),
                     }
                 }
+                packet = next_injected(&mut self.side) => self.forward_injected(packet).await,
                 () = sleep => self.core.handle_timeout(Instant::now()),
                 c = control.recv() => match c {
                     Some(f) => f(&mut self.core, Instant::now()),
@@ -309,6 +316,9 @@ impl<E: Endpoint> Batched<E> {
                 for datagram in self.recv_bufs[j][..meta.len].chunks(stride) {
                     if let Some(range) = self.core.handle_datagram(now, meta.addr, datagram) {
                         accepted += 1;
+                        if self.side.as_ref().is_some_and(|s| s.offer(&datagram[range.clone()])) {
+                            continue;
+                        }
                         let mut out = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(self.write_capacity));
                         // Room for the virtio header tun-rs writes in front of the packet.
                         out.clear();
@@ -356,6 +366,26 @@ impl<E: Endpoint> Batched<E> {
             }
             std::hint::spin_loop();
         }
+    }
+
+    /// Frames packets from the side port (this one and those queued behind it) the way a TUN
+    /// read is framed, and sends them.
+    async fn forward_injected(&mut self, first: Vec<u8>) {
+        let mut n = 0;
+        let mut next = Some(first);
+        while let Some(packet) = next.take() {
+            let room = &mut self.segments[n];
+            // Larger than a segment: the core would drop it as oversized anyway.
+            if DATA_HEADER_LEN + packet.len() <= room.len() {
+                room[DATA_HEADER_LEN..][..packet.len()].copy_from_slice(&packet);
+                self.sizes[n] = packet.len();
+                n += 1;
+            }
+            if n < self.segments.len() {
+                next = self.side.as_mut().and_then(|s| s.inject.try_recv().ok());
+            }
+        }
+        self.forward_tun_read(n).await;
     }
 
     /// Writes the packets gathered for the TUN, coalesced, and keeps their buffers for reuse.

@@ -18,6 +18,9 @@ mod imp;
 #[cfg(not(target_os = "linux"))]
 #[path = "portable.rs"]
 mod imp;
+mod side_port;
+pub use side_port::{Divert, SidePort, SIDE_QUEUE};
+
 // The one-packet-per-call loop, kept on Linux as the reference the batched one is measured
 // against (`DOCKROUTE_PORTABLE_DRIVER=1`) and as its fallback.
 #[cfg(target_os = "linux")]
@@ -51,7 +54,20 @@ pub async fn run<E: Endpoint>(
     control: mpsc::UnboundedReceiver<Control<E>>,
     events: mpsc::UnboundedSender<Event>,
 ) -> io::Result<E> {
-    imp::run(core, cfg, tun, udp, control, events).await
+    imp::run(core, cfg, tun, udp, control, events, None).await
+}
+
+/// `run`, with a side port (see `SidePort`): the helper's share injects and takes packets there.
+pub async fn run_with_side_port<E: Endpoint>(
+    core: E,
+    cfg: DriverConfig,
+    tun: Arc<tun_rs::AsyncDevice>,
+    udp: Arc<UdpSocket>,
+    control: mpsc::UnboundedReceiver<Control<E>>,
+    events: mpsc::UnboundedSender<Event>,
+    side: SidePort,
+) -> io::Result<E> {
+    imp::run(core, cfg, tun, udp, control, events, Some(side)).await
 }
 
 /// On SIGUSR1, logs the core's counters (`kill -USR1 <pid>`: what a support request needs).

@@ -8,6 +8,7 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use super::side_port::{next_injected, SidePort};
 use super::{Control, DriverConfig};
 use crate::proto::wire::DATA_HEADER_LEN;
 use crate::proto::{Endpoint, Event};
@@ -23,6 +24,7 @@ pub(super) async fn run<E: Endpoint>(
     udp: Arc<UdpSocket>,
     mut control: mpsc::UnboundedReceiver<Control<E>>,
     events: mpsc::UnboundedSender<Event>,
+    mut side: Option<SidePort>,
 ) -> io::Result<E> {
     let mut net_buf = vec![0u8; UDP_BUF];
     let mut tun_buf = vec![0u8; DATA_HEADER_LEN + TUN_BUF];
@@ -50,6 +52,9 @@ pub(super) async fn run<E: Endpoint>(
                     Err(e) => { tracing::debug!("udp receive: {e}"); continue; }
                 };
                 if let Some(range) = core.handle_datagram(Instant::now(), from, &net_buf[..n]) {
+                    if side.as_ref().is_some_and(|s| s.offer(&net_buf[range.clone()])) {
+                        continue;
+                    }
                     if let Err(e) = tun.send(&net_buf[range]).await {
                         tracing::debug!("tun write: {e}");
                     }
@@ -60,6 +65,19 @@ pub(super) async fn run<E: Endpoint>(
                 if let Some((dst, len)) = core.encapsulate(Instant::now(), &mut tun_buf, n) {
                     if let Err(e) = udp.send_to(&tun_buf[..len], dst).await {
                         tracing::debug!("send to {dst} failed: {e}");
+                    }
+                }
+            }
+            packet = next_injected(&mut side) => {
+                // Framed like a TUN read; a packet too large for the buffer is one the core
+                // would drop as oversized anyway.
+                let n = packet.len();
+                if DATA_HEADER_LEN + n <= tun_buf.len() {
+                    tun_buf[DATA_HEADER_LEN..][..n].copy_from_slice(&packet);
+                    if let Some((dst, len)) = core.encapsulate(Instant::now(), &mut tun_buf, n) {
+                        if let Err(e) = udp.send_to(&tun_buf[..len], dst).await {
+                            tracing::debug!("send to {dst} failed: {e}");
+                        }
                     }
                 }
             }

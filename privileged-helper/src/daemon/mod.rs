@@ -7,10 +7,12 @@
 //! - `config_reload`: when a re-read config file applies (two equal reads; bad keeps good).
 //! - `tunnel`: building and tearing down TUN + UDP + engine, and asking the engine things.
 //! - the DNS server (`crate::dns`) starts after the tunnel and stops before it.
+//! - `sharing`: the share's operations and when it follows a change (`crate::share`).
 
 mod config_reload;
 mod ops;
 mod route_policy;
+mod sharing;
 mod tunnel;
 
 use std::path::Path;
@@ -44,6 +46,7 @@ pub struct Daemon {
     pub events: broadcast::Sender<Event>,
     last_stats: Option<StatsReport>,
     bundle_requirement: Option<Result<String, String>>,
+    share: crate::share::Share,
 }
 
 /// What woke the daemon up.
@@ -89,6 +92,7 @@ impl Daemon {
             events: broadcast::channel(64).0,
             last_stats: None,
             bundle_requirement: None,
+            share: crate::share::Share::load_or_unusable(config_path),
         }
     }
 
@@ -169,6 +173,7 @@ impl Daemon {
                 }
                 Wake::ConfigTick => {
                     if self.reload_config() {
+                        self.sync_share().await;
                         let _ = policy.send(self.policy());
                         self.publish_status().await;
                     }
@@ -206,6 +211,11 @@ impl Daemon {
     }
 
     pub async fn handle(&mut self, op: Op) -> Result<Answer, ApiError> {
+        if crate::share::is_share_op(&op) {
+            let answer = self.handle_share(op).await;
+            self.publish_status().await;
+            return answer;
+        }
         match self.state.apply(op)? {
             Step::Status => return Ok(Answer::Status(self.status().await)),
             Step::Stats => return Ok(Answer::Stats(self.stats().await?)),
@@ -218,6 +228,7 @@ impl Daemon {
             }
             Step::Routes => {
                 self.check_routes();
+                self.sync_share().await;
             }
             Step::Names => {
                 if let Some(d) = &mut self.dns {
@@ -246,6 +257,7 @@ impl Daemon {
                     ops::log_installed(&t.routes);
                 }
                 self.start_dns().await;
+                self.sync_share().await;
                 Ok(())
             }
             Err(e) => {
@@ -264,6 +276,7 @@ impl Daemon {
         }
         let Some(t) = self.tunnel.take() else { return };
         let ifname = t.ifname.clone();
+        self.share.stop().await;
         t.teardown().await;
         self.check_routes();
         tracing::info!("tunnel down; removed our routes and {ifname}");
@@ -320,6 +333,7 @@ impl Daemon {
         };
         let mut status = self.state.status(facts);
         status.dns = self.dns.as_ref().map(|d| Box::new(d.status()));
+        status.share = self.share_status().await;
         status
     }
 
@@ -329,6 +343,7 @@ impl Daemon {
             None => StatsReport::default(),
         };
         report.dns = self.dns.as_ref().and_then(DnsService::counters);
+        report.teammates = self.share.counters().await;
         Ok(report)
     }
 

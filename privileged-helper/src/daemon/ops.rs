@@ -131,6 +131,8 @@ impl State {
                 Step::Names
             }
             Op::Hello { .. } | Op::Subscribe => Step::Nothing,
+            // The daemon hands these to its `Share` before they get here.
+            Op::SetRouteExposed { .. } | Op::ShareAdd(_) | Op::ShareList | Op::ShareRevoke { .. } => Step::Nothing,
         })
     }
 
@@ -215,6 +217,9 @@ impl State {
             secret_source: self.secret_source,
             // The daemon adds the DNS server's part: it owns the server.
             dns: None,
+            iptables: self.config.iptables_pairs(),
+            // Filled in by the daemon's `Share`.
+            share: Default::default(),
         }
     }
 }

@@ -12,6 +12,8 @@ use dockroute_engine::platform::{self, Routes, SystemRoutes, TunSpec};
 use dockroute_engine::proto::{self, Host, HostConfig, OsEntropy, Secret};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::share::runtime::SideEnds;
+
 use super::ops::TunnelFacts;
 use super::route_policy;
 
@@ -29,6 +31,8 @@ pub struct Tunnel {
     pub routes: Routes<SystemRoutes>,
     pub link: LinkInfo,
     pub listen: SocketAddr,
+    /// The engine's side port, for the share (teammates' packets in, theirs out).
+    pub side: SideEnds,
 }
 
 /// What the engine task said.
@@ -77,13 +81,20 @@ impl Tunnel {
         let (control, control_rx) = mpsc::unbounded_channel::<Control<Host>>();
         let (event_tx, events) = mpsc::unbounded_channel();
         driver::log_stats_on_sigusr1(control.clone(), "host").map_err(|e| e.to_string())?;
-        let engine = tokio::spawn(driver::run(
+        let (inject, inject_rx) = mpsc::channel(driver::SIDE_QUEUE);
+        let (diverted_tx, diverted) = mpsc::channel(driver::SIDE_QUEUE);
+        // Everything the guest sends into the link subnet, except to our own address, is for a
+        // teammate: the share takes it (or drops it), the Mac's kernel never sees it.
+        let divert = driver::Divert { net: link.host.trunc(), except: link.host.addr() };
+        let side = driver::SidePort { inject: inject_rx, diverted: diverted_tx, divert };
+        let engine = tokio::spawn(driver::run_with_side_port(
             host,
             driver::DriverConfig { mtu: cfg.mtu },
             tun.clone(),
             Arc::new(udp),
             control_rx,
             event_tx,
+            side,
         ));
         Ok(Tunnel {
             routes: Routes::new(SystemRoutes, ifname.clone()),
@@ -94,6 +105,7 @@ impl Tunnel {
             events,
             engine: Some(engine),
             listen,
+            side: SideEnds { inject, diverted: Arc::new(tokio::sync::Mutex::new(diverted)) },
         })
     }
 
@@ -178,6 +190,8 @@ pub fn stats_report(s: &proto::Stats) -> StatsReport {
         drops: DropReason::ALL.iter().map(|r| (r.name().to_string(), s.drops(*r))).collect(),
         // The daemon adds the DNS server's counters.
         dns: None,
+        // The share's, added by the daemon.
+        teammates: Default::default(),
     }
 }
 

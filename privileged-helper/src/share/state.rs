@@ -1,0 +1,178 @@
+//! The share's state file beside the config (`<config>.share.json`, mode 0600): the helper's
+//! own WireGuard key, each teammate's name, address and *public* key (their private key is
+//! printed once and never stored), and the routes the app exposed. Written whole to a
+//! temporary file and renamed, so a crash leaves the old state or the new one.
+
+use std::io::{self, Write};
+use std::net::Ipv4Addr;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use boringtun::x25519::{PublicKey, StaticSecret};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// A WireGuard key pair: the private half never leaves this process except in a teammate's
+/// printed config (theirs) or the state file (ours).
+pub struct KeyPair {
+    pub private: StaticSecret,
+    pub public: PublicKey,
+}
+
+impl KeyPair {
+    pub fn generate() -> io::Result<KeyPair> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| io::Error::other(format!("no randomness: {e}")))?;
+        Ok(KeyPair::from_private(bytes))
+    }
+
+    pub fn from_private(bytes: [u8; 32]) -> KeyPair {
+        let private = StaticSecret::from(bytes);
+        let public = PublicKey::from(&private);
+        KeyPair { private, public }
+    }
+
+    pub fn private_base64(&self) -> String {
+        B64.encode(self.private.to_bytes())
+    }
+
+    pub fn public_base64(&self) -> String {
+        B64.encode(self.public.as_bytes())
+    }
+}
+
+/// A key as WireGuard writes it: 32 bytes in standard base64.
+pub fn parse_key(text: &str) -> Result<[u8; 32], String> {
+    let bytes = B64.decode(text.trim()).map_err(|e| format!("not base64: {e}"))?;
+    bytes.try_into().map_err(|b: Vec<u8>| format!("a key is 32 bytes, this is {}", b.len()))
+}
+
+pub fn key_base64(key: &[u8; 32]) -> String {
+    B64.encode(key)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredTeammate {
+    pub name: String,
+    pub address: Ipv4Addr,
+    /// Base64.
+    pub public_key: String,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareState {
+    /// The helper's static private key, base64.
+    pub private_key: String,
+    #[serde(default)]
+    pub teammates: Vec<StoredTeammate>,
+    /// Routes exposed through the API (the app's toggles), besides the config's `route … expose`.
+    #[serde(default)]
+    pub exposed: Vec<IpNet>,
+}
+
+impl std::fmt::Debug for ShareState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShareState")
+            .field("private_key", &"<redacted>")
+            .field("teammates", &self.teammates)
+            .field("exposed", &self.exposed)
+            .finish()
+    }
+}
+
+impl ShareState {
+    pub fn new() -> io::Result<ShareState> {
+        Ok(ShareState {
+            private_key: KeyPair::generate()?.private_base64(),
+            teammates: Vec::new(),
+            exposed: Vec::new(),
+        })
+    }
+
+    pub fn key_pair(&self) -> Result<KeyPair, String> {
+        Ok(KeyPair::from_private(parse_key(&self.private_key)?))
+    }
+}
+
+/// Where the state lives for a config file: `dockroute.conf` → `dockroute.share.json`.
+pub fn path_for(config: &Path) -> PathBuf {
+    config.with_extension("share.json")
+}
+
+/// Loads the state, or makes a new one (new key) when there is no file. A file others can
+/// read is refused, like the secret file: it holds our private key.
+pub fn load_or_new(path: &Path) -> io::Result<(ShareState, bool)> {
+    let ctx = |e: io::Error| io::Error::new(e.kind(), format!("share state {}: {e}", path.display()));
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((ShareState::new()?, true)),
+        Err(e) => return Err(ctx(e)),
+    };
+    let mode = std::fs::metadata(path).map_err(ctx)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(ctx(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("mode {:o}; run chmod 600 on it", mode & 0o777),
+        )));
+    }
+    let state: ShareState =
+        serde_json::from_str(&text).map_err(|e| ctx(io::Error::new(io::ErrorKind::InvalidData, e.to_string())))?;
+    state.key_pair().map_err(|e| ctx(io::Error::new(io::ErrorKind::InvalidData, format!("private_key: {e}"))))?;
+    Ok((state, false))
+}
+
+pub fn save(path: &Path, state: &ShareState) -> io::Result<()> {
+    let ctx = |e: io::Error| io::Error::new(e.kind(), format!("cannot write share state {}: {e}", path.display()));
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let text = serde_json::to_string_pretty(state).map_err(|e| ctx(io::Error::other(e)))?;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(ctx)?;
+    f.write_all(text.as_bytes()).and_then(|()| f.write_all(b"\n")).and_then(|()| f.sync_all()).map_err(ctx)?;
+    std::fs::rename(&tmp, path).map_err(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_print_and_parse_as_wireguard_writes_them() {
+        let k = KeyPair::from_private([7u8; 32]);
+        assert_eq!(k.private_base64().len(), 44);
+        assert_eq!(parse_key(&k.public_base64()).unwrap(), *k.public.as_bytes());
+        assert!(parse_key("bm90IDMyIGJ5dGVz").unwrap_err().contains("32 bytes"));
+        assert!(parse_key("%%%").unwrap_err().starts_with("not base64"));
+        assert_ne!(KeyPair::generate().unwrap().public_base64(), KeyPair::generate().unwrap().public_base64());
+    }
+
+    #[test]
+    fn the_state_survives_a_save_and_load_private_and_a_readable_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(&dir.path().join("dockroute.conf"));
+        assert_eq!(path.file_name().unwrap(), "dockroute.share.json");
+        let (mut s, created) = load_or_new(&path).unwrap();
+        assert!(created && !path.exists(), "nothing is written until there is something to keep");
+        s.teammates.push(StoredTeammate {
+            name: "alice".into(),
+            address: "198.18.0.3".parse().unwrap(),
+            public_key: KeyPair::generate().unwrap().public_base64(),
+        });
+        s.exposed.push("198.19.1.0/24".parse().unwrap());
+        save(&path, &s).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let (back, created) = load_or_new(&path).unwrap();
+        assert!(!created);
+        assert!(back == s, "{back:?}");
+        assert!(!format!("{s:?}").contains(&s.private_key), "Debug never prints our key");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = load_or_new(&path).unwrap_err();
+        assert!(e.to_string().contains("chmod 600"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&path, "{\"private_key\":\"short\"}").unwrap();
+        assert!(load_or_new(&path).unwrap_err().to_string().contains("private_key"));
+    }
+}

@@ -1,0 +1,3 @@
+/* Type-checking for macOS on Linux only: see scripts/darwin-check/README. */
+#include <stddef.h>
+void abort(void);
