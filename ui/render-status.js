@@ -33,6 +33,7 @@
       return "Routing " + Format.plural(routed, "network");
     }
     if (problemTitle) return problemTitle;
+    if (phase === "idle") return "Idle: no containers — the first one you start wakes the tunnel";
     if (phase === "connecting") return v.engine ? "Setting up the tunnel…" : "Looking for Docker…";
     if (phase === "error") return "Something went wrong";
     return v.want_connected ? "Not connected yet" : "Off — containers are not routed";

@@ -7,6 +7,7 @@
 //! - `secret`: the tunnel's shared secret (never printed, wiped when dropped).
 //! - `pair`: the seed's `A+B` subnet pair, parsed once.
 //! - `guest_args`: the guest's command line, rendered by the controller, parsed by the guest.
+//! - `transport`: the tunnel's path (UDP, or TCP frames when UDP is broken) and its setting.
 //! - the defaults both ends must agree on (port, socket path).
 //!
 //! API boundary: this crate is what a client of the helper depends on; it never depends on
@@ -17,12 +18,14 @@ pub mod codec;
 pub mod guest_args;
 pub mod pair;
 pub mod secret;
+pub mod transport;
 pub mod types;
 
 pub use client::{Client, ClientError};
 pub use guest_args::GuestArgs;
 pub use pair::Pair;
 pub use secret::Secret;
+pub use transport::{Transport, TransportMode};
 pub use types::*;
 
 /// The UDP port the helper listens on and the guest connects to (mac-docker-connector's).

@@ -164,6 +164,9 @@ pub struct Status {
     pub session: Option<SessionInfo>,
     pub routes: Vec<RouteStatus>,
     pub secret_source: SecretSource,
+    /// The helper's `transport` setting (the controller hands it to the guest).
+    #[serde(default)]
+    pub transport: crate::TransportMode,
 }
 
 /// What the user asked of the tunnel through `connect` / `disconnect`: a wish, not the
@@ -201,6 +204,9 @@ pub struct SessionInfo {
     pub alive: bool,
     pub handshake_age_ms: u64,
     pub last_seen_ms: u64,
+    /// The path the session's messages take.
+    #[serde(default)]
+    pub transport: crate::Transport,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -296,8 +302,11 @@ pub fn render_status(s: &Status) -> String {
     if let (Some(listen), Some(ifname), Some(link)) = (&s.listen, &s.interface, &s.link) {
         let _ = writeln!(
             o,
-            "  listening on udp {listen}, device {ifname}, link {} (guest {}), mtu {}",
-            link.host_v4, link.guest_v4, link.mtu
+            "  listening on {} {listen}, device {ifname}, link {} (guest {}), mtu {}",
+            if s.transport.allows_tcp() { "udp and tcp" } else { "udp" },
+            link.host_v4,
+            link.guest_v4,
+            link.mtu
         );
         if let (Some(h6), Some(g6)) = (link.host_v6, link.guest_v6) {
             let _ = writeln!(o, "  link v6 {h6} (guest {g6})");
@@ -308,11 +317,12 @@ pub fn render_status(s: &Status) -> String {
             let alive = if x.alive { "alive" } else { "DEAD" };
             let _ = writeln!(
                 o,
-                "  session {} with guest {}: {alive}, established {:.1} s ago, last heard {:.1} s ago",
+                "  session {} with guest {}: {alive}, established {:.1} s ago, last heard {:.1} s ago, over {}",
                 x.id,
                 x.guest,
                 x.handshake_age_ms as f64 / 1000.0,
-                x.last_seen_ms as f64 / 1000.0
+                x.last_seen_ms as f64 / 1000.0,
+                x.transport
             );
         }
         None => {
@@ -340,6 +350,7 @@ pub fn render_status(s: &Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Transport, TransportMode};
 
     fn status() -> Status {
         Status {
@@ -361,6 +372,7 @@ mod tests {
                 alive: true,
                 handshake_age_ms: 1200,
                 last_seen_ms: 30,
+                transport: Transport::Udp,
             }),
             routes: vec![
                 RouteStatus {
@@ -377,6 +389,7 @@ mod tests {
                 },
             ],
             secret_source: SecretSource::Api,
+            transport: TransportMode::Auto,
         }
     }
 
@@ -440,6 +453,23 @@ mod tests {
         assert!(text.contains("session 0123456789abcdef with guest 127.0.0.1:50000: alive"), "{text}");
         assert!(text.contains("172.18.0.0/16") && text.contains("installed [app]"), "{text}");
         assert!(text.contains("CONFLICT with 10.0.0.0/8 on en0 [config]"), "{text}");
+    }
+
+    #[test]
+    fn status_says_which_transport_the_session_uses_and_old_statuses_still_parse() {
+        let mut s = status();
+        s.session.as_mut().unwrap().transport = Transport::Tcp;
+        let text = render_status(&s);
+        assert!(text.contains("last heard 0.0 s ago, over tcp"), "{text}");
+        assert!(text.contains("listening on udp and tcp 127.0.0.1:2511"), "{text}");
+        s.transport = TransportMode::Udp;
+        assert!(render_status(&s).contains("listening on udp 127.0.0.1:2511"), "{}", render_status(&s));
+        // A helper from before the transport fields: UDP, auto.
+        let mut json = serde_json::to_value(status()).unwrap();
+        json.as_object_mut().unwrap().remove("transport");
+        json["session"].as_object_mut().unwrap().remove("transport");
+        let old: Status = serde_json::from_value(json).unwrap();
+        assert_eq!((old.transport, old.session.unwrap().transport), (TransportMode::Auto, Transport::Udp));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::docker_link::{self, EventEffect, Resubscribe};
 use crate::endpoint::{self, DockerEndpoint, Env};
 use crate::guest::{self, GuestSpec};
 use crate::helper_link::{Connection, HelperLink};
+use crate::idle::{IdleDecision, IdlePolicy};
 use crate::options::{validate_pairs, Options};
 use crate::repair::{Decision, RepairPolicy};
 use crate::teardown;
@@ -66,6 +67,12 @@ pub struct Controller {
     /// The last sync failed for another reason (the guest image, the helper refusing a route).
     sync_problem: Option<Problem>,
     repair: RepairPolicy,
+    /// Whether the guest sleeps while no other container runs.
+    idle: IdlePolicy,
+    /// Docker may have rebuilt its firewall chains (network change, new event stream): tell
+    /// the running guest to check its rules.
+    poke_guest: bool,
+    pokes: u64,
 }
 
 /// What woke the loop.
@@ -75,6 +82,8 @@ enum Wake {
     Helper(Option<Event>),
     Liveness,
     Toggle,
+    /// The guest may go idle now.
+    IdleDue,
     Stop(Exit),
 }
 
@@ -97,13 +106,20 @@ impl Controller {
         let docker = docker_link::connect(&endpoint)
             .await
             .map_err(|e| ProblemError(view::docker_problem(&endpoint.host, &format!("{e:#}"))))?;
+        // The guest takes the helper's transport setting.
+        let transport = match helper.client() {
+            Some(c) => c.status().await.map(|s| s.transport).unwrap_or_default(),
+            None => Default::default(),
+        };
         let spec = GuestSpec {
             image: opts.guest_image.clone(),
             port: opts.port,
             host_address: opts.host_address,
             secret_fingerprint: guest::fingerprint(&secret),
+            transport,
         };
         tracing::info!("docker engine: {} (from {})", endpoint.host, endpoint.source);
+        let idle = IdlePolicy::new(opts.let_docker_sleep);
         let me = Controller {
             opts,
             helper,
@@ -120,6 +136,9 @@ impl Controller {
             docker_problem: None,
             sync_problem: None,
             repair: RepairPolicy::new(Instant::now()),
+            idle,
+            poke_guest: false,
+            pokes: 0,
         };
         me.publish();
         Ok(me)
@@ -153,6 +172,7 @@ impl Controller {
             v.tunnel = self.last_status.as_ref().map(view::tunnel_view);
             v.networks = view::network_views(&self.networks, &disabled, routes, &self.containers);
             v.containers = self.containers.clone();
+            v.idle = self.idle.is_idle();
             v.problem = (self.helper.problem().cloned())
                 .or_else(|| self.docker_problem.clone())
                 .or_else(|| self.sync_problem.clone());
@@ -188,21 +208,37 @@ impl Controller {
             let mut events = self.docker.events(Some(docker_link::subscription(SystemTime::now()))).boxed();
             let subscribed = Instant::now();
             let mut delivered = false;
+            // A new stream may follow a dockerd restart, which rebuilds the chains.
+            self.poke_guest = true;
             if let Err(e) = self.sync().await {
                 tracing::warn!("cannot sync with docker ({}): {e:#}", self.endpoint.host);
             } else {
                 loop {
+                    let idle_due = self.idle.poll_timeout();
+                    let idle_timer = async {
+                        match idle_due {
+                            Some(at) => tokio::time::sleep_until(at.into()).await,
+                            None => std::future::pending().await,
+                        }
+                    };
                     let wake = tokio::select! {
                         ev = events.next() => Wake::Docker(ev),
                         _ = resync.tick() => Wake::Resync,
                         ev = self.helper.next_event() => Wake::Helper(ev),
                         _ = liveness.tick() => Wake::Liveness,
                         Ok(()) = disabled.changed() => Wake::Toggle,
+                        () = idle_timer => Wake::IdleDue,
                         exit = &mut shutdown => Wake::Stop(exit),
                     };
                     match wake {
                         Wake::Docker(Some(Ok(ev))) => {
                             delivered = true;
+                            if docker_link::other_container_started(&ev) {
+                                // Before anything else: the container waits for the tunnel.
+                                self.idle.handle_container_started(Instant::now());
+                                self.carry_out_idle().await;
+                            }
+                            self.poke_guest |= docker_link::is_network_change(&ev);
                             match docker_link::classify(&ev) {
                                 EventEffect::Sync => {
                                     if let Err(e) = self.sync().await {
@@ -236,8 +272,10 @@ impl Controller {
                                 tracing::warn!("applying a network toggle failed: {e:#}");
                             }
                         }
+                        Wake::IdleDue => self.idle.handle_timeout(Instant::now()),
                         Wake::Stop(exit) => break 'outer exit,
                     }
+                    self.carry_out_idle().await;
                 }
             }
             let wait = resubscribe.stream_ended(delivered, subscribed.elapsed());
@@ -281,6 +319,11 @@ impl Controller {
         let options = bollard::query_parameters::ListContainersOptionsBuilder::default().all(false).build();
         match self.docker.list_containers(Some(options)).await {
             Ok(list) => {
+                let others = list
+                    .iter()
+                    .filter(|c| !c.labels.as_ref().is_some_and(|l| l.contains_key(guest::LABEL_OURS)))
+                    .count();
+                self.idle.handle_listing(Instant::now(), others);
                 let views = view::container_views(&list, &self.networks);
                 if views != self.containers {
                     self.containers = views;
@@ -337,21 +380,51 @@ impl Controller {
             self.routes_sent = Some(routes);
             self.repair.routes_sent();
         }
+        if self.idle.is_idle() {
+            // The routes stay; the guest sleeps until a container starts.
+            return Ok(());
+        }
         let rules = discovery::guest_rules(&self.networks, &self.opts.pairs);
         guest::ensure_image(&self.docker, &self.spec.image, self.opts.guest_tarball.as_deref()).await?;
-        match guest::ensure(&self.docker, &self.spec, &self.secret, &rules).await? {
-            guest::Ensured::AlreadyRunning => {
-                if self.rules_sent.as_ref() != Some(&rules) {
-                    guest::update_rules(&self.docker, &rules).await?;
-                }
-            }
-            other => {
-                tracing::info!("guest container: {other:?}");
-                self.repair.guest_started(Instant::now());
-            }
+        let ensured = guest::ensure(&self.docker, &self.spec, &self.secret, &rules).await?;
+        if ensured != guest::Ensured::AlreadyRunning {
+            tracing::info!("guest container: {ensured:?}");
+            self.repair.guest_started(Instant::now());
         }
+        // A created guest has the rules; a started one has those it had when it stopped.
+        if !matches!(ensured, guest::Ensured::Created { .. }) && self.rules_sent.as_ref() != Some(&rules) {
+            guest::update_rules(&self.docker, &rules).await?;
+        } else if ensured == guest::Ensured::AlreadyRunning && self.poke_guest {
+            self.pokes += 1;
+            guest::poke(&self.docker, self.pokes).await?;
+        }
+        self.poke_guest = false;
         self.rules_sent = Some(rules);
         Ok(())
+    }
+
+    /// Carries out what the idle policy decided: the guest sleeps or wakes.
+    async fn carry_out_idle(&mut self) {
+        while let Some(decision) = self.idle.poll() {
+            let now = Instant::now();
+            match decision {
+                IdleDecision::StopGuest => {
+                    tracing::info!("idle: no containers; stopping the guest (the routes stay)");
+                    self.repair.set_guest_idle(now, true);
+                    if let Err(e) = guest::stop_all(&self.docker).await {
+                        tracing::warn!("cannot stop the guest: {e:#}");
+                    }
+                }
+                IdleDecision::StartGuest => {
+                    tracing::info!("a container started: waking the guest");
+                    self.repair.set_guest_idle(now, false);
+                    if let Err(e) = self.sync().await {
+                        tracing::warn!("waking the guest failed: {e:#}");
+                    }
+                }
+            }
+            self.publish();
+        }
     }
 
     /// Every second: the helper's status into the repair policy, its decisions carried out.
@@ -371,6 +444,14 @@ impl Controller {
             }
         };
         let now = Instant::now();
+        if status.transport != self.spec.transport {
+            // The helper was reconfigured: the guest is recreated with its setting.
+            tracing::info!("the helper's transport is now {}", status.transport);
+            self.spec.transport = status.transport;
+            if let Err(e) = self.sync().await {
+                tracing::warn!("sync after a transport change failed: {e:#}");
+            }
+        }
         self.repair.handle_status(now, &status);
         // Events come only on change (and a lagging receiver misses some): the second-by-second
         // status keeps the dashboard's handshake age and session state current.

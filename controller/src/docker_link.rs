@@ -75,6 +75,18 @@ fn relevant(ev: &EventMessage) -> bool {
     }
 }
 
+/// A container other than our guest started: a sleeping guest must wake at once.
+pub fn other_container_started(ev: &EventMessage) -> bool {
+    ev.typ == Some(EventMessageTypeEnum::CONTAINER)
+        && ev.action.as_deref() == Some("start")
+        && !ev.actor.as_ref().and_then(|a| a.attributes.as_ref()).is_some_and(|a| a.contains_key(guest::LABEL_OURS))
+}
+
+/// Network events: dockerd rewrites its firewall chains, so the guest should check its rules.
+pub fn is_network_change(ev: &EventMessage) -> bool {
+    ev.typ == Some(EventMessageTypeEnum::NETWORK) && classify(ev) == EventEffect::Sync
+}
+
 /// Container events that change the dashboard's list (not the routes).
 fn changes_containers(ev: &EventMessage) -> bool {
     ev.typ == Some(EventMessageTypeEnum::CONTAINER)
@@ -170,6 +182,21 @@ mod tests {
         }
         let no_actor = EventMessage { typ: Some(CONTAINER), action: Some("kill".into()), ..Default::default() };
         assert_eq!(classify(&no_actor), EventEffect::Nothing, "a container without labels is not ours");
+    }
+
+    #[test]
+    fn another_containers_start_wakes_the_guest_ours_does_not() {
+        use EventMessageTypeEnum::{CONTAINER, NETWORK};
+        assert!(other_container_started(&event(CONTAINER, "start", &["com.example"])));
+        assert!(other_container_started(&event(CONTAINER, "start", &[])));
+        assert!(!other_container_started(&event(CONTAINER, "start", &[guest::LABEL_OURS])));
+        for action in ["create", "die", "restart", "exec_start: sh"] {
+            assert!(!other_container_started(&event(CONTAINER, action, &[])), "{action}");
+        }
+        assert!(!other_container_started(&event(NETWORK, "start", &[])));
+        assert!(is_network_change(&event(NETWORK, "connect", &[])));
+        assert!(!is_network_change(&event(NETWORK, "prune", &[])));
+        assert!(!is_network_change(&event(CONTAINER, "die", &[guest::LABEL_OURS])));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! `service`.
 //!
 //! Decisions are cores without I/O, each with its own tests: when to repair the tunnel
-//! (`repair`), which Docker events matter and when to subscribe again (`docker_link`), what the
+//! (`repair`), when the guest may sleep (`idle`), which Docker events matter and when to subscribe again (`docker_link`), what the
 //! user sees (`view`), whether a teardown is complete (`teardown`). `controller` is the thin
 //! loop that feeds them and carries their decisions out; `helper_link` and `docker_link` hold
 //! the connections.
@@ -19,6 +19,7 @@ pub mod docker_link;
 pub mod endpoint;
 pub mod guest;
 pub mod helper_link;
+pub mod idle;
 pub mod options;
 pub mod repair;
 pub mod service;

@@ -247,6 +247,7 @@ mod tests {
             guest_tarball: None,
             pairs: Vec::new(),
             secret: None,
+            let_docker_sleep: true,
         }
     }
 

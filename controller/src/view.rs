@@ -35,6 +35,9 @@ pub struct View {
     pub throughput: VecDeque<Sample>,
     /// Set by the app shell (the controller does not own login items).
     pub autostart: bool,
+    /// The guest is stopped because no other container runs (Docker Desktop may sleep); the
+    /// routes stay, and the first container brings it back.
+    pub idle: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +48,8 @@ pub enum Phase {
     Connecting,
     Connected,
     Error,
+    /// Connected as far as the user is concerned, but the guest sleeps: no container runs.
+    Idle,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,6 +172,8 @@ impl View {
             Phase::Disconnected
         } else if self.problem.as_ref().is_some_and(|p| p.kind.blocks()) {
             Phase::Error
+        } else if self.idle {
+            Phase::Idle
         } else if self.tunnel.as_ref().and_then(|t| t.session.as_ref()).is_some_and(|s| s.alive) {
             Phase::Connected
         } else {
@@ -230,6 +237,7 @@ impl Serialize for View {
             stats: &'a Option<StatsReport>,
             throughput: &'a VecDeque<Sample>,
             autostart: bool,
+            idle: bool,
         }
         // Named one by one (no `..`): a field added to `View` fails to compile here until the
         // page gets it too.
@@ -245,6 +253,7 @@ impl Serialize for View {
             stats,
             throughput,
             autostart,
+            idle,
         } = self;
         Page {
             app_version,
@@ -259,6 +268,7 @@ impl Serialize for View {
             stats,
             throughput,
             autostart: *autostart,
+            idle: *idle,
         }
         .serialize(s)
     }

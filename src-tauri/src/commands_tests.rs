@@ -51,6 +51,7 @@ fn harness(broken_login: bool) -> Harness {
         guest_tarball: None,
         pairs: vec![],
         secret: None,
+        let_docker_sleep: true,
     };
     let service = tauri::async_runtime::block_on(async {
         Service::spawn(opts, Choices { connect: true, ..Default::default() }, "0.0.0")

@@ -41,6 +41,10 @@ struct Cli {
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
+    /// Keep the guest container running while no other container runs (servers). By default
+    /// it stops then, so Docker Desktop's VM can sleep, and the first container wakes it.
+    #[arg(long)]
+    keep_guest_running: bool,
 }
 
 fn main() -> ExitCode {
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         guest_tarball: cli.guest_image_tar,
         pairs: cli.pairs,
         secret: None,
+        let_docker_sleep: !cli.keep_guest_running,
     };
     let result = if cli.headless {
         dockroute_app::headless::run(opts)

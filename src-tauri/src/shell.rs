@@ -87,6 +87,8 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, mut opts: AppOptions) -> anyhow::R
     if opts.controller.guest_tarball.is_none() {
         opts.controller.guest_tarball = shipped_guest_image(app);
     }
+    // The preference, unless `--keep-guest-running` already said no.
+    opts.controller.let_docker_sleep &= prefs.get().let_docker_sleep;
     let choices = Choices { connect: prefs.get().connect, disabled: prefs.get().disabled_networks.clone() };
     let version = app.package_info().version.to_string();
     let service = tauri::async_runtime::block_on(async { Service::spawn(opts.controller, choices, &version) });

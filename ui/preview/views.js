@@ -26,7 +26,8 @@ window.DockroutePreviewViews = {
         "guest": "192.168.65.3:48500",
         "alive": true,
         "handshake_age_ms": 1649,
-        "last_seen_ms": 831
+        "last_seen_ms": 831,
+        "transport": "udp"
       },
       "error": null
     },
@@ -264,7 +265,8 @@ window.DockroutePreviewViews = {
         "rx_bps": 2080000.0
       }
     ],
-    "autostart": false
+    "autostart": false,
+    "idle": false
   },
   "connected": {
     "app_version": "0.1.0",
@@ -286,7 +288,8 @@ window.DockroutePreviewViews = {
         "guest": "192.168.65.3:48500",
         "alive": true,
         "handshake_age_ms": 1649,
-        "last_seen_ms": 831
+        "last_seen_ms": 831,
+        "transport": "udp"
       },
       "error": null
     },
@@ -496,7 +499,8 @@ window.DockroutePreviewViews = {
         "rx_bps": 2080000.0
       }
     ],
-    "autostart": false
+    "autostart": false,
+    "idle": false
   },
   "disconnected": {
     "app_version": "0.1.0",
@@ -510,7 +514,8 @@ window.DockroutePreviewViews = {
     "containers": [],
     "stats": null,
     "throughput": [],
-    "autostart": false
+    "autostart": false,
+    "idle": false
   },
   "docker_missing": {
     "app_version": "0.1.0",
@@ -529,7 +534,8 @@ window.DockroutePreviewViews = {
     "containers": [],
     "stats": null,
     "throughput": [],
-    "autostart": false
+    "autostart": false,
+    "idle": false
   },
   "helper_missing": {
     "app_version": "0.1.0",
@@ -548,6 +554,7 @@ window.DockroutePreviewViews = {
     "containers": [],
     "stats": null,
     "throughput": [],
-    "autostart": false
+    "autostart": false,
+    "idle": false
   }
 };

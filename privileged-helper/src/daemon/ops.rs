@@ -203,6 +203,7 @@ impl State {
             session,
             routes,
             secret_source: self.secret_source,
+            transport: self.config.transport,
         }
     }
 }
@@ -456,5 +457,7 @@ mod tests {
         assert_eq!(status.routes[0].state, RouteState::Pending, "not checked yet");
         let down = s.status(None);
         assert_eq!((down.listen, down.interface, down.link), (None, None, None));
+        assert_eq!(down.transport, dockroute_api::TransportMode::Auto);
+        assert_eq!(state("transport tcp\n").status(None).transport, dockroute_api::TransportMode::Tcp);
     }
 }
