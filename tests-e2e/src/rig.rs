@@ -12,8 +12,15 @@ pub const SIGUSR1: i32 = 10;
 
 type Res<T> = Result<T, String>;
 
-/// The workspace binaries sit next to the test's `deps/` directory.
+/// The workspace binaries sit next to the test's `deps/` directory; `DOCKROUTE_BIN_DIR` names
+/// a directory to take them from first (the load suite measures release binaries).
 pub fn bin(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("DOCKROUTE_BIN_DIR") {
+        let path = PathBuf::from(dir).join(name);
+        if path.exists() {
+            return path;
+        }
+    }
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let path = dir.join(name);
