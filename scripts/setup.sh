@@ -20,7 +20,7 @@ esac
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (sudo)" >&2; exit 1; }
 
 packages=(build-essential curl ca-certificates busybox-static iproute2 python3 clang iptables nftables keyutils
-  iperf3 wireguard-go wireguard-tools iputils-ping ethtool
+  iperf3 wireguard-go wireguard-tools iputils-ping ethtool nginx-light wrk
   # the Tauri app: build, then run under a virtual X server and drive through WebDriver
   pkg-config libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
   webkit2gtk-driver xvfb xauth dbus dbus-x11 xclip)
@@ -29,6 +29,10 @@ if ((${#missing[@]})); then
   echo "==> apt-get install ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # nginx is the load suite's server inside test namespaces, not a service of this machine.
+  if [[ " ${missing[*]} " == *" nginx-light "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now nginx >/dev/null 2>&1 || true
+  fi
 fi
 
 # Debian's own cargo is too old for the workspace: Rust comes from rustup (for root: ~root/.cargo).

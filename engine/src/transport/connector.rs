@@ -115,7 +115,8 @@ async fn relay(udp: &UdpSocket, stream: TcpStream, target: &mut watch::Receiver<
             };
             decoder.push(&buf[..n]);
             while let Some(msg) = decoder.next_message() {
-                let _ = udp.try_send(msg);
+                // Awaited: a full socket buffer slows the stream down instead of dropping.
+                let _ = udp.send(msg).await;
             }
         }
     };

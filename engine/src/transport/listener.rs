@@ -1,7 +1,7 @@
 //! The helper's end of the TCP path: listens on the same address and port as the UDP socket,
 //! and relays each connection through a UDP socket of its own to the host core, which sees
 //! one more peer address. Connections are bounded and must carry a verified handshake (the
-//! core's Welcome) within `HANDSHAKE_DEADLINE`; authentication stays the core's: nothing is
+//! core's Welcome) within `Limits::handshake_deadline`; authentication stays the core's: nothing is
 //! answered that the UDP path would not answer.
 
 use std::collections::HashSet;
@@ -19,12 +19,26 @@ use super::admission::{Admission, Admit};
 use super::frame::{self, FrameDecoder};
 use crate::proto::wire::MsgType;
 
-/// Connections served at once (one guest needs one; the rest is slack for reconnects).
-pub const MAX_CONNECTIONS: usize = 16;
-/// A connection that has not carried a Welcome by then is closed.
-pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(5);
-/// An authenticated connection silent this long is closed (keepalives come every ≤ 10 s).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many connections, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once (one guest needs one; the rest is slack for reconnects).
+    pub max_connections: usize,
+    /// A connection that has not carried a Welcome by then is closed.
+    pub handshake_deadline: Duration,
+    /// An authenticated connection silent this long is closed (keepalives come every ≤ 10 s).
+    pub idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 16,
+            handshake_deadline: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
 /// A write the guest does not take within this is a dead connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Datagrams gathered into one TCP write.
@@ -50,12 +64,17 @@ pub struct TcpListener {
 
 impl TcpListener {
     /// Listens on `listen` (TCP) and relays to the core's UDP socket at `core`.
-    pub async fn start(listen: SocketAddr, core: SocketAddr) -> io::Result<TcpListener> {
+    pub async fn start(listen: SocketAddr, core: SocketAddr, limits: Limits) -> io::Result<TcpListener> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let relays = Arc::new(Mutex::new(HashSet::new()));
         let stats = Arc::new(ListenerStats::default());
-        let task = tokio::spawn(accept_loop(listener, super::reachable(core), relays.clone(), stats.clone()));
+        let task = tokio::spawn(accept_loop(listener, super::reachable(core), limits, relays.clone(), stats.clone()));
         Ok(TcpListener { relays, stats, task })
+    }
+
+    /// How many connections are being relayed now.
+    pub fn relays(&self) -> usize {
+        self.relays.lock().map(|r| r.len()).unwrap_or(0)
     }
 
     /// Whether `peer` (an address the core saw) is one of our TCP relays.
@@ -83,10 +102,11 @@ enum ConnNews {
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     core: SocketAddr,
+    limits: Limits,
     relays: Arc<Mutex<HashSet<SocketAddr>>>,
     stats: Arc<ListenerStats>,
 ) {
-    let mut admission = Admission::new(MAX_CONNECTIONS, HANDSHAKE_DEADLINE);
+    let mut admission = Admission::new(limits.max_connections, limits.handshake_deadline);
     // Dropped with this task: every connection goes with the listener.
     let mut conns: JoinSet<()> = JoinSet::new();
     let mut handles: std::collections::HashMap<u64, tokio::task::AbortHandle> = std::collections::HashMap::new();
@@ -120,7 +140,15 @@ async fn accept_loop(
                 stats.accepted.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%from, id, "tcp connection");
                 let deadline = admission.deadline_of(id).unwrap_or_else(Instant::now);
-                let conn = Conn { id, stream, core, relays: relays.clone(), stats: stats.clone(), news: news_tx.clone() };
+                let conn = Conn {
+                    id,
+                    stream,
+                    core,
+                    idle_timeout: limits.idle_timeout,
+                    relays: relays.clone(),
+                    stats: stats.clone(),
+                    news: news_tx.clone(),
+                };
                 handles.insert(id, conns.spawn(conn.serve(deadline)));
             }
             Some(n) = news.recv() => match n {
@@ -139,6 +167,7 @@ struct Conn {
     id: u64,
     stream: TcpStream,
     core: SocketAddr,
+    idle_timeout: Duration,
     relays: Arc<Mutex<HashSet<SocketAddr>>>,
     stats: Arc<ListenerStats>,
     news: tokio::sync::mpsc::UnboundedSender<ConnNews>,
@@ -183,8 +212,8 @@ impl Conn {
                 decoder.push(&buf[..n]);
                 let before = decoder.oversized();
                 while let Some(msg) = decoder.next_message() {
-                    // A full socket buffer drops the datagram, as on the UDP path.
-                    let _ = udp.try_send(msg);
+                    // Awaited: a full socket buffer slows the stream down instead of dropping.
+                    let _ = udp.send(msg).await;
                 }
                 let over = decoder.oversized() - before;
                 if over > 0 {
@@ -232,9 +261,9 @@ impl Conn {
                 return "no verified handshake before the deadline".to_string();
             }
             loop {
-                tokio::time::sleep(IDLE_TIMEOUT / 4).await;
+                tokio::time::sleep(self.idle_timeout / 4).await;
                 let silent = last_rx.lock().map(|t| t.elapsed()).unwrap_or_default();
-                if silent >= IDLE_TIMEOUT {
+                if silent >= self.idle_timeout {
                     return format!("silent for {silent:?}");
                 }
             }

@@ -66,7 +66,9 @@ impl Tunnel {
             tokio::net::UdpSocket::bind(listen).await.map_err(|e| format!("cannot listen on udp {listen}: {e}"))?;
         let tcp = match cfg.transport.allows_tcp() {
             true => Some(Arc::new(
-                TcpListener::start(listen, listen).await.map_err(|e| format!("cannot listen on tcp {listen}: {e}"))?,
+                TcpListener::start(listen, listen, Default::default())
+                    .await
+                    .map_err(|e| format!("cannot listen on tcp {listen}: {e}"))?,
             )),
             false => None,
         };

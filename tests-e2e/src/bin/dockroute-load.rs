@@ -153,7 +153,7 @@ async fn flood(addr: SocketAddr, duration: Duration, rate: u64) -> i32 {
         // Catch up to the rate by the clock, so a slow tick does not lower it.
         let due = (start.elapsed().as_micros() as u64 * rate / 1_000_000).saturating_sub(hellos + garbage);
         for _ in 0..due.min(rate / 100 + 1) {
-            let len = if (hellos + garbage) % 2 == 0 {
+            let len = if (hellos + garbage).is_multiple_of(2) {
                 // Hello: type 1, version 1, a fresh nonce, zero padding to 64 bytes.
                 buf[..64].fill(0);
                 buf[0] = 1;
@@ -164,7 +164,7 @@ async fn flood(addr: SocketAddr, duration: Duration, rate: u64) -> i32 {
             } else {
                 let len = 1 + (rng.next() % 1400) as usize;
                 rng.fill(&mut buf[..len]);
-                if rng.next() % 2 == 0 && len >= 20 {
+                if rng.next().is_multiple_of(2) && len >= 20 {
                     // A data header with a random session: the data path's checks, not the decoder's.
                     buf[..4].copy_from_slice(&[5, 1, 0, 0]);
                 }

@@ -1,9 +1,7 @@
-//! What makes the guest look at the VM's firewall, instead of spawning iptables every second:
-//! the controller's files changing (`ConfigDirWatch`: the rules, or its "check now" poke after
-//! Docker events, via inotify on their directory) and the ruleset changing
-//! (`RulesetChanges`: nftables' netlink notifications, which iptables-nft and Docker's own
-//! nftables backend cause; a legacy backend sends none, which the poke and the agent's slow
-//! safety-net timer cover). Both only listen; both wake the agent, which then debounces.
+//! Linux's change notifications: inotify on the directory of the controller's files, and
+//! nftables' netlink notifications (iptables-nft and Docker's own nftables backend cause them;
+//! a legacy backend sends none, which the poke and the agent's slow safety-net timer cover).
+//! Both only listen; both wake the agent, which then debounces.
 
 use std::ffi::CString;
 use std::io;
