@@ -578,3 +578,27 @@ fn switching_path_handshakes_on_the_new_path_and_the_session_follows() {
     assert_eq!(g.stats().drops(DropReason::UnexpectedHandshake), before + 1);
     assert_eq!(g.session().unwrap().id(), hs.id());
 }
+
+/// A path broken one way (the VM's packets stop reaching the host, the host's still reach the
+/// VM): the guest keeps hearing the host, so only the host can tell. When it declares the guest
+/// dead it sends one tagged Stale, and the guest handshakes again (and its path policy gets to
+/// try the other path).
+#[test]
+fn a_host_that_stops_hearing_its_guest_tells_it_once() {
+    let t0 = Instant::now();
+    let (mut h, mut g) = connected(t0);
+    let id = h.session().unwrap().id();
+    // The guest's frames are lost from now on; the host's keepalives still arrive.
+    let dead_at = t0 + KEEPALIVE * 3;
+    h.handle_timeout(dead_at);
+    assert!(matches!(events_h(&mut h).as_slice(), [Event::PeerDead { .. }]));
+    let notice = h.poll_transmit().expect("a stale notice to the silent guest");
+    assert_eq!((notice.dst, notice.bytes.len()), (addr(GUEST), wire::STALE_LEN));
+    assert_eq!(h.poll_transmit(), None, "once");
+    assert_eq!(h.stats().stale_notices, 1);
+    h.handle_timeout(dead_at + KEEPALIVE * 10);
+    assert_eq!(h.poll_transmit(), None, "not again while it stays silent");
+    assert!(g.handle_datagram(dead_at, addr(HOST), &notice.bytes).is_none());
+    assert!(events_g(&mut g).contains(&Event::StaleSession { session_id: id }));
+    assert!(g.is_handshaking(), "the guest starts over");
+}
