@@ -13,7 +13,7 @@
     view: {}, receivedAt: Date.now(),
     busy: new Set(), // commands in flight, so their buttons can't be double-clicked
     pendingNetworks: new Map(), // name → enabled, while set_network_enabled is in flight
-    pendingAutostart: null, copiedIp: null, copiedTimer: 0, toastTimer: 0,
+    pendingAutostart: null, pendingSleep: null, copiedIp: null, copiedTimer: 0, toastTimer: 0,
   };
 
   /** Runs a command; a rejection becomes an error toast. Resolves to { ok, value }. */
@@ -96,6 +96,14 @@
       const result = await run("set_autostart", { enabled });
       state.pendingAutostart = null;
       if (result.ok) state.view.autostart = enabled;
+      renderSafely();
+    });
+    $("docker-sleep").addEventListener("change", async (event) => {
+      const enabled = event.target.checked;
+      state.pendingSleep = enabled;
+      const result = await run("set_let_docker_sleep", { enabled });
+      state.pendingSleep = null;
+      if (result.ok) state.view.let_docker_sleep = enabled;
       renderSafely();
     });
     $("container-filter").addEventListener("input", D.containers.applyFilter);

@@ -67,6 +67,9 @@
     const autostart = $("autostart");
     autostart.checked = state.pendingAutostart !== null ? state.pendingAutostart : v.autostart === true;
     setDisabled(autostart, state.busy.has("set_autostart"));
+    const sleep = $("docker-sleep");
+    sleep.checked = state.pendingSleep !== null ? state.pendingSleep : v.let_docker_sleep === true;
+    setDisabled(sleep, state.busy.has("set_let_docker_sleep"));
     setText($("app-version"), text(v.app_version) ? "Dockroute " + text(v.app_version) : "Dockroute");
   }
 

@@ -34,6 +34,8 @@ pub struct ViewChannels {
     pub disabled: watch::Receiver<BTreeSet<String>>,
     /// The user's Retry: reconnect to Docker now rather than at the end of the backoff.
     pub retry: Arc<Notify>,
+    /// Whether the guest may sleep while no other container runs (the app's preference).
+    pub sleep: watch::Receiver<bool>,
 }
 
 /// What to do with the guest and the routes when the controller stops.
@@ -84,6 +86,8 @@ enum Wake {
     Toggle,
     /// The guest may go idle now.
     IdleDue,
+    /// The preference to let Docker sleep changed.
+    SleepPreference,
     Stop(Exit),
 }
 
@@ -119,7 +123,7 @@ impl Controller {
             transport,
         };
         tracing::info!("docker engine: {} (from {})", endpoint.host, endpoint.source);
-        let idle = IdlePolicy::new(opts.let_docker_sleep);
+        let idle = IdlePolicy::new(*channels.sleep.borrow());
         let me = Controller {
             opts,
             helper,
@@ -203,6 +207,7 @@ impl Controller {
         let mut liveness = tokio::time::interval(LIVENESS_CHECK);
         let mut resubscribe = Resubscribe::default();
         let mut disabled = self.channels.disabled.clone();
+        let mut sleep = self.channels.sleep.clone();
         let exit = 'outer: loop {
             // Subscribed before the listing in `sync`, so nothing falls between the two.
             let mut events = self.docker.events(Some(docker_link::subscription(SystemTime::now()))).boxed();
@@ -228,6 +233,7 @@ impl Controller {
                         _ = liveness.tick() => Wake::Liveness,
                         Ok(()) = disabled.changed() => Wake::Toggle,
                         () = idle_timer => Wake::IdleDue,
+                        Ok(()) = sleep.changed() => Wake::SleepPreference,
                         exit = &mut shutdown => Wake::Stop(exit),
                     };
                     match wake {
@@ -273,6 +279,7 @@ impl Controller {
                             }
                         }
                         Wake::IdleDue => self.idle.handle_timeout(Instant::now()),
+                        Wake::SleepPreference => self.idle.set_enabled(*sleep.borrow_and_update()),
                         Wake::Stop(exit) => break 'outer exit,
                     }
                     self.carry_out_idle().await;

@@ -38,6 +38,8 @@ pub struct View {
     /// The guest is stopped because no other container runs (Docker Desktop may sleep); the
     /// routes stay, and the first container brings it back.
     pub idle: bool,
+    /// The preference behind `idle`: stop the guest while no other container runs.
+    pub let_docker_sleep: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,6 +240,7 @@ impl Serialize for View {
             throughput: &'a VecDeque<Sample>,
             autostart: bool,
             idle: bool,
+            let_docker_sleep: bool,
         }
         // Named one by one (no `..`): a field added to `View` fails to compile here until the
         // page gets it too.
@@ -254,6 +257,7 @@ impl Serialize for View {
             throughput,
             autostart,
             idle,
+            let_docker_sleep,
         } = self;
         Page {
             app_version,
@@ -269,6 +273,7 @@ impl Serialize for View {
             throughput,
             autostart: *autostart,
             idle: *idle,
+            let_docker_sleep: *let_docker_sleep,
         }
         .serialize(s)
     }

@@ -258,6 +258,7 @@ fn every_field_reaches_the_page_and_the_phase_is_never_stale() {
         "throughput",
         "autostart",
         "idle",
+        "let_docker_sleep",
     ]
     .into();
     assert_eq!(keys, want);

@@ -66,6 +66,7 @@ fn harness(broken_login: bool) -> Harness {
             disconnect,
             set_network_enabled,
             set_autostart,
+            set_let_docker_sleep,
             retry,
             open_container_url,
         ])
@@ -147,6 +148,16 @@ fn bad_requests_get_errors_and_change_nothing() {
     // And the app still answers.
     assert!(h.invoke("view", json!({})).is_ok());
     assert!(!h.dir.path().join(crate::prefs::FILE_NAME).exists(), "nothing was saved");
+}
+
+#[test]
+fn letting_docker_sleep_is_shown_applied_and_remembered() {
+    let h = harness(false);
+    assert_eq!(h.invoke("view", json!({})).unwrap()["let_docker_sleep"], true, "on by default");
+    assert_eq!(h.invoke("set_let_docker_sleep", json!({"enabled": false})), Ok(Value::Null));
+    assert_eq!(h.invoke("view", json!({})).unwrap()["let_docker_sleep"], false);
+    assert_eq!(h.saved_prefs()["let_docker_sleep"], false);
+    assert!(h.invoke("set_let_docker_sleep", json!({})).is_err(), "the argument is required");
 }
 
 #[test]

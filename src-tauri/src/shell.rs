@@ -40,6 +40,7 @@ pub fn run(opts: AppOptions) -> anyhow::Result<()> {
             commands::disconnect,
             commands::set_network_enabled,
             commands::set_autostart,
+            commands::set_let_docker_sleep,
             commands::retry,
             commands::install_helper,
             commands::copy_text,

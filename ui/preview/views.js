@@ -266,7 +266,8 @@ window.DockroutePreviewViews = {
       }
     ],
     "autostart": false,
-    "idle": false
+    "idle": false,
+    "let_docker_sleep": false
   },
   "connected": {
     "app_version": "0.1.0",
@@ -500,7 +501,8 @@ window.DockroutePreviewViews = {
       }
     ],
     "autostart": false,
-    "idle": false
+    "idle": false,
+    "let_docker_sleep": false
   },
   "disconnected": {
     "app_version": "0.1.0",
@@ -515,7 +517,8 @@ window.DockroutePreviewViews = {
     "stats": null,
     "throughput": [],
     "autostart": false,
-    "idle": false
+    "idle": false,
+    "let_docker_sleep": false
   },
   "docker_missing": {
     "app_version": "0.1.0",
@@ -535,7 +538,8 @@ window.DockroutePreviewViews = {
     "stats": null,
     "throughput": [],
     "autostart": false,
-    "idle": false
+    "idle": false,
+    "let_docker_sleep": false
   },
   "helper_missing": {
     "app_version": "0.1.0",
@@ -555,6 +559,7 @@ window.DockroutePreviewViews = {
     "stats": null,
     "throughput": [],
     "autostart": false,
-    "idle": false
+    "idle": false,
+    "let_docker_sleep": false
   }
 };
