@@ -173,7 +173,11 @@ fn nothing_left_behind(rig: &Rig, chains: &[String]) {
     assert_eq!(devices_named(t, t.ns_vm(), "dockroute0"), 1, "{}", t.links(t.ns_vm()));
     let routes = t.routes(t.ns_mac());
     assert_eq!(routes.matches(&format!("{} dev dockroute0", t.ctr_subnet())).count(), 1, "{routes}");
-    assert_eq!(our_chains(t, t.ns_vm()), chains, "the guest's firewall chains");
+    // The guest applies its rules when its session comes up, alongside the first packets.
+    Topology::wait_until("the guest's firewall chains as before", Duration::from_secs(5), || {
+        our_chains(t, t.ns_vm()) == chains
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?} vs {chains:?}", our_chains(t, t.ns_vm())));
     assert_eq!(namespaces_with_prefix(&format!("drt{}-", t.slot)).len(), 4);
 }
 
@@ -184,8 +188,11 @@ fn kill_loops_recover_and_leave_nothing_behind() {
     }
     let size = sizes();
     let mut rig = up(54);
+    Topology::wait_until("the guest's firewall chains", Duration::from_secs(5), || {
+        !our_chains(&rig.topo, rig.topo.ns_vm()).is_empty()
+    })
+    .unwrap();
     let chains = our_chains(&rig.topo, rig.topo.ns_vm());
-    assert!(!chains.is_empty(), "the guest's chains exist");
     let timeout = Duration::from_secs(20);
     let report = |what: &str, took: &[Duration]| {
         println!(
