@@ -58,8 +58,17 @@ fn an_idle_guest_sleeps_and_the_first_container_wakes_it() {
         .unwrap_or_else(|e| panic!("{e}\n{}", d.logs()));
     assert!(read(&d.controller_log).contains("idle: no containers"), "{}", d.logs());
     assert!(d.route_present(&n1), "the routes stay while the guest sleeps");
-    let status = helper_status(&d.rig.api_socket()).unwrap_or_default();
-    assert!(!status.contains(": alive"), "no live session while idle: {status}");
+    // The helper notices within three keepalives that the guest is gone.
+    Topology::wait_until("no live session while idle", Duration::from_secs(10), || {
+        !helper_status(&d.rig.api_socket()).unwrap_or_default().contains(": alive")
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}
+{}",
+            helper_status(&d.rig.api_socket()).unwrap_or_default()
+        )
+    });
     // An idle guest is not a dead one: nothing recreates it.
     std::thread::sleep(Duration::from_secs(10));
     assert!(!guest_running(&d) && !read(&d.controller_log).contains("recreating the guest"), "{}", d.logs());
