@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Data-path benchmark: raw kernel forwarding vs wireguard-go vs Dockroute, on one
-# network-namespace topology, in one run. Run as root.
+# Data-path benchmark: raw kernel forwarding vs wireguard-go vs Dockroute (over UDP, and over
+# its TCP fallback path with `transport tcp`), on one network-namespace topology, in one run;
+# then the guest's idle CPU measured in real Docker (Engine 28.5 in a namespace, the guest
+# container's cgroup, children included: tests-e2e/tests/sleep.rs). Run as root.
 #
 #   sudo scripts/bench.sh [--quick] [--json PATH] [--no-build] [--keep] [--no-offload]
 #
@@ -22,8 +24,10 @@
 #
 # Per path: TCP 1 and 4 streams, UDP packet rate (1400-byte IP packets), ICMP and TCP
 # request/response RTT, CPU time per GB of the tunnel processes, and for the tunnels idle CPU
-# and RSS. Then the helper's DNS server: queries per second answered and p50/p99 latency
-# (dnsperf), against dnsmasq with the same names (scripts/bench/dns.sh). Prints a table (absolute numbers, Dockroute/raw and Dockroute/wireguard-go) and
+# and RSS, for Dockroute over UDP and over its TCP fallback path; the guest's idle CPU in real
+# Docker; then the helper's DNS server: queries per second answered and p50/p99 latency
+# (dnsperf), against dnsmasq with the same names (scripts/bench/dns.sh). Prints a table
+# (absolute numbers, Dockroute/raw, Dockroute/wireguard-go, TCP/UDP) and
 # writes it as JSON (default $CARGO_TARGET_DIR/bench.json, i.e. target/bench.json).
 # Offloads: the veths keep their defaults (TSO/GSO on, GRO off), so "raw" moves 64 KB TCP
 # super-packets through veth and bridge unsegmented: the limit of this machine's kernel path,
@@ -57,9 +61,9 @@ BIN="$CARGO_TARGET_DIR/release"
 JSON_OUT=${JSON_OUT:-$CARGO_TARGET_DIR/bench.json}
 
 if [[ $QUICK == 1 ]]; then
-  T=2 PINGS=200 RR=500 IDLE=5 MODE=quick
+  T=2 PINGS=200 RR=500 IDLE=5 MODE=quick DOCKER_IDLE=10
 else
-  T=10 PINGS=1000 RR=2000 IDLE=5 MODE=full
+  T=10 PINGS=1000 RR=2000 IDLE=5 MODE=full DOCKER_IDLE=60
 fi
 UDP_LEN=${UDP_LEN:-1372} # UDP payload: 1372 + 8 + 20 = 1400-byte IP packets, fit every MTU here
 
@@ -400,6 +404,38 @@ ip -n $VM route add 198.18.244.0/24 via $MAC_IP
 run_share_suite teammate-wireguard-go
 stop_pid "$TMWG_PID_TM"; forget_pid "$TMWG_PID_TM"
 stop_pid "$TMWG_PID_MAC"; forget_pid "$TMWG_PID_MAC"
+# --- 4. Dockroute over its TCP fallback path -------------------------------------------------
+log "dockroute-tcp: the same, with transport tcp on both ends"
+echo "transport tcp" >>"$WORK/dockroute.conf"
+rm -f "$WORK/dockroute.secret"
+spawn $MAC "$WORK/helper-tcp.log" "$BIN/dockroute-helper" run --config "$WORK/dockroute.conf" --socket "$WORK/helper.sock"
+HELPER_PID=$LAST_PID
+wait_for 10 test -s "$WORK/dockroute.secret" || die "helper wrote no secret: $(tail -5 "$WORK/helper-tcp.log")"
+install -m 600 "$WORK/dockroute.secret" "$WORK/guest.secret"
+spawn $VM "$WORK/guest-tcp.log" "$BIN/dockroute-guest" --server $MAC_IP:$DR_PORT --secret-file "$WORK/guest.secret" \
+  --tun-name dockroute0 --no-firewall --transport tcp
+GUEST_PID=$LAST_PID
+if ! wait_for 15 sh -c "ip -n $MAC route show $CTR_NET | grep -q dockroute0 && ip netns exec $MAC ping -c 1 -W 1 $CTR_IP"; then
+  log "dockroute-tcp: tunnel did not come up; helper log:"; tail -5 "$WORK/helper-tcp.log" >&2
+  log "guest log:"; tail -5 "$WORK/guest-tcp.log" >&2
+fi
+run_suite dockroute-tcp "helper:$HELPER_PID" "guest:$GUEST_PID"
+measure_idle dockroute-tcp "helper:$HELPER_PID" "guest:$GUEST_PID"
+stop_pid "$GUEST_PID"; forget_pid "$GUEST_PID"
+stop_pid "$HELPER_PID"; forget_pid "$HELPER_PID"
+
+# --- 5. the guest's idle CPU in real Docker ------------------------------------------------
+# Engine 28.5 in a namespace, one container, the guest container's cgroup over DOCKER_IDLE
+# seconds (the e2e harness does the Docker part; it needs the debug binaries it runs).
+if [[ -x ${DOCKROUTE_CACHE:-/var/tmp/dockroute-ci}/docker28/usr/sbin/dockerd ]] && command -v cargo-nextest >/dev/null 2>&1; then
+  log "docker: the guest's idle CPU over ${DOCKER_IDLE}s in Engine 28.5 (tests-e2e/tests/sleep.rs)"
+  if [[ $BUILD == 1 ]]; then cargo build -q -p dockroute -p dockroute-helper -p dockroute-guest -p dockroute-e2e --bins; fi
+  DOCKROUTE_IDLE_SECONDS=$DOCKER_IDLE run_fg timeout -k 5 600 cargo nextest run -p dockroute-e2e --test sleep \
+    --no-capture -E 'test(idle_cpu)' >"$RES/docker-idle.log" 2>&1 || log "docker idle measurement failed (see the report)"
+  grep -h 'MEASURED guest_idle_cpu_pct' "$RES/docker-idle.log" >"$RES/docker-idle.txt" || tail -20 "$RES/docker-idle.log" >"$RES/docker-idle.txt"
+else
+  log "docker: no Engine 28.5 in the cache or no cargo-nextest; skipping the Docker idle measurement"
+fi
 
 # --- report --------------------------------------------------------------------------------
 meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -22,7 +22,7 @@ esac
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (sudo)" >&2; exit 1; }
 
 packages=(build-essential curl ca-certificates busybox-static iproute2 python3 clang iptables nftables keyutils
-  iperf3 wireguard-go wireguard-tools iputils-ping ethtool
+  iperf3 wireguard-go wireguard-tools iputils-ping ethtool nginx-light wrk
   # packaging checks: the other CPU's guest under emulation, the macOS workflow and cask
   qemu-user-static python3-yaml ruby
   # container names: dig for the DNS tests, dnsperf and dnsmasq (the baseline) for the benchmark
@@ -35,6 +35,10 @@ if ((${#missing[@]})); then
   echo "==> apt-get install ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # nginx is the load suite's server inside test namespaces, not a service of this machine.
+  if [[ " ${missing[*]} " == *" nginx-light "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now nginx >/dev/null 2>&1 || true
+  fi
 fi
 
 # Debian's own cargo is too old for the workspace: Rust comes from rustup (for root: ~root/.cargo).

@@ -13,7 +13,7 @@
     view: {}, receivedAt: Date.now(),
     busy: new Set(), // commands in flight, so their buttons can't be double-clicked
     pendingNetworks: new Map(), // name → enabled, while set_network_enabled is in flight
-    pendingAutostart: null, copiedIp: null, copiedTimer: 0, toastTimer: 0,
+    pendingAutostart: null, pendingSleep: null, copiedIp: null, copiedTimer: 0, toastTimer: 0,
     issued: null, // the teammate config added last (name, address, QR code), until another or a revoke
   };
 
@@ -134,6 +134,14 @@
       const result = await run("set_autostart", { enabled });
       state.pendingAutostart = null;
       if (result.ok) state.view.autostart = enabled;
+      renderSafely();
+    });
+    $("docker-sleep").addEventListener("change", async (event) => {
+      const enabled = event.target.checked;
+      state.pendingSleep = enabled;
+      const result = await run("set_let_docker_sleep", { enabled });
+      state.pendingSleep = null;
+      if (result.ok) state.view.let_docker_sleep = enabled;
       renderSafely();
     });
     $("container-filter").addEventListener("input", D.containers.applyFilter);

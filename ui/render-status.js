@@ -33,6 +33,7 @@
       return "Routing " + Format.plural(routed, "network");
     }
     if (problemTitle) return problemTitle;
+    if (phase === "idle") return "Idle: no containers — the first one you start wakes the tunnel";
     if (phase === "connecting") return v.engine ? "Setting up the tunnel…" : "Looking for Docker…";
     if (phase === "error") return "Something went wrong";
     return v.want_connected ? "Not connected yet" : "Off — containers are not routed";
@@ -66,6 +67,9 @@
     const autostart = $("autostart");
     autostart.checked = state.pendingAutostart !== null ? state.pendingAutostart : v.autostart === true;
     setDisabled(autostart, state.busy.has("set_autostart"));
+    const sleep = $("docker-sleep");
+    sleep.checked = state.pendingSleep !== null ? state.pendingSleep : v.let_docker_sleep === true;
+    setDisabled(sleep, state.busy.has("set_let_docker_sleep"));
     setText($("app-version"), text(v.app_version) ? "Dockroute " + text(v.app_version) : "Dockroute");
   }
 

@@ -24,6 +24,8 @@
       interface: text(t.interface) || "—", mtu: Format.isNum(t.mtu) ? "MTU " + t.mtu : "", listen: text(t.listen) || "—",
       "session-guest": session && text(session.guest) ? "↔ " + text(session.guest) : "",
       "session-id": (session && text(session.id)) || "—",
+      // The path the live session takes: UDP, or the TCP fallback when UDP is blocked.
+      transport: session ? (text(session.transport) || "udp").toUpperCase() : "—",
       engine: text(v.engine) || "not found", "helper-socket": text(v.helper_socket) || "—",
     };
     // The helper's DNS server: where it answers, for which suffix, what the host's resolver was told.

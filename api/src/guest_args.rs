@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::{DEFAULT_PORT, GATEWAY_NAME_IN_VM, HOST_NAME_IN_VM};
+use crate::{TransportMode, DEFAULT_PORT, GATEWAY_NAME_IN_VM, HOST_NAME_IN_VM};
 
 /// `dockroute-guest`: the tunnel end inside the Docker VM.
 #[derive(Parser, Debug, Clone, PartialEq, Eq)]
@@ -38,6 +38,9 @@ pub struct GuestArgs {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     pub log_json: bool,
+    /// UDP, TCP, or UDP with TCP when UDP handshakes go unanswered (the helper's `transport`).
+    #[arg(long, value_enum, default_value_t = TransportMode::Auto)]
+    pub transport: TransportMode,
 }
 
 impl GuestArgs {
@@ -69,6 +72,9 @@ impl GuestArgs {
         if self.log_json {
             a.push("--log-json".into());
         }
+        if self.transport != TransportMode::Auto {
+            a.extend(["--transport".into(), self.transport.to_string()]);
+        }
         a
     }
 }
@@ -92,10 +98,15 @@ mod tests {
             no_firewall: true,
             log_json: true,
             tun_name: "dr1".into(),
+            transport: TransportMode::Tcp,
             ..GuestArgs::new("/x y/secret").with_port(2600)
         };
         assert_eq!(full.server, "host.docker.internal:2600");
         assert_eq!(parse(&full.to_args()), full);
+        assert_eq!(plain.transport, TransportMode::Auto, "auto unless told");
+        let udp = GuestArgs { transport: TransportMode::Udp, ..plain.clone() };
+        assert_eq!(parse(&udp.to_args()), udp);
+        assert!(!plain.to_args().contains(&"--transport".to_string()), "the default is not spelled out");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - `share`: teammates over WireGuard (`share_*` operations, their status and counters).
 //! - `guest_args`: the guest's command line, rendered by the controller, parsed by the guest.
 //! - `dns_name`: what a container's DNS name may be (the controller and the helper check alike).
+//! - `transport`: the tunnel's path (UDP, or TCP frames when UDP is broken) and its setting.
 //! - the defaults both ends must agree on (port, socket path).
 //!
 //! API boundary: this crate is what a client of the helper depends on; it never depends on
@@ -21,6 +22,7 @@ pub mod guest_args;
 pub mod pair;
 pub mod secret;
 pub mod share;
+pub mod transport;
 pub mod types;
 
 pub use client::{Client, ClientError};
@@ -28,6 +30,7 @@ pub use guest_args::GuestArgs;
 pub use pair::Pair;
 pub use secret::Secret;
 pub use share::{ShareAdd, ShareConfig, ShareStatus, TeammateCounters, TeammateInfo};
+pub use transport::{Transport, TransportMode};
 pub use types::*;
 
 /// The UDP port the helper listens on and the guest connects to (mac-docker-connector's).

@@ -196,6 +196,9 @@ pub struct Status {
     pub session: Option<SessionInfo>,
     pub routes: Vec<RouteStatus>,
     pub secret_source: SecretSource,
+    /// The helper's `transport` setting (the controller hands it to the guest).
+    #[serde(default)]
+    pub transport: crate::TransportMode,
     /// The config file's `iptables A+B` pairs in force: the app adds them to the guest's rules.
     #[serde(default)]
     pub iptables: Vec<Pair>,
@@ -272,6 +275,9 @@ pub struct SessionInfo {
     pub alive: bool,
     pub handshake_age_ms: u64,
     pub last_seen_ms: u64,
+    /// The path the session's messages take.
+    #[serde(default)]
+    pub transport: crate::Transport,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -378,8 +384,11 @@ pub fn render_status(s: &Status) -> String {
     if let (Some(listen), Some(ifname), Some(link)) = (&s.listen, &s.interface, &s.link) {
         let _ = writeln!(
             o,
-            "  listening on udp {listen}, device {ifname}, link {} (guest {}), mtu {}",
-            link.host_v4, link.guest_v4, link.mtu
+            "  listening on {} {listen}, device {ifname}, link {} (guest {}), mtu {}",
+            if s.transport.allows_tcp() { "udp and tcp" } else { "udp" },
+            link.host_v4,
+            link.guest_v4,
+            link.mtu
         );
         if let (Some(h6), Some(g6)) = (link.host_v6, link.guest_v6) {
             let _ = writeln!(o, "  link v6 {h6} (guest {g6})");
@@ -390,11 +399,12 @@ pub fn render_status(s: &Status) -> String {
             let alive = if x.alive { "alive" } else { "DEAD" };
             let _ = writeln!(
                 o,
-                "  session {} with guest {}: {alive}, established {:.1} s ago, last heard {:.1} s ago",
+                "  session {} with guest {}: {alive}, established {:.1} s ago, last heard {:.1} s ago, over {}",
                 x.id,
                 x.guest,
                 x.handshake_age_ms as f64 / 1000.0,
-                x.last_seen_ms as f64 / 1000.0
+                x.last_seen_ms as f64 / 1000.0,
+                x.transport
             );
         }
         None => {
@@ -430,6 +440,7 @@ pub fn render_status(s: &Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Transport, TransportMode};
 
     fn status() -> Status {
         Status {
@@ -451,6 +462,7 @@ mod tests {
                 alive: true,
                 handshake_age_ms: 1200,
                 last_seen_ms: 30,
+                transport: Transport::Udp,
             }),
             routes: vec![
                 RouteStatus {
@@ -477,6 +489,7 @@ mod tests {
             })),
             iptables: vec!["198.19.1.0+198.19.2.0".parse().unwrap()],
             share: Default::default(),
+            transport: TransportMode::Auto,
         }
     }
 
@@ -596,6 +609,23 @@ mod tests {
         assert!(text.contains("CONFLICT with 10.0.0.0/8 on en0 [config]"), "{text}");
         assert!(text.contains("  dns on 192.168.251.1:53 for docker, shop.test (3 names)\n"), "{text}");
         assert!(text.contains("PROBLEM: /etc/resolver/shop.test was not written"), "{text}");
+    }
+
+    #[test]
+    fn status_says_which_transport_the_session_uses_and_old_statuses_still_parse() {
+        let mut s = status();
+        s.session.as_mut().unwrap().transport = Transport::Tcp;
+        let text = render_status(&s);
+        assert!(text.contains("last heard 0.0 s ago, over tcp"), "{text}");
+        assert!(text.contains("listening on udp and tcp 127.0.0.1:2511"), "{text}");
+        s.transport = TransportMode::Udp;
+        assert!(render_status(&s).contains("listening on udp 127.0.0.1:2511"), "{}", render_status(&s));
+        // A helper from before the transport fields: UDP, auto.
+        let mut json = serde_json::to_value(status()).unwrap();
+        json.as_object_mut().unwrap().remove("transport");
+        json["session"].as_object_mut().unwrap().remove("transport");
+        let old: Status = serde_json::from_value(json).unwrap();
+        assert_eq!((old.transport, old.session.unwrap().transport), (TransportMode::Auto, Transport::Udp));
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::guest::{self, GuestSpec};
 use crate::guest_image;
 use crate::helper_link::{Connection, HelperLink};
 use crate::names::{self, NameSet};
+use crate::idle::{IdleDecision, IdlePolicy};
 use crate::options::{validate_pairs, Options};
 use crate::repair::{Decision, RepairPolicy};
 use crate::teardown;
@@ -35,6 +36,8 @@ pub struct ViewChannels {
     pub disabled: watch::Receiver<BTreeSet<String>>,
     /// The user's Retry: reconnect to Docker now rather than at the end of the backoff.
     pub retry: Arc<Notify>,
+    /// Whether the guest may sleep while no other container runs (the app's preference).
+    pub sleep: watch::Receiver<bool>,
 }
 
 /// What to do with the guest and the routes when the controller stops.
@@ -75,6 +78,12 @@ pub struct Controller {
     repair: RepairPolicy,
     /// The engine's CPU as `docker info` says it, asked once per connection.
     engine_arch: Option<String>,
+    /// Whether the guest sleeps while no other container runs.
+    idle: IdlePolicy,
+    /// Docker may have rebuilt its firewall chains (network change, new event stream): tell
+    /// the running guest to check its rules.
+    poke_guest: bool,
+    pokes: u64,
 }
 
 /// What woke the loop.
@@ -86,6 +95,10 @@ enum Wake {
     Helper(Option<Event>),
     Liveness,
     Toggle,
+    /// The guest may go idle now.
+    IdleDue,
+    /// The preference to let Docker sleep changed.
+    SleepPreference,
     Stop(Exit),
 }
 
@@ -108,13 +121,20 @@ impl Controller {
         let docker = docker_link::connect(&endpoint)
             .await
             .map_err(|e| ProblemError(view::docker_problem(&endpoint.host, &format!("{e:#}"))))?;
+        // The guest takes the helper's transport setting.
+        let transport = match helper.client() {
+            Some(c) => c.status().await.map(|s| s.transport).unwrap_or_default(),
+            None => Default::default(),
+        };
         let spec = GuestSpec {
             image: opts.guest_image.clone(),
             port: opts.port,
             host_address: opts.host_address,
             secret_fingerprint: guest::fingerprint(&secret),
+            transport,
         };
         tracing::info!("docker engine: {} (from {})", endpoint.host, endpoint.source);
+        let idle = IdlePolicy::new(*channels.sleep.borrow());
         let me = Controller {
             opts,
             helper,
@@ -135,6 +155,9 @@ impl Controller {
             sync_problem: None,
             repair: RepairPolicy::new(Instant::now()),
             engine_arch: None,
+            idle,
+            poke_guest: false,
+            pokes: 0,
         };
         me.publish();
         Ok(me)
@@ -176,6 +199,7 @@ impl Controller {
             let dns = self.last_status.as_ref().and_then(|s| s.dns.as_ref());
             crate::dns_view::with_names(&mut v.containers, &self.names, dns.map(|d| d.suffix.as_str()));
             v.dns = dns.map(|d| crate::dns_view::dns_view(d, &self.names));
+            v.idle = self.idle.is_idle();
             v.problem = (self.helper.problem().cloned())
                 .or_else(|| self.docker_problem.clone())
                 .or_else(|| self.sync_problem.clone());
@@ -238,26 +262,44 @@ impl Controller {
         let mut liveness = tokio::time::interval(LIVENESS_CHECK);
         let mut resubscribe = Resubscribe::default();
         let mut disabled = self.channels.disabled.clone();
+        let mut sleep = self.channels.sleep.clone();
         let exit = 'outer: loop {
             // Subscribed before the listing in `sync`, so nothing falls between the two.
             let mut events = self.docker.events(Some(docker_link::subscription(SystemTime::now()))).boxed();
             let subscribed = Instant::now();
             let mut delivered = false;
+            // A new stream may follow a dockerd restart, which rebuilds the chains.
+            self.poke_guest = true;
             if let Err(e) = self.sync().await {
                 tracing::warn!("cannot sync with docker ({}): {e:#}", self.endpoint.host);
             } else {
                 loop {
+                    let idle_due = self.idle.poll_timeout();
+                    let idle_timer = async {
+                        match idle_due {
+                            Some(at) => tokio::time::sleep_until(at.into()).await,
+                            None => std::future::pending().await,
+                        }
+                    };
                     let wake = tokio::select! {
                         ev = events.next() => Wake::Docker(ev),
                         _ = resync.tick() => Wake::Resync,
                         ev = self.helper.next_event() => Wake::Helper(ev),
                         _ = liveness.tick() => Wake::Liveness,
                         Ok(()) = disabled.changed() => Wake::Toggle,
+                        () = idle_timer => Wake::IdleDue,
+                        Ok(()) = sleep.changed() => Wake::SleepPreference,
                         exit = &mut shutdown => Wake::Stop(exit),
                     };
                     match wake {
                         Wake::Docker(Some(Ok(ev))) => {
                             delivered = true;
+                            if docker_link::other_container_started(&ev) {
+                                // Before anything else: the container waits for the tunnel.
+                                self.idle.handle_container_started(Instant::now());
+                                self.carry_out_idle().await;
+                            }
+                            self.poke_guest |= docker_link::is_network_change(&ev);
                             match docker_link::classify(&ev) {
                                 EventEffect::Sync => {
                                     if let Err(e) = self.sync().await {
@@ -291,8 +333,11 @@ impl Controller {
                                 tracing::warn!("applying a network toggle failed: {e:#}");
                             }
                         }
+                        Wake::IdleDue => self.idle.handle_timeout(Instant::now()),
+                        Wake::SleepPreference => self.idle.set_enabled(*sleep.borrow_and_update()),
                         Wake::Stop(exit) => break 'outer exit,
                     }
+                    self.carry_out_idle().await;
                 }
             }
             let wait = resubscribe.stream_ended(delivered, subscribed.elapsed());
@@ -336,6 +381,11 @@ impl Controller {
         let options = bollard::query_parameters::ListContainersOptionsBuilder::default().all(false).build();
         match self.docker.list_containers(Some(options)).await {
             Ok(list) => {
+                let others = list
+                    .iter()
+                    .filter(|c| !c.labels.as_ref().is_some_and(|l| l.contains_key(guest::LABEL_OURS)))
+                    .count();
+                self.idle.handle_listing(Instant::now(), others);
                 let views = view::container_views(&list, &self.networks);
                 self.listed = list;
                 let names_changed = self.make_names();
@@ -396,22 +446,28 @@ impl Controller {
             self.routes_sent = Some(routes);
             self.repair.routes_sent();
         }
+        if self.idle.is_idle() {
+            // The routes stay; the guest sleeps until a container starts.
+            return Ok(());
+        }
         let rules = self.guest_rules();
         let engine_arch = self.engine_arch().await?;
         let tarballs =
             guest_image::Tarballs { file: self.opts.guest_tarball.as_deref(), dirs: &self.opts.guest_tarball_dirs };
         let image_id = guest_image::ensure(&self.docker, &self.spec.image, tarballs, &engine_arch).await?;
-        match guest::ensure(&self.docker, &self.spec, &image_id, &self.secret, &rules).await? {
-            guest::Ensured::AlreadyRunning => {
-                if self.rules_sent.as_ref() != Some(&rules) {
-                    guest::update_rules(&self.docker, &rules).await?;
-                }
-            }
-            other => {
-                tracing::info!("guest container: {other:?}");
-                self.repair.guest_started(Instant::now());
-            }
+        let ensured = guest::ensure(&self.docker, &self.spec, &image_id, &self.secret, &rules).await?;
+        if ensured != guest::Ensured::AlreadyRunning {
+            tracing::info!("guest container: {ensured:?}");
+            self.repair.guest_started(Instant::now());
         }
+        // A created guest has the rules; a started one has those it had when it stopped.
+        if !matches!(ensured, guest::Ensured::Created { .. }) && self.rules_sent.as_ref() != Some(&rules) {
+            guest::update_rules(&self.docker, &rules).await?;
+        } else if ensured == guest::Ensured::AlreadyRunning && self.poke_guest {
+            self.pokes += 1;
+            guest::poke(&self.docker, self.pokes).await?;
+        }
+        self.poke_guest = false;
         self.rules_sent = Some(rules);
         Ok(())
     }
@@ -432,6 +488,30 @@ impl Controller {
         discovery::guest_rules(&self.networks, &discovery::all_pairs(&self.opts.pairs, helper))
     }
 
+    /// Carries out what the idle policy decided: the guest sleeps or wakes.
+    async fn carry_out_idle(&mut self) {
+        while let Some(decision) = self.idle.poll() {
+            let now = Instant::now();
+            match decision {
+                IdleDecision::StopGuest => {
+                    tracing::info!("idle: no containers; stopping the guest (the routes stay)");
+                    self.repair.set_guest_idle(now, true);
+                    if let Err(e) = guest::stop_all(&self.docker).await {
+                        tracing::warn!("cannot stop the guest: {e:#}");
+                    }
+                }
+                IdleDecision::StartGuest => {
+                    tracing::info!("a container started: waking the guest");
+                    self.repair.set_guest_idle(now, false);
+                    if let Err(e) = self.sync().await {
+                        tracing::warn!("waking the guest failed: {e:#}");
+                    }
+                }
+            }
+            self.publish();
+        }
+    }
+
     /// Every second: the helper's status into the repair policy, its decisions carried out.
     async fn check_liveness(&mut self) {
         let status = match self.helper().await {
@@ -449,6 +529,14 @@ impl Controller {
             }
         };
         let now = Instant::now();
+        if status.transport != self.spec.transport {
+            // The helper was reconfigured: the guest is recreated with its setting.
+            tracing::info!("the helper's transport is now {}", status.transport);
+            self.spec.transport = status.transport;
+            if let Err(e) = self.sync().await {
+                tracing::warn!("sync after a transport change failed: {e:#}");
+            }
+        }
         self.repair.handle_status(now, &status);
         // Events come only on change (and a lagging receiver misses some): the second-by-second
         // status keeps the dashboard's handshake age and session state current.

@@ -75,6 +75,18 @@ fn relevant(ev: &EventMessage) -> bool {
     }
 }
 
+/// A container other than our guest started: a sleeping guest must wake at once.
+pub fn other_container_started(ev: &EventMessage) -> bool {
+    ev.typ == Some(EventMessageTypeEnum::CONTAINER)
+        && ev.action.as_deref() == Some("start")
+        && !ev.actor.as_ref().and_then(|a| a.attributes.as_ref()).is_some_and(|a| a.contains_key(guest::LABEL_OURS))
+}
+
+/// Network events: dockerd rewrites its firewall chains, so the guest should check its rules.
+pub fn is_network_change(ev: &EventMessage) -> bool {
+    ev.typ == Some(EventMessageTypeEnum::NETWORK) && classify(ev) == EventEffect::Sync
+}
+
 /// Container events that change the dashboard's list (not the routes).
 fn changes_containers(ev: &EventMessage) -> bool {
     ev.typ == Some(EventMessageTypeEnum::CONTAINER)
@@ -84,16 +96,25 @@ fn changes_containers(ev: &EventMessage) -> bool {
 /// A stream that stayed up this long was fine, even without events.
 const HEALTHY_UPTIME: Duration = Duration::from_secs(10);
 
+/// After a healthy stream ends (dockerd restarting, Docker Desktop's VM waking), the waits stay
+/// at most `QUICK_RETRY` for this long: the first container of a woken VM must not wait out a
+/// doubled backoff before we see its start event.
+const QUICK_RETRIES_FOR: Duration = Duration::from_secs(60);
+const QUICK_RETRY: Duration = Duration::from_secs(1);
+
 /// Waits between event subscriptions: 250 ms doubling to 8 s while streams fail at once, so a
-/// broken dockerd is not hammered; from the start again after a healthy stream.
+/// broken dockerd is not hammered; from the start again after a healthy stream, and then for a
+/// minute at most 1 s apart.
 #[derive(Debug, Clone)]
 pub struct Resubscribe {
     backoff: Backoff,
+    /// Time waited since a healthy stream ended; None when there was none lately.
+    since_healthy: Option<Duration>,
 }
 
 impl Default for Resubscribe {
     fn default() -> Resubscribe {
-        Resubscribe { backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(8)) }
+        Resubscribe { backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(8)), since_healthy: None }
     }
 }
 
@@ -103,8 +124,18 @@ impl Resubscribe {
     pub fn stream_ended(&mut self, delivered_events: bool, up_for: Duration) -> Duration {
         if was_healthy(delivered_events, up_for) {
             self.backoff.reset();
+            self.since_healthy = Some(Duration::ZERO);
         }
-        self.backoff.next_delay()
+        let mut wait = self.backoff.next_delay();
+        if let Some(waited) = self.since_healthy {
+            if waited < QUICK_RETRIES_FOR {
+                wait = wait.min(QUICK_RETRY);
+                self.since_healthy = Some(waited + wait);
+            } else {
+                self.since_healthy = None;
+            }
+        }
+        wait
     }
 
     /// The user's Retry cut the wait short: the next failure waits the shortest time again.
@@ -170,6 +201,38 @@ mod tests {
         }
         let no_actor = EventMessage { typ: Some(CONTAINER), action: Some("kill".into()), ..Default::default() };
         assert_eq!(classify(&no_actor), EventEffect::Nothing, "a container without labels is not ours");
+    }
+
+    #[test]
+    fn after_a_healthy_stream_retries_stay_quick_for_a_minute() {
+        let ms = Duration::from_millis;
+        let mut r = Resubscribe::default();
+        let mut waits = vec![r.stream_ended(true, Duration::from_secs(600))];
+        let mut waited = waits[0];
+        while waited < Duration::from_secs(70) {
+            let w = r.stream_ended(false, ms(1));
+            waited += w;
+            waits.push(w);
+        }
+        assert_eq!(waits[..5], [ms(250), ms(500), ms(1000), ms(1000), ms(1000)]);
+        let quick = waits.iter().take_while(|w| **w <= ms(1000)).count();
+        assert!((60..=62).contains(&quick), "about a minute of quick retries: {waits:?}");
+        assert_eq!(*waits.last().unwrap(), ms(8000), "then the full backoff again: {waits:?}");
+    }
+
+    #[test]
+    fn another_containers_start_wakes_the_guest_ours_does_not() {
+        use EventMessageTypeEnum::{CONTAINER, NETWORK};
+        assert!(other_container_started(&event(CONTAINER, "start", &["com.example"])));
+        assert!(other_container_started(&event(CONTAINER, "start", &[])));
+        assert!(!other_container_started(&event(CONTAINER, "start", &[guest::LABEL_OURS])));
+        for action in ["create", "die", "restart", "exec_start: sh"] {
+            assert!(!other_container_started(&event(CONTAINER, action, &[])), "{action}");
+        }
+        assert!(!other_container_started(&event(NETWORK, "start", &[])));
+        assert!(is_network_change(&event(NETWORK, "connect", &[])));
+        assert!(!is_network_change(&event(NETWORK, "prune", &[])));
+        assert!(!is_network_change(&event(CONTAINER, "die", &[guest::LABEL_OURS])));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use bollard::query_parameters::{
     UploadToContainerOptionsBuilder,
 };
 use bollard::Docker;
-use dockroute_api::GuestArgs;
+use dockroute_api::{GuestArgs, TransportMode};
 use dockroute_stdx::hex;
 use sha2::{Digest, Sha256};
 
@@ -39,11 +39,17 @@ pub struct GuestSpec {
     pub host_address: Option<IpAddr>,
     /// SHA-256 of the secret, so a new secret means a new container; reveals nothing usable.
     pub secret_fingerprint: String,
+    /// The helper's `transport` setting, passed on to the guest.
+    pub transport: TransportMode,
 }
 
 impl GuestSpec {
     pub fn hash(&self) -> String {
-        let text = format!("{}|{}|{:?}|{}", self.image, self.port, self.host_address, self.secret_fingerprint);
+        let mut text = format!("{}|{}|{:?}|{}", self.image, self.port, self.host_address, self.secret_fingerprint);
+        // Only when set: the default keeps the hashes (and so the guests) of earlier versions.
+        if self.transport != TransportMode::Auto {
+            text.push_str(&format!("|{}", self.transport));
+        }
         hex::encode(&Sha256::digest(text.as_bytes())[..16])
     }
 }
@@ -146,12 +152,13 @@ pub async fn ensure(
 }
 
 /// The guest's command line: the secret and rules files where `upload` puts them, the helper
-/// on `port`, logs as JSON (Docker keeps them).
-fn guest_args(port: u16) -> GuestArgs {
+/// on `port` over the helper's transport, logs as JSON (Docker keeps them).
+fn guest_args(spec: &GuestSpec) -> GuestArgs {
     GuestArgs {
         rules_file: Some(format!("{CONFIG_DIR}/rules").into()),
         log_json: true,
-        ..GuestArgs::new(format!("{CONFIG_DIR}/secret")).with_port(port)
+        transport: spec.transport,
+        ..GuestArgs::new(format!("{CONFIG_DIR}/secret")).with_port(spec.port)
     }
 }
 
@@ -175,7 +182,7 @@ fn container_body(spec: &GuestSpec, hash: &str) -> ContainerCreateBody {
     };
     ContainerCreateBody {
         image: Some(spec.image.clone()),
-        cmd: Some(guest_args(spec.port).to_args()),
+        cmd: Some(guest_args(spec).to_args()),
         labels: Some(HashMap::from([
             (LABEL_OURS.to_string(), "1".to_string()),
             (LABEL_SPEC.to_string(), hash.to_string()),
@@ -203,6 +210,30 @@ pub async fn update_rules(docker: &Docker, rules: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Tells the running guest to check its firewall now (dockerd may have rebuilt its chains):
+/// a file beside the rules, whose change the guest watches for.
+pub async fn poke(docker: &Docker, generation: u64) -> anyhow::Result<()> {
+    let text = format!("{generation}\n");
+    for c in ours(docker).await? {
+        if c.running {
+            upload(docker, &c.id, &[("check", text.as_bytes(), 0o644)]).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Stops every running container of ours, keeping it (the guest sleeps; `ensure` starts it).
+/// Returns how many were stopped.
+pub async fn stop_all(docker: &Docker) -> anyhow::Result<usize> {
+    let mut stopped = 0;
+    for c in ours(docker).await?.into_iter().filter(|c| c.running) {
+        // SIGTERM: the guest removes its firewall rules and restores the sysctls on the way out.
+        docker.stop_container(&c.id, None::<bollard::query_parameters::StopContainerOptions>).await?;
+        stopped += 1;
+    }
+    Ok(stopped)
 }
 
 /// Removes every container of ours. Idempotent.
@@ -268,13 +299,21 @@ mod tests {
             port: 2511,
             host_address: None,
             secret_fingerprint: fingerprint(b"s"),
+            transport: TransportMode::Auto,
         };
         let h = base.hash();
+        // The default transport adds nothing: guests made by earlier versions are kept.
+        assert_eq!(h, {
+            let text = format!("dockroute-guest:1|2511|None|{}", fingerprint(b"s"));
+            hex::encode(&Sha256::digest(text.as_bytes())[..16])
+        });
         for other in [
             GuestSpec { image: "dockroute-guest:2".into(), ..base.clone() },
             GuestSpec { port: 2512, ..base.clone() },
             GuestSpec { host_address: Some("198.18.0.1".parse().unwrap()), ..base.clone() },
             GuestSpec { secret_fingerprint: fingerprint(b"t"), ..base.clone() },
+            GuestSpec { transport: TransportMode::Tcp, ..base.clone() },
+            GuestSpec { transport: TransportMode::Udp, ..base.clone() },
         ] {
             assert_ne!(other.hash(), h, "{other:?}");
         }
@@ -289,6 +328,7 @@ mod tests {
             port: 2600,
             host_address: Some("198.18.0.1".parse().unwrap()),
             secret_fingerprint: fingerprint(b"s"),
+            transport: TransportMode::Auto,
         }
     }
 
@@ -299,7 +339,13 @@ mod tests {
         let parsed =
             <GuestArgs as clap::Parser>::try_parse_from(std::iter::once("dockroute-guest".to_string()).chain(cmd))
                 .unwrap();
-        assert_eq!(parsed, guest_args(2600));
+        assert_eq!(parsed, guest_args(&spec()));
+        assert_eq!(parsed.transport, TransportMode::Auto);
+        let tcp = container_body(&GuestSpec { transport: TransportMode::Tcp, ..spec() }, "h").cmd.unwrap();
+        let tcp =
+            <GuestArgs as clap::Parser>::try_parse_from(std::iter::once("dockroute-guest".to_string()).chain(tcp))
+                .unwrap();
+        assert_eq!(tcp.transport, TransportMode::Tcp, "the helper's setting reaches the guest");
         assert_eq!(parsed.secret_file, Path::new("/etc/dockroute/secret"));
         assert_eq!(parsed.rules_file.as_deref(), Some(Path::new("/etc/dockroute/rules")));
         assert_eq!(parsed.server, "host.docker.internal:2600");

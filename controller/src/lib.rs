@@ -6,7 +6,7 @@
 //! section asks the helper (teammates over WireGuard, exposed networks).
 //!
 //! Decisions are cores without I/O, each with its own tests: when to repair the tunnel
-//! (`repair`), which Docker events matter and when to subscribe again (`docker_link`), what the
+//! (`repair`), when the guest may sleep (`idle`), which Docker events matter and when to subscribe again (`docker_link`), what the
 //! user sees (`view`), whether a teardown is complete (`teardown`), which guest tarball suits
 //! the engine's CPU (`guest_image`), which DNS names the containers have (`names`).
 //! `controller` is the thin loop that feeds them and carries their decisions out;
@@ -24,6 +24,7 @@ pub mod guest;
 pub mod guest_image;
 pub mod helper_link;
 pub mod names;
+pub mod idle;
 pub mod options;
 pub mod repair;
 pub mod service;

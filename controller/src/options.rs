@@ -24,6 +24,9 @@ pub struct Options {
     /// The tunnel secret (the app keeps one in the keychain, so a restarted app finds its
     /// guest still valid). None: a fresh one each time the controller connects.
     pub secret: Option<Vec<u8>>,
+    /// Stop the guest while no other container runs, so Docker Desktop's VM may sleep (the
+    /// app's preference; `--keep-guest-running` turns it off for servers).
+    pub let_docker_sleep: bool,
 }
 
 /// By hand, so the secret never reaches a log through `{:?}`.
@@ -38,6 +41,7 @@ impl std::fmt::Debug for Options {
             .field("guest_tarball_dirs", &self.guest_tarball_dirs)
             .field("pairs", &self.pairs)
             .field("secret", &self.secret.as_ref().map(|s| format!("<{} bytes>", s.len())))
+            .field("let_docker_sleep", &self.let_docker_sleep)
             .finish()
     }
 }
@@ -83,6 +87,7 @@ mod tests {
             guest_tarball_dirs: vec![],
             pairs: vec!["198.19.1.0+198.19.2.0".parse().unwrap()],
             secret: Some(b"0123456789abcdef-very-secret".to_vec()),
+            let_docker_sleep: true,
         };
         let shown = format!("{o:?}");
         assert!(!shown.contains("very-secret") && shown.contains("<28 bytes>"), "{shown}");

@@ -44,6 +44,8 @@ pub struct RepairPolicy {
     helper_has_routes: bool,
     /// The latest status said the helper's side is up; None once `poll` has acted on it.
     unchecked: Option<bool>,
+    /// The guest is stopped on purpose (no container needs it): no session is expected.
+    guest_idle: bool,
     decided: VecDeque<Decision>,
 }
 
@@ -57,8 +59,16 @@ impl RepairPolicy {
             backoff: Backoff::new(DEAD_TUNNEL, MAX_REPAIR_BACKOFF),
             helper_has_routes: false,
             unchecked: None,
+            guest_idle: false,
             decided: VecDeque::new(),
         }
+    }
+
+    /// The guest was stopped on purpose (idle) or started again after it: an idle guest is not
+    /// dead, and a woken one gets `DEAD_TUNNEL` to connect like any started one.
+    pub fn set_guest_idle(&mut self, now: Instant, idle: bool) {
+        self.guest_idle = idle;
+        self.last_alive = now;
     }
 
     /// A status from the helper (the answer to the periodic check, or a pushed event). The
@@ -98,6 +108,8 @@ impl RepairPolicy {
             }
             if !helper_side_up {
                 self.decided.push_back(Decision::AskHelperToConnect);
+            } else if self.guest_idle {
+                // Nothing to repair: no session is expected.
             } else if let Some(repair) = self.repair_due(now) {
                 self.decided.push_back(repair);
             }
@@ -141,12 +153,14 @@ mod tests {
                 alive,
                 handshake_age_ms: 0,
                 last_seen_ms: 0,
+                transport: dockroute_api::Transport::Udp,
             }),
             routes: Vec::new(),
             secret_source: SecretSource::Api,
             dns: None,
             iptables: Vec::new(),
             share: Default::default(),
+            transport: dockroute_api::TransportMode::Auto,
         }
     }
 
@@ -264,6 +278,21 @@ mod tests {
             check(&mut p, t0 + S(30), &status(false, None)),
             [Decision::SendRoutes, Decision::AskHelperToConnect]
         );
+    }
+
+    #[test]
+    fn an_idle_guest_is_not_dead_and_a_woken_one_gets_its_time() {
+        let t0 = Instant::now();
+        let mut p = synced(t0);
+        let dead = status(true, Some(false));
+        p.set_guest_idle(t0 + S(2), true);
+        for t in [2, 10, 100, 3600] {
+            assert_eq!(check(&mut p, t0 + S(t), &dead), [], "second {t}: stopped on purpose");
+        }
+        assert_eq!(check(&mut p, t0 + S(3601), &status(false, None)), [Decision::AskHelperToConnect]);
+        p.set_guest_idle(t0 + S(4000), false);
+        assert_eq!(check(&mut p, t0 + S(4007), &dead), []);
+        assert_eq!(repairs(&check(&mut p, t0 + S(4008), &dead)), [S(8)], "woken but silent: repaired");
     }
 
     #[test]

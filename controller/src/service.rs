@@ -30,6 +30,7 @@ const MAX_RETRY: Duration = Duration::from_secs(15);
 pub struct Service {
     want: watch::Sender<bool>,
     disabled: watch::Sender<BTreeSet<String>>,
+    sleep: watch::Sender<bool>,
     retry: Arc<Notify>,
     /// Set once: stop the supervisor, leaving or tearing down what it made.
     stop: watch::Sender<Option<Exit>>,
@@ -46,16 +47,19 @@ impl Service {
             app_version: app_version.to_string(),
             want_connected: choices.connect,
             helper_socket: opts.helper_socket.display().to_string(),
+            let_docker_sleep: opts.let_docker_sleep,
             ..Default::default()
         };
         let (view_tx, view) = watch::channel(initial);
         let (want, want_rx) = watch::channel(choices.connect);
         let (disabled, disabled_rx) = watch::channel(choices.disabled);
+        let (sleep, sleep_rx) = watch::channel(opts.let_docker_sleep);
         let (stop, stop_rx) = watch::channel(None);
         let retry = Arc::new(Notify::new());
-        let channels = ViewChannels { view: view_tx.clone(), disabled: disabled_rx, retry: retry.clone() };
+        let channels =
+            ViewChannels { view: view_tx.clone(), disabled: disabled_rx, retry: retry.clone(), sleep: sleep_rx };
         let task = tokio::spawn(supervise(opts, channels, want_rx, stop_rx));
-        Service { want, disabled, retry, stop, view, view_tx, task: tokio::sync::Mutex::new(Some(task)) }
+        Service { want, disabled, sleep, retry, stop, view, view_tx, task: tokio::sync::Mutex::new(Some(task)) }
     }
 
     pub fn view(&self) -> watch::Receiver<View> {
@@ -91,6 +95,12 @@ impl Service {
             }
         });
         Ok(())
+    }
+
+    /// Whether the guest may sleep while no other container runs; applies at once.
+    pub fn set_let_docker_sleep(&self, on: bool) {
+        self.sleep.send_replace(on);
+        self.view_tx.send_modify(|v| v.let_docker_sleep = on);
     }
 
     pub fn disabled(&self) -> BTreeSet<String> {
@@ -147,7 +157,7 @@ async fn supervise(
     mut want: watch::Receiver<bool>,
     mut stop: watch::Receiver<Option<Exit>>,
 ) -> anyhow::Result<()> {
-    let ViewChannels { view, disabled, retry } = channels;
+    let ViewChannels { view, disabled, retry, sleep } = channels;
     let mut delay = Backoff::new(FIRST_RETRY, MAX_RETRY);
     // Set once a connect was attempted and no controller's teardown followed: the helper may
     // have a tunnel up (or an earlier run's guest may still run) that Disconnect must remove.
@@ -173,7 +183,8 @@ async fn supervise(
             continue;
         }
         view.send_modify(|v| v.want_connected = true);
-        let channels = ViewChannels { view: view.clone(), disabled: disabled.clone(), retry: retry.clone() };
+        let channels =
+            ViewChannels { view: view.clone(), disabled: disabled.clone(), retry: retry.clone(), sleep: sleep.clone() };
         unclean = true;
         let attempt = tokio::select! {
             c = Controller::connect(opts.clone(), channels) => c,
@@ -251,6 +262,7 @@ mod tests {
             guest_tarball_dirs: Vec::new(),
             pairs: Vec::new(),
             secret: None,
+            let_docker_sleep: true,
         }
     }
 
@@ -286,6 +298,18 @@ mod tests {
         until(&mut view, "no problem while disconnected", |v| v.problem.is_none()).await;
         service.set_connected(true);
         until(&mut view, "the problem again", |v| v.want_connected && v.problem.is_some()).await;
+    }
+
+    #[tokio::test]
+    async fn the_sleep_preference_shows_at_once_and_reaches_the_controller() {
+        let dir = tempfile::tempdir().unwrap();
+        let off = Options { let_docker_sleep: false, ..opts(dir.path()) };
+        let service = Service::spawn(off, Choices::default(), "0");
+        assert!(!service.snapshot().let_docker_sleep, "the option's value from the start");
+        service.set_let_docker_sleep(true);
+        assert!(service.snapshot().let_docker_sleep);
+        assert!(*service.sleep.borrow(), "the channel the controller follows has it");
+        service.quit().await;
     }
 
     #[tokio::test]

@@ -42,6 +42,11 @@ pub struct View {
     pub dns: Option<DnsView>,
     /// Teammates over WireGuard (the helper's `share`), while the helper reports it.
     pub share: Option<ShareStatus>,
+    /// The guest is stopped because no other container runs (Docker Desktop may sleep); the
+    /// routes stay, and the first container brings it back.
+    pub idle: bool,
+    /// The preference behind `idle`: stop the guest while no other container runs.
+    pub let_docker_sleep: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +57,8 @@ pub enum Phase {
     Connecting,
     Connected,
     Error,
+    /// Connected as far as the user is concerned, but the guest sleeps: no container runs.
+    Idle,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,6 +194,8 @@ impl View {
             Phase::Disconnected
         } else if self.problem.as_ref().is_some_and(|p| p.kind.blocks()) {
             Phase::Error
+        } else if self.idle {
+            Phase::Idle
         } else if self.tunnel.as_ref().and_then(|t| t.session.as_ref()).is_some_and(|s| s.alive) {
             Phase::Connected
         } else {
@@ -265,6 +274,8 @@ impl Serialize for View {
             autostart: bool,
             dns: &'a Option<DnsView>,
             share: &'a Option<ShareStatus>,
+            idle: bool,
+            let_docker_sleep: bool,
         }
         // Named one by one (no `..`): a field added to `View` fails to compile here until the
         // page gets it too.
@@ -282,6 +293,8 @@ impl Serialize for View {
             autostart,
             dns,
             share,
+            idle,
+            let_docker_sleep,
         } = self;
         Page {
             app_version,
@@ -298,6 +311,8 @@ impl Serialize for View {
             autostart: *autostart,
             dns,
             share,
+            idle: *idle,
+            let_docker_sleep: *let_docker_sleep,
         }
         .serialize(s)
     }

@@ -47,6 +47,7 @@ fn session(alive: bool) -> TunnelView {
             alive,
             handshake_age_ms: 5,
             last_seen_ms: 1,
+            transport: dockroute_api::Transport::Udp,
         }),
         error: None,
     }
@@ -65,6 +66,19 @@ fn phase_follows_wish_problem_and_session() {
     v.tunnel = Some(session(true));
     v.problem = Some(Problem { kind: ProblemKind::RouteConflict, title: "t".into(), detail: "d".into(), action: None });
     assert_eq!(v.phase(), Phase::Connected, "a route conflict is a warning, not a broken tunnel");
+}
+
+#[test]
+fn an_idle_guest_shows_as_idle_unless_something_is_broken_or_the_user_disconnected() {
+    let mut v = View { want_connected: true, idle: true, tunnel: Some(session(false)), ..Default::default() };
+    assert_eq!(v.phase(), Phase::Idle);
+    assert_eq!(serde_json::to_value(&v).unwrap()["phase"], "idle");
+    assert_eq!(serde_json::to_value(&v).unwrap()["idle"], true);
+    v.problem = Some(docker_problem("unix:///x.sock", &"connection refused"));
+    assert_eq!(v.phase(), Phase::Error);
+    v.problem = None;
+    v.want_connected = false;
+    assert_eq!(v.phase(), Phase::Disconnected);
 }
 
 fn stats(tx: u64, rx: u64) -> StatsReport {
@@ -266,6 +280,8 @@ fn every_field_reaches_the_page_and_the_phase_is_never_stale() {
         "autostart",
         "dns",
         "share",
+        "idle",
+        "let_docker_sleep",
     ]
     .into();
     assert_eq!(keys, want);

@@ -106,6 +106,7 @@ fn tunnel() -> TunnelView {
             alive: true,
             handshake_age_ms: 1649,
             last_seen_ms: 831,
+            transport: dockroute_api::Transport::Udp,
         }),
         error: None,
     }

@@ -23,7 +23,7 @@ pub const DEFAULT_ADDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(192, 168, 25
 pub const DEFAULT_ADDR6: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::new(0xfdd0, 0xd0c4, 0x2511, 0, 0, 0, 0, 1), 64);
 pub const DEFAULT_SECRET_FILE: &str = "dockroute.secret";
 use dockroute_api::pair::{Pair, PairOp};
-pub use dockroute_api::{DEFAULT_API_SOCKET, DEFAULT_PORT};
+pub use dockroute_api::{TransportMode, DEFAULT_API_SOCKET, DEFAULT_PORT};
 /// Owner and group may connect; the helper checks the caller's credentials on top.
 pub const DEFAULT_API_SOCKET_MODE: u32 = 0o660;
 /// The suffix dnsdock's and dinghy's users know: `web.docker`.
@@ -32,9 +32,10 @@ pub const DEFAULT_DNS_SUFFIX: &str = "docker";
 /// Single-value keys; repeating one is legal (last wins) but usually a
 /// mistake, hence the warning.
 #[rustfmt::skip]
-const SCALAR_KEYS: [&str; 13] =
-    ["addr", "addr6", "port", "mtu", "host", "secret-file", "keepalive", "expose", "api-socket", "api-socket-mode", "require-signature",
-     "dns", "dns-suffix"];
+const SCALAR_KEYS: [&str; 14] = [
+    "addr", "addr6", "port", "mtu", "host", "secret-file", "keepalive", "expose", "api-socket", "api-socket-mode",
+    "require-signature", "dns", "dns-suffix", "transport",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -64,6 +65,9 @@ pub struct Config {
     pub require_signature: Option<String>,
     /// The DNS server for container names (`dns off`, `dns-suffix`).
     pub dns: DnsConfig,
+    /// `transport auto|udp|tcp`: whether the helper also listens on TCP (same address and
+    /// port) for guests whose UDP path is broken; the guest is told the same.
+    pub transport: TransportMode,
     pub warnings: Vec<Warning>,
 }
 
@@ -184,6 +188,7 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
         ("keepalive", old.keepalive != new.keepalive),
         ("api-socket", old.api_socket != new.api_socket || old.api_socket_mode != new.api_socket_mode),
         ("dns", old.dns != new.dns),
+        ("transport", old.transport != new.transport),
     ];
     ConfigDiff {
         routes_added: minus(&new_nets, &old_nets),
@@ -212,6 +217,7 @@ impl Config {
             allow_groups: Vec::new(),
             require_signature: None,
             dns: DnsConfig::default(),
+            transport: TransportMode::Auto,
             warnings: Vec::new(),
         }
     }
@@ -291,6 +297,10 @@ impl Config {
             "host" => {
                 let v = one?;
                 self.host = v.parse().map_err(|_| bad(v, "not an IP address"))?;
+            }
+            "transport" => {
+                let v = one?;
+                self.transport = v.parse().map_err(|_| bad(v, "expected auto, udp or tcp"))?;
             }
             // The whole rest of the line, so paths with spaces (macOS
             // "Application Support") work without quoting.
@@ -520,6 +530,15 @@ mod tests {
     }
 
     #[test]
+    fn transport_is_auto_unless_set_and_needs_a_restart() {
+        assert_eq!(ok("").transport, TransportMode::Auto);
+        assert_eq!(ok("transport tcp").transport, TransportMode::Tcp);
+        assert_eq!(ok("transport udp\n").transport, TransportMode::Udp);
+        let d = diff(&ok(""), &ok("transport udp"));
+        assert_eq!(d.restart_needed, ["transport"]);
+    }
+
+    #[test]
     fn every_key() {
         let c = ok("addr 10.9.0.2/29\naddr6 fd00::1/126\nport 4000\nmtu 9000\n\
             host ::1\nroute 10.1.0.0/16\nsecret-file k/s.key\nkeepalive 10\n\
@@ -635,6 +654,7 @@ mod tests {
             ("keepalive 0", "invalid keepalive"),
             ("keepalive 11", "invalid keepalive"),
             ("host localhost", "invalid host"),
+            ("transport quic", "invalid transport \"quic\": expected auto, udp or tcp"),
             ("addr 10.0.0.1/31", "/30 or shorter"),
             ("addr 10.0.0.0/24", "network or broadcast"),
             ("addr 10.0.0.255/24", "network or broadcast"),

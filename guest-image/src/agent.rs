@@ -14,12 +14,12 @@ use dockroute_stdx::Backoff;
 use tokio::sync::mpsc;
 
 use crate::keeper::FirewallKeeper;
+use crate::path::Paths;
+use crate::recheck::{Recheck, POLL_WITHOUT_WATCH, SAFETY_NET};
+use crate::watch::{ConfigDirWatch, RulesetChanges};
 
 /// The session's MTU is not known before the handshake: size buffers for the largest allowed.
 const GUEST_DRIVER: driver::DriverConfig = driver::DriverConfig { mtu: 9000 };
-
-/// How often the rules file and Docker's chains are checked.
-const FIREWALL_TICK: Duration = Duration::from_secs(1);
 
 /// Upper bound for one name lookup, so a hung resolver cannot stall reconnects.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -60,11 +60,17 @@ async fn serve(cli: GuestArgs, secret: dockroute_engine::proto::Secret) -> anyho
         true => None,
         false => Some(FirewallKeeper::new(cli.rules_file.clone()).map_err(|e| anyhow::anyhow!("VM firewall: {e}"))?),
     };
-    let mut tick = tokio::time::interval(FIREWALL_TICK);
+    let (mut files, mut ruleset) = watches(&cli, firewall.is_some());
+    // Without a watch on the rules file it is polled every second, as it always was.
+    let every = if cli.rules_file.is_some() && files.is_none() { POLL_WITHOUT_WATCH } else { SAFETY_NET };
+    let mut recheck = Recheck::new(Instant::now(), every);
     tracing::info!("tunnel device {}, connecting to {server}", cli.tun_name);
 
-    let guest = Guest::new(GuestConfig::new(secret), Box::new(OsEntropy), server, Instant::now());
+    let core_addr = udp.local_addr().context("the UDP socket has no address")?;
+    let (mut paths, mut probes) = Paths::new(cli.transport, server, core_addr, Instant::now()).await?;
+    let guest = Guest::new(GuestConfig::new(secret), Box::new(OsEntropy), paths.target(), Instant::now());
     let (control_tx, control_rx) = mpsc::unbounded_channel::<Control<Guest>>();
+    let (resolved_tx, mut resolved) = mpsc::unbounded_channel::<SocketAddr>();
     driver::log_stats_on_sigusr1(control_tx.clone(), "guest")?;
     let (event_tx, mut event_rx) = mpsc::unbounded_channel();
     let mut engine = tokio::spawn(driver::run(guest, GUEST_DRIVER, tun.clone(), udp, control_rx, event_tx));
@@ -73,13 +79,43 @@ async fn serve(cli: GuestArgs, secret: dockroute_engine::proto::Secret) -> anyho
     // A finished JoinHandle must not be awaited again.
     let mut engine_done = false;
     let outcome = loop {
+        let path_wake = paths.next_wake();
+        let path_timer = async {
+            match path_wake {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            _ = tick.tick() => {
-                if let Some(fw) = firewall.as_mut() {
-                    fw.poll_rules();
+            () = path_timer => paths.handle_timeout(Instant::now(), &control_tx).await,
+            Some(answered) = probes.recv() => {
+                paths.probe_done(answered, Instant::now());
+                paths.act(&control_tx).await;
+            }
+            Some(addr) = resolved.recv() => paths.set_server(addr, &control_tx),
+            () = tokio::time::sleep_until(recheck.poll_timeout().into()) => {
+                if let (Some(check), Some(fw)) = (recheck.poll(Instant::now()), firewall.as_mut()) {
+                    if check.reread_rules {
+                        fw.poll_rules();
+                    }
                     fw.ensure();
                 }
             }
+            r = changed(files.as_ref().map(ConfigDirWatch::changed)) => match r {
+                Ok(()) => recheck.handle_files_changed(Instant::now()),
+                Err(e) => {
+                    tracing::warn!("watching the rules file failed ({e}); polling it every second");
+                    files = None;
+                    recheck = Recheck::new(Instant::now(), POLL_WITHOUT_WATCH);
+                }
+            },
+            r = changed(ruleset.as_ref().map(RulesetChanges::changed)) => match r {
+                Ok(()) => recheck.handle_ruleset_changed(Instant::now()),
+                Err(e) => {
+                    tracing::warn!("ruleset notifications failed ({e}); checking on the timer only");
+                    ruleset = None;
+                }
+            },
             _ = term.recv() => break Ok(()),
             _ = int.recv() => break Ok(()),
             r = &mut engine => {
@@ -92,6 +128,7 @@ async fn serve(cli: GuestArgs, secret: dockroute_engine::proto::Secret) -> anyho
             }
             Some(ev) = event_rx.recv() => {
                 driver::log_event("guest", &ev);
+                paths.on_event(&ev, Instant::now());
                 match ev {
                     // A new session with the same link needs no reconfiguration.
                     Event::SessionUp { params, .. } if applied.is_none_or(|a| !same_link(&a, &params)) => {
@@ -105,11 +142,11 @@ async fn serve(cli: GuestArgs, secret: dockroute_engine::proto::Secret) -> anyho
                     }
                     // The host may have moved (VM restart, new address): look it up again.
                     Event::PeerDead { .. } | Event::StaleSession { .. } | Event::HandshakeAttempt { attempt: 2.. } => {
-                        let tx = control_tx.clone();
+                        let tx = resolved_tx.clone();
                         let servers = servers.clone();
                         tokio::spawn(async move {
                             if let Ok(addr) = resolve_any(&servers).await {
-                                let _ = tx.send(Box::new(move |g: &mut Guest, _| g.set_server(addr)));
+                                let _ = tx.send(addr);
                             }
                         });
                     }
@@ -132,6 +169,26 @@ async fn serve(cli: GuestArgs, secret: dockroute_engine::proto::Secret) -> anyho
     drop(forwarding);
     tracing::info!("stopped; removed {} and restored forwarding settings", cli.tun_name);
     outcome
+}
+
+/// The change notifications the firewall keeper uses, where they can be had.
+fn watches(cli: &GuestArgs, firewall: bool) -> (Option<ConfigDirWatch>, Option<RulesetChanges>) {
+    let dir = cli.rules_file.as_deref().and_then(std::path::Path::parent);
+    let files = dir
+        .filter(|_| firewall)
+        .and_then(|d| ConfigDirWatch::open(d).map_err(|e| tracing::warn!("cannot watch {} ({e})", d.display())).ok());
+    let ruleset = firewall
+        .then(|| RulesetChanges::open().map_err(|e| tracing::info!("no nftables notifications ({e})")).ok())
+        .flatten();
+    (files, ruleset)
+}
+
+/// Waits for `watch`, or forever without one.
+async fn changed(watch: Option<impl std::future::Future<Output = std::io::Result<()>>>) -> std::io::Result<()> {
+    match watch {
+        Some(w) => w.await,
+        None => std::future::pending().await,
+    }
 }
 
 fn same_link(a: &SessionParams, b: &SessionParams) -> bool {

@@ -1,6 +1,7 @@
 //! Keeps the VM's firewall as the agent needs it: applied once the session gives us the link
 //! subnets, re-applied when the rules file changes or a pair's networks appear or go, checked
-//! every tick so that a dockerd that rebuilt its chains gets our jumps back, and removed on exit.
+//! when something changed (`recheck` says when) so that a dockerd that rebuilt its chains gets
+//! our jumps back, and removed on exit.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,7 +44,7 @@ pub struct FirewallKeeper {
     rules_text: Settle<String>,
     link: Option<Link>,
     /// The pairs as last applied, resolved to subnets: a pair's networks may appear after the
-    /// rules file named them, so each tick resolves again and re-applies on a change.
+    /// rules file named them, so each check resolves again and re-applies on a change.
     resolved_pairs: Vec<(IpNet, IpNet)>,
 }
 

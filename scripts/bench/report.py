@@ -3,8 +3,10 @@
 
   report.py RESULTS_DIR JSON_OUT
 
-RESULTS_DIR holds meta.tsv and one folder per path (raw, wireguard-go, dockroute) with
-tcp1.json, tcp4.json, udp.json (iperf3 -J), ping.txt, rr.json (tcprr.py), cpu.txt, idle.txt.
+RESULTS_DIR holds meta.tsv and one folder per path (raw, wireguard-go, dockroute, and
+dockroute-tcp: Dockroute with `transport tcp`) with tcp1.json, tcp4.json, udp.json (iperf3 -J),
+ping.txt, rr.json (tcprr.py), cpu.txt, idle.txt; and docker-idle.txt, the guest's idle CPU
+measured in real Docker (tests-e2e/tests/sleep.rs), when it was run.
 Targets are printed next to the numbers, never asserted: the exit code is 0 whenever a report
 could be written.
 """
@@ -13,7 +15,7 @@ import os
 import re
 import sys
 
-PATHS = ["raw", "wireguard-go", "dockroute"]
+PATHS = ["raw", "wireguard-go", "dockroute", "dockroute-tcp"]
 # Teammate → container (sharing): through the helper, and wireguard-go ⇄ wireguard-go.
 SHARE_PATHS = ["teammate-wireguard-go", "teammate-dockroute"]
 SHARE_ROWS = [
@@ -24,7 +26,19 @@ SHARE_ROWS = [
     ("TCP req/resp p99", ("tcp_rr", "p99_us"), "us", "{:.0f}"),
 ]
 # Which of the tunnel's processes is the "mac" end and which the "vm" end.
-ENDS = {"wireguard-go": ("mac", "vm"), "dockroute": ("helper", "guest")}
+ENDS = {"wireguard-go": ("mac", "vm"), "dockroute": ("helper", "guest"), "dockroute-tcp": ("helper", "guest")}
+
+
+def docker_idle(resdir):
+    """The MEASURED line of the Docker idle test: {"cpu_pct": ..., "line": ...} or None."""
+    try:
+        text = open(os.path.join(resdir, "docker-idle.txt")).read()
+    except OSError:
+        return None
+    m = re.search(r"guest_idle_cpu_pct=([0-9.]+)(.*)", text)
+    if not m:
+        return {"error": text.strip()[-300:] or "no measurement"}
+    return {"cpu_pct": float(m.group(1)), "detail": m.group(2).strip()}
 
 
 def load_json(path):
@@ -218,6 +232,9 @@ def collect(resdir):
             results[path] = {"error": open(os.path.join(d, "error")).read().strip()}
             continue
         results[path] = {"tcp_1": tcp_result(d, "tcp1"), "icmp_rtt": ping_result(d), "tcp_rr": rr_result(d)}
+    di = docker_idle(resdir)
+    if di is not None:
+        results["docker_idle"] = di
     return meta, results
 
 
@@ -320,6 +337,7 @@ def targets(results):
     if idle is None:
         idle = get(results, "dockroute", "idle", "helper_cpu_pct_ticks")
     rss = get(results, "dockroute", "idle", "helper_rss_mb")
+    docker_idle_pct = get(results, "docker_idle", "cpu_pct")
 
     def t(name, value, goal, ok):
         return {"target": name, "value": value, "goal": goal, "met": ok}
@@ -333,6 +351,8 @@ def targets(results):
     out.append(t("ICMP RTT p50 added over raw <= 50 us", added, 50.0, added <= 50 if added is not None else None))
     out.append(t("helper idle CPU ~0 (<= 0.1 %)", idle, 0.1, idle <= 0.1 if idle is not None else None))
     out.append(t("helper RSS <= 20 MB", rss, 20.0, rss <= 20 if rss is not None else None))
+    out.append(t("guest idle CPU in Docker <= 0.05 %", docker_idle_pct, 0.05,
+                 docker_idle_pct <= 0.05 if docker_idle_pct is not None else None))
     return out
 
 
@@ -354,26 +374,30 @@ def table(meta, results):
     if offl:
         how = "turned off (--no-offload)" if meta.get("veth_offload") == "off" else "defaults, untouched"
         lines.append(f"veth offloads ({how}): " + offl[0])
-    hdr = ("metric", "unit", "raw", "wireguard-go", "dockroute", "dr/raw", "dr/wg")
+    hdr = ("metric", "unit", "raw", "wireguard-go", "dockroute", "dr over tcp", "dr/raw", "dr/wg", "tcp/dr")
     rows = [hdr]
     for label, keys, unit, f, _ in ROWS:
         vals = []
         for path in PATHS:
             k = row_keys(label, keys, path)
             vals.append(get(results, path, *k) if k else None)
-        raw, wg, dr = vals
-        r1 = dr / raw if dr is not None and raw else None
-        r2 = dr / wg if dr is not None and wg else None
-        rows.append((label, unit, fmt(f, raw if unit != "kpps" else (raw / 1e3 if raw is not None else None)),
-                     fmt(f, wg if unit != "kpps" else (wg / 1e3 if wg is not None else None)),
-                     fmt(f, dr if unit != "kpps" else (dr / 1e3 if dr is not None else None)),
-                     fmt("{:.2f}x", r1), fmt("{:.2f}x", r2)))
+        raw, wg, dr, tcp = vals
+        ratio = lambda a, b: a / b if a is not None and b else None
+        shown = lambda v: fmt(f, v if unit != "kpps" or v is None else v / 1e3)
+        rows.append((label, unit, shown(raw), shown(wg), shown(dr), shown(tcp),
+                     fmt("{:.2f}x", ratio(dr, raw)), fmt("{:.2f}x", ratio(dr, wg)), fmt("{:.2f}x", ratio(tcp, dr))))
     widths = [max(len(r[i]) for r in rows) for i in range(len(hdr))]
     for i, r in enumerate(rows):
         lines.append("  ".join(c.ljust(widths[j]) if j < 2 else c.rjust(widths[j]) for j, c in enumerate(r)))
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
+    di = results.get("docker_idle")
+    if di and "cpu_pct" in di:
+        lines.append("guest idle CPU in real Docker (container cgroup, children included): {:.4f} % {}".format(
+            di["cpu_pct"], di.get("detail", "")))
     errs = []
+    if di and "error" in di:
+        errs.append("docker idle: " + di["error"])
     for path in PATHS:
         res = results.get(path, {})
         if "error" in res:
@@ -386,7 +410,8 @@ def table(meta, results):
         lines.append("errors:")
         lines.extend("  " + e for e in errs)
     lines.append("mac end = dockroute-helper / wireguard-go in drb-mac; vm end = dockroute-guest / wireguard-go in drb-vm;"
-                 " CPU/GB = utime+stime during the TCP 1-stream test / GB received")
+                 " CPU/GB = utime+stime during the TCP 1-stream test / GB received;"
+                 " dr over tcp = Dockroute with `transport tcp` (the fallback path)")
     lines.append("targets (printed, not asserted):")
     for t in targets(results):
         mark = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
@@ -410,9 +435,11 @@ def main():
         dr = get(results, "dockroute", *k) if k else None
         raw = get(results, "raw", *k_raw) if k_raw else None
         wg = get(results, "wireguard-go", *k_wg) if k_wg else None
+        tcp = get(results, "dockroute-tcp", *k) if k else None
         ratios[label] = {
             "unit": unit,
-            "raw": raw, "wireguard-go": wg, "dockroute": dr,
+            "raw": raw, "wireguard-go": wg, "dockroute": dr, "dockroute-tcp": tcp,
+            "dockroute_tcp_over_udp": tcp / dr if tcp is not None and dr else None,
             "dockroute_over_raw": dr / raw if dr is not None and raw else None,
             "dockroute_over_wireguard_go": dr / wg if dr is not None and wg else None,
         }

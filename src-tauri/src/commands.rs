@@ -122,6 +122,13 @@ impl AppState {
         self.prefs().update(|p| p.disabled_networks = disabled).map_err(|e| format!("cannot save the choice: {e}"))
     }
 
+    /// Stop the guest while no other container runs (so Docker Desktop's VM may sleep), or
+    /// keep it running; applies at once and is remembered.
+    pub fn set_let_docker_sleep(&self, on: bool) -> Result<(), String> {
+        self.service.set_let_docker_sleep(on);
+        self.prefs().update(|p| p.let_docker_sleep = on).map_err(|e| format!("cannot save the choice: {e}"))
+    }
+
     pub fn set_autostart(&self, on: bool) -> Result<(), String> {
         self.login_item.set_enabled(on)?;
         let saved = self.prefs().update(|p| p.launch_at_login = on);
@@ -224,6 +231,11 @@ pub fn disconnect(state: State<'_, AppState>) -> Result<(), String> {
 #[tauri::command]
 pub fn set_network_enabled(state: State<'_, AppState>, name: String, enabled: bool) -> Result<(), String> {
     state.set_network_enabled(&name, enabled)
+}
+
+#[tauri::command]
+pub fn set_let_docker_sleep(state: State<'_, AppState>, enabled: bool) -> Result<(), String> {
+    state.set_let_docker_sleep(enabled)
 }
 
 #[tauri::command]

@@ -100,6 +100,7 @@ fn harness_with(broken_login: bool, helper: FakeHelper) -> Harness {
         guest_tarball_dirs: vec![],
         pairs: vec![],
         secret: None,
+        let_docker_sleep: true,
     };
     let service = tauri::async_runtime::block_on(async {
         Service::spawn(opts, Choices { connect: true, ..Default::default() }, "0.0.0")
@@ -115,6 +116,7 @@ fn harness_with(broken_login: bool, helper: FakeHelper) -> Harness {
             disconnect,
             set_network_enabled,
             set_autostart,
+            set_let_docker_sleep,
             retry,
             open_container_url,
             install_helper,
@@ -232,6 +234,16 @@ fn share_commands_say_what_is_missing_and_save_only_what_was_issued() {
     assert!(state.save_teammate_config(h.dir.path(), "bob").is_err(), "only the teammate it was issued for");
     let path = state.save_teammate_config(h.dir.path(), "alice").unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "[Interface]\n");
+}
+
+#[test]
+fn letting_docker_sleep_is_shown_applied_and_remembered() {
+    let h = harness(false);
+    assert_eq!(h.invoke("view", json!({})).unwrap()["let_docker_sleep"], true, "on by default");
+    assert_eq!(h.invoke("set_let_docker_sleep", json!({"enabled": false})), Ok(Value::Null));
+    assert_eq!(h.invoke("view", json!({})).unwrap()["let_docker_sleep"], false);
+    assert_eq!(h.saved_prefs()["let_docker_sleep"], false);
+    assert!(h.invoke("set_let_docker_sleep", json!({})).is_err(), "the argument is required");
 }
 
 #[test]

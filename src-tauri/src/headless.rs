@@ -86,6 +86,7 @@ fn phase_word(p: Phase) -> &'static str {
         Phase::Connecting => "connecting",
         Phase::Connected => "connected",
         Phase::Error => "not working",
+        Phase::Idle => "idle: no containers (the guest sleeps; the first container wakes it)",
     }
 }
 

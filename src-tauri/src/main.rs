@@ -43,6 +43,10 @@ struct Cli {
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
+    /// Keep the guest container running while no other container runs (servers). By default
+    /// it stops then, so Docker Desktop's VM can sleep, and the first container wakes it.
+    #[arg(long)]
+    keep_guest_running: bool,
 }
 
 fn main() -> ExitCode {
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         guest_tarball_dirs: std::env::current_exe().ok().and_then(|e| e.parent().map(Into::into)).into_iter().collect(),
         pairs: cli.pairs,
         secret: None,
+        let_docker_sleep: !cli.keep_guest_running,
     };
     let result = if cli.headless {
         dockroute_app::headless::run(opts)

@@ -18,12 +18,14 @@ pub struct Prefs {
     /// Networks switched off, by name: a network recreated under the same name stays off.
     pub disabled_networks: BTreeSet<String>,
     pub launch_at_login: bool,
+    /// Stop the guest while no other container runs, so Docker Desktop's VM can sleep.
+    pub let_docker_sleep: bool,
 }
 
 impl Default for Prefs {
     /// A new user installed the app to reach containers: connect from the first start.
     fn default() -> Prefs {
-        Prefs { connect: true, disabled_networks: BTreeSet::new(), launch_at_login: false }
+        Prefs { connect: true, disabled_networks: BTreeSet::new(), launch_at_login: false, let_docker_sleep: true }
     }
 }
 
@@ -100,9 +102,11 @@ mod tests {
                 p.connect = false;
                 p.disabled_networks.insert("mynet".into());
                 p.launch_at_login = true;
+                p.let_docker_sleep = false;
             })
             .unwrap();
         let (again, _) = PrefsStore::load(dir.path());
+        assert!(!again.get().let_docker_sleep);
         assert!(!again.get().connect);
         assert!(again.get().launch_at_login);
         assert!(again.get().disabled_networks.contains("mynet"));
@@ -129,6 +133,7 @@ mod tests {
         assert_eq!(warning, None);
         assert!(!store.get().connect);
         assert!(store.get().disabled_networks.is_empty());
+        assert!(store.get().let_docker_sleep, "a file from before the key: Docker may sleep");
     }
 
     #[test]

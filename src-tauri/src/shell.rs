@@ -42,6 +42,7 @@ pub fn run(opts: AppOptions) -> anyhow::Result<()> {
             commands::disconnect,
             commands::set_network_enabled,
             commands::set_autostart,
+            commands::set_let_docker_sleep,
             commands::retry,
             commands::install_helper,
             commands::open_login_items,
@@ -95,6 +96,8 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, mut opts: AppOptions) -> anyhow::R
     if let Ok(resources) = app.path().resource_dir() {
         opts.controller.guest_tarball_dirs.insert(0, resources);
     }
+    // The preference, unless `--keep-guest-running` already said no.
+    opts.controller.let_docker_sleep &= prefs.get().let_docker_sleep;
     let choices = Choices { connect: prefs.get().connect, disabled: prefs.get().disabled_networks.clone() };
     let version = app.package_info().version.to_string();
     let service = tauri::async_runtime::block_on(async { Service::spawn(opts.controller, choices, &version) });

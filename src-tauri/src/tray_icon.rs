@@ -19,6 +19,8 @@ pub fn draw(phase: Phase, rgb: [u8; 3]) -> Vec<u8> {
             Phase::Disconnected => f32::from(ring) * 0.55,
             Phase::Connecting => f32::from(ring).max(f32::from(disk) * 0.45),
             Phase::Connected => f32::from(ring || disk),
+            // The ring with a small dot: on, but asleep.
+            Phase::Idle => f32::from(ring || r <= 4.5),
             // An exclamation mark in the ring.
             Phase::Error => {
                 let bar = dx.abs() <= 2.2 && (-10.0..=3.5).contains(&dy);
@@ -51,7 +53,7 @@ pub fn draw(phase: Phase, rgb: [u8; 3]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    const ALL: [Phase; 4] = [Phase::Disconnected, Phase::Connecting, Phase::Connected, Phase::Error];
+    const ALL: [Phase; 5] = [Phase::Disconnected, Phase::Connecting, Phase::Connected, Phase::Error, Phase::Idle];
 
     fn ink(px: &[u8]) -> u64 {
         px.chunks(4).map(|p| u64::from(p[3])).sum()

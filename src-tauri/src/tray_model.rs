@@ -87,6 +87,7 @@ pub fn status_line(view: &View) -> String {
         Phase::Disconnected => "Dockroute: disconnected".into(),
         Phase::Connecting => "Dockroute: connecting…".into(),
         Phase::Error => "Dockroute: not working".into(),
+        Phase::Idle => "Dockroute: idle · no containers".into(),
         Phase::Connected => {
             let routed = view.networks.iter().filter(|n| n.route == RouteShown::Installed).count();
             match routed {
@@ -144,6 +145,7 @@ mod tests {
                 alive: true,
                 handshake_age_ms: 5,
                 last_seen_ms: 1,
+                transport: dockroute_api::Transport::Udp,
             }),
             error: None,
         }
@@ -199,6 +201,13 @@ mod tests {
         let menu = entries(&view);
         assert_eq!(menu[0], Entry::Label("Dockroute: not working".into()));
         assert_eq!(menu[1], Entry::Label("Docker is not running".into()));
+    }
+
+    #[test]
+    fn an_idle_guest_is_said_in_the_first_line() {
+        let view = View { want_connected: true, idle: true, ..Default::default() };
+        assert_eq!(entries(&view)[0], Entry::Label("Dockroute: idle · no containers".into()));
+        assert!(entries(&view).contains(&Entry::Item { id: CONNECT.into(), text: "Disconnect".into(), enabled: true }));
     }
 
     #[test]

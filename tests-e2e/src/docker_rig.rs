@@ -9,7 +9,7 @@ use crate::docker::{Dockerd, Engine};
 use crate::netns::{Topology, SIGTERM};
 use crate::rig::{bin, read, Rig};
 
-/// One topology + dockerd + helper + controller. Slots 41..=49 keep their addresses apart:
+/// One topology + dockerd + helper + controller. Slots 41..=50 keep their addresses apart:
 /// dockerd's bridge 198.18.(150+S).1/24, its pool 198.18.(200+4(S-40)).0/22, the test's docker
 /// networks 198.19.(160+8(S-40)+i).0/24 and 2001:2:0:d{S}{i}::/64.
 pub struct DockerRig {
@@ -19,6 +19,9 @@ pub struct DockerRig {
     pub controller_log: PathBuf,
     /// The guest image, `docker save`d.
     pub tar: PathBuf,
+    /// More arguments for `dockroute --headless`. By default `--keep-guest-running`: most
+    /// tests watch the tunnel before any container runs; tests/sleep.rs clears it.
+    pub controller_args: Vec<String>,
 }
 
 pub fn subnet(slot: u8, i: u8) -> String {
@@ -61,7 +64,8 @@ impl DockerRig {
         dockerd.docker(&["rmi", &image]).unwrap();
         rig.start_helper().unwrap();
         let controller_log = rig.topo.dir().join("controller.log");
-        DockerRig { rig, dockerd, controller: None, controller_log, tar }
+        let controller_args = vec!["--keep-guest-running".to_string()];
+        DockerRig { rig, dockerd, controller: None, controller_log, tar, controller_args }
     }
 
     pub fn start_controller(&mut self) {
@@ -82,7 +86,7 @@ impl DockerRig {
             "--iptables".into(),
             format!("{}+{}", net_addr(&subnet(t.slot, 4)), net_addr(&subnet(t.slot, 5))),
         ];
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let args: Vec<&str> = args.iter().chain(&self.controller_args).map(String::as_str).collect();
         self.controller = Some(t.spawn(t.ns_mac(), &args, &self.controller_log).unwrap());
     }
 

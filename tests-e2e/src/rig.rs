@@ -12,8 +12,15 @@ pub const SIGUSR1: i32 = 10;
 
 type Res<T> = Result<T, String>;
 
-/// The workspace binaries sit next to the test's `deps/` directory.
+/// The workspace binaries sit next to the test's `deps/` directory; `DOCKROUTE_BIN_DIR` names
+/// a directory to take them from first (the load suite measures release binaries).
 pub fn bin(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("DOCKROUTE_BIN_DIR") {
+        let path = PathBuf::from(dir).join(name);
+        if path.exists() {
+            return path;
+        }
+    }
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let path = dir.join(name);
@@ -29,6 +36,8 @@ pub struct Rig {
     pub guest: Option<u32>,
     pub helper_log: PathBuf,
     pub guest_log: PathBuf,
+    /// More arguments for every guest this rig starts (e.g. `--transport tcp`).
+    pub guest_args: Vec<String>,
 }
 
 impl Rig {
@@ -57,6 +66,7 @@ impl Rig {
             config,
             helper: None,
             guest: None,
+            guest_args: Vec::new(),
         })
     }
 
@@ -108,7 +118,7 @@ impl Rig {
 
     pub fn spawn_guest(&self, secret: &Path, tun: &str, log: &Path) -> Res<u32> {
         let server = format!("{}:2511", self.topo.mac_addr());
-        let args = [
+        let mut args = vec![
             bin("dockroute-guest").to_string_lossy().into_owned(),
             "--server".into(),
             server,
@@ -117,6 +127,7 @@ impl Rig {
             "--tun-name".into(),
             tun.into(),
         ];
+        args.extend(self.guest_args.iter().cloned());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.topo.spawn(self.topo.ns_vm(), &args, log)
     }
@@ -179,6 +190,22 @@ impl Rig {
         })?;
         let text = read(log);
         Ok(text.lines().rev().find(|l| l.contains("stats:")).unwrap_or_default().to_string())
+    }
+
+    /// `dockroute-helper status` of this rig's helper (empty if it does not answer).
+    pub fn status_text(&self) -> String {
+        let out = std::process::Command::new(bin("dockroute-helper"))
+            .args(["status", "--socket"])
+            .arg(self.api_socket())
+            .output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+    }
+
+    /// Adds lines to the helper's config (before `start_helper`).
+    pub fn configure(&self, lines: &str) -> Res<()> {
+        let mut text = read(&self.config);
+        text.push_str(lines);
+        fs::write(&self.config, text).map_err(|e| e.to_string())
     }
 
     pub fn session_ups(&self, log: &Path) -> usize {

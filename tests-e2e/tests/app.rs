@@ -94,6 +94,8 @@ fn dashboard_connects_lists_and_toggles_real_routes() {
         topo.mac_addr().to_string(),
         "--guest-image-tar".into(),
         d.tar.display().to_string(),
+        // These tests watch the tunnel before any container runs (tests/sleep.rs covers sleeping).
+        "--keep-guest-running".into(),
     ];
     let fail = |e: String| -> ! { panic!("{e}\ndesktop log:\n{}\n{}", read(&desktop.log), d.logs()) };
     let s = desktop.launch(&bin("dockroute"), &args).unwrap_or_else(|e| fail(e));

@@ -26,7 +26,8 @@ window.DockroutePreviewViews = {
         "guest": "192.168.65.3:48500",
         "alive": true,
         "handshake_age_ms": 1649,
-        "last_seen_ms": 831
+        "last_seen_ms": 831,
+        "transport": "udp"
       },
       "error": null
     },
@@ -421,7 +422,9 @@ window.DockroutePreviewViews = {
         "garbage": 3,
         "unknown_key": 1
       }
-    }
+    },
+    "idle": false,
+    "let_docker_sleep": false
   },
   "connected": {
     "app_version": "0.1.0",
@@ -443,7 +446,8 @@ window.DockroutePreviewViews = {
         "guest": "192.168.65.3:48500",
         "alive": true,
         "handshake_age_ms": 1649,
-        "last_seen_ms": 831
+        "last_seen_ms": 831,
+        "transport": "udp"
       },
       "error": null
     },
@@ -807,7 +811,9 @@ window.DockroutePreviewViews = {
         "garbage": 3,
         "unknown_key": 1
       }
-    }
+    },
+    "idle": false,
+    "let_docker_sleep": false
   },
   "disconnected": {
     "app_version": "0.1.0",
@@ -823,7 +829,9 @@ window.DockroutePreviewViews = {
     "throughput": [],
     "autostart": false,
     "dns": null,
-    "share": null
+    "share": null,
+    "idle": false,
+    "let_docker_sleep": false
   },
   "docker_missing": {
     "app_version": "0.1.0",
@@ -844,7 +852,9 @@ window.DockroutePreviewViews = {
     "throughput": [],
     "autostart": false,
     "dns": null,
-    "share": null
+    "share": null,
+    "idle": false,
+    "let_docker_sleep": false
   },
   "helper_missing": {
     "app_version": "0.1.0",
@@ -865,6 +875,8 @@ window.DockroutePreviewViews = {
     "throughput": [],
     "autostart": false,
     "dns": null,
-    "share": null
+    "share": null,
+    "idle": false,
+    "let_docker_sleep": false
   }
 };

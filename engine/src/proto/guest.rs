@@ -83,6 +83,14 @@ impl Guest {
         self.server = server;
     }
 
+    /// Moves to another path to the host (UDP, or the TCP relay's address): a new handshake
+    /// round starts there at once. The old session keeps carrying traffic until the new one
+    /// replaces it; a late answer on the old path matches no nonce and is dropped.
+    pub fn switch_path(&mut self, now: Instant, server: SocketAddr) {
+        self.server = server;
+        self.start_handshake(now);
+    }
+
     /// Starts a new handshake round now unless one is running; the old session keeps carrying
     /// traffic until the new one replaces it.
     pub fn reconnect(&mut self, now: Instant) {

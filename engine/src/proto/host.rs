@@ -208,8 +208,8 @@ impl Host {
         }
     }
 
-    /// A guest still using a session we do not have (we restarted) learns so at once instead of
-    /// after its dead-peer timeout. The notice is tagged with the secret, so nobody can forge it,
+    /// A guest still using a session we do not have (we restarted), or one we stopped hearing,
+    /// learns so at once instead of after its dead-peer timeout. The notice is tagged with the secret, so nobody can forge it,
     /// and rate-limited per address, so it cannot be used to reflect traffic. It is sent only
     /// while we have no live session: with a live one, a second guest holding the secret must
     /// not be told to re-handshake and take the session over every keepalive.
@@ -249,7 +249,13 @@ impl Host {
     pub fn handle_timeout(&mut self, now: Instant) {
         let Some(session) = self.session.as_mut() else { return };
         if let Some(silent_for) = session.check_dead(now) {
-            self.events.push_back(Event::PeerDead { session_id: session.id(), silent_for });
+            let (id, peer) = (session.id(), session.peer);
+            self.events.push_back(Event::PeerDead { session_id: id, silent_for });
+            // We no longer hear the guest, but it may still hear us (a path broken one way, a
+            // firewall dropping only what the VM sends): say so, tagged, so it handshakes again
+            // (and tries its other path) instead of trusting a session only we know is dead.
+            self.maybe_send_stale(now, peer, id);
+            return;
         }
         if session.keepalive_due(now) {
             let bytes = session.keepalive_frame(now, &mut self.stats);

@@ -541,3 +541,64 @@ fn a_new_secret_applies_to_new_handshakes_and_keeps_the_live_session() {
     assert_eq!(fresh.session().unwrap().id(), h.session().unwrap().id());
     assert_ne!(h.session().unwrap().id(), id);
 }
+
+/// The guest moves to another path (UDP ⇄ the TCP relay): a new handshake there at once, from
+/// the new address; the host's session follows the verified Auth; late messages of the old
+/// path's handshake are dropped.
+#[test]
+fn switching_path_handshakes_on_the_new_path_and_the_session_follows() {
+    let t0 = Instant::now();
+    let (mut h, mut g) = connected(t0);
+    let old = h.session().unwrap().id();
+    let relay = addr("127.0.0.1:45000");
+    let t1 = t0 + Duration::from_millis(10);
+    g.switch_path(t1, relay);
+    assert!(g.is_handshaking());
+    let hello = g.poll_transmit().unwrap();
+    assert_eq!(hello.dst, relay, "the Hello goes to the new path at once");
+    assert_eq!(g.poll_transmit(), None);
+    // The host sees the relay's address as the sender, and answers it.
+    let from_relay = addr("198.18.0.1:45001");
+    assert!(h.handle_datagram(t1, from_relay, &hello.bytes).is_none());
+    let challenge = h.poll_transmit().unwrap();
+    assert_eq!(challenge.dst, from_relay);
+    assert!(g.handle_datagram(t1, relay, &challenge.bytes).is_none());
+    let auth = g.poll_transmit().unwrap();
+    assert_eq!(auth.dst, relay);
+    assert!(h.handle_datagram(t1, from_relay, &auth.bytes).is_none());
+    let welcome = h.poll_transmit().unwrap();
+    assert!(g.handle_datagram(t1, relay, &welcome.bytes).is_none());
+    let (hs, gs) = (h.session().unwrap(), g.session().unwrap());
+    assert_ne!(hs.id(), old);
+    assert_eq!((hs.id(), hs.peer, gs.peer), (gs.id(), from_relay, relay));
+    assert!(!g.is_handshaking());
+    // A second Welcome (a late duplicate on the old path) is dropped.
+    let before = g.stats().drops(DropReason::UnexpectedHandshake);
+    assert!(g.handle_datagram(t1, addr(HOST), &welcome.bytes).is_none());
+    assert_eq!(g.stats().drops(DropReason::UnexpectedHandshake), before + 1);
+    assert_eq!(g.session().unwrap().id(), hs.id());
+}
+
+/// A path broken one way (the VM's packets stop reaching the host, the host's still reach the
+/// VM): the guest keeps hearing the host, so only the host can tell. When it declares the guest
+/// dead it sends one tagged Stale, and the guest handshakes again (and its path policy gets to
+/// try the other path).
+#[test]
+fn a_host_that_stops_hearing_its_guest_tells_it_once() {
+    let t0 = Instant::now();
+    let (mut h, mut g) = connected(t0);
+    let id = h.session().unwrap().id();
+    // The guest's frames are lost from now on; the host's keepalives still arrive.
+    let dead_at = t0 + KEEPALIVE * 3;
+    h.handle_timeout(dead_at);
+    assert!(matches!(events_h(&mut h).as_slice(), [Event::PeerDead { .. }]));
+    let notice = h.poll_transmit().expect("a stale notice to the silent guest");
+    assert_eq!((notice.dst, notice.bytes.len()), (addr(GUEST), wire::STALE_LEN));
+    assert_eq!(h.poll_transmit(), None, "once");
+    assert_eq!(h.stats().stale_notices, 1);
+    h.handle_timeout(dead_at + KEEPALIVE * 10);
+    assert_eq!(h.poll_transmit(), None, "not again while it stays silent");
+    assert!(g.handle_datagram(dead_at, addr(HOST), &notice.bytes).is_none());
+    assert!(events_g(&mut g).contains(&Event::StaleSession { session_id: id }));
+    assert!(g.is_handshaking(), "the guest starts over");
+}

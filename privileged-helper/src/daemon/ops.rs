@@ -220,6 +220,7 @@ impl State {
             iptables: self.config.iptables_pairs(),
             // Filled in by the daemon's `Share`.
             share: Default::default(),
+            transport: self.config.transport,
         }
     }
 }
@@ -491,5 +492,7 @@ mod tests {
         assert_eq!(status.routes[0].state, RouteState::Pending, "not checked yet");
         let down = s.status(None);
         assert_eq!((down.listen, down.interface, down.link), (None, None, None));
+        assert_eq!(down.transport, dockroute_api::TransportMode::Auto);
+        assert_eq!(state("transport tcp\n").status(None).transport, dockroute_api::TransportMode::Tcp);
     }
 }

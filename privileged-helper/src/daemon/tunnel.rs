@@ -1,15 +1,17 @@
-//! The running tunnel: TUN device, UDP listener and the engine task around a `Host` core, its
-//! routes, and how the daemon asks the engine things (session, counters, a new secret).
+//! The running tunnel: TUN device, UDP listener (and the TCP one of the fallback path) and the
+//! engine task around a `Host` core, its routes, and how the daemon asks the engine things
+//! (session, counters, a new secret).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dockroute_api::{ApiError, ErrorCode, LinkInfo, SessionInfo, StatsReport};
+use dockroute_api::{ApiError, ErrorCode, LinkInfo, SessionInfo, StatsReport, Transport};
 use dockroute_engine::config::Config;
 use dockroute_engine::driver::{self, Control};
 use dockroute_engine::platform::{self, Routes, SystemRoutes, TunSpec};
 use dockroute_engine::proto::{self, Host, HostConfig, OsEntropy, Secret};
+use dockroute_engine::transport::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::share::runtime::SideEnds;
@@ -33,6 +35,8 @@ pub struct Tunnel {
     pub listen: SocketAddr,
     /// The engine's side port, for the share (teammates' packets in, theirs out).
     pub side: SideEnds,
+    /// TCP on the same address and port, for guests whose UDP path is broken (`transport`).
+    tcp: Option<Arc<TcpListener>>,
 }
 
 /// What the engine task said.
@@ -64,6 +68,14 @@ impl Tunnel {
         let listen = cfg.listen_addr();
         let udp =
             tokio::net::UdpSocket::bind(listen).await.map_err(|e| format!("cannot listen on udp {listen}: {e}"))?;
+        let tcp = match cfg.transport.allows_tcp() {
+            true => Some(Arc::new(
+                TcpListener::start(listen, listen, Default::default())
+                    .await
+                    .map_err(|e| format!("cannot listen on tcp {listen}: {e}"))?,
+            )),
+            false => None,
+        };
         let tun = Arc::new(platform::create_tun(&spec).map_err(|e| e.to_string())?);
         let ifname = tun.name().map_err(|e| format!("TUN device has no name: {e}"))?;
         let host = Host::new(
@@ -106,6 +118,7 @@ impl Tunnel {
             engine: Some(engine),
             listen,
             side: SideEnds { inject, diverted: Arc::new(tokio::sync::Mutex::new(diverted)) },
+            tcp,
         })
     }
 
@@ -143,7 +156,14 @@ impl Tunnel {
 
     /// What the status reports of the running tunnel (the session, from the engine).
     pub async fn facts(&self) -> TunnelFacts {
-        let session = self.query(|h: &mut Host, now| h.session().map(|s| session_info(s, now))).await.ok().flatten();
+        let tcp = self.tcp.clone();
+        let session = self
+            .query(move |h: &mut Host, now| {
+                h.session().map(|s| session_info(s, now, tcp.as_ref().is_some_and(|t| t.is_tcp(s.peer))))
+            })
+            .await
+            .ok()
+            .flatten();
         TunnelFacts { listen: self.listen, interface: self.ifname.clone(), link: self.link.clone(), session }
     }
 
@@ -166,8 +186,9 @@ impl Tunnel {
     }
 }
 
-fn session_info(s: &proto::Session, now: Instant) -> SessionInfo {
+fn session_info(s: &proto::Session, now: Instant, over_tcp: bool) -> SessionInfo {
     SessionInfo {
+        transport: if over_tcp { Transport::Tcp } else { Transport::Udp },
         id: format!("{:016x}", s.id()),
         guest: s.peer,
         alive: s.alive,

@@ -127,6 +127,17 @@ impl Dockerd {
         self.spawn()
     }
 
+    /// `kill -9` of dockerd alone (its containerd and the containers' shims live on, as after a
+    /// crash), then a start with the same directories and flags, as a supervisor would do;
+    /// returns once it answers.
+    pub fn kill_and_restart(&mut self) -> Res<()> {
+        if let Some(mut child) = self.child.take() {
+            unsafe { sys::kill(child.id() as i32, SIGKILL) };
+            let _ = wait_bounded(&mut child, Duration::from_secs(5));
+        }
+        self.spawn()
+    }
+
     /// dockerd's pid (0 once stopped).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, |c| c.id())

@@ -1,0 +1,124 @@
+//! The guest's path to the helper, carried out: the engine's `PathPolicy` decides when to move
+//! between UDP and TCP; this opens and closes the TCP relay, sends UDP probes, and points the
+//! core at the path in use (`Guest::switch_path`, a new handshake there).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use dockroute_api::{Transport, TransportMode};
+use dockroute_engine::driver::Control;
+use dockroute_engine::proto::{Event, Guest};
+use dockroute_engine::transport::policy::PROBE_WAIT;
+use dockroute_engine::transport::{probe, Action, Connector, PathPolicy};
+use tokio::sync::mpsc;
+
+pub struct Paths {
+    policy: PathPolicy,
+    /// The helper's address as last resolved.
+    server: SocketAddr,
+    /// The core's UDP socket, which the TCP relay sends to.
+    core: SocketAddr,
+    connector: Option<Connector>,
+    probe_tx: mpsc::UnboundedSender<bool>,
+}
+
+impl Paths {
+    /// Starts on the path `mode` begins with (TCP: the relay is opened now). Probe results
+    /// come back on the returned channel; hand them to `probe_done`.
+    pub async fn new(
+        mode: TransportMode,
+        server: SocketAddr,
+        core: SocketAddr,
+        now: Instant,
+    ) -> anyhow::Result<(Paths, mpsc::UnboundedReceiver<bool>)> {
+        let (probe_tx, probe_rx) = mpsc::unbounded_channel();
+        let mut me = Paths { policy: PathPolicy::new(mode, now), server, core, connector: None, probe_tx };
+        if me.policy.path() == Transport::Tcp {
+            me.connector = Some(Connector::start(server, core).await?);
+        }
+        tracing::info!("transport {mode}: starting on {}", me.policy.path());
+        Ok((me, probe_rx))
+    }
+
+    /// Where the core sends now: the helper itself (UDP) or the relay (TCP).
+    pub fn target(&self) -> SocketAddr {
+        self.connector.as_ref().map_or(self.server, Connector::local_addr)
+    }
+
+    pub fn path(&self) -> Transport {
+        self.policy.path()
+    }
+
+    /// What the core reported.
+    pub fn on_event(&mut self, ev: &Event, now: Instant) {
+        match ev {
+            Event::SessionUp { .. } => {
+                tracing::info!("session over {}", self.policy.path());
+                self.policy.handle_session_up(now);
+            }
+            Event::PeerDead { .. } | Event::StaleSession { .. } => self.policy.handle_session_lost(now),
+            _ => {}
+        }
+    }
+
+    /// The helper's name resolved to `server` (again).
+    pub fn set_server(&mut self, server: SocketAddr, control: &mpsc::UnboundedSender<Control<Guest>>) {
+        self.server = server;
+        match &self.connector {
+            Some(c) => c.set_server(server),
+            None => {
+                let _ = control.send(Box::new(move |g: &mut Guest, _| g.set_server(server)));
+            }
+        }
+    }
+
+    pub fn probe_done(&mut self, answered: bool, now: Instant) {
+        if answered {
+            tracing::info!("udp answers again");
+            self.policy.handle_probe_answered(now);
+        }
+    }
+
+    /// When `handle_timeout` is due.
+    pub fn next_wake(&self) -> Option<Instant> {
+        self.policy.poll_timeout()
+    }
+
+    /// Runs the policy's timers and carries out what it decides.
+    pub async fn handle_timeout(&mut self, now: Instant, control: &mpsc::UnboundedSender<Control<Guest>>) {
+        self.policy.handle_timeout(now);
+        self.act(control).await;
+    }
+
+    /// Carries out the policy's decisions (after a probe answer too).
+    pub async fn act(&mut self, control: &mpsc::UnboundedSender<Control<Guest>>) {
+        while let Some(action) = self.policy.poll_action() {
+            match action {
+                Action::UsePath(Transport::Tcp) => {
+                    tracing::warn!("no answer over udp from {}: moving to tcp", self.server);
+                    match Connector::start(self.server, self.core).await {
+                        Ok(c) => {
+                            let to = c.local_addr();
+                            self.connector = Some(c);
+                            let _ = control.send(Box::new(move |g: &mut Guest, now| g.switch_path(now, to)));
+                        }
+                        Err(e) => tracing::error!("cannot open the tcp relay: {e}"),
+                    }
+                }
+                Action::UsePath(Transport::Udp) => {
+                    tracing::info!("moving to udp ({})", self.server);
+                    let to = self.server;
+                    let _ = control.send(Box::new(move |g: &mut Guest, now| g.switch_path(now, to)));
+                    // After the core moved: what it still sends to the relay is lost either way.
+                    self.connector = None;
+                }
+                Action::ProbeUdp => {
+                    let (server, tx) = (self.server, self.probe_tx.clone());
+                    tokio::spawn(async move {
+                        let _ = tx.send(probe::udp_answers(server, PROBE_WAIT).await);
+                    });
+                }
+            }
+        }
+    }
+}

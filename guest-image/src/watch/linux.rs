@@ -1,0 +1,122 @@
+//! Linux's change notifications: inotify on the directory of the controller's files, and
+//! nftables' netlink notifications (iptables-nft and Docker's own nftables backend cause them;
+//! a legacy backend sends none, which the poke and the agent's slow safety-net timer cover).
+//! Both only listen; both wake the agent, which then debounces.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use tokio::io::unix::AsyncFd;
+
+/// nfnetlink's multicast group of nf_tables ruleset changes (linux/netfilter/nfnetlink.h).
+const NFNLGRP_NFTABLES: u32 = 7;
+
+/// Resolves when the watched descriptor has something, after draining it.
+async fn drained(fd: &AsyncFd<OwnedFd>) -> io::Result<()> {
+    let mut buf = [0u8; 8192];
+    loop {
+        let mut guard = fd.readable().await?;
+        let mut seen = false;
+        // Bounded: a burst of changes is one wakeup, and a flood cannot hold the agent here.
+        for _ in 0..64 {
+            // SAFETY: reading into a buffer we own, of the length we pass.
+            let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n > 0 {
+                seen = true;
+                continue;
+            }
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                // Messages were dropped for us: something changed, we only missed what.
+                Some(libc::ENOBUFS) => seen = true,
+                Some(libc::EAGAIN) => {
+                    guard.clear_ready();
+                    break;
+                }
+                Some(libc::EINTR) => continue,
+                _ if n == 0 => break,
+                _ => return Err(err),
+            }
+        }
+        if seen {
+            return Ok(());
+        }
+    }
+}
+
+fn register(fd: i32) -> io::Result<AsyncFd<OwnedFd>> {
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor we just created and own from here on; the AsyncFd owns it until it
+    // is dropped, so it is never closed while registered.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    unsafe { AsyncFd::register(fd) }.map_err(io::Error::from)
+}
+
+/// inotify on the directory of the controller's files: the controller replaces them (a tar
+/// upload), so the directory is what to watch, not the old inode.
+pub struct ConfigDirWatch {
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl ConfigDirWatch {
+    pub fn open(dir: &Path) -> io::Result<ConfigDirWatch> {
+        // SAFETY: plain system calls; the descriptor is checked before use.
+        let fd = register(unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) })?;
+        let path = CString::new(dir.as_os_str().as_encoded_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))?;
+        let mask = libc::IN_CLOSE_WRITE | libc::IN_MOVED_TO | libc::IN_CREATE | libc::IN_DELETE | libc::IN_ATTRIB;
+        // SAFETY: a valid descriptor and a NUL-terminated path.
+        if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), path.as_ptr(), mask) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(ConfigDirWatch { fd })
+    }
+
+    /// Resolves after something in the directory changed.
+    pub async fn changed(&self) -> io::Result<()> {
+        drained(&self.fd).await
+    }
+}
+
+/// nftables ruleset changes, from the kernel's nfnetlink notifications.
+pub struct RulesetChanges {
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl RulesetChanges {
+    pub fn open() -> io::Result<RulesetChanges> {
+        // SAFETY: plain system calls; the descriptor is checked before use.
+        let fd = register(unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                libc::NETLINK_NETFILTER,
+            )
+        })?;
+        // SAFETY: an all-zero sockaddr_nl is valid; the fields that matter are set below.
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        addr.nl_groups = 1 << (NFNLGRP_NFTABLES - 1);
+        // SAFETY: a valid descriptor and a sockaddr_nl of the size we pass.
+        let bound = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_nl).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if bound < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(RulesetChanges { fd })
+    }
+
+    /// Resolves after the ruleset changed (a burst counts once).
+    pub async fn changed(&self) -> io::Result<()> {
+        drained(&self.fd).await
+    }
+}

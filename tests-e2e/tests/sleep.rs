@@ -1,0 +1,173 @@
+//! Letting Docker Desktop sleep, on Engine 28.5 in the "vm" namespace: with no other container
+//! the controller stops the guest (the routes stay), the first `docker run` wakes it and that
+//! container answers by IP within 3 s; a dockerd that stops and comes back (Resource Saver,
+//! sleep) has the tunnel back within 3 s of the first container running; and the guest's idle
+//! CPU, from its container's cgroup (children included), stays ≤ 0.05 % of a core.
+//! `DOCKROUTE_IDLE_SECONDS` sets the idle window (default 10; scripts/bench.sh uses 60).
+//! Needs root and the cached engines. Measured figures print as `MEASURED …` lines.
+
+use std::time::{Duration, Instant};
+
+use dockroute_e2e::docker::{cgroup_dirs, Engine};
+use dockroute_e2e::docker_rig::*;
+use dockroute_e2e::netns::{require_root, Topology};
+use dockroute_e2e::rig::read;
+
+fn guest_running(d: &DockerRig) -> bool {
+    d.dockerd.docker(&["inspect", "-f", "{{.State.Running}}", "dockroute-guest"]).is_ok_and(|s| s.trim() == "true")
+}
+
+/// busybox httpd with a restart policy, stopping at once (httpd ignores SIGTERM as PID 1).
+fn web_restarting(d: &DockerRig, name: &str, net: &str) -> String {
+    let cmd = httpd_cmd(name);
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        net,
+        "--restart",
+        "always",
+        "--stop-timeout",
+        "1",
+        "dr-busybox",
+        "sh",
+        "-c",
+        &cmd,
+    ]);
+    d.dockerd.container_ip(name, net).unwrap()
+}
+
+#[test]
+fn an_idle_guest_sleeps_and_the_first_container_wakes_it() {
+    if !require_root() || !Engine::V28.require() {
+        return;
+    }
+    let slot = 48;
+    let mut d = DockerRig::prepare(slot, Engine::V28);
+    d.controller_args.clear(); // the default: the guest sleeps while no container runs
+    d.start_controller();
+    d.wait_session(Duration::from_secs(20));
+    let n1 = subnet(slot, 1);
+    d.docker(&["network", "create", "--subnet", &n1, "dr-app"]);
+    wait_route(&d, &n1, true, "route for the network");
+
+    // Nothing runs: ten seconds later the guest stops; the route stays.
+    Topology::wait_until("the guest to sleep", Duration::from_secs(30), || !guest_running(&d))
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.logs()));
+    assert!(read(&d.controller_log).contains("idle: no containers"), "{}", d.logs());
+    assert!(d.route_present(&n1), "the routes stay while the guest sleeps");
+    // The helper notices within three keepalives that the guest is gone.
+    Topology::wait_until("no live session while idle", Duration::from_secs(10), || {
+        !helper_status(&d.rig.api_socket()).unwrap_or_default().contains(": alive")
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}
+{}",
+            helper_status(&d.rig.api_socket()).unwrap_or_default()
+        )
+    });
+    // An idle guest is not a dead one: nothing recreates it.
+    std::thread::sleep(Duration::from_secs(10));
+    assert!(!guest_running(&d) && !read(&d.controller_log).contains("recreating the guest"), "{}", d.logs());
+
+    // The first container wakes it: reachable by IP within 3 s of `docker run`.
+    let t0 = Instant::now();
+    let ip = d.web("dr-web", "dr-app");
+    let run_returned = t0.elapsed();
+    Topology::wait_until("HTTP to the first container", Duration::from_secs(10), || d.get(&ip).is_ok())
+        .unwrap_or_else(|e| panic!("{e}\nguest:\n{}\n{}", d.guest_logs(), d.logs()));
+    let wake = t0.elapsed();
+    println!("MEASURED wake_ms={} (docker run returned after {} ms)", wake.as_millis(), run_returned.as_millis());
+    assert!(wake <= Duration::from_secs(3), "woken in {wake:?}");
+
+    // The VM stops and comes back with containers set to restart: the tunnel is back within 3 s
+    // of the first container running.
+    d.docker(&["rm", "-f", "dr-web"]);
+    let ip2 = web_restarting(&d, "dr-web2", "dr-app");
+    Topology::wait_until("HTTP to dr-web2", Duration::from_secs(10), || d.get(&ip2).is_ok()).unwrap();
+    d.dockerd.restart().unwrap();
+    let running = Topology::wait_until("dr-web2 running again", Duration::from_secs(30), || {
+        d.dockerd.docker(&["inspect", "-f", "{{.State.Running}}", "dr-web2"]).is_ok_and(|s| s.trim() == "true")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.logs()));
+    let t1 = Instant::now();
+    Topology::wait_until("HTTP after the VM came back", Duration::from_secs(15), || d.get(&ip2).is_ok())
+        .unwrap_or_else(|e| panic!("{e}\nguest:\n{}\n{}", d.guest_logs(), d.logs()));
+    let back = t1.elapsed();
+    println!(
+        "MEASURED vm_back_ms={} (after the first container ran; dockerd answered {} ms before that)",
+        back.as_millis(),
+        running.as_millis()
+    );
+    assert!(back <= Duration::from_secs(3), "tunnel back in {back:?}");
+
+    // And the idle VM: nothing runs, the guest sleeps, dockerd restarts, then `docker run`.
+    d.docker(&["rm", "-f", "dr-web2"]);
+    Topology::wait_until("the guest to sleep again", Duration::from_secs(30), || !guest_running(&d))
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.logs()));
+    d.dockerd.restart().unwrap();
+    let t2 = Instant::now();
+    let ip3 = d.web("dr-web3", "dr-app");
+    Topology::wait_until("HTTP to the first container after the VM woke", Duration::from_secs(15), || {
+        d.get(&ip3).is_ok()
+    })
+    .unwrap_or_else(|e| panic!("{e}\nguest:\n{}\n{}", d.guest_logs(), d.logs()));
+    let woke = t2.elapsed();
+    println!(
+        "MEASURED idle_vm_wake_ms={} (dockerd restarted while the guest slept, then docker run)",
+        woke.as_millis()
+    );
+    assert!(woke <= Duration::from_secs(3), "woken in {woke:?}");
+}
+
+/// The guest container's cgroup `cpu.stat` usage (µs): it and every process it spawned.
+fn guest_cpu_usec(d: &DockerRig, id: &str) -> u64 {
+    let parent = d.dockerd.cgroup_parent();
+    let dirs: Vec<_> =
+        [format!("{parent}/{id}"), format!("{parent}/docker-{id}.scope")].iter().flat_map(|n| cgroup_dirs(n)).collect();
+    for dir in &dirs {
+        if let Ok(text) = std::fs::read_to_string(dir.join("cpu.stat")) {
+            if let Some(v) = text.lines().find_map(|l| l.strip_prefix("usage_usec ")) {
+                return v.trim().parse().unwrap_or(0);
+            }
+        }
+        // cgroup v1: cpuacct.usage is in ns.
+        if let Ok(text) = std::fs::read_to_string(dir.join("cpuacct.usage")) {
+            return text.trim().parse::<u64>().unwrap_or(0) / 1000;
+        }
+    }
+    panic!("no cgroup for the guest container {id} under {parent} (looked in {dirs:?})");
+}
+
+#[test]
+fn the_guests_idle_cpu_in_real_docker_is_at_most_a_twentieth_of_a_percent() {
+    if !require_root() || !Engine::V28.require() {
+        return;
+    }
+    let slot = 49;
+    let secs: u64 = std::env::var("DOCKROUTE_IDLE_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let d = DockerRig::up(slot, Engine::V28);
+    let n1 = subnet(slot, 1);
+    d.docker(&["network", "create", "--subnet", &n1, "dr-app"]);
+    wait_route(&d, &n1, true, "route");
+    let ip = d.web("dr-web", "dr-app");
+    Topology::wait_until("HTTP", Duration::from_secs(10), || d.get(&ip).is_ok()).unwrap();
+    let id = d.docker(&["inspect", "-f", "{{.Id}}", "dockroute-guest"]).trim().to_string();
+    // Let the start settle (the first firewall apply, its notifications' check).
+    std::thread::sleep(Duration::from_secs(3));
+    let (u0, t0) = (guest_cpu_usec(&d, &id), Instant::now());
+    std::thread::sleep(Duration::from_secs(secs));
+    let (u1, wall) = (guest_cpu_usec(&d, &id), t0.elapsed());
+    let pct = (u1 - u0) as f64 / wall.as_micros() as f64 * 100.0;
+    println!(
+        "MEASURED guest_idle_cpu_pct={pct:.4} ({} µs of CPU in {:.1} s, one container, Engine {})",
+        u1 - u0,
+        wall.as_secs_f64(),
+        Engine::V28.version().unwrap_or_default().trim()
+    );
+    assert!(d.get(&ip).is_ok(), "the tunnel still works after the idle window");
+    assert!(pct <= 0.05, "idle guest used {pct:.4} % of a core");
+}
