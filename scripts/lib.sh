@@ -5,6 +5,10 @@
 #   DOCKROUTE_TOOLS  where `cargo install` puts cargo-fuzz, cargo-nextest and tauri-driver
 #                    (default $DOCKROUTE_CACHE/tools)
 DOCKROUTE_CACHE=${DOCKROUTE_CACHE:-${DOCKROUTE_CI_CACHE:-/var/tmp/dockroute-ci}}
+# Every fuzz target, as crate:target (test-all.sh runs each for FUZZ_SECONDS, fuzz-long.sh for
+# a number of executions).
+FUZZ_TARGETS=(engine:frame_decoder engine:config_parser engine:tcp_frames api:api_frames
+  privileged-helper:dns_query privileged-helper:share_datagram)
 DOCKROUTE_TOOLS=${DOCKROUTE_TOOLS:-$DOCKROUTE_CACHE/tools}
 export DOCKROUTE_CACHE DOCKROUTE_TOOLS
 # sudo's secure_path drops ~/.cargo/bin: put rustup's and the tools' bin directories back.

@@ -56,22 +56,7 @@ status=${PIPESTATUS[0]}
 
 if [[ $LONG == 1 ]]; then
   echo "==> fuzz: 10,000,000 executions per target (corpus in $DOCKROUTE_CACHE/fuzz-corpus)"
-  for entry in engine:frame_decoder engine:config_parser engine:tcp_frames api:api_frames; do
-    crate=${entry%%:*} target=${entry#*:}
-    corpus="$DOCKROUTE_CACHE/fuzz-corpus/$target"
-    log="$CARGO_TARGET_DIR/fuzz-long-$target.log"
-    mkdir -p "$corpus"
-    if (cd "$crate" && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$CARGO_TARGET_DIR/fuzz" timeout -k 30 3600 \
-          cargo fuzz run "$target" "$corpus" "fuzz/corpus/$target" -- -runs=10000000 -print_final_stats=1) >"$log" 2>&1; then
-      execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
-      secs=$(grep -E '^stat::total_time' "$log" | awk '{print $2}' || true)
-      echo "MEASURED fuzz $target: ${execs:-?} executions in ${secs:-?} s, crashes 0, corpus $(ls "$corpus" | wc -l) inputs" | tee -a "$OUT"
-    else
-      tail -n 40 "$log"
-      echo "MEASURED fuzz $target: FAILED (crash inputs, if any, in $crate/fuzz/artifacts/$target)" | tee -a "$OUT"
-      status=1
-    fi
-  done
+  bash scripts/fuzz-long.sh 2>&1 | tee -a "$OUT" || status=1
 fi
 
 echo

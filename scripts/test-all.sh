@@ -29,7 +29,7 @@ CC_aarch64_apple_darwin=clang CFLAGS_aarch64_apple_darwin="$(darwin_check_cflags
 
 step "fuzz: ${FUZZ_SECONDS}s per target"
 # cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the stable compiler accept them.
-for entry in engine:frame_decoder engine:config_parser engine:tcp_frames api:api_frames privileged-helper:dns_query privileged-helper:share_datagram; do
+for entry in "${FUZZ_TARGETS[@]}"; do
   crate=${entry%%:*} target=${entry#*:}
   corpus="$CARGO_TARGET_DIR/fuzz-corpus/$target"
   log="$CARGO_TARGET_DIR/fuzz-$target.log"

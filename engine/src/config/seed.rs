@@ -13,7 +13,8 @@ use super::Token;
 pub(super) fn seed_only_key(key: &str, args: &[&str]) -> Option<Result<String, String>> {
     let warning = match (key, args) {
         ("hosts", [_, ..]) => "`hosts` is ignored: Dockroute never edits hosts files; \
-            containers are reached by IP, and by name through Docker's own DNS"
+            containers are reached by IP, and by name through the helper's DNS server \
+            (`<container>.<dns-suffix>`, see `dns-suffix`)"
             .to_string(),
         ("hosts", []) => return Some(Err("expected `hosts FILE SUFFIX...`".into())),
         ("proxy", [addr]) => format!(
