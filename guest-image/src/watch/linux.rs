@@ -95,3 +95,21 @@ impl RulesetChanges {
         drained(&self.fd).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_written_into_the_directory_wakes_the_watch() {
+        let dir = std::env::temp_dir().join(format!("dockroute-watch-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let watch = ConfigDirWatch::open(&dir).unwrap();
+        std::fs::write(dir.join("rules"), "x").unwrap();
+        let woken = tokio::time::timeout(Duration::from_secs(5), watch.changed()).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        woken.expect("woken by the write").unwrap();
+    }
+}
