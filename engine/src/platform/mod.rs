@@ -3,7 +3,8 @@
 //! `create_tun`, `RouteBackend`, `route_table`, `RouteChanges`, `Forwarding`. `table` holds the portable
 //! parsing and conflict rules for the routing table; `route_cmd` (what macOS `route` printed)
 //! and `route_msg` (macOS routing-socket messages) are the macOS decisions, plain functions
-//! built and tested on every OS so that `macos.rs` keeps only the calls.
+//! built and tested on every OS so that `macos.rs` keeps only the calls. `notify` drains a
+//! descriptor that only says "something changed" (the route-change socket, the guest's watches).
 
 use std::collections::BTreeSet;
 use std::io;
@@ -18,6 +19,7 @@ mod os;
 #[path = "macos.rs"]
 mod os;
 
+pub mod notify;
 mod route_changes;
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
 mod route_cmd;

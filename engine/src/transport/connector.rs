@@ -8,17 +8,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use dockroute_stdx::Backoff;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::watch;
 
-use super::frame::{self, FrameDecoder};
+use super::relay;
 
 /// Bound for one connection attempt.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// A write the helper does not take within this is a dead connection.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-const WRITE_BATCH: usize = 64;
 
 /// The running relay; dropping it closes the connection.
 pub struct Connector {
@@ -103,51 +99,10 @@ async fn sleep_draining(udp: &UdpSocket, buf: &mut [u8], wait: Duration) {
 
 async fn relay(udp: &UdpSocket, stream: TcpStream, target: &mut watch::Receiver<SocketAddr>) -> String {
     let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
-    let to_core = async {
-        let mut decoder = FrameDecoder::default();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = match rd.read(&mut buf).await {
-                Ok(0) => return "closed by the helper".to_string(),
-                Ok(n) => n,
-                Err(e) => return format!("read: {e}"),
-            };
-            decoder.push(&buf[..n]);
-            while let Some(msg) = decoder.next_message() {
-                // Awaited: a full socket buffer slows the stream down instead of dropping.
-                let _ = udp.send(msg).await;
-            }
-        }
-    };
-    let to_helper = async {
-        let mut dgram = vec![0u8; 65535];
-        let mut out = Vec::with_capacity(64 * 1024);
-        loop {
-            let n = match udp.recv(&mut dgram).await {
-                Ok(n) => n,
-                Err(e) => return format!("relay receive: {e}"),
-            };
-            out.clear();
-            frame::encode(&dgram[..n], &mut out);
-            for _ in 1..WRITE_BATCH {
-                match udp.try_recv(&mut dgram) {
-                    Ok(n) => {
-                        frame::encode(&dgram[..n], &mut out);
-                    }
-                    Err(_) => break,
-                }
-            }
-            match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&out)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return format!("write: {e}"),
-                Err(_) => return "the helper stopped reading".to_string(),
-            }
-        }
-    };
+    let (rd, wr) = stream.into_split();
     tokio::select! {
-        why = to_core => why,
-        why = to_helper => why,
+        why = relay::frames_to_udp(rd, udp, "helper", |_| {}) => why,
+        why = relay::udp_to_frames(wr, udp, "helper", |_| {}) => why,
         _ = target.changed() => "the helper's address changed".to_string(),
     }
 }

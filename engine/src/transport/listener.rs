@@ -11,12 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinSet;
 
 use super::admission::{Admission, Admit};
-use super::frame::{self, FrameDecoder};
+use super::relay;
 use crate::proto::wire::MsgType;
 
 /// How many connections, and for how long.
@@ -39,10 +38,6 @@ impl Default for Limits {
         }
     }
 }
-/// A write the guest does not take within this is a dead connection.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Datagrams gathered into one TCP write.
-const WRITE_BATCH: usize = 64;
 
 /// Counters for logs and tests.
 #[derive(Debug, Default)]
@@ -196,64 +191,24 @@ impl Conn {
         // Also when the task is aborted (evicted, or the listener dropped).
         let _registered = Registered::new(self.relays.clone(), local);
         let _ = self.stream.set_nodelay(true);
-        let (mut rd, mut wr) = self.stream.into_split();
+        let (rd, wr) = self.stream.into_split();
         let last_rx = Arc::new(Mutex::new(Instant::now()));
         let authenticated = std::sync::atomic::AtomicBool::new(false);
 
-        let to_core = async {
-            let mut decoder = FrameDecoder::default();
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = match rd.read(&mut buf).await {
-                    Ok(0) => return "closed by the guest".to_string(),
-                    Ok(n) => n,
-                    Err(e) => return format!("read: {e}"),
-                };
-                decoder.push(&buf[..n]);
-                let before = decoder.oversized();
-                while let Some(msg) = decoder.next_message() {
-                    // Awaited: a full socket buffer slows the stream down instead of dropping.
-                    let _ = udp.send(msg).await;
-                }
-                let over = decoder.oversized() - before;
-                if over > 0 {
-                    self.stats.oversized.fetch_add(over, Ordering::Relaxed);
-                }
-                if let Ok(mut t) = last_rx.lock() {
-                    *t = Instant::now();
-                }
+        let to_core = relay::frames_to_udp(rd, &udp, "guest", |oversized| {
+            if oversized > 0 {
+                self.stats.oversized.fetch_add(oversized, Ordering::Relaxed);
             }
-        };
-        let to_guest = async {
-            let mut dgram = vec![0u8; 65535];
-            let mut out = Vec::with_capacity(64 * 1024);
-            loop {
-                let n = match udp.recv(&mut dgram).await {
-                    Ok(n) => n,
-                    Err(e) => return format!("relay receive: {e}"),
-                };
-                out.clear();
-                let take = |msg: &[u8], out: &mut Vec<u8>| {
-                    if !authenticated.load(Ordering::Relaxed) && msg.first() == Some(&(MsgType::Welcome as u8)) {
-                        authenticated.store(true, Ordering::Relaxed);
-                        let _ = self.news.send(ConnNews::Authenticated(self.id));
-                    }
-                    frame::encode(msg, out);
-                };
-                take(&dgram[..n], &mut out);
-                for _ in 1..WRITE_BATCH {
-                    match udp.try_recv(&mut dgram) {
-                        Ok(n) => take(&dgram[..n], &mut out),
-                        Err(_) => break,
-                    }
-                }
-                match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&out)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => return format!("write: {e}"),
-                    Err(_) => return "the guest stopped reading".to_string(),
-                }
+            if let Ok(mut t) = last_rx.lock() {
+                *t = Instant::now();
             }
-        };
+        });
+        let to_guest = relay::udp_to_frames(wr, &udp, "guest", |msg| {
+            if !authenticated.load(Ordering::Relaxed) && msg.first() == Some(&(MsgType::Welcome as u8)) {
+                authenticated.store(true, Ordering::Relaxed);
+                let _ = self.news.send(ConnNews::Authenticated(self.id));
+            }
+        });
         let watchdog = async {
             tokio::time::sleep_until(deadline.into()).await;
             if !authenticated.load(Ordering::Relaxed) {

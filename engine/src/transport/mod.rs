@@ -8,6 +8,7 @@
 //! ```
 //!
 //! - `frame`: the framing (sans-IO).
+//! - `relay`: the two directions both ends relay (frames → datagrams, datagrams → frames).
 //! - `policy`: when the guest moves between UDP and TCP (sans-IO).
 //! - `admission`: which connections the helper keeps (sans-IO).
 //! - `listener`: the helper's end (TCP on the same address and port as UDP).
@@ -20,6 +21,7 @@ pub mod frame;
 pub mod listener;
 pub mod policy;
 pub mod probe;
+pub mod relay;
 
 pub use connector::Connector;
 pub use listener::TcpListener;

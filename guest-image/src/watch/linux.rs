@@ -8,42 +8,17 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
+use dockroute_engine::platform::notify;
 use tokio::io::unix::AsyncFd;
 
 /// nfnetlink's multicast group of nf_tables ruleset changes (linux/netfilter/nfnetlink.h).
 const NFNLGRP_NFTABLES: u32 = 7;
 
-/// Resolves when the watched descriptor has something, after draining it.
+/// Resolves when the watched descriptor has something, after draining it. Any read counts:
+/// both watches are narrow enough that whatever they report is worth a look.
 async fn drained(fd: &AsyncFd<OwnedFd>) -> io::Result<()> {
-    let mut buf = [0u8; 8192];
-    loop {
-        let mut guard = fd.readable().await?;
-        let mut seen = false;
-        // Bounded: a burst of changes is one wakeup, and a flood cannot hold the agent here.
-        for _ in 0..64 {
-            // SAFETY: reading into a buffer we own, of the length we pass.
-            let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n > 0 {
-                seen = true;
-                continue;
-            }
-            let err = io::Error::last_os_error();
-            match err.raw_os_error() {
-                // Messages were dropped for us: something changed, we only missed what.
-                Some(libc::ENOBUFS) => seen = true,
-                Some(libc::EAGAIN) => {
-                    guard.clear_ready();
-                    break;
-                }
-                Some(libc::EINTR) => continue,
-                _ if n == 0 => break,
-                _ => return Err(err),
-            }
-        }
-        if seen {
-            return Ok(());
-        }
-    }
+    while !notify::drain(fd, |_| true).await? {}
+    Ok(())
 }
 
 fn register(fd: i32) -> io::Result<AsyncFd<OwnedFd>> {
@@ -118,5 +93,23 @@ impl RulesetChanges {
     /// Resolves after the ruleset changed (a burst counts once).
     pub async fn changed(&self) -> io::Result<()> {
         drained(&self.fd).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_written_into_the_directory_wakes_the_watch() {
+        let dir = std::env::temp_dir().join(format!("dockroute-watch-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let watch = ConfigDirWatch::open(&dir).unwrap();
+        std::fs::write(dir.join("rules"), "x").unwrap();
+        let woken = tokio::time::timeout(Duration::from_secs(5), watch.changed()).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        woken.expect("woken by the write").unwrap();
     }
 }
