@@ -380,6 +380,35 @@ kill -0 "$GUEST_PID" 2>/dev/null || log "dockroute: the guest exited during the 
 stop_pid "$GUEST_PID"; forget_pid "$GUEST_PID"
 stop_pid "$HELPER_PID"; forget_pid "$HELPER_PID"
 
+# --- 5. Dockroute over its TCP fallback path -------------------------------------------------
+log "dockroute-tcp: the same, with transport tcp on both ends"
+# A config of its own: the share's expose lines above are not part of this path.
+cat >"$WORK/dockroute.conf" <<CONF
+addr $DR_ADDR
+addr6 none
+host $MAC_IP
+port $DR_PORT
+route $CTR_NET
+transport tcp
+CONF
+rm -f "$WORK/dockroute.secret"
+spawn $MAC "$WORK/helper-tcp.log" "$BIN/dockroute-helper" run --config "$WORK/dockroute.conf" --socket "$WORK/helper.sock"
+HELPER_PID=$LAST_PID
+wait_for 10 test -s "$WORK/dockroute.secret" || die "helper wrote no secret: $(tail -5 "$WORK/helper-tcp.log")"
+install -m 600 "$WORK/dockroute.secret" "$WORK/guest.secret"
+spawn $VM "$WORK/guest-tcp.log" "$BIN/dockroute-guest" --server $MAC_IP:$DR_PORT --secret-file "$WORK/guest.secret" \
+  --tun-name dockroute0 --no-firewall --transport tcp
+GUEST_PID=$LAST_PID
+if ! wait_for 15 sh -c "ip -n $MAC route show $CTR_NET | grep -q dockroute0 && ip netns exec $MAC ping -c 1 -W 1 $CTR_IP"; then
+  log "dockroute-tcp: tunnel did not come up; helper log:"; tail -5 "$WORK/helper-tcp.log" >&2
+  log "guest log:"; tail -5 "$WORK/guest-tcp.log" >&2
+fi
+run_suite dockroute-tcp "helper:$HELPER_PID" "guest:$GUEST_PID"
+measure_idle dockroute-tcp "helper:$HELPER_PID" "guest:$GUEST_PID"
+stop_pid "$GUEST_PID"; forget_pid "$GUEST_PID"
+stop_pid "$HELPER_PID"; forget_pid "$HELPER_PID"
+
+# --- 6. the teammate reference: wireguard-go ⇄ wireguard-go, the Mac forwarding in the kernel --
 log "teammate-wireguard-go: $TMWG_IF_TM ($TMWG_TM) in $TM <-> $TMWG_IF_MAC ($TMWG_MAC) in $MAC, which forwards to $CTR_NET"
 umask 077
 wg genkey >"$WORK/tmwg-mac.key"; wg pubkey <"$WORK/tmwg-mac.key" >"$WORK/tmwg-mac.pub"
@@ -404,27 +433,7 @@ ip -n $VM route add 198.18.244.0/24 via $MAC_IP
 run_share_suite teammate-wireguard-go
 stop_pid "$TMWG_PID_TM"; forget_pid "$TMWG_PID_TM"
 stop_pid "$TMWG_PID_MAC"; forget_pid "$TMWG_PID_MAC"
-# --- 4. Dockroute over its TCP fallback path -------------------------------------------------
-log "dockroute-tcp: the same, with transport tcp on both ends"
-echo "transport tcp" >>"$WORK/dockroute.conf"
-rm -f "$WORK/dockroute.secret"
-spawn $MAC "$WORK/helper-tcp.log" "$BIN/dockroute-helper" run --config "$WORK/dockroute.conf" --socket "$WORK/helper.sock"
-HELPER_PID=$LAST_PID
-wait_for 10 test -s "$WORK/dockroute.secret" || die "helper wrote no secret: $(tail -5 "$WORK/helper-tcp.log")"
-install -m 600 "$WORK/dockroute.secret" "$WORK/guest.secret"
-spawn $VM "$WORK/guest-tcp.log" "$BIN/dockroute-guest" --server $MAC_IP:$DR_PORT --secret-file "$WORK/guest.secret" \
-  --tun-name dockroute0 --no-firewall --transport tcp
-GUEST_PID=$LAST_PID
-if ! wait_for 15 sh -c "ip -n $MAC route show $CTR_NET | grep -q dockroute0 && ip netns exec $MAC ping -c 1 -W 1 $CTR_IP"; then
-  log "dockroute-tcp: tunnel did not come up; helper log:"; tail -5 "$WORK/helper-tcp.log" >&2
-  log "guest log:"; tail -5 "$WORK/guest-tcp.log" >&2
-fi
-run_suite dockroute-tcp "helper:$HELPER_PID" "guest:$GUEST_PID"
-measure_idle dockroute-tcp "helper:$HELPER_PID" "guest:$GUEST_PID"
-stop_pid "$GUEST_PID"; forget_pid "$GUEST_PID"
-stop_pid "$HELPER_PID"; forget_pid "$HELPER_PID"
-
-# --- 5. the guest's idle CPU in real Docker ------------------------------------------------
+# --- 7. the guest's idle CPU in real Docker ------------------------------------------------
 # Engine 28.5 in a namespace, one container, the guest container's cgroup over DOCKER_IDLE
 # seconds (the e2e harness does the Docker part; it needs the debug binaries it runs).
 if [[ -x ${DOCKROUTE_CACHE:-/var/tmp/dockroute-ci}/docker28/usr/sbin/dockerd ]] && command -v cargo-nextest >/dev/null 2>&1; then
