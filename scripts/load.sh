@@ -56,7 +56,8 @@ status=${PIPESTATUS[0]}
 
 if [[ $LONG == 1 ]]; then
   echo "==> fuzz: 10,000,000 executions per target (corpus in $DOCKROUTE_CACHE/fuzz-corpus)"
-  bash scripts/fuzz-long.sh 2>&1 | tee -a "$OUT" || status=1
+  # Niced: hours of fuzzing should not starve whatever else the machine does.
+  nice -n 10 bash scripts/fuzz-long.sh 2>&1 | tee -a "$OUT" || status=1
 fi
 
 echo
