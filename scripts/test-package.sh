@@ -138,6 +138,7 @@ in_chroot /tmp/postrm remove
 has_group || fail "a plain remove took the group"
 echo "port 2511" >"$chroot_root/etc/dockroute/dockroute.conf"
 echo "00" >"$chroot_root/etc/dockroute/dockroute.secret"
+echo "{}" >"$chroot_root/etc/dockroute/dockroute.share.json"
 in_chroot /tmp/postrm purge
 has_group && fail "purge left the group postinst created"
 [ ! -e "$chroot_root/var/lib/dockroute" ] && [ ! -e "$chroot_root/etc/dockroute" ] || fail "purge left files behind"

@@ -325,10 +325,9 @@ pub fn uninstall(opts: &InstallOptions, sys: &mut dyn System) -> Result<Report> 
     let mut dirs: BTreeSet<PathBuf> = created(&rec, "dir").map(PathBuf::from).collect();
     if opts.purge {
         let conf = &opts.spec.config_path;
-        for file in [conf.clone(), conf.with_file_name("dockroute.secret")]
-            .into_iter()
-            .chain(created(&rec, "config").map(PathBuf::from))
-        {
+        // What the helper itself writes beside its config: the secret, and the share's keys.
+        let written = [conf.with_file_name("dockroute.secret"), crate::share::state::path_for(conf)];
+        for file in std::iter::once(conf.clone()).chain(written).chain(created(&rec, "config").map(PathBuf::from)) {
             cx.remove(&file)?;
         }
         match files.logs {

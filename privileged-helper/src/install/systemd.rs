@@ -247,10 +247,12 @@ mod tests {
         assert!(read(root, UNIT_PATH).contains("ExecStart=/opt/dr/dockroute-helper run"));
 
         fs::write(root.join("etc/dockroute/dockroute.secret"), "00").unwrap(); // as the helper would
+        fs::write(root.join("etc/dockroute/dockroute.share.json"), "{}").unwrap(); // the share's keys
         sys.calls.clear();
         let report = uninstall(&o, &mut sys).unwrap();
         assert_eq!(sys.calls, [format!("systemctl disable --now {unit}"), "systemctl daemon-reload".into()]);
         assert!(has(&report, "removed /etc/dockroute/dockroute.secret"), "{report}");
+        assert!(has(&report, "removed /etc/dockroute/dockroute.share.json"), "{report}");
         assert_eq!(paths(root), before, "{report}");
     }
 
