@@ -166,7 +166,8 @@ impl fmt::Display for LoadError {
 /// reporters that walk the chain would print it twice.
 impl std::error::Error for LoadError {}
 
-/// What changed between two configs, for hot reload: only routes reload live.
+/// What changed between two configs, for hot reload: the routes added and removed, and the
+/// keys that need a restart (`applied_live` keeps those at their running values).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConfigDiff {
     pub routes_added: Vec<IpNet>,
@@ -194,6 +195,27 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
         routes_added: minus(&new_nets, &old_nets),
         routes_removed: minus(&old_nets, &new_nets),
         restart_needed: keys.iter().filter(|k| k.1).map(|k| k.0).collect(),
+    }
+}
+
+/// `new` as a running helper applies it: the keys `diff` lists as needing a restart keep their
+/// running values, so `status` (and the guest the app builds from it) describes what runs,
+/// not what the file will mean after a restart.
+pub fn applied_live(running: &Config, new: Config) -> Config {
+    Config {
+        addr: running.addr,
+        addr_pinned: running.addr_pinned,
+        addr6: running.addr6,
+        port: running.port,
+        mtu: running.mtu,
+        host: running.host,
+        secret_file: running.secret_file.clone(),
+        keepalive: running.keepalive,
+        api_socket: running.api_socket.clone(),
+        api_socket_mode: running.api_socket_mode,
+        dns: running.dns.clone(),
+        transport: running.transport,
+        ..new
     }
 }
 

@@ -14,8 +14,9 @@ use std::path::Path;
 
 pub const DEFAULT_CONFIG: &str =
     "# Dockroute helper configuration, written by dockroute-helper (install, or its first start).
-# One `key value` per line (mac-docker-connector's format). Added or removed `route` lines
-# apply live; other changes need a helper restart. The shared secret is created beside this file.
+# One `key value` per line (mac-docker-connector's format). `route`, `expose`, `token`,
+# `iptables`, `allow-group` and `require-signature` apply live; other changes need a helper
+# restart. The shared secret is created beside this file.
 # No `addr` line: the helper takes 192.168.251.1/24, or the next free /24 when that is taken.
 port 2511
 mtu 1400

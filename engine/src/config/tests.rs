@@ -258,3 +258,20 @@ fn odd_input_is_refused_naming_its_line() {
     }
     assert!(refused >= 15, "only {refused} of the odd lines were refused");
 }
+
+#[test]
+fn a_reload_applies_the_live_keys_and_keeps_the_rest_until_a_restart() {
+    let running = ok("port 2511\nroute 10.1.0.0/16\n");
+    let edited = ok("port 2600\nmtu 1300\naddr 10.9.0.1/24\naddr6 none\nhost 10.0.0.5\nkeepalive 5\n\
+        secret-file other.secret\napi-socket /run/x.sock\ndns-suffix test\ntransport tcp\n\
+        route 10.2.0.0/16 expose\nexpose 0.0.0.0:2512\ntoken alice\niptables 10.1.0.1+10.2.0.1\n\
+        allow-group staff\n");
+    let changed = diff(&running, &edited).restart_needed;
+    assert_eq!(changed.len(), 10, "every restart key was edited: {changed:?}");
+    let applied = applied_live(&running, edited.clone());
+    assert_eq!(diff(&running, &applied).restart_needed, Vec::<&str>::new(), "a key diff lists was not kept");
+    assert_eq!((applied.port, applied.transport), (running.port, running.transport));
+    assert_eq!(applied.routes, edited.routes);
+    assert_eq!((applied.expose, &applied.tokens, &applied.iptables), (edited.expose, &edited.tokens, &edited.iptables));
+    assert_eq!(applied.allow_groups, edited.allow_groups);
+}

@@ -319,7 +319,7 @@ impl Daemon {
                     diff.routes_added,
                     diff.routes_removed
                 );
-                self.state.config = *config;
+                self.state.config = dockroute_engine::config::applied_live(&self.state.config, *config);
                 self.check_routes();
                 true
             }
