@@ -542,8 +542,10 @@ impl Controller {
         // status keeps the dashboard's handshake age and session state current.
         self.show_status(status);
         self.send_names().await;
-        // The helper's config file changed its `iptables` pairs: the guest gets them now.
-        if self.rules_sent.as_ref().is_some_and(|sent| *sent != self.guest_rules()) {
+        // The helper's config file changed its `iptables` pairs: the guest gets them now. A
+        // sleeping guest gets them when it wakes; asking Docker every second meanwhile is what
+        // sleeping is meant to spare.
+        if !self.idle.is_idle() && self.rules_sent.as_ref().is_some_and(|sent| *sent != self.guest_rules()) {
             if let Err(e) = self.sync().await {
                 tracing::warn!("updating the guest's rules failed: {e:#}");
             }
