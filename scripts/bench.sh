@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Data-path benchmark: raw kernel forwarding vs wireguard-go vs Dockroute (over UDP, and over
-# its TCP fallback path with `transport tcp`), on one network-namespace topology, in one run;
-# then the guest's idle CPU measured in real Docker (Engine 28.5 in a namespace, the guest
-# container's cgroup, children included: tests-e2e/tests/sleep.rs). Run as root.
+# Data-path benchmark, one network-namespace topology, one run, in this order: raw kernel
+# forwarding; wireguard-go; Dockroute over UDP, then the helper's DNS server against dnsmasq
+# (scripts/bench/dns.sh) and a teammate through the share; Dockroute over its TCP fallback path
+# (`transport tcp`); the teammate reference (wireguard-go ⇄ wireguard-go); last, the guest's
+# idle CPU in real Docker (Engine 28.5 in a namespace, the guest container's cgroup, children
+# included: tests-e2e/tests/sleep.rs). Run as root.
 #
 #   sudo scripts/bench.sh [--quick] [--json PATH] [--no-build] [--keep] [--no-offload]
 #
@@ -24,10 +26,8 @@
 #
 # Per path: TCP 1 and 4 streams, UDP packet rate (1400-byte IP packets), ICMP and TCP
 # request/response RTT, CPU time per GB of the tunnel processes, and for the tunnels idle CPU
-# and RSS, for Dockroute over UDP and over its TCP fallback path; the guest's idle CPU in real
-# Docker; then the helper's DNS server: queries per second answered and p50/p99 latency
-# (dnsperf), against dnsmasq with the same names (scripts/bench/dns.sh). Prints a table
-# (absolute numbers, Dockroute/raw, Dockroute/wireguard-go, TCP/UDP) and
+# and RSS; DNS: queries per second answered and p50/p99 latency (dnsperf). Prints tables
+# (absolute numbers, Dockroute/raw, Dockroute/wireguard-go, TCP/UDP, share/wireguard-go) and
 # writes it as JSON (default $CARGO_TARGET_DIR/bench.json, i.e. target/bench.json).
 # Offloads: the veths keep their defaults (TSO/GSO on, GRO off), so "raw" moves 64 KB TCP
 # super-packets through veth and bridge unsegmented: the limit of this machine's kernel path,

@@ -10,7 +10,7 @@
 # nsd would need a zone file and a config, and Debian's package starts a service of its own.
 
 DNS_NAMES=100
-DNS_BASELINE_ADDR=198.18.243.1
+DNS_BASELINE_ADDR=198.18.245.1  # on lo in drb-mac: an address no interface there has
 
 # $1 the helper's API socket, $2 its DNS address (the link address), $3 the /24 prefix the
 # names' addresses come from (e.g. 198.19.240).
