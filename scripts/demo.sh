@@ -2,7 +2,8 @@
 # The main job on Linux, with real Docker: a "mac" network namespace runs dockroute-helper; a
 # "vm" namespace runs a real dockerd (Engine 28 if installed, else 20.10) and, started by
 # `dockroute --headless`, the guest container; a sample container on a new Docker network is
-# then reached by its IP from the "mac" side (curl-like GET and ping), and everything is
+# then reached by its IP from the "mac" side (curl-like GET and ping) and found by its name
+# through the helper's DNS (web.docker), and everything is
 # removed. Run as root; it first installs what is missing (scripts/setup.sh --demo).
 # Addresses: 198.18.0.0/15 and 198.19.0.0/16 only.
 set -euo pipefail
@@ -93,9 +94,18 @@ ip netns exec $MAC busybox ping -c 3 -W 2 "$ip" | sed 's/^/    /'
 echo "==> from \"$MAC\": GET http://$ip/"
 body=$(timeout 5 ip netns exec $MAC busybox wget -q -Y off -O - "http://$ip/")
 echo "    $body"
+echo "==> from \"$MAC\": by name, dig @198.18.201.1 web.docker (the helper's DNS for container names)"
+name_ip=
+for _ in $(seq 50); do
+  name_ip=$(ip netns exec $MAC dig +short +time=1 +tries=1 @198.18.201.1 web.docker A 2>/dev/null || true)
+  [ "$name_ip" = "$ip" ] && break
+  sleep 0.1
+done
+[ "$name_ip" = "$ip" ] || { echo "web.docker answered '$name_ip', not $ip" >&2; exit 1; }
+echo "    web.docker -> $name_ip"
 
 echo "==> stopping: the app removes the guest and withdraws the routes, the helper its device"
 demo_ok=1
 cleanup
 trap - EXIT
-echo "demo ok: reached a Docker container by its IP through the tunnel"
+echo "demo ok: reached a Docker container by its IP through the tunnel, and by its name"
