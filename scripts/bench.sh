@@ -291,6 +291,26 @@ measure_idle() {
   echo "idle_wall_ns $((t1 - t0))" >>"$d/idle.txt"
 }
 
+# --- Dockroute: the helper in $MAC and the guest in $VM, fresh secret, until the tunnel carries
+# a ping. start_dockroute LOG_SUFFIX "EXTRA CONFIG LINES" [GUEST ARGS...]; sets HELPER_PID, GUEST_PID.
+start_dockroute() {
+  local suffix=$1 extra=$2; shift 2
+  printf 'addr %s\naddr6 none\nhost %s\nport %s\nroute %s\n%s' "$DR_ADDR" "$MAC_IP" "$DR_PORT" "$CTR_NET" "$extra" \
+    >"$WORK/dockroute.conf"
+  rm -f "$WORK/dockroute.secret"
+  spawn $MAC "$WORK/helper$suffix.log" "$BIN/dockroute-helper" run --config "$WORK/dockroute.conf" --socket "$WORK/helper.sock"
+  HELPER_PID=$LAST_PID
+  wait_for 10 test -s "$WORK/dockroute.secret" || die "helper wrote no secret: $(tail -5 "$WORK/helper$suffix.log")"
+  install -m 600 "$WORK/dockroute.secret" "$WORK/guest.secret"
+  spawn $VM "$WORK/guest$suffix.log" "$BIN/dockroute-guest" --server $MAC_IP:$DR_PORT --secret-file "$WORK/guest.secret" \
+    --tun-name dockroute0 --no-firewall "$@"
+  GUEST_PID=$LAST_PID
+  if ! wait_for 15 sh -c "ip -n $MAC route show $CTR_NET | grep -q dockroute0 && ip netns exec $MAC ping -c 1 -W 1 $CTR_IP"; then
+    log "dockroute$suffix: tunnel did not come up; helper log:"; tail -5 "$WORK/helper$suffix.log" >&2
+    log "guest log:"; tail -5 "$WORK/guest$suffix.log" >&2
+  fi
+}
+
 # --- 1. raw kernel forwarding --------------------------------------------------------------
 log "raw: $MAC routes $CTR_NET via $VM_IP (veth, kernel forwarding)"
 ip -n $MAC route add $CTR_NET via $VM_IP
@@ -324,24 +344,7 @@ ip -n $MAC route del $CTR_NET 2>/dev/null || true
 
 # --- 3. Dockroute --------------------------------------------------------------------------
 log "dockroute: helper in $MAC (UDP $MAC_IP:$DR_PORT, link $DR_ADDR), guest in $VM"
-cat >"$WORK/dockroute.conf" <<CONF
-addr $DR_ADDR
-addr6 none
-host $MAC_IP
-port $DR_PORT
-route $CTR_NET
-CONF
-spawn $MAC "$WORK/helper.log" "$BIN/dockroute-helper" run --config "$WORK/dockroute.conf" --socket "$WORK/helper.sock"
-HELPER_PID=$LAST_PID
-wait_for 10 test -s "$WORK/dockroute.secret" || die "helper wrote no secret: $(tail -5 "$WORK/helper.log")"
-install -m 600 "$WORK/dockroute.secret" "$WORK/guest.secret"
-spawn $VM "$WORK/guest.log" "$BIN/dockroute-guest" --server $MAC_IP:$DR_PORT --secret-file "$WORK/guest.secret" \
-  --tun-name dockroute0 --no-firewall
-GUEST_PID=$LAST_PID
-if ! wait_for 15 sh -c "ip -n $MAC route show $CTR_NET | grep -q dockroute0 && ip netns exec $MAC ping -c 1 -W 1 $CTR_IP"; then
-  log "dockroute: tunnel did not come up; helper log:"; tail -5 "$WORK/helper.log" >&2
-  log "guest log:"; tail -5 "$WORK/guest.log" >&2
-fi
+start_dockroute "" ""
 meta dockroute_mtu "$(ip -n $MAC -o link show dockroute0 2>/dev/null | sed -n 's/.* mtu \([0-9]*\).*/\1/p')"
 run_suite dockroute "helper:$HELPER_PID" "guest:$GUEST_PID"
 measure_idle dockroute "helper:$HELPER_PID" "guest:$GUEST_PID"
@@ -383,26 +386,7 @@ stop_pid "$HELPER_PID"; forget_pid "$HELPER_PID"
 # --- 5. Dockroute over its TCP fallback path -------------------------------------------------
 log "dockroute-tcp: the same, with transport tcp on both ends"
 # A config of its own: the share's expose lines above are not part of this path.
-cat >"$WORK/dockroute.conf" <<CONF
-addr $DR_ADDR
-addr6 none
-host $MAC_IP
-port $DR_PORT
-route $CTR_NET
-transport tcp
-CONF
-rm -f "$WORK/dockroute.secret"
-spawn $MAC "$WORK/helper-tcp.log" "$BIN/dockroute-helper" run --config "$WORK/dockroute.conf" --socket "$WORK/helper.sock"
-HELPER_PID=$LAST_PID
-wait_for 10 test -s "$WORK/dockroute.secret" || die "helper wrote no secret: $(tail -5 "$WORK/helper-tcp.log")"
-install -m 600 "$WORK/dockroute.secret" "$WORK/guest.secret"
-spawn $VM "$WORK/guest-tcp.log" "$BIN/dockroute-guest" --server $MAC_IP:$DR_PORT --secret-file "$WORK/guest.secret" \
-  --tun-name dockroute0 --no-firewall --transport tcp
-GUEST_PID=$LAST_PID
-if ! wait_for 15 sh -c "ip -n $MAC route show $CTR_NET | grep -q dockroute0 && ip netns exec $MAC ping -c 1 -W 1 $CTR_IP"; then
-  log "dockroute-tcp: tunnel did not come up; helper log:"; tail -5 "$WORK/helper-tcp.log" >&2
-  log "guest log:"; tail -5 "$WORK/guest-tcp.log" >&2
-fi
+start_dockroute -tcp $'transport tcp\n' --transport tcp
 run_suite dockroute-tcp "helper:$HELPER_PID" "guest:$GUEST_PID"
 measure_idle dockroute-tcp "helper:$HELPER_PID" "guest:$GUEST_PID"
 stop_pid "$GUEST_PID"; forget_pid "$GUEST_PID"
