@@ -16,6 +16,19 @@ pub struct BridgeNetwork {
     pub internal: bool,
 }
 
+#[cfg(test)]
+impl BridgeNetwork {
+    /// A routable bridge network as the unit tests write it: id `id-<name>`, not internal.
+    pub(crate) fn test(name: &str, subnets: &[&str]) -> BridgeNetwork {
+        BridgeNetwork {
+            id: format!("id-{name}"),
+            name: name.into(),
+            subnets: subnets.iter().map(|s| s.parse().unwrap()).collect(),
+            internal: false,
+        }
+    }
+}
+
 /// Local bridge networks with at least one parseable subnet; others (host, none, overlay,
 /// macvlan, networks without IPAM) are not ours to route.
 pub fn bridge_networks(all: &[Network]) -> Vec<BridgeNetwork> {

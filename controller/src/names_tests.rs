@@ -5,15 +5,6 @@ use dockroute_api::RouteSource;
 
 use super::*;
 
-fn bridge(name: &str, subnets: &[&str]) -> BridgeNetwork {
-    BridgeNetwork {
-        id: format!("id-{name}"),
-        name: name.into(),
-        subnets: subnets.iter().map(|s| s.parse().unwrap()).collect(),
-        internal: false,
-    }
-}
-
 /// A running container: (network, IPv4, IPv6) per network ("" for none).
 fn container(name: &str, labels: &[(&str, &str)], nets: &[(&str, &str, &str)]) -> ContainerSummary {
     let endpoint = |v4: &str, v6: &str| EndpointSettings {
@@ -34,10 +25,10 @@ fn container(name: &str, labels: &[(&str, &str)], nets: &[(&str, &str, &str)]) -
 
 fn networks() -> Vec<BridgeNetwork> {
     vec![
-        bridge("app", &["172.18.0.0/16", "fd00:18::/64"]),
-        bridge("off", &["172.19.0.0/16"]),
-        bridge("vpn", &["10.8.0.0/16"]),
-        bridge("v6", &["fd00:20::/64"]),
+        BridgeNetwork::test("app", &["172.18.0.0/16", "fd00:18::/64"]),
+        BridgeNetwork::test("off", &["172.19.0.0/16"]),
+        BridgeNetwork::test("vpn", &["10.8.0.0/16"]),
+        BridgeNetwork::test("v6", &["fd00:20::/64"]),
     ]
 }
 

@@ -7,18 +7,13 @@ use dockroute_api::{RouteSource, SessionInfo};
 
 use super::*;
 
-fn bridge(name: &str, subnets: &[&str]) -> BridgeNetwork {
-    BridgeNetwork {
-        id: format!("id-{name}"),
-        name: name.into(),
-        subnets: subnets.iter().map(|s| s.parse().unwrap()).collect(),
-        internal: false,
-    }
-}
-
 #[test]
 fn a_network_is_exposed_when_one_of_its_subnets_is_and_a_config_line_locks_the_toggle() {
-    let nets = [bridge("web", &["198.19.1.0/24", "fd00:1::/64"]), bridge("db", &["198.19.2.0/24"]), bridge("x", &[])];
+    let nets = [
+        BridgeNetwork::test("web", &["198.19.1.0/24", "fd00:1::/64"]),
+        BridgeNetwork::test("db", &["198.19.2.0/24"]),
+        BridgeNetwork::test("x", &[]),
+    ];
     let mut views = network_views(&nets, &BTreeSet::new(), &[], &[]);
     let exposed = |net: &str, source| ExposedRoute { net: net.parse().unwrap(), source };
     mark_exposed(&mut views, &[exposed("fd00:1::/64", ExposedBy::Api), exposed("198.19.2.0/24", ExposedBy::Config)]);
@@ -113,11 +108,11 @@ fn throughput_is_the_rate_between_pushes() {
 #[test]
 fn network_rows_show_toggle_and_route_state() {
     let nets = [
-        bridge("a", &["198.19.1.0/24"]),
-        bridge("b", &["198.19.2.0/24", "2001:2:0:2::/64"]),
-        bridge("c", &["198.19.3.0/24"]),
-        bridge("d", &["198.19.4.0/24"]),
-        bridge("e", &["198.19.5.0/24"]),
+        BridgeNetwork::test("a", &["198.19.1.0/24"]),
+        BridgeNetwork::test("b", &["198.19.2.0/24", "2001:2:0:2::/64"]),
+        BridgeNetwork::test("c", &["198.19.3.0/24"]),
+        BridgeNetwork::test("d", &["198.19.4.0/24"]),
+        BridgeNetwork::test("e", &["198.19.5.0/24"]),
     ];
     let routes = [
         route("198.19.1.0/24", RouteState::Installed),
@@ -157,7 +152,11 @@ fn network_rows_show_toggle_and_route_state() {
 
 #[test]
 fn only_enabled_networks_become_routes() {
-    let nets = [bridge("a", &["198.19.1.0/24"]), bridge("b", &["198.19.2.0/24"]), bridge("c", &["198.19.1.0/24"])];
+    let nets = [
+        BridgeNetwork::test("a", &["198.19.1.0/24"]),
+        BridgeNetwork::test("b", &["198.19.2.0/24"]),
+        BridgeNetwork::test("c", &["198.19.1.0/24"]),
+    ];
     let disabled: BTreeSet<String> = ["b".to_string(), "c".to_string()].into();
     let want: Vec<IpNet> = vec!["198.19.1.0/24".parse().unwrap()];
     assert_eq!(crate::discovery::desired_routes(&nets, &disabled), want);
@@ -194,7 +193,7 @@ fn container(name: &str, labels: &[(&str, &str)], nets: &[(&str, &str)], ports: 
 
 #[test]
 fn containers_list_bridge_addresses_without_our_guest() {
-    let nets = [bridge("a", &["198.19.1.0/24"])];
+    let nets = [BridgeNetwork::test("a", &["198.19.1.0/24"])];
     let list = [
         container("web", &[], &[("a", "198.19.1.2"), ("host", "")], &[8080, 80, 80]),
         container("guest", &[(crate::guest::LABEL_OURS, "1")], &[("a", "198.19.1.3")], &[]),
@@ -249,7 +248,7 @@ fn every_field_reaches_the_page_and_the_phase_is_never_stale() {
         engine: Some("unix:///d.sock".into()),
         helper_socket: "/run/h.sock".into(),
         tunnel: Some(session(false)),
-        networks: network_views(&[bridge("a", &["198.19.1.0/24"])], &BTreeSet::new(), &[], &[]),
+        networks: network_views(&[BridgeNetwork::test("a", &["198.19.1.0/24"])], &BTreeSet::new(), &[], &[]),
         stats: Some(stats(1, 2)),
         autostart: true,
         dns: Some(crate::dns_view::DnsView {
