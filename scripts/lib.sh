@@ -15,12 +15,13 @@ export DOCKROUTE_CACHE DOCKROUTE_TOOLS
 export PATH="$DOCKROUTE_TOOLS/bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 # Prints those of the named Debian packages that are not installed (one dpkg-query for all).
+# dpkg-query exits 1 when dpkg has never heard of one of them (a fresh machine): its lines for
+# the others still count, so its status is not the answer and must not end a `set -e` caller.
 missing_packages() {
-  local installed
-  installed=$(dpkg-query -W -f='${Package} ${Status}\n' "$@" 2>/dev/null | awk '/install ok installed$/ {print $1}')
-  local p
+  local installed p
+  installed=$(dpkg-query -W -f='${Package} ${Status}\n' "$@" 2>/dev/null || true)
   for p in "$@"; do
-    [[ $'\n'$installed$'\n' == *$'\n'$p$'\n'* ]] || echo "$p"
+    [[ $'\n'$installed$'\n' == *$'\n'"$p install ok installed"$'\n'* ]] || echo "$p"
   done
 }
 
