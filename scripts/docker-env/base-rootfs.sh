@@ -15,7 +15,8 @@
 # guest relies on are made by hand (foreign_second_stage below). If qemu-user-static is
 # installed, the result is smoke-tested by running its iptables and ip under emulation.
 set -euo pipefail
-CACHE=${DOCKROUTE_CACHE:-${DOCKROUTE_CI_CACHE:-/var/tmp/dockroute-ci}}
+. "$(dirname "$0")/../lib.sh"
+CACHE=$DOCKROUTE_CACHE
 host_arch=$(dpkg --print-architecture)
 arch=${1:-$host_arch}
 case "$arch" in amd64|arm64) ;; *) echo "base-rootfs.sh: unsupported ARCH $arch (amd64 or arm64)" >&2; exit 1 ;; esac
@@ -33,10 +34,9 @@ if [ -s "$OUT" ]; then
 fi
 command -v debootstrap >/dev/null || { echo "debootstrap missing: run install-engines.sh" >&2; exit 1; }
 
-# The mirror of the machine's own bookworm source (falls back to deb.debian.org).
-mirror=$(awk -v RS= '/Suites:[^\n]*bookworm/ && !/security/ {print; exit}' \
-  /etc/apt/sources.list.d/debian.sources 2>/dev/null | sed -n 's/^URIs:[[:space:]]*//p' | head -n1)
-mirror=${mirror:-http://deb.debian.org/debian}
+# The mirror of the machine's own bookworm source, in either apt format (else deb.debian.org).
+archive=$(debian_archive bookworm)
+mirror=${archive%% *}
 
 work=$(mktemp -d "$CACHE/base-rootfs.XXXXXX")
 root="$work/root"
@@ -201,7 +201,8 @@ fi
 for tool in "${tools[@]}"; do
   # shellcheck disable=SC2086 # the tool and its argument
   if in_root $tool >"$work/check.log" 2>&1; then
-    grep -v "find runtime libbpf" "$work/check.log" | sed "s/^/  rootfs ($arch): /"
+    # (grep exits 1 when it keeps no line: not a failure of the tool)
+    { grep -v "find runtime libbpf" "$work/check.log" || true; } | sed "s/^/  rootfs ($arch): /"
   elif [ $? = 127 ] && [ "$arch" != "$host_arch" ]; then
     echo "  rootfs ($arch): not run ($qemu is not installed)"
     break

@@ -12,8 +12,8 @@
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 D28="$DOCKROUTE_CACHE/docker28"
-SID_LIST=/etc/apt/sources.list.d/dockroute-sid.sources
-SID_PIN=/etc/apt/preferences.d/dockroute-sid
+LEGACY_SID_LIST=/etc/apt/sources.list.d/dockroute-sid.sources
+LEGACY_SID_PIN=/etc/apt/preferences.d/dockroute-sid
 export DEBIAN_FRONTEND=noninteractive
 APT=(apt-get -o DPkg::Lock::Timeout=300 -o APT::Get::Assume-Yes=true -qq)
 started=$(date +%s)
@@ -76,47 +76,42 @@ if ((${#missing[@]})); then
   cleanup_policy() { if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi; }
   trap cleanup_policy EXIT
   "${APT[@]}" update
-  # With the sid source present (after a first run) its -1 pin keeps every package on bookworm.
   "${APT[@]}" --no-install-recommends install "${missing[@]}" >/dev/null
   cleanup_policy
   trap - EXIT
   case " ${missing[*]} " in *" docker.io "* | *" containerd "*) quiet_services ;; esac
 fi
 
-# --- 3. Engine 28 from sid, extracted only ---------------------------------------------------
+# --- 2. Engine 28 from sid, extracted only ----------------------------------------------------
+# apt reads sid's package list from a source of its own, in a directory of its own: this
+# machine's apt configuration stays as it was (no sid source, no pin), whichever format its
+# sources are in. The archive and its key are those of the machine's bookworm entry
+# (debian_archive in lib.sh), else deb.debian.org with Debian's archive keyring.
 dockerd28=$(find "$D28" -path '*/sbin/dockerd' -o -path '*/bin/dockerd' 2>/dev/null | head -n1 || true)
 if [ -z "$dockerd28" ] || [ ! -x "$dockerd28" ] || [ ! -s "$D28/VERSION" ]; then
   installed=1
-  step "Engine 28: apt source for sid (pinned to -1), apt-get download docker.io/sid"
-  # Derive the sid source from the main Debian stanza (not -security) of debian.sources.
-  src=/etc/apt/sources.list.d/debian.sources
-  [ -r "$src" ] || { echo "no $src to derive the sid source from" >&2; exit 1; }
-  stanza=$(awk -v RS= '/Suites:[^\n]*bookworm/ && !/debian-security/ && !/Suites:[^\n]*security/ {print; exit}' "$src")
-  uris=$(printf '%s\n' "$stanza" | sed -n 's/^URIs:[[:space:]]*//p' | head -n1)
-  keyring=$(printf '%s\n' "$stanza" | sed -n 's/^Signed-By:[[:space:]]*//p' | head -n1)
-  [ -n "$uris" ] || { echo "no URIs in the bookworm stanza of $src" >&2; exit 1; }
-  {
-    echo "# Added by Dockroute scripts/docker-env/install-engines.sh: only to download docker.io"
-    echo "# (Engine 28). Pinned to -1 in $SID_PIN, so nothing is ever installed from it."
-    echo "Types: deb"
-    echo "URIs: $uris"
-    echo "Suites: sid"
-    echo "Components: main"
-    [ -z "$keyring" ] || echo "Signed-By: $keyring"
-  } >"$SID_LIST.tmp"
-  printf '%s\n' "# Dockroute: never install from sid (install-engines.sh only downloads docker.io)" \
-    "Package: *" "Pin: release n=sid" "Pin-Priority: -1" >"$SID_PIN"
-  mv "$SID_LIST.tmp" "$SID_LIST"
-  "${APT[@]}" update
+  archive=$(debian_archive bookworm)
+  mirror=${archive%% *} keyring=${archive#* }
+  [ "$keyring" != - ] || keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  [ -r "$keyring" ] || { echo "no $keyring to check sid's signature with (apt-get install debian-archive-keyring)" >&2; exit 1; }
+  step "Engine 28: apt-get download docker.io from sid ($mirror, a private apt list; nothing installed from sid)"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  # apt downloads as its sandbox user _apt, which needs to write there.
-  if id _apt >/dev/null 2>&1; then chown _apt "$work"; fi
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/parts" "$work/deb"
+  echo "deb [signed-by=$keyring] $mirror sid main" >"$work/sid.list"
+  # apt fetches as its sandbox user _apt, which needs to reach $work and write the lists and
+  # the download.
+  chmod 755 "$work"
+  if id _apt >/dev/null 2>&1; then chown -R _apt "$work/lists" "$work/cache" "$work/deb"; fi
+  SID_APT=("${APT[@]}" -o "Dir::Etc::SourceList=$work/sid.list" -o "Dir::Etc::SourceParts=$work/parts"
+    -o "Dir::Etc::Preferences=$work/parts/none" -o "Dir::Etc::PreferencesParts=$work/parts"
+    -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache")
+  "${SID_APT[@]}" update
   # sid moves on: DOCKROUTE_DOCKER28_VERSION picks an exact version while sid still has it.
-  want=docker.io/sid
+  want=docker.io
   [ -z "${DOCKROUTE_DOCKER28_VERSION:-}" ] || want="docker.io=$DOCKROUTE_DOCKER28_VERSION"
-  (cd "$work" && "${APT[@]}" download "$want")
-  deb=$(ls "$work"/docker.io_*.deb)
+  (cd "$work/deb" && "${SID_APT[@]}" download "$want")
+  deb=$(ls "$work"/deb/docker.io_*.deb)
   version=$(dpkg-deb -f "$deb" Version)
   rm -rf "$D28.tmp"
   mkdir -p "$D28.tmp"
@@ -133,7 +128,17 @@ if [ -z "$dockerd28" ] || [ ! -x "$dockerd28" ] || [ ! -s "$D28/VERSION" ]; then
   case "$version" in 28.*) ;; *) echo "warning: sid's docker.io is $version, not Engine 28" >&2 ;; esac
 fi
 
-# --- 4. report (what was installed; a warning about a root-namespace dockerd every time) -----
+# Earlier versions of this script added a sid source and a -1 pin to the machine's apt
+# configuration; the private list above replaced them. Each file is removed only if it is
+# still the one this script wrote (its first line says so).
+for f in "$LEGACY_SID_LIST" "$LEGACY_SID_PIN"; do
+  if [ -f "$f" ] && head -n1 "$f" | grep -q '^# .*Dockroute'; then
+    rm -f "$f"
+    echo "removed $f (an earlier install-engines.sh wrote it; sid is no longer an apt source here)"
+  fi
+done
+
+# --- 3. report (what was installed; a warning about a root-namespace dockerd every time) -----
 if [ -n "$installed" ]; then
   echo "Engine 20: /usr/sbin/dockerd: $(/usr/sbin/dockerd --version)"
   echo "Engine 28: $dockerd28: $("$dockerd28" --version)"
