@@ -10,7 +10,30 @@
 #          src-tauri/guest/ first (the CI workflow builds them on Linux).
 # tauri-cli is installed into $DOCKROUTE_TOOLS (default /var/tmp/dockroute-ci/tools) once.
 #   CARGO_TARGET_DIR  where to build (default ./target)
+#
+#   scripts/package.sh --stage-mac-helpers DIR AARCH64_HELPER X86_64_HELPER
+#     only stages the two macOS helpers in DIR the way --universal does (LIPO: the lipo to run);
+#     src-tauri/tests/tauri_staging.rs replays tauri's lookups against the result.
 set -euo pipefail
+
+# The helper as Tauri's externalBin, `binaries/dockroute-helper-<target triple>`, for every
+# lookup `cargo tauri build --target universal-apple-darwin` makes: it builds each CPU on its own
+# (tauri-cli), and each build's tauri-build copies `…-aarch64-apple-darwin` or
+# `…-x86_64-apple-darwin` next to that CPU's app binary; the bundler then copies
+# `…-universal-apple-darwin` into the .app. The same three serve `--target aarch64-apple-darwin`
+# and `--target x86_64-apple-darwin`.
+stage_mac_helpers() {
+  local dir=$1 arm=$2 intel=$3
+  cp "$arm" "$dir/dockroute-helper-aarch64-apple-darwin"
+  cp "$intel" "$dir/dockroute-helper-x86_64-apple-darwin"
+  "${LIPO:-lipo}" -create -output "$dir/dockroute-helper-universal-apple-darwin" "$arm" "$intel"
+}
+if [ "${1:-}" = --stage-mac-helpers ]; then
+  [ $# = 4 ] || { echo "usage: $0 --stage-mac-helpers DIR AARCH64_HELPER X86_64_HELPER" >&2; exit 2; }
+  stage_mac_helpers "$2" "$3" "$4"
+  exit 0
+fi
+
 cd "$(dirname "$0")/.."
 TOOLS=${DOCKROUTE_TOOLS:-/var/tmp/dockroute-ci/tools}
 export PATH="$TOOLS/bin:$PATH"
@@ -31,8 +54,7 @@ rm -f src-tauri/binaries/dockroute-helper-*
 if [ "$(uname -s)" = Darwin ] && [ "$universal" = 1 ]; then
   step "helper for both Mac CPUs"
   for t in aarch64-apple-darwin x86_64-apple-darwin; do cargo build --quiet --release -p dockroute-helper --target "$t"; done
-  lipo -create -output src-tauri/binaries/dockroute-helper-universal-apple-darwin \
-    "$CARGO_TARGET_DIR"/{aarch64,x86_64}-apple-darwin/release/dockroute-helper
+  stage_mac_helpers src-tauri/binaries "$CARGO_TARGET_DIR"/{aarch64,x86_64}-apple-darwin/release/dockroute-helper
   tauri_args=(--target universal-apple-darwin)
 else
   triple=$(rustc -vV | sed -n 's/^host: //p')
