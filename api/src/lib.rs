@@ -10,6 +10,8 @@
 //! - `guest_args`: the guest's command line, rendered by the controller, parsed by the guest.
 //! - `dns_name`: what a container's DNS name may be (the controller and the helper check alike).
 //! - `transport`: the tunnel's path (UDP, or TCP frames when UDP is broken) and its setting.
+//! - `launchd`: the helper's job on macOS as both its installer and the app see it (the label,
+//!   both ways in, what `launchctl print` says).
 //! - the defaults both ends must agree on (port, socket path).
 //!
 //! API boundary: this crate is what a client of the helper depends on; it never depends on
@@ -19,6 +21,7 @@ pub mod client;
 pub mod codec;
 pub mod dns_name;
 pub mod guest_args;
+pub mod launchd;
 pub mod pair;
 pub mod secret;
 pub mod share;

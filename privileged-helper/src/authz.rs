@@ -34,9 +34,10 @@ pub enum Signature {
     Any,
     /// A code requirement (macOS requirement language), checked through the audit token.
     Required(String),
-    /// A requirement should apply but could not be determined: non-root callers are refused,
-    /// with this reason.
-    Unknown(String),
+    /// The designated requirement of the helper's app bundle, as `codesign::AppRequirement`
+    /// holds it when the caller connects (read again after an ad-hoc signed app changed); a
+    /// caller is refused while it cannot be read.
+    App,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +100,8 @@ pub fn check(caller: &Caller, allowed: &[AllowedGroup]) -> Result<(), String> {
 pub enum SignatureCheck<'a> {
     Skip,
     Verify(&'a str),
-    Refuse(String),
+    /// Verify against the app bundle's requirement as it is now.
+    VerifyApp,
 }
 
 pub fn signature_check(uid: u32, signature: &Signature) -> SignatureCheck<'_> {
@@ -107,27 +109,29 @@ pub fn signature_check(uid: u32, signature: &Signature) -> SignatureCheck<'_> {
         _ if uid == 0 => SignatureCheck::Skip,
         Signature::Any => SignatureCheck::Skip,
         Signature::Required(req) => SignatureCheck::Verify(req),
-        Signature::Unknown(why) => SignatureCheck::Refuse(format!("not authorised: {why}")),
+        Signature::App => SignatureCheck::VerifyApp,
     }
 }
 
 /// The signature rule: the config's `require-signature` wins (`none` switches it off);
-/// without one, a helper that runs from inside an app bundle requires the bundle's designated
-/// requirement (`bundle`: None when not bundled, else what reading it gave), so that only that
-/// app, and not every process of an admin, may drive it.
-pub fn signature_rule(configured: Option<&str>, bundle: Option<&Result<String, String>>) -> Signature {
+/// without one, a helper that belongs to an app bundle (it runs from inside it, or was
+/// installed for it with `--app-bundle`) requires that app's designated requirement, so that
+/// only that app, and not every process of an admin, may drive it.
+pub fn signature_rule(configured: Option<&str>, has_app: bool) -> Signature {
     match configured.map(str::trim) {
         Some(none) if none.eq_ignore_ascii_case("none") => Signature::Any,
         Some(req) => Signature::Required(req.to_string()),
-        None => match bundle {
-            None => Signature::Any,
-            Some(Ok(requirement)) => Signature::Required(requirement.clone()),
-            Some(Err(why)) => Signature::Unknown(format!(
-                "the helper runs from an app bundle whose code requirement cannot be read ({why}); set \
-                 require-signature in the config"
-            )),
-        },
+        None if has_app => Signature::App,
+        None => Signature::Any,
     }
+}
+
+/// Why a caller is refused while the app's requirement cannot be read.
+pub fn unreadable_app_requirement(why: &str) -> String {
+    format!(
+        "not authorised: the helper belongs to an app bundle whose code requirement cannot be read ({why}); set \
+         require-signature in the config"
+    )
 }
 
 /// The app bundle a binary runs from: the outermost `*.app` directly followed by `Contents`,
@@ -261,19 +265,14 @@ mod tests {
 
     #[test]
     fn a_bundled_helper_requires_its_apps_signature_unless_the_config_says_otherwise() {
-        let dr = r#"identifier "dev.dockroute.app" and anchor apple generic"#.to_string();
-        let bundled = Ok(dr.clone());
-        assert_eq!(signature_rule(None, None), Signature::Any, "not bundled, nothing configured");
-        assert_eq!(signature_rule(None, Some(&bundled)), Signature::Required(dr.clone()));
+        assert_eq!(signature_rule(None, false), Signature::Any, "no app, nothing configured");
+        assert_eq!(signature_rule(None, true), Signature::App);
         let mine = r#"identifier "dev.example.tool""#;
-        assert_eq!(signature_rule(Some(mine), Some(&bundled)), Signature::Required(mine.into()));
-        assert_eq!(signature_rule(Some(mine), None), Signature::Required(mine.into()));
-        assert_eq!(signature_rule(Some(" none "), Some(&bundled)), Signature::Any, "switched off");
-        assert_eq!(signature_rule(Some("NONE"), None), Signature::Any);
-        let Signature::Unknown(why) = signature_rule(None, Some(&Err("code object is not signed at all".into())))
-        else {
-            panic!("an unreadable requirement must not let every admin process in")
-        };
+        assert_eq!(signature_rule(Some(mine), true), Signature::Required(mine.into()));
+        assert_eq!(signature_rule(Some(mine), false), Signature::Required(mine.into()));
+        assert_eq!(signature_rule(Some(" none "), true), Signature::Any, "switched off");
+        assert_eq!(signature_rule(Some("NONE"), false), Signature::Any);
+        let why = unreadable_app_requirement("code object is not signed at all");
         assert!(why.contains("code object is not signed at all") && why.contains("require-signature"), "{why}");
     }
 
@@ -283,9 +282,8 @@ mod tests {
         assert_eq!(signature_check(0, &req), SignatureCheck::Skip);
         assert_eq!(signature_check(501, &req), SignatureCheck::Verify("anchor apple"));
         assert_eq!(signature_check(501, &Signature::Any), SignatureCheck::Skip);
-        let unknown = Signature::Unknown("unreadable".into());
-        assert_eq!(signature_check(0, &unknown), SignatureCheck::Skip);
-        assert_eq!(signature_check(501, &unknown), SignatureCheck::Refuse("not authorised: unreadable".into()));
+        assert_eq!(signature_check(0, &Signature::App), SignatureCheck::Skip);
+        assert_eq!(signature_check(501, &Signature::App), SignatureCheck::VerifyApp);
     }
 
     #[test]

@@ -34,6 +34,10 @@ enum Command {
         /// API socket path (overrides `api-socket` in the config).
         #[arg(long)]
         socket: Option<PathBuf>,
+        /// macOS: the app whose code may use the API besides root (default: the app bundle the
+        /// helper runs from; `install` passes the one it was installed for).
+        #[arg(long)]
+        app_bundle: Option<PathBuf>,
     },
     /// Print the running helper's status. Exits 0 when the helper answered.
     Status {
@@ -56,6 +60,10 @@ enum Command {
         /// default /etc/dockroute/dockroute.conf, on macOS /Library/Application Support/Dockroute/.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// macOS: the app whose code may use the API besides root (default: the app bundle this
+        /// helper is in). The helper itself is copied to /Library/PrivilegedHelperTools.
+        #[arg(long)]
+        app_bundle: Option<PathBuf>,
     },
     /// Print the launchd plist the app bundle ships for SMAppService registration
     /// (Contents/Library/LaunchDaemons/); used when packaging the app.
@@ -105,7 +113,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     dockroute_stdx::logging::init(cli.log_json);
     let result = match cli.command {
-        Command::Run { config, tun_name, socket } => run::run(&config, tun_name, socket),
+        Command::Run { config, tun_name, socket, app_bundle } => run::run(&config, tun_name, socket, app_bundle),
         Command::Status { socket, json } => status(&socket, json),
         Command::Share { socket, op } => share_cli::run(
             &socket,
@@ -115,8 +123,8 @@ fn main() -> ExitCode {
                 ShareOp::Revoke { name } => ShareCommand::Revoke { name },
             },
         ),
-        Command::Install { config } => service(config, false, install::install),
-        Command::Uninstall { config, purge } => service(config, purge, install::uninstall),
+        Command::Install { config, app_bundle } => service(config, app_bundle, false, install::install),
+        Command::Uninstall { config, purge } => service(config, None, purge, install::uninstall),
         Command::PrintSmappservicePlist => {
             print!("{}", install::render_smappservice_plist());
             Ok(())
@@ -151,15 +159,18 @@ fn status(socket: &std::path::Path, json: bool) -> anyhow::Result<()> {
 
 type ServiceOp = fn(&install::InstallOptions, &mut dyn install::System) -> anyhow::Result<install::Report>;
 
-fn service(config: Option<PathBuf>, purge: bool, op: ServiceOp) -> anyhow::Result<()> {
+fn service(config: Option<PathBuf>, app_bundle: Option<PathBuf>, purge: bool, op: ServiceOp) -> anyhow::Result<()> {
     let helper_path = std::env::current_exe()?;
     let platform = if cfg!(target_os = "macos") { install::Platform::MacOs } else { install::Platform::Linux };
+    // Only macOS has app bundles and code signatures (the same rule `run` applies).
+    let app_bundle = dockroute_helper::codesign::app_bundle(app_bundle);
     let opts = install::InstallOptions {
         root: PathBuf::from("/"),
         platform,
         spec: install::ServiceSpec {
             helper_path,
             config_path: config.unwrap_or_else(|| platform.default_config_path().to_path_buf()),
+            app_bundle,
         },
         purge,
     };

@@ -4,15 +4,24 @@
 //! the file a launchd plist names), so starting never depends on a log directory.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use dockroute_engine::config::Config;
 use dockroute_engine::secret;
 use tokio::sync::{mpsc, watch};
 
+use crate::codesign::AppRequirement;
 use crate::daemon::Daemon;
 use crate::server;
 
-pub fn run(config_path: &Path, tun_name: Option<String>, socket: Option<PathBuf>) -> anyhow::Result<()> {
+/// `app_bundle`: the app whose code may use the API besides root (`--app-bundle`; by default
+/// the bundle the helper runs from, on macOS).
+pub fn run(
+    config_path: &Path,
+    tun_name: Option<String>,
+    socket: Option<PathBuf>,
+    app_bundle: Option<PathBuf>,
+) -> anyhow::Result<()> {
     // Started by a service manager before anything created the config (SMAppService): start
     // with the defaults instead of exiting into a restart loop.
     if crate::default_config::write_if_missing(config_path)? {
@@ -31,13 +40,15 @@ pub fn run(config_path: &Path, tun_name: Option<String>, socket: Option<PathBuf>
         let socket_path = socket.unwrap_or_else(|| cfg.api_socket.clone());
         let api = server::bind(&socket_path, cfg.api_socket_mode, &cfg.allow_groups).await?;
         tracing::info!("API on {} (mode {:o})", socket_path.display(), cfg.api_socket_mode);
-        let bundle_requirement = crate::codesign::bundle_requirement();
-        match &bundle_requirement {
-            Some(Ok(req)) => tracing::info!("running from an app bundle: non-root callers must satisfy {req:?}"),
-            Some(Err(e)) => tracing::warn!("running from an app bundle whose requirement is unreadable ({e})"),
-            None => {}
+        let app = crate::codesign::app_bundle(app_bundle).map(|b| Arc::new(AppRequirement::new(b)));
+        if let Some(app) = &app {
+            // Read now for the log; read again whenever a caller connects after it changed.
+            match app.current() {
+                Ok(_) => {}
+                Err(e) => tracing::warn!("the app's code requirement is unreadable for now ({e})"),
+            }
         }
-        let mut daemon = Daemon::new(config_path, cfg, secret, tun_name).with_bundle_requirement(bundle_requirement);
+        let mut daemon = Daemon::new(config_path, cfg, secret, tun_name).with_app(app.is_some());
         // A failure here (port taken, TUN unavailable) is reported in status; we keep serving
         // so the app can show it and retry, instead of a service manager restart loop.
         let _ = daemon.connect().await;
@@ -45,7 +56,7 @@ pub fn run(config_path: &Path, tun_name: Option<String>, socket: Option<PathBuf>
         let (policy, policy_rx) = watch::channel(daemon.policy());
         let events = daemon.events.clone();
         tokio::select! {
-            () = server::serve(&api, commands, events, policy_rx) => {}
+            () = server::serve(&api, commands, events, policy_rx, app) => {}
             () = daemon.run(command_rx, policy) => {}
         }
         drop(api);

@@ -4,6 +4,7 @@
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -12,7 +13,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::codec::Framed;
 
 use crate::authz::{self, Peer, Policy, SignatureCheck};
-use crate::codesign;
+use crate::codesign::{self, AppRequirement};
 use crate::daemon::Command;
 use dockroute_api::codec::{Frame, FrameCodec};
 use dockroute_api::{
@@ -105,16 +106,21 @@ fn group_socket(path: &Path, groups: &[String]) -> io::Result<()> {
     Ok(())
 }
 
-/// Ok, or why this peer may not (or no longer) use the API under `policy`.
-fn authorise(peer: &Peer, policy: &Policy, stream: &UnixStream) -> Result<(), String> {
+/// Ok, or why this peer may not (or no longer) use the API under `policy`; `app` is the app
+/// bundle the helper belongs to, if any.
+fn authorise(peer: &Peer, policy: &Policy, app: Option<&AppRequirement>, stream: &UnixStream) -> Result<(), String> {
     let allowed = authz::resolve(&authz::allowed_names(&policy.groups));
     authz::check(&authz::caller(peer), &allowed)?;
+    let verify = |req: &str| {
+        codesign::verify(std::os::fd::AsRawFd::as_raw_fd(stream), req).map_err(|e| format!("not authorised: {e}"))
+    };
     match authz::signature_check(peer.uid, &policy.signature) {
         SignatureCheck::Skip => Ok(()),
-        SignatureCheck::Verify(req) => {
-            codesign::verify(std::os::fd::AsRawFd::as_raw_fd(stream), req).map_err(|e| format!("not authorised: {e}"))
+        SignatureCheck::Verify(req) => verify(req),
+        SignatureCheck::VerifyApp => {
+            let app = app.ok_or_else(|| authz::unreadable_app_requirement("no app bundle is known"))?;
+            verify(&app.current().map_err(|why| authz::unreadable_app_requirement(&why))?)
         }
-        SignatureCheck::Refuse(why) => Err(why),
     }
 }
 
@@ -124,6 +130,7 @@ pub async fn serve(
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Event>,
     mut policy: watch::Receiver<Policy>,
+    app: Option<Arc<AppRequirement>>,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -147,9 +154,9 @@ pub async fn serve(
                 continue;
             }
         };
-        let (commands, events, policy) = (commands.clone(), events.clone(), policy.clone());
+        let (commands, events, policy, app) = (commands.clone(), events.clone(), policy.clone(), app.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, commands, events, policy).await {
+            if let Err(e) = connection(stream, commands, events, policy, app).await {
                 tracing::debug!("API connection ended: {e}");
             }
         });
@@ -161,11 +168,12 @@ async fn connection(
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Event>,
     mut policy: watch::Receiver<Policy>,
+    app: Option<Arc<AppRequirement>>,
 ) -> io::Result<()> {
     let cred = stream.peer_cred()?;
     let peer = Peer { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() };
     // Decided before a single byte from the caller is parsed.
-    let verdict = authorise(&peer, &policy.borrow_and_update(), &stream);
+    let verdict = authorise(&peer, &policy.borrow_and_update(), app.as_deref(), &stream);
     if let Err(why) = verdict {
         tracing::warn!(uid = peer.uid, pid = peer.pid, "API connection refused: {why}");
         let mut framed = Framed::new(stream, FrameCodec::new(MAX_FRAME));
@@ -183,7 +191,7 @@ async fn connection(
                 if changed.is_err() {
                     continue;
                 }
-                let verdict = authorise(&peer, &policy.borrow_and_update(), framed.get_ref());
+                let verdict = authorise(&peer, &policy.borrow_and_update(), app.as_deref(), framed.get_ref());
                 if let Err(why) = verdict {
                     tracing::warn!(uid = peer.uid, pid = peer.pid, "API connection closed after a policy change: {why}");
                     send(&mut framed, &reply(None, Err(ApiError::new(ErrorCode::NotAuthorised, why)))).await?;

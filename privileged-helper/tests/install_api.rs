@@ -33,10 +33,14 @@ fn real_system_reports_output_and_names_failing_commands() {
 #[test]
 fn public_api_round_trip_on_both_platforms() {
     for platform in [Platform::Linux, Platform::MacOs] {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, build) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        // macOS installs a copy of the helper: it must exist (Linux runs it where it is).
+        let helper = build.path().join("dockroute-helper");
+        std::fs::write(&helper, "the helper").unwrap();
         let spec = ServiceSpec {
-            helper_path: "/opt/dockroute/bin/dockroute-helper".into(),
+            helper_path: helper.clone(),
             config_path: platform.default_config_path().to_path_buf(),
+            app_bundle: None,
         };
         let mut opts = InstallOptions { root: dir.path().into(), platform, spec, purge: false };
         let mut sys = Rec(Vec::new(), false);
@@ -44,7 +48,11 @@ fn public_api_round_trip_on_both_platforms() {
         println!("{platform:?} install:\n{report}");
         let service = dir.path().join(platform.service_file().strip_prefix("/").unwrap());
         let text = std::fs::read_to_string(&service).unwrap();
-        assert!(text.contains("/opt/dockroute/bin/dockroute-helper"), "{text}");
+        let runs = match platform {
+            Platform::Linux => helper.to_string_lossy().into_owned(),
+            Platform::MacOs => dockroute_api::launchd::INSTALLED_HELPER.to_string(),
+        };
+        assert!(text.contains(&format!(">{runs}<")) || text.contains(&format!("={runs} ")), "{text}");
         assert!(install(&opts, &mut sys).unwrap().lines[0].contains("already installed"));
         opts.purge = true;
         println!("{platform:?} uninstall:\n{}", uninstall(&opts, &mut sys).unwrap());

@@ -45,7 +45,8 @@ pub struct Daemon {
     dns: Option<DnsService>,
     pub events: broadcast::Sender<Event>,
     last_stats: Option<StatsReport>,
-    bundle_requirement: Option<Result<String, String>>,
+    /// The helper belongs to an app bundle: non-root callers must be that app.
+    has_app: bool,
     share: crate::share::Share,
 }
 
@@ -91,15 +92,15 @@ impl Daemon {
             dns: None,
             events: broadcast::channel(64).0,
             last_stats: None,
-            bundle_requirement: None,
+            has_app: false,
             share: crate::share::Share::load_or_unusable(config_path),
         }
     }
 
-    /// A helper running from an app bundle: that bundle's designated requirement, or why it
-    /// could not be read (`codesign::bundle_requirement`).
-    pub fn with_bundle_requirement(mut self, requirement: Option<Result<String, String>>) -> Daemon {
-        self.bundle_requirement = requirement;
+    /// A helper that belongs to an app bundle (`codesign::app_bundle`): only that app's code,
+    /// besides root, may use the API unless the config says otherwise.
+    pub fn with_app(mut self, has_app: bool) -> Daemon {
+        self.has_app = has_app;
         self
     }
 
@@ -107,7 +108,7 @@ impl Daemon {
         let configured = self.state.config.require_signature.as_deref();
         crate::authz::Policy {
             groups: self.state.config.allow_groups.clone(),
-            signature: crate::authz::signature_rule(configured, self.bundle_requirement.as_ref()),
+            signature: crate::authz::signature_rule(configured, self.has_app),
         }
     }
 

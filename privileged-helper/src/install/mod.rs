@@ -82,10 +82,10 @@ trait ServiceManager {
     /// The service definition for `spec`.
     fn render(&self, spec: &ServiceSpec) -> String;
     /// Before the record is written: what the service needs besides its definition (the API
-    /// group, a log directory, a boot link), recorded in `cx.rec` when created.
-    fn prepare(&self, cx: &mut Ctx) -> Result<()>;
+    /// group, a log directory, a boot link, the program), recorded in `cx.rec` when created.
+    fn prepare(&self, cx: &mut Ctx, spec: &ServiceSpec) -> Result<()>;
     /// After the files are written: start the service (and enable it at boot), or restart it
-    /// when its `definition` changed.
+    /// when its `definition` (or `cx.program`) changed.
     fn activate(&self, cx: &mut Ctx, definition: Change) -> Result<()>;
     /// Stops the service and removes its definition and what `prepare` created (per `rec`).
     fn deactivate(&self, cx: &mut Ctx, rec: &Record) -> Result<()>;
@@ -93,10 +93,13 @@ trait ServiceManager {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceSpec {
-    /// Absolute path of the helper binary, as the service manager will run it.
+    /// Absolute path of the helper binary: the service manager runs it (Linux), or install
+    /// copies it to where the service runs it from (macOS, `launchd::INSTALLED_HELPER`).
     pub helper_path: PathBuf,
     /// Absolute path of the config file, as the running helper sees it.
     pub config_path: PathBuf,
+    /// macOS: the app whose code may use the API besides root (`run --app-bundle`).
+    pub app_bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -159,7 +162,8 @@ fn created<'r>(rec: &'r Record, kind: &'r str) -> impl Iterator<Item = &'r str> 
 /// Absolute, UTF-8 and free of control characters, since the paths go into unit, plist and
 /// record lines.
 fn validate(spec: &ServiceSpec) -> Result<()> {
-    for (what, p) in [("helper", &spec.helper_path), ("config", &spec.config_path)] {
+    let app = spec.app_bundle.iter().map(|p| ("app bundle", p));
+    for (what, p) in [("helper", &spec.helper_path), ("config", &spec.config_path)].into_iter().chain(app) {
         let s = p.to_str().with_context(|| format!("{what} path {} is not valid UTF-8", p.display()))?;
         if !p.is_absolute() || s.contains(char::is_control) {
             bail!("{what} path {s:?} must be absolute and free of control characters");
@@ -186,6 +190,9 @@ struct Ctx<'a> {
     rec: Record,
     done: Vec<String>,
     notes: Vec<String>,
+    /// How the program the service runs changed, when install puts it in place (macOS copies
+    /// it): a changed program needs a restart as much as a changed definition.
+    program: Change,
 }
 
 impl Ctx<'_> {
@@ -220,12 +227,17 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Writes a 0644 file through a temp file and rename (`write_file`).
+    fn write(&mut self, live: &Path, content: &str) -> Result<Change> {
+        self.write_file(live, content.as_bytes(), 0o644)
+    }
+
     /// Writes through a temp file and rename so a crash never leaves half a file; identical
     /// content is left alone so a repeated install keeps bytes and mtime.
-    fn write(&mut self, live: &Path, content: &str) -> Result<Change> {
+    fn write_file(&mut self, live: &Path, content: &[u8], mode: u32) -> Result<Change> {
         let path = self.real(live);
         let change = match fs::read(&path) {
-            Ok(old) if old == content.as_bytes() => return Ok(Change::Same),
+            Ok(old) if old == content => return Ok(Change::Same),
             Ok(_) => Change::Updated,
             Err(e) if e.kind() == ErrorKind::NotFound => Change::Created,
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
@@ -235,9 +247,9 @@ impl Ctx<'_> {
         let tmp = path.with_file_name(format!(".{name}.tmp"));
         let ctx = || format!("cannot write {}", tmp.display());
         let mut f =
-            fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp).with_context(ctx)?;
-        f.write_all(content.as_bytes()).with_context(ctx)?;
-        f.set_permissions(fs::Permissions::from_mode(0o644)).with_context(ctx)?;
+            fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp).with_context(ctx)?;
+        f.write_all(content).with_context(ctx)?;
+        f.set_permissions(fs::Permissions::from_mode(mode)).with_context(ctx)?;
         // launchd and systemd want root-owned definitions (root:wheel is 0:0 on macOS); a test
         // root may belong to an unprivileged user, so only the live system insists.
         if let Err(e) = std::os::unix::fs::chown(&tmp, Some(0), Some(0)) {
@@ -285,7 +297,14 @@ pub fn install(opts: &InstallOptions, sys: &mut dyn System) -> Result<Report> {
     validate(&opts.spec)?;
     let manager = opts.platform.manager();
     let rec_file = Path::new(manager.files().record);
-    let mut cx = Ctx { root: &opts.root, sys, rec: Record::default(), done: Vec::new(), notes: Vec::new() };
+    let mut cx = Ctx {
+        root: &opts.root,
+        sys,
+        rec: Record::default(),
+        done: Vec::new(),
+        notes: Vec::new(),
+        program: Change::Same,
+    };
     let old = cx.read_record(rec_file)?;
     cx.rec = old.clone().unwrap_or_default();
     let result = install_files(manager, &opts.spec, &mut cx);
@@ -303,7 +322,7 @@ pub fn install(opts: &InstallOptions, sys: &mut dyn System) -> Result<Report> {
 
 /// Everything install puts on disk; returns how the service definition changed.
 fn install_files(manager: &dyn ServiceManager, spec: &ServiceSpec, cx: &mut Ctx) -> Result<Change> {
-    manager.prepare(cx)?;
+    manager.prepare(cx, spec)?;
     if !cx.real(&spec.config_path).exists() {
         cx.write(&spec.config_path, DEFAULT_CONFIG)?;
         cx.rec.insert(format!("created-config={}", spec.config_path.display()));
@@ -316,7 +335,14 @@ pub fn uninstall(opts: &InstallOptions, sys: &mut dyn System) -> Result<Report> 
     let manager = opts.platform.manager();
     let files = manager.files();
     let rec_file = Path::new(files.record);
-    let mut cx = Ctx { root: &opts.root, sys, rec: Record::default(), done: Vec::new(), notes: Vec::new() };
+    let mut cx = Ctx {
+        root: &opts.root,
+        sys,
+        rec: Record::default(),
+        done: Vec::new(),
+        notes: Vec::new(),
+        program: Change::Same,
+    };
     let rec = cx.read_record(rec_file)?.unwrap_or_default();
     manager.deactivate(&mut cx, &rec)?;
     if opts.platform == Platform::MacOs {

@@ -33,7 +33,7 @@ impl ServiceManager for Systemd {
         render_systemd_unit(spec)
     }
 
-    fn prepare(&self, cx: &mut Ctx) -> Result<()> {
+    fn prepare(&self, cx: &mut Ctx, _spec: &ServiceSpec) -> Result<()> {
         if !cx.ok("getent", &["group", GROUP]) {
             cx.cmd("groupadd", &["--system", GROUP])?;
             cx.rec.insert(format!("created-group={GROUP}"));
@@ -108,7 +108,7 @@ pub const PACKAGED_CONFIG: &str = "/etc/dockroute/dockroute.conf";
 
 /// The unit the .deb ships in /usr/lib/systemd/system (packaging/linux/dockroute-helper.service).
 pub fn render_packaged_systemd_unit() -> String {
-    let spec = ServiceSpec { helper_path: PACKAGED_HELPER.into(), config_path: PACKAGED_CONFIG.into() };
+    let spec = ServiceSpec { helper_path: PACKAGED_HELPER.into(), config_path: PACKAGED_CONFIG.into(), app_bundle: None };
     unit(&spec, "# Shipped by the dockroute package (packaging/linux/); dpkg removes it with the package.")
 }
 
@@ -294,7 +294,7 @@ mod tests {
         assert_eq!(sd_word("/a/\"q\"\\b", false), "\"/a/\\\"q\\\"\\\\b\"");
         assert_eq!(sd_word("/a\u{1}b", false), "/a\\x01b");
         assert_eq!(sd_word("", false), "\"\"");
-        let spec = ServiceSpec { helper_path: "/h".into(), config_path: "/etc/my dir/dockroute.conf".into() };
+        let spec = ServiceSpec { helper_path: "/h".into(), config_path: "/etc/my dir/dockroute.conf".into(), app_bundle: None };
         let unit = render_systemd_unit(&spec);
         assert!(unit.contains("\nExecStart=/h run --config \"/etc/my dir/dockroute.conf\"\n"), "{unit}");
         assert!(unit.contains("\nReadWritePaths=\"-/etc/my dir\"\n"), "{unit}");
@@ -325,7 +325,7 @@ mod tests {
         fs::create_dir(&odd).unwrap();
         fs::copy("/bin/true", odd.join("helper")).unwrap();
         for helper in [PathBuf::from("/bin/true"), odd.join("helper")] {
-            let spec = ServiceSpec { helper_path: helper, config_path: odd.join("dockroute.conf") };
+            let spec = ServiceSpec { helper_path: helper, config_path: odd.join("dockroute.conf"), app_bundle: None };
             let unit = dir.path().join(SERVICE_NAME);
             fs::write(&unit, render_systemd_unit(&spec)).unwrap();
             let out = Command::new("systemd-analyze").arg("verify").arg(&unit).output();
