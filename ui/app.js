@@ -64,7 +64,8 @@
       if (!button || button.disabled) return;
       const action = button.dataset.action;
       const result = await run(action);
-      if (result.ok && action === "install_helper") toast(text(result.value) || "Helper installed", "success");
+      const installs = action === "install_helper" || action === "install_helper_with_password";
+      if (result.ok && installs) toast(text(result.value) || "Helper installed", "success");
     });
     $("containers").addEventListener("click", (event) => {
       const ipButton = event.target.closest("button.ip");

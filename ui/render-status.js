@@ -6,7 +6,12 @@
   const { $, arr, obj, h, setText, setHidden, setDisabled, setData, safe, phaseOf } = D.dom;
   const Format = D.format;
   const text = Format.text;
-  const ACTION_LABELS = { install_helper: "Install helper…", retry: "Retry", open_login_items: "Open Login Items" };
+  const ACTION_LABELS = {
+    install_helper: "Install helper…",
+    install_helper_with_password: "Install with administrator password…",
+    retry: "Retry",
+    open_login_items: "Open Login Items",
+  };
 
   function renderStatus(v, state) {
     const phase = phaseOf(v);

@@ -190,6 +190,7 @@ impl Controller {
         self.channels.view.send_modify(|v| {
             v.engine = Some(self.endpoint.host.clone());
             v.tunnel = self.last_status.as_ref().map(view::tunnel_view);
+            v.helper_version = self.last_status.as_ref().map(|s| s.helper_version.clone());
             v.networks = view::network_views(&self.networks, &disabled, routes, &self.containers);
             if let Some(s) = &self.last_status {
                 view::mark_exposed(&mut v.networks, &s.share.exposed);

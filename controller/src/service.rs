@@ -204,7 +204,11 @@ async fn supervise(
                     },
                 };
                 tracing::warn!("cannot connect: {}: {}", problem.title, problem.detail);
-                view.send_modify(|v| v.problem = Some(problem));
+                view.send_modify(|v| {
+                    v.problem = Some(problem);
+                    // Not reached this time: what it answered before may be another build.
+                    v.helper_version = None;
+                });
                 tokio::select! {
                     _ = tokio::time::sleep(delay.next_delay()) => {}
                     // The user acted (Retry, the helper installed or allowed): what was missing
@@ -239,6 +243,7 @@ fn show_disconnected(v: &mut View) {
     v.want_connected = false;
     v.problem = None;
     v.tunnel = None;
+    v.helper_version = None;
     v.networks.clear();
     v.containers.clear();
     v.stats = None;

@@ -30,6 +30,9 @@ pub struct View {
     /// The Docker engine in use, e.g. `unix:///var/run/docker.sock`.
     pub engine: Option<String>,
     pub helper_socket: String,
+    /// The version the helper answered with (its status), while it answers.
+    #[serde(default)]
+    pub helper_version: Option<String>,
     pub tunnel: Option<TunnelView>,
     pub networks: Vec<NetworkView>,
     pub containers: Vec<ContainerView>,
@@ -78,6 +81,11 @@ pub enum ProblemKind {
     HelperNotAuthorised,
     /// macOS: the helper is registered and waits for the user's switch in Login Items.
     HelperNeedsApproval,
+    /// macOS will not run the helper the way it was installed (an ad-hoc signed app and
+    /// SMAppService): the administrator-password install is offered.
+    HelperRefused,
+    /// The running helper is older than the app, and installing it again takes a password.
+    HelperOutdated,
     RouteConflict,
     Other,
 }
@@ -86,7 +94,7 @@ impl ProblemKind {
     /// Whether the tunnel cannot work at all while this problem lasts (the phase is `error`),
     /// as opposed to a warning next to a working tunnel.
     pub fn blocks(self) -> bool {
-        !matches!(self, ProblemKind::RouteConflict)
+        !matches!(self, ProblemKind::RouteConflict | ProblemKind::HelperOutdated)
     }
 }
 
@@ -97,6 +105,8 @@ pub enum Action {
     Retry,
     /// macOS: System Settings → General → Login Items, where the helper is allowed.
     OpenLoginItems,
+    /// macOS: install the helper with the administrator's password (the other way in).
+    InstallHelperWithPassword,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,17 +239,34 @@ impl View {
         self.stats = Some(stats);
     }
 
-    /// Shows that the helper waits for the user's approval (the app knows it from macOS), in
-    /// place of the helper-unreachable problem it explains. Nothing else is replaced: with
-    /// another problem, or none, the helper was reached and the approval is old news.
-    pub fn show_helper_approval(&mut self) {
-        let unreachable = self
-            .problem
-            .as_ref()
-            .is_some_and(|p| matches!(p.kind, ProblemKind::HelperNotInstalled | ProblemKind::HelperNotRunning));
-        if self.want_connected && unreachable {
-            self.problem = Some(helper_approval_problem());
+    /// Shows that the helper waits for the user's approval in `settings` (the app knows it from
+    /// macOS), in place of the helper-unreachable problem it explains. Nothing else is replaced:
+    /// with another problem, or none, the helper was reached and the approval is old news.
+    pub fn show_helper_approval(&mut self, settings: &str) {
+        if self.want_connected && self.helper_unreachable() {
+            self.problem = Some(helper_approval_problem(settings));
         }
+    }
+
+    /// Shows why macOS does not run the helper (the app knows it from macOS), in place of the
+    /// helper-unreachable problem it explains, with the other way in.
+    pub fn show_helper_refused(&mut self, why: &str) {
+        if self.want_connected && self.helper_unreachable() {
+            self.problem = Some(helper_refused_problem(why));
+        }
+    }
+
+    /// Says that the running helper is older than the app, when nothing else is wrong (it still
+    /// works: a warning, not an error).
+    pub fn show_helper_outdated(&mut self, helper: &str, app: &str) {
+        if self.problem.as_ref().is_none_or(|p| p.kind == ProblemKind::RouteConflict) {
+            self.problem = Some(helper_outdated_problem(helper, app));
+        }
+    }
+
+    fn helper_unreachable(&self) -> bool {
+        let kind = self.problem.as_ref().map(|p| p.kind);
+        matches!(kind, Some(ProblemKind::HelperNotInstalled | ProblemKind::HelperNotRunning))
     }
 
     /// The problem to show when no blocking one is set: the first route conflict, if any.
@@ -266,6 +293,7 @@ impl Serialize for View {
             problem: &'a Option<Problem>,
             engine: &'a Option<String>,
             helper_socket: &'a str,
+            helper_version: &'a Option<String>,
             tunnel: &'a Option<TunnelView>,
             networks: &'a [NetworkView],
             containers: &'a [ContainerView],
@@ -285,6 +313,7 @@ impl Serialize for View {
             problem,
             engine,
             helper_socket,
+            helper_version,
             tunnel,
             networks,
             containers,
@@ -303,6 +332,7 @@ impl Serialize for View {
             problem,
             engine,
             helper_socket,
+            helper_version,
             tunnel,
             networks,
             containers,
@@ -434,15 +464,43 @@ pub fn container_views(list: &[bollard::models::ContainerSummary], networks: &[B
     out
 }
 
-/// macOS: the helper is registered but runs only once the user allows it.
-pub fn helper_approval_problem() -> Problem {
+/// macOS: the helper is registered but runs only once the user allows it in `settings`.
+pub fn helper_approval_problem(settings: &str) -> Problem {
     Problem {
         kind: ProblemKind::HelperNeedsApproval,
         title: "Allow the helper in System Settings".into(),
-        detail: "macOS runs Dockroute's helper only after you allow it: in System Settings → General → Login Items, \
-                 switch on “Dockroute” under “Allow in the Background”. Dockroute connects by itself then."
-            .into(),
+        detail: format!(
+            "macOS runs Dockroute's helper only after you allow it: in {settings}, switch on “Dockroute” under “Allow \
+             in the Background”. Dockroute connects by itself then."
+        ),
         action: Some(Action::OpenLoginItems),
+    }
+}
+
+/// macOS will not run the helper through SMAppService; the password install remains.
+pub fn helper_refused_problem(why: &str) -> Problem {
+    Problem {
+        kind: ProblemKind::HelperRefused,
+        title: "macOS does not start the helper".into(),
+        detail: format!(
+            "{} This happens with a build of Dockroute that is not signed with a Developer ID. Install the helper \
+             with your administrator password instead: it runs as the same system service.",
+            why.trim_end_matches('.').to_string() + "."
+        ),
+        action: Some(Action::InstallHelperWithPassword),
+    }
+}
+
+/// The helper answers with an older version than the app's.
+pub fn helper_outdated_problem(helper: &str, app: &str) -> Problem {
+    Problem {
+        kind: ProblemKind::HelperOutdated,
+        title: "The helper is out of date".into(),
+        detail: format!(
+            "The helper runs version {helper}, the app is {app}. Install the new helper (your administrator password) \
+             so both match."
+        ),
+        action: Some(Action::InstallHelperWithPassword),
     }
 }
 

@@ -247,6 +247,7 @@ fn every_field_reaches_the_page_and_the_phase_is_never_stale() {
         want_connected: true,
         engine: Some("unix:///d.sock".into()),
         helper_socket: "/run/h.sock".into(),
+        helper_version: Some("1.2.2".into()),
         tunnel: Some(session(false)),
         networks: network_views(&[BridgeNetwork::test("a", &["198.19.1.0/24"])], &BTreeSet::new(), &[], &[]),
         stats: Some(stats(1, 2)),
@@ -271,6 +272,7 @@ fn every_field_reaches_the_page_and_the_phase_is_never_stale() {
         "problem",
         "engine",
         "helper_socket",
+        "helper_version",
         "tunnel",
         "networks",
         "containers",
@@ -298,10 +300,10 @@ fn a_pending_approval_replaces_only_the_helper_problem_it_explains() {
     for exists in [false, true] {
         let mut v = View { want_connected: true, ..Default::default() };
         v.problem = Some(helper_problem(socket, &not_running, exists));
-        v.show_helper_approval();
+        v.show_helper_approval("System Settings → General → Login Items & Extensions");
         let p = v.problem.clone().unwrap();
         assert_eq!((p.kind, p.action), (ProblemKind::HelperNeedsApproval, Some(Action::OpenLoginItems)));
-        assert!(p.detail.contains("Login Items"), "{}", p.detail);
+        assert!(p.detail.contains("in System Settings → General → Login Items & Extensions, switch on"), "{}", p.detail);
         assert_eq!(v.phase(), Phase::Error, "the tunnel cannot work until it is allowed");
         let json = serde_json::to_value(&v).unwrap();
         assert_eq!(
@@ -313,12 +315,12 @@ fn a_pending_approval_replaces_only_the_helper_problem_it_explains() {
     let docker = docker_problem("unix:///d.sock", &"refused");
     for problem in [Some(docker), None] {
         let mut v = View { want_connected: true, problem: problem.clone(), ..Default::default() };
-        v.show_helper_approval();
+        v.show_helper_approval("Login Items");
         assert_eq!(v.problem, problem);
     }
     let refused = helper_problem(socket, &ClientError::NotAuthorised("group".into()), true);
     let mut v = View { want_connected: true, problem: Some(refused.clone()), ..Default::default() };
-    v.show_helper_approval();
+    v.show_helper_approval("Login Items");
     assert_eq!(v.problem, Some(refused), "a helper that answers was allowed already");
     // Disconnected: nothing to complain about.
     let mut v = View {
@@ -326,6 +328,45 @@ fn a_pending_approval_replaces_only_the_helper_problem_it_explains() {
         problem: Some(helper_problem(socket, &not_running, false)),
         ..Default::default()
     };
-    v.show_helper_approval();
+    v.show_helper_approval("Login Items");
     assert_eq!(v.problem.unwrap().kind, ProblemKind::HelperNotInstalled);
+}
+
+#[test]
+fn a_refused_helper_is_explained_with_the_other_way_in() {
+    let socket = std::path::Path::new("/var/run/dockroute.sock");
+    let not_running = ClientError::NotRunning(socket.into());
+    // launchd's words (`last exit code = 78: EX_CONFIG`), as the app passes them on.
+    let why = "launchd does not start the helper (last exit code = 78: EX_CONFIG, job state = spawn failed)";
+    for exists in [false, true] {
+        let mut v = View { want_connected: true, ..Default::default() };
+        v.problem = Some(helper_problem(socket, &not_running, exists));
+        v.show_helper_refused(why);
+        let p = v.problem.clone().unwrap();
+        assert_eq!((p.kind, p.action), (ProblemKind::HelperRefused, Some(Action::InstallHelperWithPassword)));
+        assert!(p.detail.starts_with(why) && p.detail.contains("administrator password"), "{}", p.detail);
+        assert_eq!(v.phase(), Phase::Error);
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["problem"]["action"], "install_helper_with_password");
+    }
+    // A helper that answers was not refused, whatever the note says.
+    let docker = docker_problem("unix:///d.sock", &"refused");
+    let mut v = View { want_connected: true, problem: Some(docker.clone()), ..Default::default() };
+    v.show_helper_refused(why);
+    assert_eq!(v.problem, Some(docker));
+}
+
+#[test]
+fn an_outdated_helper_is_a_warning_that_never_hides_a_real_problem() {
+    let mut v = View { want_connected: true, ..Default::default() };
+    v.show_helper_outdated("0.1.0", "0.2.0");
+    let p = v.problem.clone().unwrap();
+    assert_eq!((p.kind, p.action), (ProblemKind::HelperOutdated, Some(Action::InstallHelperWithPassword)));
+    assert!(p.detail.contains("version 0.1.0, the app is 0.2.0"), "{}", p.detail);
+    assert!(!p.kind.blocks(), "the old helper still works");
+    // Over a route conflict warning, yes; over an error, no.
+    let docker = docker_problem("unix:///d.sock", &"refused");
+    let mut v = View { want_connected: true, problem: Some(docker.clone()), ..Default::default() };
+    v.show_helper_outdated("0.1.0", "0.2.0");
+    assert_eq!(v.problem, Some(docker));
 }

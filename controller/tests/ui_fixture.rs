@@ -265,6 +265,14 @@ fn helper_missing() -> View {
     }
 }
 
+/// macOS will not start the helper an ad-hoc signed app registered: the password way is offered
+/// (launchd's words as `launchctl print` gives them, Stack Overflow question 78809259).
+fn helper_refused() -> View {
+    let mut v = helper_missing();
+    v.show_helper_refused("launchd does not start the helper (last exit code = 78: EX_CONFIG, job state = spawn failed)");
+    v
+}
+
 /// The helper answers, Docker does not.
 fn docker_missing() -> View {
     View {
@@ -286,6 +294,7 @@ fn views() -> BTreeMap<&'static str, View> {
         ("connected", connected(false)),
         ("conflict", connected(true)),
         ("helper_missing", helper_missing()),
+        ("helper_refused", helper_refused()),
         ("docker_missing", docker_missing()),
         ("disconnected", disconnected()),
     ])
@@ -314,8 +323,11 @@ fn the_preview_shows_what_the_controller_makes() {
             ("disconnected", "disconnected"),
             ("docker_missing", "error"),
             ("helper_missing", "error"),
+            ("helper_refused", "error"),
         ]
     );
+    let refused = views["helper_refused"].problem.as_ref().unwrap();
+    assert_eq!((refused.kind, refused.action), (ProblemKind::HelperRefused, Some(view::Action::InstallHelperWithPassword)));
     let conflict = &views["conflict"];
     assert_eq!(conflict.problem.as_ref().map(|p| p.kind), Some(ProblemKind::RouteConflict));
     assert!(views["connected"].problem.is_none());

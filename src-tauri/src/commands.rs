@@ -10,7 +10,7 @@ use dockroute_controller::Service;
 use tauri::{AppHandle, Runtime, State};
 use tokio::sync::watch;
 
-use crate::platform::{Approval, HelperInstall, Installed, LoginItem};
+use crate::platform::{HelperInstall, Installed, LoginItem, Note};
 use crate::prefs::PrefsStore;
 
 pub struct AppState {
@@ -18,9 +18,9 @@ pub struct AppState {
     prefs: Mutex<PrefsStore>,
     login_item: Box<dyn LoginItem>,
     helper: Box<dyn HelperInstall>,
-    /// macOS: the helper is registered and waits for the user to allow it; the dashboard
-    /// says so (`View::show_helper_approval`) and the shell watches for the approval.
-    approval_pending: watch::Sender<bool>,
+    /// macOS: what the dashboard says about the helper beyond the controller's view (waiting
+    /// for approval, refused by macOS, outdated); the shell checks again while there is one.
+    helper_note: watch::Sender<Option<Note>>,
     /// Bumped when something the view shows changes outside the service (launch at login).
     local_change: watch::Sender<u64>,
     /// The teammate config issued last, until the user saves it (the page gets only its QR code).
@@ -42,7 +42,7 @@ impl AppState {
             prefs: Mutex::new(prefs),
             login_item,
             helper,
-            approval_pending: watch::channel(false).0,
+            helper_note: watch::channel(None).0,
             local_change: watch::channel(0).0,
             issued: Mutex::new(None),
         }
@@ -51,50 +51,71 @@ impl AppState {
     pub fn view(&self) -> View {
         let mut v = self.service.snapshot();
         v.autostart = self.prefs().get().launch_at_login;
-        if *self.approval_pending.borrow() {
-            v.show_helper_approval();
+        match &*self.helper_note.borrow() {
+            Some(Note::Pending { settings }) => v.show_helper_approval(settings),
+            Some(Note::Refused(why)) => v.show_helper_refused(why),
+            Some(Note::Outdated { helper, app }) => v.show_helper_outdated(helper, app),
+            None => {}
         }
         v
     }
 
     /// Installs or registers the helper; blocks (a password dialog, launchd). When it runs, the
-    /// service connects at once; when macOS waits for the user, the dashboard says so.
+    /// service connects at once; when macOS waits for the user, or refuses this way in, the
+    /// dashboard says so.
     pub fn install_helper(&self) -> Result<String, String> {
-        match self.helper.install()? {
+        let installed = self.helper.install()?;
+        Ok(self.installed(installed))
+    }
+
+    /// The other way in (macOS: the administrator's password when SMAppService refuses).
+    pub fn install_helper_with_password(&self) -> Result<String, String> {
+        let installed = self.helper.install_with_password()?;
+        Ok(self.installed(installed))
+    }
+
+    fn installed(&self, installed: Installed) -> String {
+        match installed {
             Installed::Running(message) => {
-                self.set_approval_pending(false);
+                self.set_helper_note(None);
                 self.service.retry();
-                Ok(message)
+                message
             }
-            // `check_approval` retries once the user has allowed it.
-            Installed::AwaitingApproval(message) => {
-                self.set_approval_pending(true);
-                Ok(message)
+            // `check_helper` follows until the user has allowed it.
+            Installed::AwaitingApproval { message, settings } => {
+                self.set_helper_note(Some(Note::Pending { settings }));
+                message
+            }
+            Installed::NeedsPassword(why) => {
+                self.set_helper_note(Some(Note::Refused(why.clone())));
+                why
             }
         }
     }
 
-    /// Reads whether the helper still waits for approval (at start, and while the dashboard
-    /// says it does); once allowed, the service connects at once. Blocks (a call into launchd).
-    pub fn check_approval(&self) {
-        let approval = self.helper.approval();
-        self.set_approval_pending(approval == Approval::Pending);
-        if approval == Approval::Granted {
+    /// Reads how the helper stands (at start, when the helper's version is known, and while
+    /// the dashboard says something about it); once it may run, the service connects at once.
+    /// Blocks (calls into launchd).
+    pub fn check_helper(&self) {
+        let version = self.service.snapshot().helper_version;
+        let checked = self.helper.check(version.as_deref());
+        self.set_helper_note(checked.note);
+        if checked.ready {
             self.service.retry();
         }
     }
 
-    /// Fires when the approval banner comes or goes.
-    pub fn approval_changes(&self) -> watch::Receiver<bool> {
-        self.approval_pending.subscribe()
+    /// Fires when the dashboard's note about the helper comes, changes or goes.
+    pub fn helper_note_changes(&self) -> watch::Receiver<Option<Note>> {
+        self.helper_note.subscribe()
     }
 
     pub fn open_login_items(&self) -> Result<(), String> {
         self.helper.open_approval_settings()
     }
 
-    fn set_approval_pending(&self, pending: bool) {
-        if self.approval_pending.send_if_modified(|p| std::mem::replace(p, pending) != pending) {
+    fn set_helper_note(&self, note: Option<Note>) {
+        if self.helper_note.send_if_modified(|n| std::mem::replace(n, note.clone()) != note) {
             self.touch();
         }
     }
@@ -253,6 +274,15 @@ pub async fn install_helper<R: Runtime>(app: AppHandle<R>) -> Result<String, Str
     use tauri::Manager;
     // It waits for a password dialog or launchd: off the async workers.
     tauri::async_runtime::spawn_blocking(move || app.state::<AppState>().install_helper())
+        .await
+        .map_err(|e| format!("installing the helper failed: {e}"))?
+}
+
+#[tauri::command]
+pub async fn install_helper_with_password<R: Runtime>(app: AppHandle<R>) -> Result<String, String> {
+    use tauri::Manager;
+    // It waits for the password dialog: off the async workers.
+    tauri::async_runtime::spawn_blocking(move || app.state::<AppState>().install_helper_with_password())
         .await
         .map_err(|e| format!("installing the helper failed: {e}"))?
 }

@@ -14,6 +14,7 @@ use tauri::webview::InvokeRequest;
 use tauri::{Manager, WebviewWindow, WebviewWindowBuilder};
 
 use super::*;
+use crate::platform::Checked;
 
 /// Launch at login without an OS: remembers, or fails when told to.
 struct FakeLoginItem {
@@ -34,25 +35,41 @@ impl LoginItem for FakeLoginItem {
     }
 }
 
-/// The helper's installer without an OS: `install` gives what the test set, `approval` says
-/// what the test set (macOS-like when Pending/Granted, Linux-like when NotNeeded).
+/// The helper's installer without an OS: `install` and `install_with_password` give what the
+/// test set, `check` says what the test set (macOS-like with a note or `ready`, Linux-like with
+/// neither) and records the helper version it was asked about.
 #[derive(Clone)]
 struct FakeHelper(Arc<Mutex<HelperScript>>);
 
 struct HelperScript {
     install: Result<Installed, String>,
-    approval: Approval,
+    password: Result<Installed, String>,
+    checked: Checked,
+    /// macOS-like: there is a place to approve the helper.
+    approvable: bool,
     installs: usize,
+    password_installs: usize,
     opened: usize,
+    asked_versions: Vec<Option<String>>,
 }
 
 impl FakeHelper {
-    fn new(install: Result<Installed, String>, approval: Approval) -> FakeHelper {
-        FakeHelper(Arc::new(Mutex::new(HelperScript { install, approval, installs: 0, opened: 0 })))
+    fn new(install: Result<Installed, String>, checked: Checked) -> FakeHelper {
+        let approvable = checked.note.is_some() || checked.ready;
+        FakeHelper(Arc::new(Mutex::new(HelperScript {
+            install,
+            password: Err("no password way here".into()),
+            checked,
+            approvable,
+            installs: 0,
+            password_installs: 0,
+            opened: 0,
+            asked_versions: vec![],
+        })))
     }
     /// As on Linux: pkexec installs it, nothing waits for approval.
     fn linux() -> FakeHelper {
-        FakeHelper::new(Ok(Installed::Running("Helper installed.".into())), Approval::NotNeeded)
+        FakeHelper::new(Ok(Installed::Running("Helper installed.".into())), Checked::default())
     }
     fn script(&self) -> std::sync::MutexGuard<'_, HelperScript> {
         self.0.lock().unwrap()
@@ -65,17 +82,30 @@ impl HelperInstall for FakeHelper {
         s.installs += 1;
         s.install.clone()
     }
-    fn approval(&self) -> Approval {
-        self.script().approval
+    fn install_with_password(&self) -> Result<Installed, String> {
+        let mut s = self.script();
+        s.password_installs += 1;
+        s.password.clone()
+    }
+    fn check(&self, helper_version: Option<&str>) -> Checked {
+        let mut s = self.script();
+        s.asked_versions.push(helper_version.map(String::from));
+        s.checked.clone()
     }
     fn open_approval_settings(&self) -> Result<(), String> {
         let mut s = self.script();
-        if s.approval == Approval::NotNeeded {
+        if !s.approvable {
             return Err("no approval on this OS".into());
         }
         s.opened += 1;
         Ok(())
     }
+}
+
+const SETTINGS: &str = "System Settings → General → Login Items & Extensions";
+
+fn pending() -> Checked {
+    Checked { note: Some(Note::Pending { settings: SETTINGS.into() }), ready: false }
 }
 
 struct Harness {
@@ -120,6 +150,7 @@ fn harness_with(broken_login: bool, helper: FakeHelper) -> Harness {
             retry,
             open_container_url,
             install_helper,
+            install_helper_with_password,
             open_login_items,
             add_teammate,
             revoke_teammate,
@@ -263,8 +294,8 @@ fn launch_at_login_goes_to_the_os_and_is_shown() {
 #[test]
 fn a_helper_waiting_for_approval_is_said_with_the_way_to_allow_it() {
     // macOS: register succeeded, the daemon waits for the switch in Login Items.
-    let waiting = Installed::AwaitingApproval("Allow it in Login Items.".into());
-    let helper = FakeHelper::new(Ok(waiting), Approval::Pending);
+    let waiting = Installed::AwaitingApproval { message: "Allow it in Login Items.".into(), settings: SETTINGS.into() };
+    let helper = FakeHelper::new(Ok(waiting), pending());
     let h = harness_with(false, helper.clone());
     let v = h.view_until("the helper problem", |v| !v["problem"].is_null());
     assert_eq!(Harness::problem_kind(&v), ProblemKind::HelperNotInstalled, "nothing known about approval yet");
@@ -273,28 +304,74 @@ fn a_helper_waiting_for_approval_is_said_with_the_way_to_allow_it() {
     let v = h.view_until("the approval", |v| v["problem"]["kind"] == "helper_needs_approval");
     assert_eq!(v["problem"]["action"], "open_login_items");
     assert_eq!(v["phase"], "error");
-    assert!(v["problem"]["detail"].as_str().unwrap().contains("Login Items"), "{v:#}");
+    assert!(v["problem"]["detail"].as_str().unwrap().contains(SETTINGS), "the place as this macOS names it: {v:#}");
     assert_eq!(h.invoke("open_login_items", json!({})), Ok(Value::Null));
     assert_eq!(helper.script().opened, 1);
     // Still waiting: the banner stays.
-    h.state().check_approval();
+    h.state().check_helper();
     assert_eq!(h.invoke("view", json!({})).unwrap()["problem"]["kind"], "helper_needs_approval");
     // Allowed: the banner goes, and the controller's own finding shows again (here the helper
     // is not really there, so it is "not installed").
-    helper.script().approval = Approval::Granted;
-    h.state().check_approval();
+    helper.script().checked = Checked { note: None, ready: true };
+    h.state().check_helper();
     let v = h.view_until("the banner gone", |v| v["problem"]["kind"] != "helper_needs_approval");
     assert_eq!(Harness::problem_kind(&v), ProblemKind::HelperNotInstalled);
 }
 
 #[test]
 fn an_approval_left_pending_at_the_last_start_is_shown_at_once() {
-    let helper = FakeHelper::new(Err("unused".into()), Approval::Pending);
-    let h = harness_with(false, helper);
-    h.state().check_approval(); // what the shell does at start
+    let helper = FakeHelper::new(Err("unused".into()), pending());
+    let h = harness_with(false, helper.clone());
+    h.state().check_helper(); // what the shell does at start
     h.view_until("the approval", |v| v["problem"]["kind"] == "helper_needs_approval");
-    let mut changes = h.state().approval_changes();
-    assert!(*changes.borrow_and_update(), "the shell's watcher sees it is pending");
+    let mut changes = h.state().helper_note_changes();
+    assert!(changes.borrow_and_update().is_some(), "the shell's watcher sees there is something to follow");
+    assert_eq!(helper.script().asked_versions, [None], "no helper answered yet");
+}
+
+#[test]
+fn a_refused_registration_offers_the_password_and_it_brings_the_helper_in() {
+    // macOS refused SMAppService for this (ad-hoc signed) build: the other way in is offered.
+    let why = "Registering the helper failed: the app's code signature does not meet macOS's requirements \
+               (Codesigning failure loading plist: dev.dockroute.helper.plist code: -67028; SMAppServiceErrorDomain 3).";
+    let helper = FakeHelper::new(Ok(Installed::NeedsPassword(why.into())), Checked::default());
+    let h = harness_with(false, helper.clone());
+    h.view_until("the helper problem", |v| !v["problem"].is_null());
+    assert_eq!(h.invoke("install_helper", json!({})), Ok(json!(why)));
+    let v = h.view_until("the refusal", |v| v["problem"]["kind"] == "helper_refused");
+    assert_eq!(v["problem"]["action"], "install_helper_with_password");
+    assert!(v["problem"]["detail"].as_str().unwrap().contains("-67028"), "{v:#}");
+    // The user cancels the password dialog: said, and the offer stays.
+    helper.script().password = Err("Installing the helper was cancelled.".into());
+    let err = h.invoke("install_helper_with_password", json!({})).unwrap_err();
+    assert_eq!(err, json!("Installing the helper was cancelled."));
+    assert_eq!(h.invoke("view", json!({})).unwrap()["problem"]["kind"], "helper_refused");
+    // Then types it: the offer goes, and the service tries to connect at once.
+    helper.script().password = Ok(Installed::Running("Helper installed with the administrator's password.".into()));
+    assert_eq!(
+        h.invoke("install_helper_with_password", json!({})),
+        Ok(json!("Helper installed with the administrator's password."))
+    );
+    assert_eq!(helper.script().password_installs, 2);
+    let v = h.view_until("the offer gone", |v| v["problem"]["kind"] != "helper_refused");
+    assert_eq!(Harness::problem_kind(&v), ProblemKind::HelperNotInstalled, "the fake installed nothing real");
+}
+
+#[test]
+fn a_helper_launchd_refuses_at_start_is_said_and_an_outdated_one_is_a_warning() {
+    let refusal = "launchd does not start the helper (last exit code = 78: EX_CONFIG, job state = spawn failed)";
+    let helper = FakeHelper::new(Err("unused".into()), Checked { note: Some(Note::Refused(refusal.into())), ready: false });
+    let h = harness_with(false, helper.clone());
+    h.state().check_helper();
+    let v = h.view_until("the refusal", |v| v["problem"]["kind"] == "helper_refused");
+    assert!(v["problem"]["detail"].as_str().unwrap().starts_with(refusal), "{v:#}");
+    // Installed with the password by an older version of the app: a warning, with the way to
+    // update (the helper here is not reachable, so the controller's error shows instead).
+    helper.script().checked =
+        Checked { note: Some(Note::Outdated { helper: "0.0.1".into(), app: "0.0.2".into() }), ready: false };
+    h.state().check_helper();
+    let v = h.view_until("no refusal", |v| v["problem"]["kind"] != "helper_refused");
+    assert_eq!(Harness::problem_kind(&v), ProblemKind::HelperNotInstalled, "an error is never hidden by the warning");
 }
 
 #[test]
@@ -303,10 +380,10 @@ fn without_an_approval_step_there_is_never_a_banner() {
     let helper = FakeHelper::linux();
     let h = harness_with(false, helper.clone());
     assert_eq!(h.invoke("install_helper", json!({})), Ok(json!("Helper installed.")));
-    h.state().check_approval();
+    h.state().check_helper();
     let v = h.view_until("the helper problem", |v| !v["problem"].is_null());
     assert_eq!(Harness::problem_kind(&v), ProblemKind::HelperNotInstalled);
-    assert!(!*h.state().approval_changes().borrow());
+    assert!(h.state().helper_note_changes().borrow().is_none());
     let err = h.invoke("open_login_items", json!({})).unwrap_err();
     assert!(err.as_str().unwrap().contains("no approval"), "{err}");
     assert_eq!(helper.script().opened, 0);
@@ -314,7 +391,7 @@ fn without_an_approval_step_there_is_never_a_banner() {
 
 #[test]
 fn a_failed_install_is_said_and_changes_nothing() {
-    let helper = FakeHelper::new(Err("Registering the helper failed: damaged".into()), Approval::NotNeeded);
+    let helper = FakeHelper::new(Err("Registering the helper failed: damaged".into()), Checked::default());
     let h = harness_with(false, helper);
     let err = h.invoke("install_helper", json!({})).unwrap_err();
     assert_eq!(err, json!("Registering the helper failed: damaged"));

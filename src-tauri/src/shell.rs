@@ -19,8 +19,9 @@ pub const DASHBOARD: &str = "dashboard";
 const TRAY_ID: &str = "dockroute";
 /// The dashboard and the tray are redrawn at most this often, however fast the view changes.
 const REDRAW_EVERY: Duration = Duration::from_millis(200);
-/// How often macOS is asked whether the user allowed the helper, while the dashboard waits.
-const APPROVAL_CHECK_EVERY: Duration = Duration::from_secs(2);
+/// How often the helper's installation is looked at again while the dashboard says something
+/// about it (macOS: waiting for approval, refused, outdated).
+const HELPER_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 pub struct AppOptions {
     pub controller: Options,
@@ -45,6 +46,7 @@ pub fn run(opts: AppOptions) -> anyhow::Result<()> {
             commands::set_let_docker_sleep,
             commands::retry,
             commands::install_helper,
+            commands::install_helper_with_password,
             commands::open_login_items,
             commands::copy_text,
             commands::open_container_url,
@@ -103,8 +105,9 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, mut opts: AppOptions) -> anyhow::R
     let service = tauri::async_runtime::block_on(async { Service::spawn(opts.controller, choices, &version) });
     let state = AppState::new(service, prefs, platform::login_item(app.handle()), platform::helper_install());
     state.sync_autostart();
-    // macOS: registered at an earlier start and still not allowed? Then the dashboard says so.
-    state.check_approval();
+    // macOS: registered at an earlier start and still not allowed, or refused? The dashboard
+    // says so.
+    state.check_helper();
     let first_view = state.view();
     app.manage(state);
 
@@ -124,7 +127,7 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, mut opts: AppOptions) -> anyhow::R
         })
         .build(app)?;
     tauri::async_runtime::spawn(forward_view(app.handle().clone()));
-    tauri::async_runtime::spawn(follow_approval(app.handle().clone()));
+    tauri::async_runtime::spawn(follow_helper(app.handle().clone()));
     if opts.show_dashboard {
         show_dashboard(app.handle());
     }
@@ -186,19 +189,33 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
     state.touch();
 }
 
-/// While the dashboard says the helper waits for the user's approval, asks macOS again every
-/// few seconds (it does not tell when the switch in Login Items is flipped); once allowed, the
-/// service connects at once. Idle otherwise.
-async fn follow_approval<R: Runtime>(app: AppHandle<R>) {
-    let mut pending = app.state::<AppState>().approval_changes();
+/// While the dashboard says something about the helper's installation, asks the OS again every
+/// few seconds (macOS does not tell when the switch in Login Items is flipped, or when the
+/// password install ran); once it may run, the service connects at once. Also looks when the
+/// running helper's version becomes known or changes (an update). Idle otherwise.
+async fn follow_helper<R: Runtime>(app: AppHandle<R>) {
+    let state = app.state::<AppState>();
+    let (mut note, mut view) = (state.helper_note_changes(), state.service.view());
+    let mut version = view.borrow().helper_version.clone();
     loop {
-        if pending.wait_for(|p| *p).await.is_err() {
-            return;
+        let noted = note.borrow_and_update().is_some();
+        tokio::select! {
+            () = tokio::time::sleep(HELPER_CHECK_EVERY), if noted => {}
+            r = note.changed(), if !noted => if r.is_err() { return } else { continue },
+            r = view.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                let now = view.borrow_and_update().helper_version.clone();
+                if now == version || now.is_none() {
+                    continue;
+                }
+                version = now;
+            }
         }
-        tokio::time::sleep(APPROVAL_CHECK_EVERY).await;
         let app = app.clone();
-        // A call into launchd: off the async workers.
-        let _ = tauri::async_runtime::spawn_blocking(move || app.state::<AppState>().check_approval()).await;
+        // Calls into launchd: off the async workers.
+        let _ = tauri::async_runtime::spawn_blocking(move || app.state::<AppState>().check_helper()).await;
     }
 }
 

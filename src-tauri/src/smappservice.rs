@@ -16,6 +16,17 @@
 //!
 //! Because `register` fails both while approval is pending and on a repeat, a call's error never
 //! decides alone: the status read after it does, and the error only explains a failure.
+//!
+//! `SMAppServiceErrorDomain` carries POSIX error numbers as well as `kSMError*` codes, and the
+//! two overlap (1-12): `Code=1 "Operation not permitted"` is EPERM (recorded in
+//! mhaeuser/Battery-Toolkit issue 4 and internxt/drive-desktop-macos PR 262), while `Code=3
+//! "Codesigning failure loading plist: … code: -67028"` is kSMErrorInvalidSignature (recorded in
+//! exelban/stats PR 3194). An errno's description is its strerror text, which tells them apart
+//! (`CallError::meaning`).
+//!
+//! The place in System Settings is "General → Login Items" on macOS 13 and 14 and "General →
+//! Login Items & Extensions" from macOS 15 (Apple's macOS Sequoia User Guide, "Change Login
+//! Items & Extensions settings"); `login_items(major)` words it for the Mac at hand.
 
 use crate::platform::Installed;
 
@@ -96,9 +107,10 @@ impl SmCode {
         matches!(self, SmCode::LaunchDeniedByUser | SmCode::JobMustBeEnabled)
     }
 
-    /// What the code means for the user, and what they can do.
-    fn explain(self) -> &'static str {
-        match self {
+    /// What the code means for the user, and what they can do; `settings` is where the user
+    /// switches the service on (`login_items`).
+    fn explain(self, settings: &str) -> String {
+        let text = match self {
             SmCode::InternalFailure => "macOS's Service Management failed internally; try again, or restart the Mac",
             SmCode::InvalidSignature => {
                 "the app's code signature does not meet macOS's requirements; install the signed release of Dockroute in /Applications"
@@ -110,17 +122,78 @@ impl SmCode {
             SmCode::JobNotFound => "macOS cannot find the service; install Dockroute again",
             SmCode::ServiceUnavailable => "macOS's background-task service is not available right now; try again in a moment",
             SmCode::JobMustBeEnabled | SmCode::LaunchDeniedByUser => {
-                "it is switched off under System Settings → General → Login Items; switch it on there"
+                return format!("it is switched off under {settings}; switch it on there");
             }
             SmCode::AlreadyRegistered => {
-                "macOS says it is already registered but does not run it; remove Dockroute under System Settings → General → Login Items and try again"
+                return format!(
+                    "macOS says it is already registered but does not run it; remove Dockroute under {settings} and try again"
+                );
             }
-        }
+        };
+        text.to_string()
+    }
+
+    /// A failure that may pass by itself: trying again is the advice, not another way in.
+    fn transient(self) -> bool {
+        matches!(self, SmCode::InternalFailure | SmCode::ServiceUnavailable)
     }
 }
 
-/// The error domains whose codes are the `kSMError*` ones.
+/// Where the user allows background items, on macOS `major`.
+pub fn login_items(major: u32) -> &'static str {
+    if major >= 15 {
+        "System Settings → General → Login Items & Extensions"
+    } else {
+        "System Settings → General → Login Items"
+    }
+}
+
+/// A POSIX error number as macOS defines it (xnu `bsd/sys/errno.h`), with its strerror text
+/// (Apple Libc `gen/errlst.c`, the BSD table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Errno {
+    pub code: i64,
+    pub name: &'static str,
+    pub text: &'static str,
+}
+
+const fn errno(code: i64, name: &'static str, text: &'static str) -> Errno {
+    Errno { code, name, text }
+}
+
+/// The errno values a ServiceManagement call can plausibly carry (1-13 overlap kSMError codes).
+pub const ERRNOS: [Errno; 18] = [
+    errno(1, "EPERM", "Operation not permitted"),
+    errno(2, "ENOENT", "No such file or directory"),
+    errno(3, "ESRCH", "No such process"),
+    errno(4, "EINTR", "Interrupted system call"),
+    errno(5, "EIO", "Input/output error"),
+    errno(6, "ENXIO", "Device not configured"),
+    errno(7, "E2BIG", "Argument list too long"),
+    errno(8, "ENOEXEC", "Exec format error"),
+    errno(9, "EBADF", "Bad file descriptor"),
+    errno(10, "ECHILD", "No child processes"),
+    errno(11, "EDEADLK", "Resource deadlock avoided"),
+    errno(12, "ENOMEM", "Cannot allocate memory"),
+    errno(13, "EACCES", "Permission denied"),
+    errno(16, "EBUSY", "Resource busy"),
+    errno(17, "EEXIST", "File exists"),
+    errno(22, "EINVAL", "Invalid argument"),
+    errno(37, "EALREADY", "Operation already in progress"),
+    errno(78, "ENOSYS", "Function not implemented"),
+];
+
+/// What an error's code means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meaning {
+    Sm(SmCode),
+    Posix(Errno),
+    Unknown,
+}
+
+/// The error domains whose codes are the `kSMError*` ones (and, in SMAppService's, errno values).
 pub const SM_DOMAINS: [&str; 2] = ["SMAppServiceErrorDomain", "kSMErrorDomainFramework"];
+pub const POSIX_DOMAIN: &str = "NSPOSIXErrorDomain";
 
 /// The `NSError` a `register`/`unregister` call returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,9 +205,28 @@ pub struct CallError {
 }
 
 impl CallError {
-    /// The ServiceManagement code, if the error is one (a POSIX code in another domain is not).
+    /// What the code means: an errno in the POSIX domain, or in ServiceManagement's when the
+    /// description is that errno's text; a `kSMError*` code otherwise.
+    pub fn meaning(&self) -> Meaning {
+        let posix = ERRNOS.into_iter().find(|e| e.code == self.code);
+        if self.domain == POSIX_DOMAIN {
+            return posix.map_or(Meaning::Unknown, Meaning::Posix);
+        }
+        if !SM_DOMAINS.contains(&self.domain.as_str()) {
+            return Meaning::Unknown;
+        }
+        match posix {
+            Some(e) if self.description.contains(e.text) => Meaning::Posix(e),
+            _ => SmCode::from_raw(self.code).map_or(Meaning::Unknown, Meaning::Sm),
+        }
+    }
+
+    /// The ServiceManagement code, if the error is one.
     pub fn sm_code(&self) -> Option<SmCode> {
-        SM_DOMAINS.contains(&self.domain.as_str()).then(|| SmCode::from_raw(self.code)).flatten()
+        match self.meaning() {
+            Meaning::Sm(code) => Some(code),
+            _ => None,
+        }
     }
 }
 
@@ -163,12 +255,20 @@ pub enum Outcome {
     Disabled,
     /// Registered, but the user has to switch it on in System Settings → Login Items (opened).
     NeedsApproval,
+    /// The helper's registration failed for good (its code signature, a launch constraint, an
+    /// error macOS does not explain): the other way in (the administrator's password) remains.
+    Refused(String),
+    /// Failed; trying again, or something the message says, may help.
     Failed(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     Start,
+    /// Re-registering: `unregister` comes first ...
+    Reregister,
+    /// ... was asked for, and `register` follows whatever it said ("job not found" is as good).
+    Unregistering,
     /// Asked for `register`/`unregister`; the result, once the caller reported it.
     Called(Option<Result<(), CallError>>),
     Opened,
@@ -181,16 +281,25 @@ enum State {
 pub struct Flow {
     service: Service,
     want_on: bool,
+    /// Where the user switches it on (`login_items`).
+    settings: &'static str,
     state: State,
 }
 
 impl Flow {
-    pub fn enable(service: Service) -> Flow {
-        Flow { service, want_on: true, state: State::Start }
+    /// `macos`: the major version of macOS, for the wording.
+    pub fn enable(service: Service, macos: u32) -> Flow {
+        Flow { service, want_on: true, settings: login_items(macos), state: State::Start }
     }
 
-    pub fn disable(service: Service) -> Flow {
-        Flow { service, want_on: false, state: State::Start }
+    pub fn disable(service: Service, macos: u32) -> Flow {
+        Flow { service, want_on: false, settings: login_items(macos), state: State::Start }
+    }
+
+    /// Unregister, then register again (whatever the status): an updated app's helper that
+    /// launchd still runs from the old build. The outcome is then judged as for `enable`.
+    pub fn reregister(service: Service, macos: u32) -> Flow {
+        Flow { service, want_on: true, settings: login_items(macos), state: State::Reregister }
     }
 
     /// The result of the `Register`/`Unregister` that `next` asked for.
@@ -205,6 +314,11 @@ impl Flow {
         let step = match std::mem::replace(&mut self.state, State::Start) {
             State::Finished(outcome) => Next::Done(outcome),
             State::Opened => Next::Done(Outcome::NeedsApproval),
+            State::Reregister => {
+                self.state = State::Unregistering;
+                return Next::Unregister;
+            }
+            State::Unregistering => Next::Register,
             State::Start if self.want_on => self.enable_first(status),
             State::Start => self.disable_first(status),
             // A caller that did not report the result: the status alone decides.
@@ -236,6 +350,9 @@ impl Flow {
             // Registered, or kSMErrorLaunchDeniedByUser: approval is what is missing.
             (Status::RequiresApproval, _) => Next::OpenLoginItems,
             (_, Err(e)) if e.sm_code().is_some_and(SmCode::needs_approval) => Next::OpenLoginItems,
+            (_, Err(e)) if self.service == Service::Helper && !e.sm_code().is_some_and(SmCode::transient) => {
+                Next::Done(Outcome::Refused(self.failure(&e)))
+            }
             (_, Err(e)) => Next::Done(Outcome::Failed(self.failure(&e))),
             (status, Ok(())) => Next::Done(self.unexpected(status)),
         }
@@ -268,7 +385,11 @@ impl Flow {
     }
 
     fn failure(&self, e: &CallError) -> String {
-        let why = e.sm_code().map_or("macOS refused", SmCode::explain);
+        let why = match e.meaning() {
+            Meaning::Sm(code) => code.explain(self.settings),
+            Meaning::Posix(errno) => format!("macOS refused: {} (POSIX {})", errno.text, errno.name),
+            Meaning::Unknown => "macOS refused".into(),
+        };
         format!("{}: {why} ({}; {} {}).", self.subject(), e.description, e.domain, e.code)
     }
 
@@ -278,52 +399,39 @@ impl Flow {
 }
 
 /// What the user reads when a flow ended in `NeedsApproval` (System Settings is open then).
-pub fn approval_message(service: Service) -> &'static str {
+pub fn approval_message(service: Service, macos: u32) -> String {
+    let settings = login_items(macos);
     match service {
         Service::Helper => {
-            "Allow “Dockroute” under System Settings → General → Login Items (now open); Dockroute connects by itself then."
+            format!("Allow “Dockroute” under {settings} (now open); Dockroute connects by itself then.")
         }
         Service::LoginItem => {
-            "Dockroute is switched off under System Settings → General → Login Items (now open); switch it on there to launch at login."
+            format!("Dockroute is switched off under {settings} (now open); switch it on there to launch at login.")
         }
     }
 }
 
-/// The helper's flow as the app reports it: running (connect now), waiting for the user, or an
-/// error for the user.
-pub fn helper_result(outcome: Outcome) -> Result<Installed, String> {
+/// The helper's flow as the app reports it: running (connect now), waiting for the user, the
+/// other way in, or an error for the user.
+pub fn helper_result(outcome: Outcome, macos: u32) -> Result<Installed, String> {
     match outcome {
         Outcome::Enabled => Ok(Installed::Running("Helper enabled: it runs in the background now.".into())),
-        Outcome::NeedsApproval => Ok(Installed::AwaitingApproval(approval_message(Service::Helper).into())),
+        Outcome::NeedsApproval => Ok(Installed::AwaitingApproval {
+            message: approval_message(Service::Helper, macos),
+            settings: login_items(macos).into(),
+        }),
+        Outcome::Refused(m) => Ok(Installed::NeedsPassword(m)),
         Outcome::Disabled => Err("The helper is not registered.".into()),
         Outcome::Failed(m) => Err(m),
     }
 }
 
 /// The login item's flow as `LoginItem::set_enabled` reports it: done, or why not.
-pub fn login_item_result(outcome: Outcome) -> Result<(), String> {
+pub fn login_item_result(outcome: Outcome, macos: u32) -> Result<(), String> {
     match outcome {
         Outcome::Enabled | Outcome::Disabled => Ok(()),
-        Outcome::NeedsApproval => Err(approval_message(Service::LoginItem).into()),
-        Outcome::Failed(m) => Err(m),
-    }
-}
-
-/// Whether the registered helper waits for the user, from its status alone (read while the
-/// dashboard shows the approval banner).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Approval {
-    /// Nothing registered, or a platform without approval (Linux): installing is the way.
-    NotNeeded,
-    Pending,
-    Granted,
-}
-
-pub fn approval(status: Status) -> Approval {
-    match status {
-        Status::RequiresApproval => Approval::Pending,
-        Status::Enabled => Approval::Granted,
-        Status::NotRegistered | Status::NotFound | Status::Unknown(_) => Approval::NotNeeded,
+        Outcome::NeedsApproval => Err(approval_message(Service::LoginItem, macos)),
+        Outcome::Refused(m) | Outcome::Failed(m) => Err(m),
     }
 }
 

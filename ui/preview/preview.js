@@ -59,6 +59,8 @@
     },
     set_autostart: ({ enabled }) => (view.autostart = enabled),
     install_helper: () => (Object.assign(view, { problem: null, phase: "connecting" }), comeUp(), "Installed dockroute-helper and started it."),
+    install_helper_with_password: () => (Object.assign(view, { problem: null, phase: "connecting" }), comeUp(),
+      "Helper installed with the administrator's password: it runs as a system service now."),
     retry: () => (Object.assign(view, { problem: null, phase: "connecting" }), comeUp()),
     copy_text: ({ text }) => navigator.clipboard && navigator.clipboard.writeText(text).catch(() => {}),
     open_container_url: ({ ip, port }) => console.info("dockroute preview: would open http://" + ip + ":" + port),
@@ -72,7 +74,8 @@
           if (failing && cmd !== "view") throw "Preview: " + cmd + " was refused (the fail flag is on)";
           const value = commands[cmd](args || {});
           emit();
-          resolve(cmd === "view" || cmd === "install_helper" ? value : null); // the others return null
+          const answers = cmd === "view" || cmd === "install_helper" || cmd === "install_helper_with_password";
+          resolve(answers ? value : null); // the others return null
         } catch (err) {
           reject(String(err));
         }

@@ -8,7 +8,7 @@ use dockroute_stdx::process::{Cmd, Failure};
 use tauri::{AppHandle, Runtime};
 use tauri_plugin_autostart::ManagerExt;
 
-use super::{Approval, HelperInstall, Installed, LoginItem};
+use super::{Checked, HelperInstall, Installed, LoginItem};
 
 /// Panels (GNOME, KDE, XFCE defaults) are dark; the icon is not a template here.
 pub const TRAY_RGB: [u8; 3] = [0xf2, 0xf2, 0xf2];
@@ -57,8 +57,13 @@ impl HelperInstall for Pkexec {
         install_helper().map(Installed::Running)
     }
 
-    fn approval(&self) -> Approval {
-        Approval::NotNeeded
+    /// pkexec already asks for the password: there is no other way in.
+    fn install_with_password(&self) -> Result<Installed, String> {
+        self.install()
+    }
+
+    fn check(&self, _helper_version: Option<&str>) -> Checked {
+        Checked::default()
     }
 
     fn open_approval_settings(&self) -> Result<(), String> {
