@@ -1,6 +1,13 @@
 # Homebrew cask for the Dockroute app (the universal .dmg that .github/workflows/macos.yml
 # builds). Install: brew install --cask ./packaging/homebrew/dockroute.rb
 # For a tap, replace the URL's owner and the sha256 with the release's (`shasum -a 256 *.dmg`).
+#
+# The helper comes in the other way than the app's own (SMAppService, which macOS refuses for a
+# build without a Developer ID): brew already asks for the administrator's password, so the
+# postflight runs `dockroute-helper install` with it. That installs the same LaunchDaemon
+# (label dev.dockroute.helper) from a root-owned copy of the helper and replaces an SMAppService
+# registration the app may have made; the app sees the plist and leaves the helper to it. A
+# `brew upgrade` runs it again, so the helper is always the app's version.
 cask "dockroute" do
   version "0.1.0"
   sha256 :no_check
@@ -14,10 +21,25 @@ cask "dockroute" do
 
   app "Dockroute.app"
 
-  # The helper is registered by the app through SMAppService (System Settings > Login Items);
-  # launchd forgets it with the app. What it leaves behind:
+  postflight do
+    system_command "#{appdir}/Dockroute.app/Contents/MacOS/dockroute-helper",
+                   args: ["install", "--app-bundle", "#{appdir}/Dockroute.app"],
+                   sudo: true
+  end
+
+  # Before the app goes: its helper removes what it installed (the plist, the copy in
+  # /Library/PrivilegedHelperTools, resolver files), keeping the config and secret for zap.
+  uninstall_preflight do
+    helper = "#{appdir}/Dockroute.app/Contents/MacOS/dockroute-helper"
+    system_command helper, args: ["uninstall"], sudo: true if File.exist?(helper)
+  end
+
   uninstall launchctl: "dev.dockroute.helper",
-            quit:      "dev.dockroute.app"
+            quit:      "dev.dockroute.app",
+            delete:    [
+              "/Library/LaunchDaemons/dev.dockroute.helper.plist",
+              "/Library/PrivilegedHelperTools/dev.dockroute.helper",
+            ]
 
   zap trash: [
     "/Library/Application Support/Dockroute",
