@@ -237,13 +237,18 @@ mod tests {
         assert_eq!(Job::parse(NOT_FOUND), None);
         assert_eq!(Job::parse(""), None);
         // EX_CONFIG alone, or a failed spawn alone, is a refusal; an ordinary exit is not.
-        let exit = |code: &str| format!("system/{LABEL} = {{\n    path = {DAEMON_PLIST}\n    state = not running\n    last exit code = {code}\n}}\n");
+        let exit = |code: &str| {
+            format!("system/{LABEL} = {{\n    path = {DAEMON_PLIST}\n    state = not running\n    last exit code = {code}\n}}\n")
+        };
         assert!(Job::parse(&exit("78: EX_CONFIG")).unwrap().refusal().is_some());
         assert_eq!(Job::parse(&exit("78")).unwrap().origin, Origin::Plist(DAEMON_PLIST.into()));
         assert!(Job::parse(&exit("78")).unwrap().refusal().is_some());
         assert_eq!(Job::parse(&exit("1: Operation not permitted")).unwrap().refusal(), None);
         assert_eq!(Job::parse(&exit("(never exited)")).unwrap().refusal(), None);
         let spawn = format!("{LABEL} = {{\n    state = waiting\n    job state = spawn failed\n}}\n");
-        assert_eq!(Job::parse(&spawn).unwrap().refusal().unwrap(), "launchd does not start the helper (job state = spawn failed)");
+        assert_eq!(
+            Job::parse(&spawn).unwrap().refusal().unwrap(),
+            "launchd does not start the helper (job state = spawn failed)"
+        );
     }
 }

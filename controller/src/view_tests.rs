@@ -303,7 +303,11 @@ fn a_pending_approval_replaces_only_the_helper_problem_it_explains() {
         v.show_helper_approval("System Settings → General → Login Items & Extensions");
         let p = v.problem.clone().unwrap();
         assert_eq!((p.kind, p.action), (ProblemKind::HelperNeedsApproval, Some(Action::OpenLoginItems)));
-        assert!(p.detail.contains("in System Settings → General → Login Items & Extensions, switch on"), "{}", p.detail);
+        assert!(
+            p.detail.contains("in System Settings → General → Login Items & Extensions, switch on"),
+            "{}",
+            p.detail
+        );
         assert_eq!(v.phase(), Phase::Error, "the tunnel cannot work until it is allowed");
         let json = serde_json::to_value(&v).unwrap();
         assert_eq!(

@@ -269,7 +269,9 @@ fn helper_missing() -> View {
 /// (launchd's words as `launchctl print` gives them, Stack Overflow question 78809259).
 fn helper_refused() -> View {
     let mut v = helper_missing();
-    v.show_helper_refused("launchd does not start the helper (last exit code = 78: EX_CONFIG, job state = spawn failed)");
+    v.show_helper_refused(
+        "launchd does not start the helper (last exit code = 78: EX_CONFIG, job state = spawn failed)",
+    );
     v
 }
 
@@ -327,7 +329,10 @@ fn the_preview_shows_what_the_controller_makes() {
         ]
     );
     let refused = views["helper_refused"].problem.as_ref().unwrap();
-    assert_eq!((refused.kind, refused.action), (ProblemKind::HelperRefused, Some(view::Action::InstallHelperWithPassword)));
+    assert_eq!(
+        (refused.kind, refused.action),
+        (ProblemKind::HelperRefused, Some(view::Action::InstallHelperWithPassword))
+    );
     let conflict = &views["conflict"];
     assert_eq!(conflict.problem.as_ref().map(|p| p.kind), Some(ProblemKind::RouteConflict));
     assert!(views["connected"].problem.is_none());

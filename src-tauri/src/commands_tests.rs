@@ -360,7 +360,8 @@ fn a_refused_registration_offers_the_password_and_it_brings_the_helper_in() {
 #[test]
 fn a_helper_launchd_refuses_at_start_is_said_and_an_outdated_one_is_a_warning() {
     let refusal = "launchd does not start the helper (last exit code = 78: EX_CONFIG, job state = spawn failed)";
-    let helper = FakeHelper::new(Err("unused".into()), Checked { note: Some(Note::Refused(refusal.into())), ready: false });
+    let helper =
+        FakeHelper::new(Err("unused".into()), Checked { note: Some(Note::Refused(refusal.into())), ready: false });
     let h = harness_with(false, helper.clone());
     h.state().check_helper();
     let v = h.view_until("the refusal", |v| v["problem"]["kind"] == "helper_refused");

@@ -156,7 +156,8 @@ pub fn admin_script(helper: &Path, bundle: &Path) -> String {
 }
 
 /// What macOS's password dialog says above the fields.
-pub const PROMPT: &str = "Dockroute installs its helper, the small system service that creates the tunnel and the routes.";
+pub const PROMPT: &str =
+    "Dockroute installs its helper, the small system service that creates the tunnel and the routes.";
 
 /// How `osascript` ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

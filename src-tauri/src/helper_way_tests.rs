@@ -165,7 +165,10 @@ fn the_admin_script_passes_odd_paths_through_as_single_words() {
 fn osascript_says_cancelled_or_what_failed() {
     assert_eq!(password_outcome(true, ""), Ok(()));
     // osascript's stderr when the user cancels the password dialog.
-    assert_eq!(password_outcome(false, "0:187: execution error: User canceled. (-128)\n"), Err(PasswordError::Cancelled));
+    assert_eq!(
+        password_outcome(false, "0:187: execution error: User canceled. (-128)\n"),
+        Err(PasswordError::Cancelled)
+    );
     // The helper failed: its own message, without osascript's position and exit status.
     let failed = "0:187: execution error: dockroute-helper: cannot read the helper to install, /x: No such file or directory (os error 2) (1)\n";
     assert_eq!(

@@ -151,15 +151,20 @@ fn after_register_without_a_registration_each_code_is_explained() {
 
 #[test]
 fn after_register_other_failures_and_silent_successes_are_said() {
-    let m = failed(after_call(Flow::enable(Service::Helper, 14), Status::NotFound, Err(eperm())).next(Status::NotFound));
+    let m =
+        failed(after_call(Flow::enable(Service::Helper, 14), Status::NotFound, Err(eperm())).next(Status::NotFound));
     assert!(
-        m.contains("macOS refused: Operation not permitted (POSIX EPERM) (Operation not permitted; SMAppServiceErrorDomain 1)"),
+        m.contains(
+            "macOS refused: Operation not permitted (POSIX EPERM) (Operation not permitted; SMAppServiceErrorDomain 1)"
+        ),
         "{m}"
     );
-    let m =
-        failed(after_call(Flow::enable(Service::LoginItem, 14), Status::NotRegistered, Ok(())).next(Status::NotRegistered));
+    let m = failed(
+        after_call(Flow::enable(Service::LoginItem, 14), Status::NotRegistered, Ok(())).next(Status::NotRegistered),
+    );
     assert_eq!(m, "Cannot turn on launch at login: macOS reports it as not registered.");
-    let m = failed(after_call(Flow::enable(Service::Helper, 14), Status::NotRegistered, Ok(())).next(Status::Unknown(5)));
+    let m =
+        failed(after_call(Flow::enable(Service::Helper, 14), Status::NotRegistered, Ok(())).next(Status::Unknown(5)));
     assert!(m.contains("unknown state (5)"), "{m}");
 }
 
@@ -334,9 +339,15 @@ fn outcomes_reach_the_user_as_the_app_reports_them() {
             settings: "System Settings → General → Login Items & Extensions".into()
         })
     );
-    assert_eq!(helper_result(Outcome::Refused("signature".into()), 14), Ok(Installed::NeedsPassword("signature".into())));
+    assert_eq!(
+        helper_result(Outcome::Refused("signature".into()), 14),
+        Ok(Installed::NeedsPassword("signature".into()))
+    );
     assert_eq!(helper_result(Outcome::Failed("no".into()), 14), Err("no".into()));
-    assert!(helper_result(Outcome::Disabled, 14).is_err(), "enabling never ends disabled, but if it did it is no success");
+    assert!(
+        helper_result(Outcome::Disabled, 14).is_err(),
+        "enabling never ends disabled, but if it did it is no success"
+    );
     assert_eq!(login_item_result(Outcome::Enabled, 14), Ok(()));
     assert_eq!(login_item_result(Outcome::Disabled, 14), Ok(()));
     assert_eq!(login_item_result(Outcome::NeedsApproval, 14), Err(approval_message(Service::LoginItem, 14)));
@@ -375,8 +386,12 @@ fn posix_errors_are_decoded_as_posix_and_not_as_service_management_codes() {
     assert_eq!(call(POSIX_DOMAIN, 99_999, "x").meaning(), Meaning::Unknown);
     // The message names the errno, not a kSMError explanation.
     let m = failed(
-        after_call(Flow::enable(Service::LoginItem, 14), Status::NotRegistered, Err(call("SMAppServiceErrorDomain", 3, "No such process")))
-            .next(Status::NotRegistered),
+        after_call(
+            Flow::enable(Service::LoginItem, 14),
+            Status::NotRegistered,
+            Err(call("SMAppServiceErrorDomain", 3, "No such process")),
+        )
+        .next(Status::NotRegistered),
     );
     assert!(m.contains("macOS refused: No such process (POSIX ESRCH)") && !m.contains("code signature"), "{m}");
 }
@@ -423,9 +438,7 @@ fn reregistering_unregisters_then_registers_whatever_the_first_call_said() {
     assert_eq!(run(&again, Flow::reregister(Service::Helper, 15)), Outcome::NeedsApproval);
     assert_eq!(again.calls(), ["status", "unregister", "status", "register", "status", "open", "status"]);
     // And a refusal on the way back in is a refusal.
-    let refused = Scripted {
-        register: Err(codesigning_failure()),
-        ..Scripted::new(&[Status::Enabled, Status::NotRegistered])
-    };
+    let refused =
+        Scripted { register: Err(codesigning_failure()), ..Scripted::new(&[Status::Enabled, Status::NotRegistered]) };
     assert!(matches!(run(&refused, Flow::reregister(Service::Helper, 14)), Outcome::Refused(_)));
 }

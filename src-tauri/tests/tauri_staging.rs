@@ -68,8 +68,11 @@ fn stage(dir: &Path) -> PathBuf {
     fs::write(&intel, INTEL).unwrap();
     // lipo -create -output OUT IN...: the recording writes what it was given, in order.
     let lipo = dir.join("lipo");
-    fs::write(&lipo, "#!/bin/sh\n[ \"$1 $2\" = \"-create -output\" ] || exit 64\nout=$3; shift 3\ncat \"$@\" >\"$out\"\n")
-        .unwrap();
+    fs::write(
+        &lipo,
+        "#!/bin/sh\n[ \"$1 $2\" = \"-create -output\" ] || exit 64\nout=$3; shift 3\ncat \"$@\" >\"$out\"\n",
+    )
+    .unwrap();
     let status = Command::new("chmod").arg("+x").arg(&lipo).status().unwrap();
     assert!(status.success());
     let out = Command::new("bash")

@@ -68,11 +68,7 @@ pub fn opts(root: &Path, platform: Platform, purge: bool) -> InstallOptions {
         Platform::MacOs => root.join(MAC_HELPER_BUILD),
         Platform::Linux => "/usr/local/bin/dockroute-helper".into(),
     };
-    let spec = ServiceSpec {
-        helper_path,
-        config_path: platform.default_config_path().into(),
-        app_bundle: None,
-    };
+    let spec = ServiceSpec { helper_path, config_path: platform.default_config_path().into(), app_bundle: None };
     InstallOptions { root: root.into(), platform, spec, purge }
 }
 

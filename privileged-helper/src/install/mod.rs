@@ -195,7 +195,11 @@ struct Ctx<'a> {
     program: Change,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(root: &'a Path, sys: &'a mut dyn System) -> Ctx<'a> {
+        Ctx { root, sys, rec: Record::default(), done: Vec::new(), notes: Vec::new(), program: Change::Same }
+    }
+
     fn real(&self, live: &Path) -> PathBuf {
         self.root.join(live.strip_prefix("/").unwrap_or(live))
     }
@@ -297,14 +301,7 @@ pub fn install(opts: &InstallOptions, sys: &mut dyn System) -> Result<Report> {
     validate(&opts.spec)?;
     let manager = opts.platform.manager();
     let rec_file = Path::new(manager.files().record);
-    let mut cx = Ctx {
-        root: &opts.root,
-        sys,
-        rec: Record::default(),
-        done: Vec::new(),
-        notes: Vec::new(),
-        program: Change::Same,
-    };
+    let mut cx = Ctx::new(&opts.root, sys);
     let old = cx.read_record(rec_file)?;
     cx.rec = old.clone().unwrap_or_default();
     let result = install_files(manager, &opts.spec, &mut cx);
@@ -335,14 +332,7 @@ pub fn uninstall(opts: &InstallOptions, sys: &mut dyn System) -> Result<Report> 
     let manager = opts.platform.manager();
     let files = manager.files();
     let rec_file = Path::new(files.record);
-    let mut cx = Ctx {
-        root: &opts.root,
-        sys,
-        rec: Record::default(),
-        done: Vec::new(),
-        notes: Vec::new(),
-        program: Change::Same,
-    };
+    let mut cx = Ctx::new(&opts.root, sys);
     let rec = cx.read_record(rec_file)?.unwrap_or_default();
     manager.deactivate(&mut cx, &rec)?;
     if opts.platform == Platform::MacOs {

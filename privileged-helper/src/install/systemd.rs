@@ -108,7 +108,8 @@ pub const PACKAGED_CONFIG: &str = "/etc/dockroute/dockroute.conf";
 
 /// The unit the .deb ships in /usr/lib/systemd/system (packaging/linux/dockroute-helper.service).
 pub fn render_packaged_systemd_unit() -> String {
-    let spec = ServiceSpec { helper_path: PACKAGED_HELPER.into(), config_path: PACKAGED_CONFIG.into(), app_bundle: None };
+    let spec =
+        ServiceSpec { helper_path: PACKAGED_HELPER.into(), config_path: PACKAGED_CONFIG.into(), app_bundle: None };
     unit(&spec, "# Shipped by the dockroute package (packaging/linux/); dpkg removes it with the package.")
 }
 
@@ -294,7 +295,11 @@ mod tests {
         assert_eq!(sd_word("/a/\"q\"\\b", false), "\"/a/\\\"q\\\"\\\\b\"");
         assert_eq!(sd_word("/a\u{1}b", false), "/a\\x01b");
         assert_eq!(sd_word("", false), "\"\"");
-        let spec = ServiceSpec { helper_path: "/h".into(), config_path: "/etc/my dir/dockroute.conf".into(), app_bundle: None };
+        let spec = ServiceSpec {
+            helper_path: "/h".into(),
+            config_path: "/etc/my dir/dockroute.conf".into(),
+            app_bundle: None,
+        };
         let unit = render_systemd_unit(&spec);
         assert!(unit.contains("\nExecStart=/h run --config \"/etc/my dir/dockroute.conf\"\n"), "{unit}");
         assert!(unit.contains("\nReadWritePaths=\"-/etc/my dir\"\n"), "{unit}");

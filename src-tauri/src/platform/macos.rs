@@ -56,7 +56,8 @@ impl LoginItem for MainAppService {
     }
 
     fn set_enabled(&self, on: bool) -> Result<(), String> {
-        let flow = if on { Flow::enable(Service::LoginItem, macos()) } else { Flow::disable(Service::LoginItem, macos()) };
+        let flow =
+            if on { Flow::enable(Service::LoginItem, macos()) } else { Flow::disable(Service::LoginItem, macos()) };
         smappservice::login_item_result(smappservice::run(&main_app(), flow), macos())
     }
 }
@@ -76,7 +77,8 @@ impl HelperInstall for LaunchDaemon {
         if helper_way::install_way(&seen) == Way::Password {
             return self.install_with_password();
         }
-        let installed = smappservice::helper_result(smappservice::run(&sm, Flow::enable(Service::Helper, macos())), macos())?;
+        let installed =
+            smappservice::helper_result(smappservice::run(&sm, Flow::enable(Service::Helper, macos())), macos())?;
         if !matches!(installed, Installed::Running(_)) {
             return Ok(installed);
         }
@@ -106,7 +108,9 @@ impl HelperInstall for LaunchDaemon {
                 if matches!(daemon().status(), Status::Enabled | Status::RequiresApproval) {
                     let _ = daemon().unregister();
                 }
-                Ok(Installed::Running("Helper installed with the administrator's password: it runs as a system service now.".into()))
+                Ok(Installed::Running(
+                    "Helper installed with the administrator's password: it runs as a system service now.".into(),
+                ))
             }
             Err(PasswordError::Cancelled) => Err("Installing the helper was cancelled.".into()),
             Err(PasswordError::Failed(why)) => Err(format!("Installing the helper failed: {why}")),
@@ -122,11 +126,14 @@ impl HelperInstall for LaunchDaemon {
         match helper_way::advise(&seen, app, reregistered.as_deref()) {
             Advice::Nothing => Checked::default(),
             Advice::Ready => Checked { note: None, ready: true },
-            Advice::Pending => {
-                Checked { note: Some(Note::Pending { settings: smappservice::login_items(macos()).into() }), ready: false }
-            }
+            Advice::Pending => Checked {
+                note: Some(Note::Pending { settings: smappservice::login_items(macos()).into() }),
+                ready: false,
+            },
             Advice::Refused(why) => Checked { note: Some(Note::Refused(why)), ready: false },
-            Advice::Update { helper } => Checked { note: Some(Note::Outdated { helper, app: app.into() }), ready: false },
+            Advice::Update { helper } => {
+                Checked { note: Some(Note::Outdated { helper, app: app.into() }), ready: false }
+            }
             Advice::DropRegistration => {
                 if let Err(e) = sm.unregister() {
                     tracing::warn!("cannot drop the app's SMAppService registration of the helper: {e:?}");
