@@ -17,6 +17,9 @@ step() { echo; echo "==> $*"; }
 
 bash scripts/setup.sh
 
+step "the set-up's functions (missing_packages, debian_archive) under set -euo pipefail"
+bash scripts/check-scripts.sh
+
 step "rustfmt"
 cargo fmt --all --check
 
@@ -63,3 +66,6 @@ bash scripts/check-packaging.sh
 step "package: the .deb (Tauri's bundler), then the packaged helper started from nothing and the maintainer scripts"
 bash scripts/package.sh
 bash scripts/test-package.sh
+
+step "a fresh machine: the README's set-up (setup.sh --demo, setup.sh, then both through sudo) in a minbase Debian 12 chroot"
+bash scripts/fresh-machine.sh
