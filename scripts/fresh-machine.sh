@@ -22,19 +22,26 @@
 # Cached under $DOCKROUTE_CACHE/fresh-machine/: the minbase tarball, and apt's downloads and
 # package lists (so a repeat does not download ~600 MB again). Root; needs debootstrap
 # (setup.sh installs it). Prints the time of each part.
-#   scripts/fresh-machine.sh [--keep]   --keep: the tree on disk instead, left for a look (its
-#                                       path is printed)
+#   scripts/fresh-machine.sh [--keep] [--demo]
+#     --keep  the tree on disk instead, left for a look (its path is printed)
+#     --demo  then the README's first command itself, `scripts/demo.sh`, in the fresh machine
+#             (network namespaces and a dockerd on this machine's kernel: run it under the e2e
+#             lock). It builds into $DOCKROUTE_CACHE/fresh-machine/demo-target and uses this
+#             machine's ~/.cargo read-write (cargo locks and may fetch there).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 . "$here/lib.sh"
-keep=
-case "${1:-}" in
-  --keep) keep=1 ;;
-  --inside) ;; # the second half of this script, in its own mount namespace (below)
-  "") ;;
-  *) echo "usage: $0 [--keep]" >&2; exit 2 ;;
-esac
+keep= demo=
+if [ "${1:-}" != --inside ]; then
+  for arg in "$@"; do
+    case "$arg" in
+      --keep) keep=1 ;;
+      --demo) demo=1 ;;
+      *) echo "usage: $0 [--keep] [--demo]" >&2; exit 2 ;;
+    esac
+  done
+fi
 [ "$(id -u)" = 0 ] || { echo "fresh-machine.sh: run as root" >&2; exit 1; }
 FRESH="$DOCKROUTE_CACHE/fresh-machine"
 TARBALL="$FRESH/bookworm-minbase.tar"
@@ -44,7 +51,7 @@ secs() { echo "$(( ($(now) - $1) / 1000000000 )).$(( ($(now) - $1) / 100000000 %
 
 # --- inside the mount namespace: unpack, mount, run, check (`--inside ROOT [keep]`) ---------
 if [ "${1:-}" = --inside ]; then
-  root=$2 keep=${3:-}
+  root=$2 keep=${3:-} demo=${4:-}
   mount --make-rprivate /
   [ -n "$keep" ] || mount -t tmpfs -o mode=755 fresh-machine "$root"
   t=$(now)
@@ -78,7 +85,13 @@ if [ "${1:-}" = --inside ]; then
   ro_bind() { mkdir -p "$root$2" && mount --bind "$1" "$root$2" && mount -o remount,bind,ro "$root$2"; }
   ro_bind "$repo" /dockroute
   ro_bind "${RUSTUP_HOME:-$HOME/.rustup}" /root/.rustup
-  ro_bind "${CARGO_HOME:-$HOME/.cargo}" /root/.cargo
+  if [ -n "$demo" ]; then
+    mkdir -p "$root/root/.cargo" "$FRESH/demo-target" "$root/var/tmp/demo-target"
+    mount --bind "${CARGO_HOME:-$HOME/.cargo}" "$root/root/.cargo"
+    mount --bind "$FRESH/demo-target" "$root/var/tmp/demo-target"
+  else
+    ro_bind "${CARGO_HOME:-$HOME/.cargo}" /root/.cargo
+  fi
   # Where setup.sh looks by default: sudo's reset environment carries no DOCKROUTE_TOOLS.
   ro_bind "$DOCKROUTE_TOOLS" /var/tmp/dockroute-ci/tools
   # What a machine of this kind comes with besides rustup (DESIGN.md: cargo-nextest).
@@ -141,6 +154,23 @@ if [ "${1:-}" = --inside ]; then
   done
   ((${#left[@]} == 0)) || fail "processes left running in the fresh machine: ${left[*]}"
   echo "ok: no process left running in the fresh machine"
+
+  if [ -n "$demo" ]; then
+    echo "==> 3. the README's first command in the fresh machine, as root: scripts/demo.sh"
+    t=$(now)
+    log="$root/var/log/dockroute-demo.log"
+    if ! in_root bash -c "cd /dockroute && CARGO_TARGET_DIR=/var/tmp/demo-target scripts/demo.sh" >"$log" 2>&1; then
+      tail -n 60 "$log" >&2
+      fail "scripts/demo.sh failed in the fresh machine"
+    fi
+    grep -E '^(==>|demo ok)|web.docker ->|hello from' "$log" | sed 's/^/    /'
+    echo "    scripts/demo.sh: $(secs "$t") s"
+    left=()
+    for p in /proc/[0-9]*; do
+      [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && left+=("${p#/proc/}:$(tr '\0' ' ' <"$p/cmdline")")
+    done
+    ((${#left[@]} == 0)) || fail "processes left running after the demo: ${left[*]}"
+  fi
   exit 0
 fi
 
@@ -219,4 +249,4 @@ teardown() {
 }
 trap teardown EXIT
 trap 'exit 130' INT TERM
-unshare --mount --propagation private -- bash "$here/fresh-machine.sh" --inside "$root" $keep
+unshare --mount --propagation private -- bash "$here/fresh-machine.sh" --inside "$root" "$keep" "$demo"
