@@ -65,30 +65,32 @@ impl AppState {
     /// dashboard says so.
     pub fn install_helper(&self) -> Result<String, String> {
         let installed = self.helper.install()?;
-        Ok(self.installed(installed))
+        self.installed(installed)
     }
 
     /// The other way in (macOS: the administrator's password when SMAppService refuses).
     pub fn install_helper_with_password(&self) -> Result<String, String> {
         let installed = self.helper.install_with_password()?;
-        Ok(self.installed(installed))
+        self.installed(installed)
     }
 
-    fn installed(&self, installed: Installed) -> String {
+    /// What an install achieved, for the page: done or waiting (a message), or refused (an
+    /// error; the dashboard then offers the other way in).
+    fn installed(&self, installed: Installed) -> Result<String, String> {
         match installed {
             Installed::Running(message) => {
                 self.set_helper_note(None);
                 self.service.retry();
-                message
+                Ok(message)
             }
             // `check_helper` follows until the user has allowed it.
             Installed::AwaitingApproval { message, settings } => {
                 self.set_helper_note(Some(Note::Pending { settings }));
-                message
+                Ok(message)
             }
             Installed::NeedsPassword(why) => {
                 self.set_helper_note(Some(Note::Refused(why.clone())));
-                why
+                Err(why)
             }
         }
     }

@@ -337,7 +337,7 @@ fn a_refused_registration_offers_the_password_and_it_brings_the_helper_in() {
     let helper = FakeHelper::new(Ok(Installed::NeedsPassword(why.into())), Checked::default());
     let h = harness_with(false, helper.clone());
     h.view_until("the helper problem", |v| !v["problem"].is_null());
-    assert_eq!(h.invoke("install_helper", json!({})), Ok(json!(why)));
+    assert_eq!(h.invoke("install_helper", json!({})), Err(json!(why)), "said as the error it is");
     let v = h.view_until("the refusal", |v| v["problem"]["kind"] == "helper_refused");
     assert_eq!(v["problem"]["action"], "install_helper_with_password");
     assert!(v["problem"]["detail"].as_str().unwrap().contains("-67028"), "{v:#}");
