@@ -6,8 +6,8 @@
 #      `scripts/demo.sh` runs first), then `scripts/setup.sh` (what `scripts/test-all.sh` runs);
 #   2. both again, through sudo from an ordinary account: they must print nothing (done).
 # It fails unless dockerd, containerd, runc and debootstrap are installed by dpkg, Engine 28 is
-# extracted into the chroot's own cache, both base rootfs tarballs exist, and no service the
-# packages bring was left running.
+# extracted into the chroot's own cache, both base rootfs tarballs exist, no kernel was
+# installed, and no service the packages bring was left running.
 #
 # Inside: this checkout (read-only at /dockroute); what a machine of this kind comes with
 # (DESIGN.md): its Rust toolchain (~/.rustup and ~/.cargo) and cargo-nextest, read-only, its
@@ -123,6 +123,9 @@ if [ "${1:-}" = --inside ]; then
     status=$(in_root dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
     [ "$status" = "install ok installed" ] || fail "$pkg is not installed ($status)"
   done
+  # A set-up never installs a kernel (it would become the next boot's default).
+  kernels=$(in_root dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' 'linux-image*' 2>/dev/null | awk '$1 == "ii" {print $2}' || true)
+  [ -z "$kernels" ] || fail "the set-up installed a kernel: $kernels"
   for bin in /usr/sbin/dockerd /usr/bin/containerd /usr/sbin/runc /usr/sbin/debootstrap; do
     [ -x "$root$bin" ] || fail "$bin is missing"
   done

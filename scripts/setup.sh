@@ -30,11 +30,24 @@ packages=(build-essential curl ca-certificates busybox-static iproute2 python3 c
   # the Tauri app: build, then run under a virtual X server and drive through WebDriver
   pkg-config libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
   webkit2gtk-driver xvfb xauth dbus dbus-x11 xclip)
+# Installed without their Recommends: wireguard-tools recommends wireguard-modules, which only
+# kernel images provide, so apt would add a kernel (an RT one, picked first) and make it the
+# next boot's default, on a machine whose kernel has had WireGuard built in since Linux 5.6.
+no_recommends=(wireguard-tools)
 mapfile -t missing < <(missing_packages "${packages[@]}")
 if ((${#missing[@]})); then
   echo "==> apt-get install ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  plain=() bare=()
+  for p in "${missing[@]}"; do
+    if [[ " ${no_recommends[*]} " == *" $p "* ]]; then bare+=("$p"); else plain+=("$p"); fi
+  done
+  if ((${#bare[@]})); then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${bare[@]}" >/dev/null
+  fi
+  if ((${#plain[@]})); then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${plain[@]}" >/dev/null
+  fi
   # nginx is the load suite's server inside test namespaces, not a service of this machine.
   if [[ " ${missing[*]} " == *" nginx-light "* ]] && command -v systemctl >/dev/null; then
     systemctl disable --now nginx >/dev/null 2>&1 || true
