@@ -377,7 +377,8 @@ window.DockroutePreviewViews = {
       "exposed": [
         {
           "net": "172.20.0.0/16",
-          "source": "api"
+          "source": "api",
+          "network": "d69fc4dfc8673696d69fc4dfc8673696d69fc4dfc8673696d69fc4dfc8673696"
         }
       ],
       "teammates": [
@@ -766,7 +767,8 @@ window.DockroutePreviewViews = {
       "exposed": [
         {
           "net": "172.20.0.0/16",
-          "source": "api"
+          "source": "api",
+          "network": "d69fc4dfc8673696d69fc4dfc8673696d69fc4dfc8673696d69fc4dfc8673696"
         }
       ],
       "teammates": [
