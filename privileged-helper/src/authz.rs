@@ -84,16 +84,18 @@ pub fn check(caller: &Caller, allowed: &[AllowedGroup]) -> Result<(), String> {
     if allowed.iter().filter_map(|g| g.gid).any(member) {
         return Ok(());
     }
-    let who = caller
-        .user
-        .as_ref()
-        .map_or_else(|| format!("uid {}", caller.uid), |u| format!("user {u} (uid {})", caller.uid));
+    let who = describe(caller);
     let names: Vec<&str> = allowed.iter().map(|g| g.name.as_str()).collect();
     Err(format!(
         "not authorised: {who} is neither root nor a member of group {}; an administrator can add the user to group {}",
         names.join(" or "),
         names.first().copied().unwrap_or("(none)")
     ))
+}
+
+/// "user alice (uid 501)", or "uid 501" for a user the database does not know.
+fn describe(caller: &Caller) -> String {
+    caller.user.as_ref().map_or_else(|| format!("uid {}", caller.uid), |u| format!("user {u} (uid {})", caller.uid))
 }
 
 /// What to do about the signature of a caller with `uid`.
@@ -159,10 +161,7 @@ pub fn share_check(caller: &Caller, share_groups: &[AllowedGroup], signed_app: b
     if caller.uid == 0 || signed_app || share_groups.iter().filter_map(|g| g.gid).any(member) {
         return Ok(());
     }
-    let who = caller
-        .user
-        .as_ref()
-        .map_or_else(|| format!("uid {}", caller.uid), |u| format!("user {u} (uid {})", caller.uid));
+    let who = describe(caller);
     let groups: Vec<&str> = share_groups.iter().map(|g| g.name.as_str()).collect();
     let how = match groups.as_slice() {
         [] => "name a group with `share-group GROUP` in the helper's config".to_string(),
