@@ -7,22 +7,14 @@
 use std::time::Duration;
 
 use dockroute_e2e::netns::{require_root, Topology};
-use dockroute_e2e::rig::{bin, read, Rig};
+use dockroute_e2e::rig::{bin, read, Rig, API_CLIENT_PY};
 
 // Slots 60..=64 are the share's hostile tests'.
 const SLOT: u8 = 61;
 
-/// One connection: hello, then each request given as JSON on the command line; prints each
-/// answer on a line.
-const CLIENT_PY: &str = r#"# dockroute e2e share-rights client
-import json, socket, struct, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(5)
-def send(o):
-    b = json.dumps(o).encode(); s.sendall(struct.pack(">I", len(b)) + b)
-def recv():
-    n = struct.unpack(">I", s.recv(4))[0]; d = b""
-    while len(d) < n: d += s.recv(n - len(d))
-    return json.loads(d)
+/// After `API_CLIENT_PY`, on one connection: hello, then each request given as JSON on the
+/// command line; prints each answer on a line.
+const CLIENT_PY: &str = r#"
 send({"id": 1, "op": "hello", "version": 1, "client": "share-rights"}); recv()
 for i, req in enumerate(sys.argv[2:]):
     o = json.loads(req); o["id"] = 10 + i; send(o)
@@ -84,7 +76,8 @@ fn an_api_user_who_may_route_is_refused_minting_a_teammate_key_and_keeps_the_con
     rig.start_helper().unwrap();
     let sock = rig.api_socket().to_string_lossy().into_owned();
     let as_user = |reqs: &[&str]| -> Vec<serde_json::Value> {
-        let mut args = vec!["-u", acct.user, "--", "python3", "-c", CLIENT_PY, &sock];
+        let script = format!("{API_CLIENT_PY}{CLIENT_PY}");
+        let mut args = vec!["-u", acct.user, "--", "python3", "-c", &script, &sock];
         args.extend_from_slice(reqs);
         let out = std::process::Command::new("runuser").args(&args).output().unwrap();
         assert!(out.status.success(), "client: {}", String::from_utf8_lossy(&out.stderr));
