@@ -38,7 +38,7 @@ pub use plan::{Family, FirewallSpec, SpecError, CHAIN_FWD, CHAIN_POST, CHAIN_PRE
 pub mod fuzz_api {
     pub use super::backend::{choose, Probe};
     pub use super::plan::{plan, OUR_CHAINS};
-    pub use super::save::{targets, Ruleset, Table};
+    pub use super::save::{targets, Ruleset};
     pub use super::script::{sync_script, tables_to_drop, teardown_script};
 }
 
