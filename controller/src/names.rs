@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use bollard::models::ContainerSummary;
-use dockroute_api::dns_name::{label_problem, name_problem, normalise};
+use dockroute_api::dns_name::{label_problem, name_problem, normalise, MAX_NAME_LEN};
 use dockroute_api::{RouteState, RouteStatus};
 use ipnet::IpNet;
 
@@ -195,7 +195,17 @@ fn claims_of(c: &ContainerSummary, name: &str, suffix: Option<&str>, skipped: &m
             }
         }
     }
-    claims.into_iter().collect()
+    // With the suffix appended a name must still fit DNS, or the helper refuses the whole set.
+    claims
+        .into_iter()
+        .filter(|c| match (c, suffix) {
+            (Claim::Relative(n), Some(s)) if n.len() + 1 + s.len() > MAX_NAME_LEN => {
+                skip(n, format!("{n}.{s} is longer than {MAX_NAME_LEN} characters"));
+                false
+            }
+            _ => true,
+        })
+        .collect()
 }
 
 #[cfg(test)]

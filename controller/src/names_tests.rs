@@ -157,3 +157,20 @@ fn our_guest_has_no_name() {
     let list = [container("dockroute-guest", &[(crate::guest::LABEL_OURS, "1")], &[("app", "172.18.0.2", "")])];
     assert_eq!(name_set(&list, &routed(), Some("docker")), NameSet::default());
 }
+
+/// Found with the `container_names` fuzz target's length property: under a 127-character
+/// suffix, compose labels of 63 characters each made a 255-character name, and the helper
+/// refuses a `set_names` holding one.
+#[test]
+fn compose_labels_too_long_with_a_long_suffix_are_skipped_not_sent() {
+    let suffix = format!("{}.{}", "a".repeat(63), "b".repeat(63));
+    let (service, project) = ("c".repeat(63), "d".repeat(63));
+    let labels = [(COMPOSE_SERVICE, service.as_str()), (COMPOSE_PROJECT, project.as_str())];
+    let list = [container("web", &labels, &[("app", "172.18.0.3", "")])];
+    let set = name_set(&list, &routed(), Some(&suffix));
+    assert_eq!(set.names.keys().collect::<Vec<_>>(), ["web"], "the container's own name fits");
+    assert_eq!(set.skipped.len(), 1);
+    assert_eq!(set.skipped[0].name, format!("{service}.{project}"));
+    assert!(set.skipped[0].reason.ends_with("is longer than 253 characters"), "{:?}", set.skipped[0]);
+    assert_eq!(name_set(&list, &routed(), Some("docker")).names.len(), 2, "both fit below .docker");
+}

@@ -91,11 +91,17 @@ fn insert(
     if addrs.len() > MAX_ADDRS_PER_NAME {
         return Err(format!("name {name:?}: {} addresses; at most {MAX_ADDRS_PER_NAME}", addrs.len()));
     }
-    // Names differing only in case are one name.
+    // Names differing only in case are one name, bounded together.
     let all = into.entry(dns_name::normalise(name)).or_default();
     all.extend_from_slice(addrs);
     all.sort();
     all.dedup();
+    if all.len() > MAX_ADDRS_PER_NAME {
+        return Err(format!(
+            "name {name:?}: {} addresses with its other spellings; at most {MAX_ADDRS_PER_NAME}",
+            all.len()
+        ));
+    }
     Ok(())
 }
 
@@ -137,6 +143,20 @@ mod tests {
         assert_eq!(validate(&many, &none, "docker").unwrap_err(), "4097 names; at most 4096");
         let zones: BTreeMap<String, Vec<IpAddr>> = (0..=MAX_ZONES).map(|i| (format!("z{i}.test"), vec![])).collect();
         assert_eq!(validate(&none, &zones, "docker").unwrap_err(), "65 domains outside .docker; at most 64");
+    }
+
+    /// Found while writing the `dns_names` fuzz target's bounds: `Web` and `web` with 64
+    /// addresses each were one name with 128.
+    #[test]
+    fn spellings_of_one_name_are_bounded_together() {
+        let addrs = |net: u8| -> Vec<String> { (1..=64).map(|i| format!("10.0.{net}.{i}")).collect() };
+        let (a, b) = (addrs(0), addrs(1));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let b: Vec<&str> = b.iter().map(String::as_str).collect();
+        let e = validate(&map(&[("Web", &a), ("web", &b)]), &BTreeMap::new(), "docker").unwrap_err();
+        assert_eq!(e, "name \"web\": 128 addresses with its other spellings; at most 64");
+        let same = validate(&map(&[("Web", &a), ("web", &a)]), &BTreeMap::new(), "docker").unwrap();
+        assert_eq!(same.names["web"].len(), 64, "the same addresses twice are 64");
     }
 
     #[test]

@@ -132,10 +132,20 @@ pub fn load_or_new(path: &Path) -> io::Result<(ShareState, bool)> {
             format!("mode {:o}; run chmod 600 on it", mode & 0o777),
         )));
     }
-    let state: ShareState =
-        serde_json::from_str(&text).map_err(|e| ctx(io::Error::new(io::ErrorKind::InvalidData, e.to_string())))?;
-    state.key_pair().map_err(|e| ctx(io::Error::new(io::ErrorKind::InvalidData, format!("private_key: {e}"))))?;
+    let state = parse(&text).map_err(|e| ctx(io::Error::new(io::ErrorKind::InvalidData, e)))?;
     Ok((state, false))
+}
+
+/// The file's text: JSON whose `private_key` is a key.
+pub fn parse(text: &str) -> Result<ShareState, String> {
+    let state: ShareState = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    state.key_pair().map_err(|e| format!("private_key: {e}"))?;
+    Ok(state)
+}
+
+/// The file's text for `state`, as `parse` reads it.
+pub fn render(state: &ShareState) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(state).map(|text| text + "\n")
 }
 
 pub fn save(path: &Path, state: &ShareState) -> io::Result<()> {
@@ -144,9 +154,9 @@ pub fn save(path: &Path, state: &ShareState) -> io::Result<()> {
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     let _ = std::fs::remove_file(&tmp);
-    let text = serde_json::to_string_pretty(state).map_err(|e| ctx(io::Error::other(e)))?;
+    let text = render(state).map_err(|e| ctx(io::Error::other(e)))?;
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(ctx)?;
-    f.write_all(text.as_bytes()).and_then(|()| f.write_all(b"\n")).and_then(|()| f.sync_all()).map_err(ctx)?;
+    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(ctx)?;
     std::fs::rename(&tmp, path).map_err(ctx)
 }
 
