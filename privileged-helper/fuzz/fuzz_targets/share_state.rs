@@ -1,8 +1,8 @@
 //! Any text as the share's state file (`<config>.share.json`): parsing never panics; what
-//! parses has a usable private key, is written back as text that parses to the same state (and
-//! the same text again), never shows our private key in its Debug form; and the roster built
-//! from its teammates lets a teammate connect only from an address of the link subnet that is
-//! not reserved and no one else's.
+//! parses has a usable private key, is written back as text that parses to the same state less
+//! the legacy `exposed` list (and the same text again), never shows our private key in its
+//! Debug form; and the roster built from its teammates lets a teammate connect only from an
+//! address of the link subnet that is not reserved and no one else's.
 #![no_main]
 
 use std::collections::BTreeSet;
@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     state.key_pair().expect("parse checked the key");
     let written = render(&state).expect("a state serialises");
     let back = parse(&written).unwrap_or_else(|e| panic!("{written} does not parse back: {e}"));
-    assert!(back == state, "{written}");
+    // An earlier version's `exposed` subnets are read (to be reported) and never written back.
+    let mut expected = state.clone();
+    expected.legacy_exposed.clear();
+    assert!(back == expected, "{written}");
     assert_eq!(render(&back).ok().as_deref(), Some(written.as_str()));
     let shown_elsewhere = state
         .teammates
