@@ -37,7 +37,7 @@ fn session(alive: bool) -> TunnelView {
         guest_v6: None,
         mtu: Some(1400),
         session: Some(SessionInfo {
-            id: "00".repeat(8),
+            fingerprint: "00".repeat(4),
             guest: "198.18.0.2:1".parse().unwrap(),
             alive,
             handshake_age_ms: 5,

@@ -101,7 +101,7 @@ fn tunnel() -> TunnelView {
         guest_v6: Some("fdd0:d0c4:2511::2".into()),
         mtu: Some(1400),
         session: Some(SessionInfo {
-            id: "3b8061cddbc537b6".into(),
+            fingerprint: "3b8061cd".into(),
             guest: "192.168.65.3:48500".parse().unwrap(),
             alive: true,
             handshake_age_ms: 1649,

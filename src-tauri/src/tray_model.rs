@@ -140,7 +140,7 @@ mod tests {
             guest_v6: None,
             mtu: Some(1400),
             session: Some(dockroute_api::SessionInfo {
-                id: "00".repeat(8),
+                fingerprint: "00".repeat(4),
                 guest: "198.18.0.2:1".parse().unwrap(),
                 alive: true,
                 handshake_age_ms: 5,

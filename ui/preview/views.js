@@ -22,7 +22,7 @@ window.DockroutePreviewViews = {
       "guest_v6": "fdd0:d0c4:2511::2",
       "mtu": 1400,
       "session": {
-        "id": "3b8061cddbc537b6",
+        "fingerprint": "3b8061cd",
         "guest": "192.168.65.3:48500",
         "alive": true,
         "handshake_age_ms": 1649,
@@ -442,7 +442,7 @@ window.DockroutePreviewViews = {
       "guest_v6": "fdd0:d0c4:2511::2",
       "mtu": 1400,
       "session": {
-        "id": "3b8061cddbc537b6",
+        "fingerprint": "3b8061cd",
         "guest": "192.168.65.3:48500",
         "alive": true,
         "handshake_age_ms": 1649,
