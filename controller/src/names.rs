@@ -72,21 +72,27 @@ pub struct NameSet {
 }
 
 /// Which addresses are reachable: on a bridge network the user did not switch off, in a subnet
-/// whose route does not conflict with another interface's.
+/// whose route does not conflict with another interface's and is not skipped (public space no
+/// `route` line covers).
 #[derive(Debug, Clone, Default)]
 pub struct Routed {
     networks: BTreeMap<String, Vec<IpNet>>,
-    conflicts: Vec<IpNet>,
+    unrouted: Vec<IpNet>,
 }
 
 impl Routed {
     pub fn new(networks: &[BridgeNetwork], disabled: &BTreeSet<String>, routes: &[RouteStatus]) -> Routed {
+        let config_routes = crate::discovery::config_routes(routes);
+        let skipped = (networks.iter().flat_map(|n| &n.subnets))
+            .filter(|s| crate::discovery::skipped(s, &config_routes).is_some())
+            .copied();
         Routed {
             networks: (networks.iter().filter(|n| !disabled.contains(&n.name)))
                 .map(|n| (n.name.clone(), n.subnets.clone()))
                 .collect(),
-            conflicts: (routes.iter().filter(|r| matches!(r.state, RouteState::Conflict { .. })))
+            unrouted: (routes.iter().filter(|r| matches!(r.state, RouteState::Conflict { .. })))
                 .map(|r| r.net)
+                .chain(skipped)
                 .collect(),
         }
     }
@@ -94,7 +100,7 @@ impl Routed {
     pub fn contains(&self, network: &str, ip: IpAddr) -> bool {
         self.networks
             .get(network)
-            .is_some_and(|subnets| subnets.iter().any(|s| s.contains(&ip) && !self.conflicts.contains(s)))
+            .is_some_and(|subnets| subnets.iter().any(|s| s.contains(&ip) && !self.unrouted.contains(s)))
     }
 }
 

@@ -179,6 +179,8 @@ fn connected(conflict: bool) -> View {
         container("dockroute-guest", &[(LABEL_OURS, "1")], &[("host", "", "")], &[]),
     ];
     if conflict {
+        // A compose network on public space (a documentation range): skipped, with the line.
+        bridges.push(bridge("compose_lab", &["203.0.113.0/24"]));
         bridges.push(bridge("vpn_clash", &["10.8.0.0/16"]));
         let covering = RouteState::Conflict { interface: "utun3".into(), route: "10.8.0.0/14".parse().unwrap() };
         routes.push(route("10.8.0.0/16", covering));

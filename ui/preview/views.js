@@ -42,6 +42,7 @@ window.DockroutePreviewViews = {
         "enabled": true,
         "route": "installed",
         "conflict": null,
+        "skipped": null,
         "checkable": true,
         "exposed": true,
         "exposed_by_config": false
@@ -57,6 +58,7 @@ window.DockroutePreviewViews = {
         "enabled": true,
         "route": "installed",
         "conflict": null,
+        "skipped": null,
         "checkable": true,
         "exposed": false,
         "exposed_by_config": false
@@ -71,7 +73,23 @@ window.DockroutePreviewViews = {
         "enabled": false,
         "route": "disabled",
         "conflict": null,
+        "skipped": null,
         "checkable": true,
+        "exposed": false,
+        "exposed_by_config": false
+      },
+      {
+        "id": "8059ee0e4347a8fb8059ee0e4347a8fb8059ee0e4347a8fb8059ee0e4347a8fb",
+        "name": "compose_lab",
+        "subnets": [
+          "203.0.113.0/24"
+        ],
+        "containers": 0,
+        "enabled": false,
+        "route": "skipped",
+        "conflict": null,
+        "skipped": "Skipped: 203.0.113.0/24 is public address space: add `route 203.0.113.0/24` to the helper's config to route it",
+        "checkable": false,
         "exposed": false,
         "exposed_by_config": false
       },
@@ -85,6 +103,7 @@ window.DockroutePreviewViews = {
         "enabled": false,
         "route": "conflict",
         "conflict": "Route 10.8.0.0/16 conflicts with utun3 (10.8.0.0/14) — a VPN or another network uses these addresses",
+        "skipped": null,
         "checkable": false,
         "exposed": false,
         "exposed_by_config": false
@@ -462,6 +481,7 @@ window.DockroutePreviewViews = {
         "enabled": true,
         "route": "installed",
         "conflict": null,
+        "skipped": null,
         "checkable": true,
         "exposed": true,
         "exposed_by_config": false
@@ -477,6 +497,7 @@ window.DockroutePreviewViews = {
         "enabled": true,
         "route": "installed",
         "conflict": null,
+        "skipped": null,
         "checkable": true,
         "exposed": false,
         "exposed_by_config": false
@@ -491,6 +512,7 @@ window.DockroutePreviewViews = {
         "enabled": false,
         "route": "disabled",
         "conflict": null,
+        "skipped": null,
         "checkable": true,
         "exposed": false,
         "exposed_by_config": false
