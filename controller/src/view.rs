@@ -79,6 +79,8 @@ pub enum ProblemKind {
     /// macOS: the helper is registered and waits for the user's switch in Login Items.
     HelperNeedsApproval,
     RouteConflict,
+    /// A network on public address space is not routed (no `route` line covers it).
+    RouteSkipped,
     Other,
 }
 
@@ -86,7 +88,7 @@ impl ProblemKind {
     /// Whether the tunnel cannot work at all while this problem lasts (the phase is `error`),
     /// as opposed to a warning next to a working tunnel.
     pub fn blocks(self) -> bool {
-        !matches!(self, ProblemKind::RouteConflict)
+        !matches!(self, ProblemKind::RouteConflict | ProblemKind::RouteSkipped)
     }
 }
 
@@ -248,16 +250,19 @@ impl View {
         }
     }
 
-    /// The problem to show when no blocking one is set: the first route conflict, if any.
+    /// The problem to show when no blocking one is set: the first route conflict, else the
+    /// first network skipped for its public subnet, if any.
     pub fn conflict_warning(&self) -> Option<Problem> {
-        self.networks.iter().find_map(|n| {
-            n.conflict.as_ref().map(|c| Problem {
-                kind: ProblemKind::RouteConflict,
-                title: format!("Network {} is not routed", n.name),
-                detail: c.clone(),
-                action: None,
+        let warning = |kind, n: &NetworkView, detail: &String| Problem {
+            kind,
+            title: format!("Network {} is not routed", n.name),
+            detail: detail.clone(),
+            action: None,
+        };
+        (self.networks.iter().find_map(|n| n.conflict.as_ref().map(|c| warning(ProblemKind::RouteConflict, n, c))))
+            .or_else(|| {
+                self.networks.iter().find_map(|n| n.skipped.as_ref().map(|s| warning(ProblemKind::RouteSkipped, n, s)))
             })
-        })
     }
 }
 

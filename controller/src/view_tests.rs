@@ -361,4 +361,10 @@ fn a_compose_network_on_a_public_subnet_is_shown_skipped_with_the_route_line_tha
     assert_eq!(rows[1].skipped, None, "a route line covers it");
     assert!(rows[2].skipped.as_deref().unwrap().contains("route 2a00:1450::/64"));
     assert_eq!(serde_json::to_value(&rows[0]).unwrap()["route"], "skipped");
+    // Said in the banner (and `--headless`'s log), as a warning next to a working tunnel.
+    let v = View { want_connected: true, tunnel: Some(session(true)), networks: rows, ..Default::default() };
+    let warning = v.conflict_warning().unwrap();
+    assert_eq!((warning.kind, warning.title.as_str()), (ProblemKind::RouteSkipped, "Network evil is not routed"));
+    assert!(warning.detail.contains("add `route 8.8.8.0/24`"));
+    assert!(!warning.kind.blocks());
 }

@@ -28,11 +28,13 @@ const UPDATE_VAR: &str = "DOCKROUTE_UPDATE_FIXTURES";
 const APP_VERSION: &str = "0.1.0";
 const ENGINE: &str = "unix:///var/run/docker.sock";
 /// The drop counters the helper reports: one per engine `DropReason`, by `DropReason::name()`.
-const DROP_NAMES: [&str; 9] = [
+const DROP_NAMES: [&str; 11] = [
     "malformed",
     "bad_version",
     "wrong_session",
+    "wrong_peer",
     "replay",
+    "counter_jump",
     "auth_failed",
     "unexpected_handshake",
     "no_session",

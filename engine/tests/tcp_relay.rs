@@ -75,13 +75,7 @@ async fn a_connection_without_a_welcome_is_closed_at_its_deadline_one_with_stays
     assert!(listener.is_tcp(idle_peer));
 
     // A guest that the host core answers with a Welcome.
-    let guest_core = core_socket().await;
-    let connector = Connector::start(server, guest_core.local_addr().unwrap()).await.unwrap();
-    guest_core.send_to(&[1, 1, 0, 0], connector.local_addr()).await.unwrap();
-    let (_, guest_peer) = recv(&host_core).await;
-    let welcome = [vec![MsgType::Welcome as u8, 1, 0, 0], vec![0; 104]].concat();
-    host_core.send_to(&welcome, guest_peer).await.unwrap();
-    assert_eq!(recv(&guest_core).await.0, welcome);
+    let (_guest_core, guest_peer, _connector) = welcomed_guest(&host_core).await;
 
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(!listener.is_tcp(idle_peer), "closed at the deadline");
@@ -105,19 +99,27 @@ async fn flood(server: SocketAddr, source: &str, n: usize) -> Vec<tokio::net::Tc
     open
 }
 
-/// A guest whose connection carried a Welcome, over a real listener: (host core, guest core,
-/// the host's view of the guest, the connector).
+/// A guest connecting to the listener in front of `host_core`, which answers its Hello with a
+/// Welcome: (guest core, the host's view of the guest, the connector).
+async fn welcomed_guest(host_core: &UdpSocket) -> (UdpSocket, SocketAddr, Connector) {
+    let server = host_core.local_addr().unwrap();
+    let guest_core = core_socket().await;
+    let connector = Connector::start(server, guest_core.local_addr().unwrap()).await.unwrap();
+    guest_core.send_to(&[1, 1, 0, 0], connector.local_addr()).await.unwrap();
+    let (_, guest_peer) = recv(host_core).await;
+    let welcome = [vec![MsgType::Welcome as u8, 1, 0, 0], vec![0; 104]].concat();
+    host_core.send_to(&welcome, guest_peer).await.unwrap();
+    assert_eq!(recv(&guest_core).await.0, welcome);
+    (guest_core, guest_peer, connector)
+}
+
+/// An authenticated guest over a real listener: (host core, guest core, the host's view of the
+/// guest, the listener, the connector).
 async fn authenticated_guest(limits: Limits) -> (UdpSocket, UdpSocket, SocketAddr, TcpListener, Connector) {
     let host_core = core_socket().await;
     let server = host_core.local_addr().unwrap();
     let listener = TcpListener::start(server, server, limits).await.unwrap();
-    let guest_core = core_socket().await;
-    let connector = Connector::start(server, guest_core.local_addr().unwrap()).await.unwrap();
-    guest_core.send_to(&[1, 1, 0, 0], connector.local_addr()).await.unwrap();
-    let (_, guest_peer) = recv(&host_core).await;
-    let welcome = [vec![MsgType::Welcome as u8, 1, 0, 0], vec![0; 104]].concat();
-    host_core.send_to(&welcome, guest_peer).await.unwrap();
-    assert_eq!(recv(&guest_core).await.0, welcome);
+    let (guest_core, guest_peer, connector) = welcomed_guest(&host_core).await;
     (host_core, guest_core, guest_peer, listener, connector)
 }
 

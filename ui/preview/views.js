@@ -288,11 +288,13 @@ window.DockroutePreviewViews = {
         "auth_failed": 0,
         "bad_inner_packet": 0,
         "bad_version": 0,
+        "counter_jump": 0,
         "malformed": 2,
         "no_session": 0,
         "oversized": 0,
         "replay": 0,
         "unexpected_handshake": 0,
+        "wrong_peer": 0,
         "wrong_session": 0
       },
       "dns": {
@@ -680,11 +682,13 @@ window.DockroutePreviewViews = {
         "auth_failed": 0,
         "bad_inner_packet": 0,
         "bad_version": 0,
+        "counter_jump": 0,
         "malformed": 2,
         "no_session": 0,
         "oversized": 0,
         "replay": 0,
         "unexpected_handshake": 0,
+        "wrong_peer": 0,
         "wrong_session": 0
       },
       "dns": {
