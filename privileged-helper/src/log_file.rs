@@ -30,19 +30,14 @@ pub fn restrict_std_streams() -> Vec<String> {
 
 /// The old and new mode, if `fd` is a regular file whose mode had to change.
 pub fn restrict(fd: BorrowedFd<'_>) -> std::io::Result<Option<(u32, u32)>> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a plain fstat into zeroed memory on a descriptor we borrow.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let mode = u32::from(st.st_mode);
-    let regular = mode & u32::from(libc::S_IFMT) == u32::from(libc::S_IFREG);
-    let Some(private) = private_mode(regular, mode) else { return Ok(None) };
-    // fchmod on the open descriptor: no path, so nothing can swap the file in between.
-    if unsafe { libc::fchmod(fd.as_raw_fd(), private as libc::mode_t) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    use std::os::unix::fs::PermissionsExt;
+    // A duplicate of the descriptor: the same open file, so no path can be swapped in between
+    // (metadata is fstat, set_permissions is fchmod).
+    let file = std::fs::File::from(fd.try_clone_to_owned()?);
+    let meta = file.metadata()?;
+    let mode = meta.permissions().mode();
+    let Some(private) = private_mode(meta.file_type().is_file(), mode) else { return Ok(None) };
+    file.set_permissions(std::fs::Permissions::from_mode(private))?;
     Ok(Some((mode & 0o7777, private)))
 }
 
