@@ -28,8 +28,8 @@ pub struct GuestArgs {
     /// Name of the TUN device to create.
     #[arg(long, default_value = "dockroute0")]
     pub tun_name: String,
-    /// Internal networks and subnet pairs, written by the controller (`internal CIDR`,
-    /// `iptables A+B` lines); re-read when it changes.
+    /// Internal networks, subnet pairs and the routes teammates may reach, written by the
+    /// controller (`internal CIDR`, `iptables A+B`, `expose CIDR` lines); re-read when it changes.
     #[arg(long)]
     pub rules_file: Option<PathBuf>,
     /// Leave the VM's firewall alone (a VM without Docker, or rules managed by hand).

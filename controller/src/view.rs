@@ -400,11 +400,19 @@ pub fn network_views(
         .collect()
 }
 
-/// Marks the networks teammates may reach: one of their subnets is among the helper's exposed
-/// routes (a config line makes the toggle read-only: the file owns it).
+/// Marks the networks teammates may reach: the app's toggle by network id (a network made again
+/// on the same subnet is not the one exposed), a config line by subnet (which makes the toggle
+/// read-only: the file owns it).
 pub fn mark_exposed(networks: &mut [NetworkView], exposed: &[ExposedRoute]) {
     for n in networks {
-        let hits: Vec<&ExposedRoute> = exposed.iter().filter(|e| n.subnets.contains(&e.net)).collect();
+        let hits: Vec<&ExposedRoute> = exposed
+            .iter()
+            .filter(|e| match (&e.network, e.source) {
+                (Some(id), _) => *id == n.id,
+                (None, ExposedBy::Config) => n.subnets.contains(&e.net),
+                (None, ExposedBy::Api) => false,
+            })
+            .collect();
         n.exposed = !hits.is_empty();
         n.exposed_by_config = hits.iter().any(|e| e.source == ExposedBy::Config);
     }

@@ -15,10 +15,20 @@ fn a_network_is_exposed_when_one_of_its_subnets_is_and_a_config_line_locks_the_t
         BridgeNetwork::test("x", &[]),
     ];
     let mut views = network_views(&nets, &BTreeSet::new(), &[], &[]);
-    let exposed = |net: &str, source| ExposedRoute { net: net.parse().unwrap(), source };
-    mark_exposed(&mut views, &[exposed("fd00:1::/64", ExposedBy::Api), exposed("198.19.2.0/24", ExposedBy::Config)]);
+    let exposed = |net: &str, source, id: Option<&str>| ExposedRoute {
+        net: net.parse().unwrap(),
+        source,
+        network: id.map(str::to_string),
+    };
+    mark_exposed(
+        &mut views,
+        &[exposed("fd00:1::/64", ExposedBy::Api, Some("id-web")), exposed("198.19.2.0/24", ExposedBy::Config, None)],
+    );
     let got: Vec<(bool, bool)> = views.iter().map(|v| (v.exposed, v.exposed_by_config)).collect();
     assert_eq!(got, [(true, false), (true, true), (false, false)]);
+    // The same subnet exposed for a network that is gone: this one is not exposed.
+    mark_exposed(&mut views, &[exposed("198.19.1.0/24", ExposedBy::Api, Some("id-gone"))]);
+    assert!(!views[0].exposed, "exposure follows the network id, not the subnet");
     mark_exposed(&mut views, &[]);
     assert!(views.iter().all(|v| !v.exposed && !v.exposed_by_config), "taken back when the helper says so");
 }

@@ -55,6 +55,7 @@ fn bridge(name: &str, subnets: &[&str]) -> BridgeNetwork {
         id: id(name),
         name: name.into(),
         subnets: subnets.iter().map(|s| s.parse().unwrap()).collect(),
+        gateways: Vec::new(),
         internal: false,
     }
 }
@@ -227,7 +228,11 @@ fn share() -> ShareStatus {
         expose: Some("0.0.0.0:2512".parse().unwrap()),
         listening: true,
         error: None,
-        exposed: vec![ExposedRoute { net: "172.20.0.0/16".parse().unwrap(), source: ExposedBy::Api }],
+        exposed: vec![ExposedRoute {
+            net: "172.20.0.0/16".parse().unwrap(),
+            source: ExposedBy::Api,
+            network: Some(id("mynet")),
+        }],
         teammates: vec![
             TeammateInfo {
                 name: "alice".into(),

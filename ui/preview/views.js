@@ -398,7 +398,8 @@ window.DockroutePreviewViews = {
       "exposed": [
         {
           "net": "172.20.0.0/16",
-          "source": "api"
+          "source": "api",
+          "network": "d69fc4dfc8673696d69fc4dfc8673696d69fc4dfc8673696d69fc4dfc8673696"
         }
       ],
       "teammates": [
@@ -792,7 +793,8 @@ window.DockroutePreviewViews = {
       "exposed": [
         {
           "net": "172.20.0.0/16",
-          "source": "api"
+          "source": "api",
+          "network": "d69fc4dfc8673696d69fc4dfc8673696d69fc4dfc8673696d69fc4dfc8673696"
         }
       ],
       "teammates": [

@@ -77,7 +77,16 @@ fn every_request_round_trips_and_has_the_documented_shape() {
             names: BTreeMap::from([("web".into(), vec!["172.18.0.2".parse().unwrap(), "fd00::2".parse().unwrap()])]),
             domains: BTreeMap::from([("*.shop.test".into(), vec!["172.18.0.3".parse().unwrap()])]),
         },
-        Op::SetRouteExposed { route: "172.18.0.0/16".parse().unwrap(), exposed: true },
+        Op::SetNetworkExposed { network: "4f1d".into(), exposed: true },
+        Op::SetNetworks {
+            networks: vec![crate::share::DockerNetwork {
+                id: "4f1d".into(),
+                name: "web".into(),
+                subnets: vec!["172.18.0.0/16".parse().unwrap()],
+                gateways: vec!["172.18.0.1".parse().unwrap()],
+                containers: vec!["172.18.0.2".parse().unwrap()],
+            }],
+        },
         Op::ShareAdd(ShareAdd { name: "alice".into(), ip: None, endpoint: Some("mac.lan:2512".into()), rotate: false }),
         Op::ShareList,
         Op::ShareRevoke { name: "alice".into() },

@@ -33,6 +33,23 @@ impl IpRoute {
     }
 }
 
+/// Why a subnet must not go through the tunnel: a prefix this short would swallow the
+/// internet (or the LAN), and loopback, link-local and multicast are never container networks.
+pub fn unroutable(net: &IpNet) -> Option<&'static str> {
+    let too_short = match net {
+        IpNet::V4(n) => n.prefix_len() < 8,
+        IpNet::V6(n) => n.prefix_len() < 16,
+    };
+    if too_short {
+        return Some("prefix too short for a container network (at least /8, or /16 for IPv6)");
+    }
+    let special = match net.network() {
+        IpAddr::V4(a) => a.is_loopback() || a.is_link_local() || a.is_multicast() || a.is_unspecified(),
+        IpAddr::V6(a) => a.is_loopback() || a.is_unicast_link_local() || a.is_multicast() || a.is_unspecified(),
+    };
+    special.then_some("loopback, link-local and multicast ranges are never routed")
+}
+
 /// Parses `ip -j -4|-6 route [show table main]` output (iproute2 ≥ 5), the one parser of it.
 /// `v6` only decides what "default" means; host routes take their length from the address.
 /// Entries it cannot read (no or an odd "dst") are skipped; JSON that is not an array of

@@ -108,6 +108,7 @@ impl Daemon {
         crate::authz::Policy {
             groups: self.state.config.allow_groups.clone(),
             signature: crate::authz::signature_rule(configured, self.bundle_requirement.as_ref()),
+            share_groups: self.state.config.share_groups.clone(),
         }
     }
 
@@ -192,6 +193,8 @@ impl Daemon {
                     if self.tunnel.is_some() {
                         let checked = self.check_routes();
                         if checked.changed {
+                            // A route in conflict or refused exposes nothing: the share follows.
+                            self.sync_share().await;
                             self.publish_status().await;
                         }
                         // Something to retry (a failed add, an unreadable table): not only at
@@ -235,6 +238,7 @@ impl Daemon {
                     d.set_names(&self.state.names);
                 }
             }
+            Step::Share => self.sync_share().await,
             Step::Nothing => {}
         }
         self.publish_status().await;

@@ -4,7 +4,7 @@
 //! plan out (`Routes::reconcile`); every case is a plain unit test. Also the link-subnet pick.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 use dockroute_api::{address_space, RouteSource, RouteState};
 use dockroute_engine::platform::table::{self, RouteEntry};
@@ -13,22 +13,8 @@ use ipnet::{IpNet, Ipv4Net};
 /// Docker never has more networks than this; a larger set is a mistake or an attack.
 pub const MAX_ROUTES: usize = 1024;
 
-/// Why a subnet must not go through the tunnel: a prefix this short would swallow the
-/// internet (or the LAN), and loopback, link-local and multicast are never container networks.
-pub fn unroutable(net: &IpNet) -> Option<&'static str> {
-    let too_short = match net {
-        IpNet::V4(n) => n.prefix_len() < 8,
-        IpNet::V6(n) => n.prefix_len() < 16,
-    };
-    if too_short {
-        return Some("prefix too short for a container network (at least /8, or /16 for IPv6)");
-    }
-    let special = match net.network() {
-        IpAddr::V4(a) => a.is_loopback() || a.is_link_local() || a.is_multicast() || a.is_unspecified(),
-        IpAddr::V6(a) => a.is_loopback() || a.is_unicast_link_local() || a.is_multicast() || a.is_unspecified(),
-    };
-    special.then_some("loopback, link-local and multicast ranges are never routed")
-}
+/// Why a subnet must not go through the tunnel (one rule for the config's lines and the app's).
+pub use dockroute_engine::platform::table::unroutable;
 
 /// The app's route set as `set_routes` accepts it: at most `MAX_ROUTES`, none unroutable,
 /// each normalised to its network. The error names the first offending route.
@@ -170,6 +156,8 @@ pub fn nth_host(net: Ipv4Net, n: u32) -> Ipv4Addr {
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use super::*;
 
     fn n(s: &str) -> IpNet {
