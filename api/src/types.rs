@@ -276,8 +276,9 @@ pub struct LinkInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
-    /// 16 hex digits.
-    pub id: String,
+    /// 8 hex digits of a hash of the session id. The id itself is never shown: data frames
+    /// carry no MAC, so whoever knows it and can send from the guest's address could forge them.
+    pub fingerprint: String,
     /// The guest's UDP address as the helper sees it.
     pub guest: SocketAddr,
     pub alive: bool,
@@ -409,7 +410,7 @@ pub fn render_status(s: &Status) -> String {
             let _ = writeln!(
                 o,
                 "  session {} with guest {}: {alive}, established {:.1} s ago, last heard {:.1} s ago, over {}",
-                x.id,
+                x.fingerprint,
                 x.guest,
                 x.handshake_age_ms as f64 / 1000.0,
                 x.last_seen_ms as f64 / 1000.0,

@@ -345,7 +345,16 @@ impl Controller {
                                 tracing::warn!("periodic sync failed: {e:#}");
                             }
                         }
-                        Wake::Helper(ev) => self.on_helper_event(ev),
+                        Wake::Helper(ev) => {
+                            self.on_helper_event(ev);
+                            // A `route` line added or removed changes which public networks
+                            // are asked for.
+                            if self.routes_sent.as_ref().is_some_and(|sent| *sent != self.desired_routes()) {
+                                if let Err(e) = self.sync().await {
+                                    tracing::warn!("sync after the helper's routes changed failed: {e:#}");
+                                }
+                            }
+                        }
                         Wake::Liveness => self.check_liveness().await,
                         Wake::Toggle => {
                             if let Err(e) = self.sync().await {
@@ -444,6 +453,14 @@ impl Controller {
         result
     }
 
+    /// The routes to ask the helper for: the networks switched on, public space only where
+    /// the helper's config routes (from its last status) cover it.
+    fn desired_routes(&self) -> Vec<IpNet> {
+        let status_routes = self.last_status.as_ref().map(|s| s.routes.as_slice()).unwrap_or_default();
+        let config_routes = discovery::config_routes(status_routes);
+        discovery::desired_routes(&self.networks, &self.channels.disabled.borrow(), &config_routes)
+    }
+
     /// Lists networks, tells the helper the routes, makes sure the guest runs with current rules.
     async fn sync_once(&mut self) -> anyhow::Result<()> {
         let listed = self.docker.list_networks(None::<bollard::query_parameters::ListNetworksOptions>).await;
@@ -458,7 +475,7 @@ impl Controller {
         self.networks = discovery::bridge_networks(&all);
         self.refresh_containers().await;
         self.publish();
-        let routes = discovery::desired_routes(&self.networks, &self.channels.disabled.borrow());
+        let routes = self.desired_routes();
         if self.routes_sent.as_ref() != Some(&routes) {
             self.helper().await?.call(Op::SetRoutes { routes: routes.clone() }).await?;
             let shown: Vec<String> = routes.iter().map(ToString::to_string).collect();

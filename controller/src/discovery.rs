@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use bollard::models::{ContainerSummary, Network};
 use dockroute_api::share::{DockerNetwork, ExposedRoute};
-use dockroute_api::Pair;
+use dockroute_api::{address_space, Pair, RouteSource, RouteState, RouteStatus};
 use ipnet::IpNet;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,11 +59,29 @@ pub fn bridge_networks(all: &[Network]) -> Vec<BridgeNetwork> {
 }
 
 /// Every subnet of every bridge network the user did not switch off (by name), once, in a
-/// stable order.
-pub fn desired_routes(networks: &[BridgeNetwork], disabled: &BTreeSet<String>) -> Vec<IpNet> {
-    let set: BTreeSet<IpNet> =
-        networks.iter().filter(|n| !disabled.contains(&n.name)).flat_map(|n| n.subnets.iter().copied()).collect();
+/// stable order; a subnet on public address space only where one of the helper's
+/// `config_routes` covers it (`skipped` says why the others are not asked for).
+pub fn desired_routes(networks: &[BridgeNetwork], disabled: &BTreeSet<String>, config_routes: &[IpNet]) -> Vec<IpNet> {
+    let set: BTreeSet<IpNet> = (networks.iter().filter(|n| !disabled.contains(&n.name)))
+        .flat_map(|n| n.subnets.iter().copied())
+        .filter(|s| skipped(s, config_routes).is_none())
+        .collect();
     set.into_iter().collect()
+}
+
+/// The helper's `route` lines, as its status reports them (one it refused covers nothing).
+pub fn config_routes(status_routes: &[RouteStatus]) -> Vec<IpNet> {
+    (status_routes.iter())
+        .filter(|r| r.source == RouteSource::Config && !matches!(r.state, RouteState::Failed { .. }))
+        .map(|r| r.net)
+        .collect()
+}
+
+/// Why a network's subnet is not asked for: public address space no `route` line covers. A
+/// compose file can give a network any subnet; routing `8.8.8.0/24` would take that range
+/// from the internet on this machine.
+pub fn skipped(subnet: &IpNet, config_routes: &[IpNet]) -> Option<String> {
+    address_space::needs_route_line(subnet, config_routes)
 }
 
 /// The networks as the helper's share needs them (`set_networks`): ids, gateways, and the
@@ -166,7 +184,7 @@ mod tests {
         let b = bridge_networks(&all);
         let names: Vec<&str> = b.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["app", "bridge", "dup", "private"]);
-        let routes: Vec<String> = desired_routes(&b, &BTreeSet::new()).iter().map(ToString::to_string).collect();
+        let routes: Vec<String> = desired_routes(&b, &BTreeSet::new(), &[]).iter().map(ToString::to_string).collect();
         assert_eq!(routes, ["198.19.0.0/24", "198.19.1.0/24", "198.19.2.0/24", "2001:2:0:1::/64"]);
     }
 
@@ -194,6 +212,36 @@ mod tests {
         assert!(text.contains("iptables 198.19.1.0+198.19.3.0\n"));
         let line = text.lines().find(|l| l.starts_with("iptables ")).unwrap();
         assert_eq!(line["iptables ".len()..].parse::<Pair>(), Ok(pair), "the guest reads back the same pair");
+    }
+
+    #[test]
+    fn a_compose_network_on_public_space_is_not_asked_for_until_a_config_route_covers_it() {
+        let b = [
+            BridgeNetwork::test("app", &["172.18.0.0/16"]),
+            BridgeNetwork::test("evil", &["8.8.8.0/24"]),
+            BridgeNetwork::test("lab", &["203.0.113.0/24", "fd00:113::/64"]),
+        ];
+        let shown = |routes: Vec<IpNet>| routes.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(shown(desired_routes(&b, &BTreeSet::new(), &[])), ["172.18.0.0/16", "fd00:113::/64"]);
+        let line: IpNet = "203.0.113.0/24".parse().unwrap();
+        assert_eq!(
+            shown(desired_routes(&b, &BTreeSet::new(), &[line])),
+            ["172.18.0.0/16", "203.0.113.0/24", "fd00:113::/64"]
+        );
+        assert!(skipped(&"8.8.8.0/24".parse().unwrap(), &[line]).unwrap().contains("add `route 8.8.8.0/24`"));
+    }
+
+    #[test]
+    fn config_routes_are_the_helpers_route_lines_it_did_not_refuse() {
+        let r = |net: &str, source, state| RouteStatus { net: net.parse().unwrap(), source, enabled: true, state };
+        let status = [
+            r("203.0.113.0/24", RouteSource::Config, RouteState::Installed),
+            r("198.51.100.0/24", RouteSource::Config, RouteState::Disabled),
+            r("0.0.0.0/1", RouteSource::Config, RouteState::Failed { message: "prefix too short".into() }),
+            r("172.18.0.0/16", RouteSource::App, RouteState::Installed),
+        ];
+        let got: Vec<String> = config_routes(&status).iter().map(ToString::to_string).collect();
+        assert_eq!(got, ["203.0.113.0/24", "198.51.100.0/24"]);
     }
 
     #[test]

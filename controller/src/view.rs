@@ -79,6 +79,8 @@ pub enum ProblemKind {
     /// macOS: the helper is registered and waits for the user's switch in Login Items.
     HelperNeedsApproval,
     RouteConflict,
+    /// A network on public address space is not routed (no `route` line covers it).
+    RouteSkipped,
     Other,
 }
 
@@ -86,7 +88,7 @@ impl ProblemKind {
     /// Whether the tunnel cannot work at all while this problem lasts (the phase is `error`),
     /// as opposed to a warning next to a working tunnel.
     pub fn blocks(self) -> bool {
-        !matches!(self, ProblemKind::RouteConflict)
+        !matches!(self, ProblemKind::RouteConflict | ProblemKind::RouteSkipped)
     }
 }
 
@@ -121,6 +123,8 @@ pub enum RouteShown {
     Disabled,
     Conflict,
     Failed,
+    /// On public address space no `route` line of the helper's config covers: not asked for.
+    Skipped,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +138,10 @@ pub struct NetworkView {
     pub route: RouteShown,
     /// A sentence naming what the route collides with.
     pub conflict: Option<String>,
+    /// Why (a subnet of) it is not routed although switched on: public address space, with
+    /// the `route` line that would route it.
+    #[serde(default)]
+    pub skipped: Option<String>,
     /// A network whose route collides cannot be switched on from here.
     pub checkable: bool,
     /// Teammates may reach it (a subnet of it is exposed).
@@ -242,16 +250,19 @@ impl View {
         }
     }
 
-    /// The problem to show when no blocking one is set: the first route conflict, if any.
+    /// The problem to show when no blocking one is set: the first route conflict, else the
+    /// first network skipped for its public subnet, if any.
     pub fn conflict_warning(&self) -> Option<Problem> {
-        self.networks.iter().find_map(|n| {
-            n.conflict.as_ref().map(|c| Problem {
-                kind: ProblemKind::RouteConflict,
-                title: format!("Network {} is not routed", n.name),
-                detail: c.clone(),
-                action: None,
+        let warning = |kind, n: &NetworkView, detail: &String| Problem {
+            kind,
+            title: format!("Network {} is not routed", n.name),
+            detail: detail.clone(),
+            action: None,
+        };
+        (self.networks.iter().find_map(|n| n.conflict.as_ref().map(|c| warning(ProblemKind::RouteConflict, n, c))))
+            .or_else(|| {
+                self.networks.iter().find_map(|n| n.skipped.as_ref().map(|s| warning(ProblemKind::RouteSkipped, n, s)))
             })
-        })
     }
 }
 
@@ -333,17 +344,22 @@ pub fn tunnel_view(s: &Status) -> TunnelView {
 }
 
 /// One row per bridge network: the user's toggle, and what the helper did with its routes.
-/// `routes` is the helper's last report; a subnet it does not mention yet is pending.
+/// `routes` is the helper's last report; a subnet it does not mention yet is pending. A subnet
+/// on public space that none of its config routes covers is skipped (`discovery::skipped`).
 pub fn network_views(
     networks: &[BridgeNetwork],
     disabled: &BTreeSet<String>,
     routes: &[RouteStatus],
     containers: &[ContainerView],
 ) -> Vec<NetworkView> {
+    let config_routes = crate::discovery::config_routes(routes);
     networks
         .iter()
         .map(|n| {
             let enabled = !disabled.contains(&n.name);
+            let skipped: Vec<String> =
+                n.subnets.iter().filter_map(|s| crate::discovery::skipped(s, &config_routes)).collect();
+            let all_skipped = !n.subnets.is_empty() && skipped.len() == n.subnets.len();
             let states: Vec<&RouteState> =
                 n.subnets.iter().filter_map(|s| routes.iter().find(|r| r.net == *s).map(|r| &r.state)).collect();
             let conflict = states.iter().find_map(|st| match st {
@@ -355,6 +371,8 @@ pub fn network_views(
             });
             let route = if conflict.is_some() {
                 RouteShown::Conflict
+            } else if !skipped.is_empty() {
+                RouteShown::Skipped
             } else if !enabled {
                 RouteShown::Disabled
             } else if states.iter().any(|s| matches!(s, RouteState::Failed { .. })) {
@@ -370,10 +388,11 @@ pub fn network_views(
                 name: n.name.clone(),
                 subnets: n.subnets.clone(),
                 containers: count,
-                enabled: enabled && conflict.is_none(),
+                enabled: enabled && conflict.is_none() && !all_skipped,
                 route,
-                checkable: conflict.is_none(),
+                checkable: conflict.is_none() && !all_skipped,
                 conflict,
+                skipped: (!skipped.is_empty()).then(|| format!("Skipped: {}", skipped.join("; "))),
                 exposed: false,
                 exposed_by_config: false,
             }

@@ -47,7 +47,7 @@ fn session(alive: bool) -> TunnelView {
         guest_v6: None,
         mtu: Some(1400),
         session: Some(SessionInfo {
-            id: "00".repeat(8),
+            fingerprint: "00".repeat(4),
             guest: "198.18.0.2:1".parse().unwrap(),
             alive,
             handshake_age_ms: 5,
@@ -169,9 +169,9 @@ fn only_enabled_networks_become_routes() {
     ];
     let disabled: BTreeSet<String> = ["b".to_string(), "c".to_string()].into();
     let want: Vec<IpNet> = vec!["198.19.1.0/24".parse().unwrap()];
-    assert_eq!(crate::discovery::desired_routes(&nets, &disabled), want);
+    assert_eq!(crate::discovery::desired_routes(&nets, &disabled, &[]), want);
     assert_eq!(
-        crate::discovery::desired_routes(&nets, &BTreeSet::new()).len(),
+        crate::discovery::desired_routes(&nets, &BTreeSet::new(), &[]).len(),
         2,
         "a subnet shared by two networks is one route"
     );
@@ -338,4 +338,43 @@ fn a_pending_approval_replaces_only_the_helper_problem_it_explains() {
     };
     v.show_helper_approval();
     assert_eq!(v.problem.unwrap().kind, ProblemKind::HelperNotInstalled);
+}
+
+#[test]
+fn a_compose_network_on_a_public_subnet_is_shown_skipped_with_the_route_line_that_would_route_it() {
+    let nets = [
+        BridgeNetwork::test("evil", &["8.8.8.0/24"]),
+        BridgeNetwork::test("lab", &["203.0.113.0/24"]),
+        BridgeNetwork::test("dual", &["198.19.7.0/24", "2a00:1450::/64"]),
+    ];
+    let line = RouteStatus {
+        net: "203.0.113.0/24".parse().unwrap(),
+        source: RouteSource::Config,
+        enabled: true,
+        state: RouteState::Installed,
+    };
+    let rows = network_views(&nets, &BTreeSet::new(), &[line, route("198.19.7.0/24", RouteState::Installed)], &[]);
+    let shown: Vec<(RouteShown, bool, bool)> = rows.iter().map(|r| (r.route, r.enabled, r.checkable)).collect();
+    assert_eq!(
+        shown,
+        [
+            (RouteShown::Skipped, false, false),
+            (RouteShown::Installed, true, true),
+            // Its private half is routed and can still be switched off.
+            (RouteShown::Skipped, true, true),
+        ]
+    );
+    assert_eq!(
+        rows[0].skipped.as_deref(),
+        Some("Skipped: 8.8.8.0/24 is public address space: add `route 8.8.8.0/24` to the helper's config to route it")
+    );
+    assert_eq!(rows[1].skipped, None, "a route line covers it");
+    assert!(rows[2].skipped.as_deref().unwrap().contains("route 2a00:1450::/64"));
+    assert_eq!(serde_json::to_value(&rows[0]).unwrap()["route"], "skipped");
+    // Said in the banner (and `--headless`'s log), as a warning next to a working tunnel.
+    let v = View { want_connected: true, tunnel: Some(session(true)), networks: rows, ..Default::default() };
+    let warning = v.conflict_warning().unwrap();
+    assert_eq!((warning.kind, warning.title.as_str()), (ProblemKind::RouteSkipped, "Network evil is not routed"));
+    assert!(warning.detail.contains("add `route 8.8.8.0/24`"));
+    assert!(!warning.kind.blocks());
 }

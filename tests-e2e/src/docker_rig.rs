@@ -15,6 +15,7 @@ use crate::rig::{bin, read, Rig};
 /// hostile-teammate tests, whose teammate network is 198.18.(150+S).0/24) use a band of their
 /// own: bridge 198.18.(180+S).1/24, pool 198.18.(190+S).0/24, networks 198.19.(200+8(S-60)+i).0/24
 /// (the same addresses as other slots' in places, but never inside one slot's namespaces).
+/// Slots 65..=69 (local_attacker.rs) take the addresses of slot S-20, likewise.
 pub struct DockerRig {
     pub rig: Rig,
     pub dockerd: Dockerd,
@@ -30,7 +31,15 @@ pub struct DockerRig {
 pub fn subnet(slot: u8, i: u8) -> String {
     match slot {
         60..=64 => format!("198.19.{}.0/24", 200 + 8 * (slot - 60) + i),
-        _ => format!("198.19.{}.0/24", 160 + 8 * (slot - 40) + i),
+        _ => format!("198.19.{}.0/24", 160 + 8 * (in_band(slot) - 40) + i),
+    }
+}
+
+/// The slot among 41..=50 whose addresses `slot` uses.
+fn in_band(slot: u8) -> u8 {
+    match slot {
+        65..=69 => slot - 20,
+        _ => slot,
     }
 }
 
@@ -38,7 +47,10 @@ pub fn subnet(slot: u8, i: u8) -> String {
 fn bridge_and_pool(slot: u8) -> (String, String) {
     match slot {
         60..=64 => (format!("198.18.{}.1/24", 180 + slot), format!("198.18.{}.0/24", 190 + slot)),
-        _ => (format!("198.18.{}.1/24", 150 + slot), format!("198.18.{}.0/22", 200 + 4 * (slot - 40))),
+        _ => {
+            let s = in_band(slot);
+            (format!("198.18.{}.1/24", 150 + s), format!("198.18.{}.0/22", 200 + 4 * (s - 40)))
+        }
     }
 }
 

@@ -54,9 +54,12 @@ impl NameTable {
     pub fn new(suffix: &str, spec: &NameSpec, serial: u32) -> NameTable {
         let zones = spec.zones(suffix);
         let mut records: HashMap<String, Addrs> = HashMap::new();
-        let relative = spec.names.iter().map(|(n, a)| (format!("{n}.{suffix}"), a));
-        let absolute = spec.domains.iter().map(|(n, a)| (n.clone(), a));
-        for (name, addrs) in relative.chain(absolute) {
+        let relative: HashMap<String, &Vec<IpAddr>> =
+            spec.names.iter().map(|(n, a)| (format!("{n}.{suffix}"), a)).collect();
+        // A container's own name (relative) is never shared with a label domain that spells
+        // it out (`validate` refuses that too).
+        let absolute = spec.domains.iter().filter(|(n, _)| !relative.contains_key(*n)).map(|(n, a)| (n.clone(), a));
+        for (name, addrs) in relative.clone().into_iter().chain(absolute) {
             let entry = records.entry(name).or_default();
             for a in addrs {
                 match a {
@@ -231,13 +234,20 @@ mod tests {
     }
 
     #[test]
-    fn a_name_claimed_twice_has_every_address_once() {
-        let t =
-            table(&[("api.shop", &["172.18.0.3", "172.18.0.4"])], &[("api.shop.docker", &["172.18.0.4", "fd00::4"])]);
-        assert_eq!(
-            found(&t, "api.shop.docker"),
-            (vec!["172.18.0.3".into(), "172.18.0.4".into()], vec!["fd00::4".into()])
-        );
+    fn a_label_domain_spelling_out_a_containers_own_name_never_adds_its_addresses() {
+        // `validate` refuses such a set; a table built without it still keeps them apart.
+        let spec = NameSpec {
+            names: [("api.shop".to_string(), vec!["172.18.0.3".parse().unwrap(), "172.18.0.4".parse().unwrap()])]
+                .into(),
+            domains: [(
+                "api.shop.docker".to_string(),
+                vec!["172.18.0.66".parse().unwrap(), "fd00::66".parse().unwrap()],
+            )]
+            .into(),
+        };
+        assert!(validate(&spec.names, &spec.domains, "docker").is_err());
+        let t = NameTable::new("docker", &spec, 7);
+        assert_eq!(found(&t, "api.shop.docker"), (vec!["172.18.0.3".into(), "172.18.0.4".into()], vec![]));
         assert_eq!(t.zones(), ["docker"], "a domain inside the suffix adds no zone");
     }
 
