@@ -1,5 +1,6 @@
 /* Dockroute dashboard: the bridge networks with their route state and a switch each; a network
-   whose subnet another route owns says so and cannot be switched on. */
+   whose subnet another route owns says so and cannot be switched on, and one on public address
+   space says it is skipped and which `route` line would route it. */
 (function (D) {
   "use strict";
 
@@ -33,9 +34,10 @@
     const route = text(n.route) || "unknown";
     const subnets = arr(n.subnets).map(text).filter(Boolean);
     const conflict = text(n.conflict);
+    const skipped = text(n.skipped);
     const toggle = h("input", {
       type: "checkbox", class: "switch network-toggle", "data-focus": "toggle", "aria-label": "Route " + name,
-      title: n.checkable ? (n.enabled ? "Stop routing " : "Route ") + name : conflict || "This network can't be routed",
+      title: n.checkable ? (n.enabled ? "Stop routing " : "Route ") + name : conflict || skipped || "This network can't be routed",
     });
     toggle.checked = n.enabled === true;
     toggle.disabled = !n.checkable;
@@ -56,7 +58,8 @@
         h("div", { class: "network-meta" },
           h("span", { class: "subnets mono" }, subnets.length ? subnets.join(", ") : "no subnet"),
           Format.isNum(n.containers) ? h("span", { class: "network-containers" }, Format.plural(n.containers, "container")) : null),
-        conflict ? h("p", { class: "conflict" }, conflict) : null),
+        conflict ? h("p", { class: "conflict" }, conflict) : null,
+        skipped ? h("p", { class: "conflict skipped" }, skipped) : null),
       expose,
       toggle);
   }

@@ -23,7 +23,8 @@
       "link-host": host, "link-host-v6": host6, "link-guest": guest, "link-guest-v6": guest6,
       interface: text(t.interface) || "—", mtu: Format.isNum(t.mtu) ? "MTU " + t.mtu : "", listen: text(t.listen) || "—",
       "session-guest": session && text(session.guest) ? "↔ " + text(session.guest) : "",
-      "session-id": (session && text(session.id)) || "—",
+      // A fingerprint: the session id itself is never shown.
+      "session-id": (session && text(session.fingerprint)) || "—",
       // The path the live session takes: UDP, or the TCP fallback when UDP is blocked.
       transport: session ? (text(session.transport) || "udp").toUpperCase() : "—",
       engine: text(v.engine) || "not found", "helper-socket": text(v.helper_socket) || "—",

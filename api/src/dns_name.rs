@@ -45,6 +45,40 @@ pub fn normalise(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// Reserved for private use (RFC 6761's `.test` and `.example`, RFC 8375's `.home.arpa`,
+/// ICANN's `.internal`): never a public name, so answering below them takes nothing from the
+/// internet.
+pub const PRIVATE_USE: [&str; 4] = ["test", "example", "internal", "home.arpa"];
+
+/// Whether `name` is `zone` or below it (label-wise: `notshop.test` is not below `shop.test`).
+pub fn is_below(name: &str, zone: &str) -> bool {
+    name == zone || name.strip_suffix(zone).is_some_and(|head| head.ends_with('.'))
+}
+
+/// Why an absolute name (a container's `dev.dockroute.domains` entry, normalised, `*.`
+/// allowed) may not be claimed, or None. It must lie below the suffix or below a private-use
+/// name (labels come with images: an image must not take over `github.com`, or `com`, on the
+/// user's machine). The suffix itself and its wildcard are not for labels either: the
+/// wildcard would answer every container name that does not exist (a stopped container's, a
+/// typo) with the label's container. `suffix` is None until the helper has said it.
+pub fn domain_problem(domain: &str, suffix: Option<&str>) -> Option<String> {
+    let zone = domain.strip_prefix("*.").unwrap_or(domain);
+    let strictly_below = |outer: &str| zone != outer && is_below(zone, outer);
+    if let Some(s) = suffix {
+        if zone == s {
+            return Some(format!("{domain}: .{s} and *.{s} are the containers' own names"));
+        }
+        if strictly_below(s) {
+            return None;
+        }
+    }
+    if PRIVATE_USE.iter().any(|p| strictly_below(p)) {
+        return None;
+    }
+    let allowed: Vec<String> = suffix.into_iter().chain(PRIVATE_USE).map(|d| format!(".{d}")).collect();
+    Some(format!("only names below {} are answered", allowed.join(", ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +110,30 @@ mod tests {
         assert_eq!(long.len(), 255);
         assert_eq!(name_problem(&long, false).as_deref(), Some("255 characters (at most 253)"));
         assert_eq!(normalise("Web.Docker."), "web.docker");
+    }
+
+    #[test]
+    fn a_label_may_not_claim_a_public_zone_the_suffix_or_its_wildcard() {
+        let outside = "only names below .docker, .test, .example, .internal, .home.arpa are answered";
+        for attack in
+            ["com", "*.com", "example.com", "github.com", "*.github.com", "test", "*.test", "arpa", "home.arpa"]
+        {
+            assert_eq!(domain_problem(attack, Some("docker")).as_deref(), Some(outside), "{attack}");
+        }
+        for own in ["docker", "*.docker"] {
+            let why = domain_problem(own, Some("docker")).unwrap();
+            assert!(why.contains("the containers' own names"), "{own}: {why}");
+        }
+        for ok in
+            ["shop.test", "*.shop.test", "a.b.internal", "x.home.arpa", "db.example", "extra.docker", "*.shop.docker"]
+        {
+            assert_eq!(domain_problem(ok, Some("docker")), None, "{ok}");
+        }
+        assert_eq!(
+            domain_problem("extra.docker", None).as_deref(),
+            Some("only names below .test, .example, .internal, .home.arpa are answered"),
+            "before the suffix is known, only the private-use names"
+        );
+        assert!(is_below("a.shop.test", "shop.test") && !is_below("notshop.test", "shop.test"));
     }
 }

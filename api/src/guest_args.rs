@@ -28,8 +28,8 @@ pub struct GuestArgs {
     /// Name of the TUN device to create.
     #[arg(long, default_value = "dockroute0")]
     pub tun_name: String,
-    /// Internal networks and subnet pairs, written by the controller (`internal CIDR`,
-    /// `iptables A+B` lines); re-read when it changes.
+    /// Internal networks, subnet pairs and the routes teammates may reach, written by the
+    /// controller (`internal CIDR`, `iptables A+B`, `expose CIDR` lines); re-read when it changes.
     #[arg(long)]
     pub rules_file: Option<PathBuf>,
     /// Leave the VM's firewall alone (a VM without Docker, or rules managed by hand).
@@ -47,7 +47,10 @@ impl GuestArgs {
     /// Defaults for everything but the secret file, as the guest would parse them.
     pub fn new(secret_file: impl Into<PathBuf>) -> GuestArgs {
         let secret_file = secret_file.into();
-        GuestArgs::parse_from(["dockroute-guest", "--secret-file", &secret_file.to_string_lossy()])
+        GuestArgs::parse_from([
+            "dockroute-guest".to_string(),
+            format!("--secret-file={}", secret_file.to_string_lossy()),
+        ])
     }
 
     /// The helper on `port` under Docker Desktop's names for the host.
@@ -57,14 +60,15 @@ impl GuestArgs {
         self
     }
 
-    /// The arguments (without the program name) that parse back to `self`.
+    /// The arguments (without the program name) that parse back to `self`. Each value is
+    /// joined to its option (`--tun-name=X`): a separate value that starts with `-` would be
+    /// read as an option of its own.
     pub fn to_args(&self) -> Vec<String> {
-        let mut a =
-            vec!["--server".into(), self.server.clone(), "--fallback-server".into(), self.fallback_server.clone()];
-        a.extend(["--secret-file".into(), self.secret_file.to_string_lossy().into_owned()]);
-        a.extend(["--tun-name".into(), self.tun_name.clone()]);
+        let mut a = vec![format!("--server={}", self.server), format!("--fallback-server={}", self.fallback_server)];
+        a.push(format!("--secret-file={}", self.secret_file.to_string_lossy()));
+        a.push(format!("--tun-name={}", self.tun_name));
         if let Some(r) = &self.rules_file {
-            a.extend(["--rules-file".into(), r.to_string_lossy().into_owned()]);
+            a.push(format!("--rules-file={}", r.to_string_lossy()));
         }
         if self.no_firewall {
             a.push("--no-firewall".into());
@@ -73,7 +77,7 @@ impl GuestArgs {
             a.push("--log-json".into());
         }
         if self.transport != TransportMode::Auto {
-            a.extend(["--transport".into(), self.transport.to_string()]);
+            a.push(format!("--transport={}", self.transport));
         }
         a
     }
@@ -106,7 +110,24 @@ mod tests {
         assert_eq!(plain.transport, TransportMode::Auto, "auto unless told");
         let udp = GuestArgs { transport: TransportMode::Udp, ..plain.clone() };
         assert_eq!(parse(&udp.to_args()), udp);
-        assert!(!plain.to_args().contains(&"--transport".to_string()), "the default is not spelled out");
+        assert!(!plain.to_args().iter().any(|a| a.starts_with("--transport")), "the default is not spelled out");
+    }
+
+    /// Found by the `guest_args` fuzz target: `--secret-file=--helpecret` parsed, and rendered as
+    /// `--secret-file --helpecret` it no longer did (clap took the value for an option).
+    #[test]
+    fn values_that_start_with_dashes_render_as_values_not_options() {
+        let dashed = GuestArgs {
+            server: "-h:2511".into(),
+            tun_name: "--no-firewall".into(),
+            rules_file: Some("--help".into()),
+            ..GuestArgs::new("--helpecret")
+        };
+        assert_eq!(parse(&dashed.to_args()), dashed);
+        assert!(!dashed.no_firewall);
+        let from_fuzzer = ["--secret-file=--helpecret", "--tun-name=dr1", "--server=198.18.0.e1:2600"];
+        let parsed = parse(&from_fuzzer.map(String::from));
+        assert_eq!(parse(&parsed.to_args()), parsed);
     }
 
     #[test]

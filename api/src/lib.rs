@@ -9,6 +9,7 @@
 //! - `share`: teammates over WireGuard (`share_*` operations, their status and counters).
 //! - `guest_args`: the guest's command line, rendered by the controller, parsed by the guest.
 //! - `dns_name`: what a container's DNS name may be (the controller and the helper check alike).
+//! - `address_space`: which subnets are private (routed for the app without a `route` line).
 //! - `transport`: the tunnel's path (UDP, or TCP frames when UDP is broken) and its setting.
 //! - `launchd`: the helper's job on macOS as both its installer and the app see it (the label,
 //!   both ways in, what `launchctl print` says).
@@ -17,6 +18,7 @@
 //! API boundary: this crate is what a client of the helper depends on; it never depends on
 //! the daemon, the engine or Docker.
 
+pub mod address_space;
 pub mod client;
 pub mod codec;
 pub mod dns_name;

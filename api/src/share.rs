@@ -2,7 +2,7 @@
 //! answer, the share's part of the status and of the counters, and how the CLI prints them.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -48,10 +48,33 @@ pub struct ShareStatus {
     pub unattributed_drops: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What teammates may reach in one route: the containers of the Docker network behind it
+/// (`network`), or, for a config line no Docker network stands behind, the route's addresses
+/// but its first (Docker's gateway by convention). Only routes that are routed count: a
+/// disabled, conflicting or refused one is not exposed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExposedRoute {
     pub net: IpNet,
     pub source: ExposedBy,
+    /// The Docker network's id (the app's toggle is kept by id).
+    #[serde(default)]
+    pub network: Option<String>,
+}
+
+/// A Docker network as the app reports it (`set_networks`). The helper never reads Docker's
+/// socket: this is how it knows which addresses are containers and which are the VM's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DockerNetwork {
+    /// Docker's network id: never reused, so a network made again has a new one.
+    pub id: String,
+    pub name: String,
+    pub subnets: Vec<IpNet>,
+    /// The bridge's addresses (the VM's own): never a teammate's destination.
+    #[serde(default)]
+    pub gateways: Vec<IpAddr>,
+    /// The addresses of the running containers attached to it.
+    #[serde(default)]
+    pub containers: Vec<IpAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -59,7 +82,7 @@ pub struct ExposedRoute {
 pub enum ExposedBy {
     /// A `route CIDR expose` line: change it in the file.
     Config,
-    /// `set_route_exposed` (the app's toggle), kept in the helper's share state.
+    /// `set_network_exposed` (the app's toggle), kept in the helper's share state by network id.
     Api,
 }
 
@@ -151,7 +174,11 @@ mod tests {
         let s = ShareStatus {
             expose: Some("0.0.0.0:2512".parse().unwrap()),
             listening: true,
-            exposed: vec![ExposedRoute { net: "198.19.1.0/24".parse().unwrap(), source: ExposedBy::Config }],
+            exposed: vec![ExposedRoute {
+                net: "198.19.1.0/24".parse().unwrap(),
+                source: ExposedBy::Config,
+                network: None,
+            }],
             teammates: vec![t],
             unattributed_drops: BTreeMap::from([("unknown_key".into(), 3)]),
             ..Default::default()

@@ -21,7 +21,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::pair::Pair;
-use crate::share::{ShareAdd, ShareConfig, ShareStatus, TeammateCounters};
+use crate::share::{DockerNetwork, ShareAdd, ShareConfig, ShareStatus, TeammateCounters};
 
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Requests and replies are small; a large frame is a bug or an attack.
@@ -73,9 +73,17 @@ pub enum Op {
         #[serde(default)]
         domains: BTreeMap<String, Vec<IpAddr>>,
     },
-    /// Lets teammates reach a route (or no longer); kept in the helper's share state.
-    SetRouteExposed {
-        route: IpNet,
+    /// The Docker networks behind the app's routes, as a whole set (like `set_routes`): what
+    /// "the containers of an exposed network" means to the helper (see `DockerNetwork`).
+    SetNetworks {
+        networks: Vec<DockerNetwork>,
+    },
+    /// Lets teammates reach the containers of a Docker network (or no longer), by the
+    /// network's id: a network that goes takes its exposure along, and a new one on the same
+    /// subnet is not exposed until someone says so. Kept in the helper's share state; needs
+    /// the right to share (see ARCHITECTURE.md's threat model).
+    SetNetworkExposed {
+        network: String,
         exposed: bool,
     },
     /// A teammate's key pair and WireGuard config (answer: `share_config`).
@@ -268,8 +276,9 @@ pub struct LinkInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
-    /// 16 hex digits.
-    pub id: String,
+    /// 8 hex digits of a hash of the session id. The id itself is never shown: data frames
+    /// carry no MAC, so whoever knows it and can send from the guest's address could forge them.
+    pub fingerprint: String,
     /// The guest's UDP address as the helper sees it.
     pub guest: SocketAddr,
     pub alive: bool,
@@ -342,7 +351,7 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ApiError)> {
     let Some(op) = value.get("op").and_then(serde_json::Value::as_str).map(str::to_owned) else {
         return Err((Some(id), ApiError::new(ErrorCode::BadRequest, "missing \"op\"")));
     };
-    const OPS: [&str; 14] = [
+    const OPS: [&str; 15] = [
         "hello",
         "status",
         "connect",
@@ -353,7 +362,8 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ApiError)> {
         "stats",
         "subscribe",
         "set_names",
-        "set_route_exposed",
+        "set_networks",
+        "set_network_exposed",
         "share_add",
         "share_list",
         "share_revoke",
@@ -400,7 +410,7 @@ pub fn render_status(s: &Status) -> String {
             let _ = writeln!(
                 o,
                 "  session {} with guest {}: {alive}, established {:.1} s ago, last heard {:.1} s ago, over {}",
-                x.id,
+                x.fingerprint,
                 x.guest,
                 x.handshake_age_ms as f64 / 1000.0,
                 x.last_seen_ms as f64 / 1000.0,

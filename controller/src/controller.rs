@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bollard::models::{ContainerSummary, EventMessage};
 use bollard::Docker;
 use dockroute_api::client::Client;
+use dockroute_api::share::DockerNetwork;
 use dockroute_api::{Event, Op, Status};
 use futures_util::StreamExt;
 use ipnet::IpNet;
@@ -71,6 +72,8 @@ pub struct Controller {
     names: NameSet,
     /// The names the helper has from us; None after the helper link was made again.
     names_sent: Option<NameSet>,
+    /// The networks (ids, gateways, containers) the helper's share has from us; likewise.
+    networks_sent: Option<Vec<DockerNetwork>>,
     last_status: Option<Status>,
     docker_problem: Option<Problem>,
     /// The last sync failed for another reason (the guest image, the helper refusing a route).
@@ -150,6 +153,7 @@ impl Controller {
             listed: Vec::new(),
             names: NameSet::default(),
             names_sent: None,
+            networks_sent: None,
             last_status: None,
             docker_problem: None,
             sync_problem: None,
@@ -176,6 +180,7 @@ impl Controller {
             Ok(Connection::Made) => {
                 self.routes_sent = None;
                 self.names_sent = None;
+                self.networks_sent = None;
                 self.repair.helper_reconnected(Instant::now());
             }
             Err(problem) => return Err(ProblemError(problem).into()),
@@ -256,6 +261,20 @@ impl Controller {
         }
     }
 
+    /// Sends the helper the networks behind the routes (which addresses are containers, which
+    /// the VM's), if it does not have them yet: what exposing a network means to its share.
+    async fn send_networks(&mut self) {
+        let networks = discovery::docker_networks(&self.networks, &self.listed);
+        if self.networks_sent.as_ref() == Some(&networks) {
+            return;
+        }
+        let Some(helper) = self.helper.client() else { return };
+        match helper.call(Op::SetNetworks { networks: networks.clone() }).await {
+            Ok(_) => self.networks_sent = Some(networks),
+            Err(e) => tracing::warn!("the helper refused the networks: {e}"),
+        }
+    }
+
     /// Runs until `shutdown` resolves, then tears down or leaves everything as `Exit` says.
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = Exit>) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
@@ -327,7 +346,16 @@ impl Controller {
                                 tracing::warn!("periodic sync failed: {e:#}");
                             }
                         }
-                        Wake::Helper(ev) => self.on_helper_event(ev),
+                        Wake::Helper(ev) => {
+                            self.on_helper_event(ev);
+                            // A `route` line added or removed changes which public networks
+                            // are asked for.
+                            if self.routes_sent.as_ref().is_some_and(|sent| *sent != self.desired_routes()) {
+                                if let Err(e) = self.sync().await {
+                                    tracing::warn!("sync after the helper's routes changed failed: {e:#}");
+                                }
+                            }
+                        }
                         Wake::Liveness => self.check_liveness().await,
                         Wake::Toggle => {
                             if let Err(e) = self.sync().await {
@@ -396,6 +424,7 @@ impl Controller {
                 }
                 // At once: a name resolves within a second of `docker run`.
                 self.send_names().await;
+                self.send_networks().await;
             }
             Err(e) => tracing::warn!("cannot list containers: {e}"),
         }
@@ -425,6 +454,14 @@ impl Controller {
         result
     }
 
+    /// The routes to ask the helper for: the networks switched on, public space only where
+    /// the helper's config routes (from its last status) cover it.
+    fn desired_routes(&self) -> Vec<IpNet> {
+        let status_routes = self.last_status.as_ref().map(|s| s.routes.as_slice()).unwrap_or_default();
+        let config_routes = discovery::config_routes(status_routes);
+        discovery::desired_routes(&self.networks, &self.channels.disabled.borrow(), &config_routes)
+    }
+
     /// Lists networks, tells the helper the routes, makes sure the guest runs with current rules.
     async fn sync_once(&mut self) -> anyhow::Result<()> {
         let listed = self.docker.list_networks(None::<bollard::query_parameters::ListNetworksOptions>).await;
@@ -439,7 +476,7 @@ impl Controller {
         self.networks = discovery::bridge_networks(&all);
         self.refresh_containers().await;
         self.publish();
-        let routes = discovery::desired_routes(&self.networks, &self.channels.disabled.borrow());
+        let routes = self.desired_routes();
         if self.routes_sent.as_ref() != Some(&routes) {
             self.helper().await?.call(Op::SetRoutes { routes: routes.clone() }).await?;
             let shown: Vec<String> = routes.iter().map(ToString::to_string).collect();
@@ -447,6 +484,7 @@ impl Controller {
             self.routes_sent = Some(routes);
             self.repair.routes_sent();
         }
+        self.send_networks().await;
         if self.idle.is_idle() {
             // The routes stay; the guest sleeps until a container starts.
             return Ok(());
@@ -486,7 +524,8 @@ impl Controller {
     /// The guest's rules file: internal networks, the app's pairs and the helper config's.
     fn guest_rules(&self) -> String {
         let helper = self.last_status.as_ref().map(|s| s.iptables.as_slice()).unwrap_or_default();
-        discovery::guest_rules(&self.networks, &discovery::all_pairs(&self.opts.pairs, helper))
+        let exposed = self.last_status.as_ref().map(|s| s.share.exposed.as_slice()).unwrap_or_default();
+        discovery::guest_rules(&self.networks, &discovery::all_pairs(&self.opts.pairs, helper), exposed)
     }
 
     /// Carries out what the idle policy decided: the guest sleeps or wakes.
@@ -543,7 +582,8 @@ impl Controller {
         // status keeps the dashboard's handshake age and session state current.
         self.show_status(status);
         self.send_names().await;
-        // The helper's config file changed its `iptables` pairs: the guest gets them now. A
+        // The helper's config file changed its `iptables` pairs, or what is exposed changed:
+        // the guest gets them now. A
         // sleeping guest gets them when it wakes; asking Docker every second meanwhile is what
         // sleeping is meant to spare.
         if !self.idle.is_idle() && self.rules_sent.as_ref().is_some_and(|sent| *sent != self.guest_rules()) {

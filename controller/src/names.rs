@@ -11,13 +11,15 @@
 //!
 //! Label domains are honoured below the suffix and below the private-use names only (`.test`,
 //! `.example`, `.internal`, `.home.arpa`): labels come with images, and an image must not be
-//! able to take over `github.com` on the user's Mac.
+//! able to take over `github.com` on the user's Mac. Nor may a label take another container's
+//! own name, the suffix or its wildcard (`*.docker` would answer every name that does not
+//! exist). The helper checks the same rules (`dns_name::domain_problem`) on what it is sent.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use bollard::models::ContainerSummary;
-use dockroute_api::dns_name::{label_problem, name_problem, normalise};
+use dockroute_api::dns_name::{domain_problem, label_problem, name_problem, normalise, MAX_NAME_LEN};
 use dockroute_api::{RouteState, RouteStatus};
 use ipnet::IpNet;
 
@@ -26,8 +28,6 @@ use crate::discovery::BridgeNetwork;
 pub const LABEL_DOMAINS: &str = "dev.dockroute.domains";
 pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
-/// Reserved for private use (RFC 6761, RFC 8375, ICANN's `.internal`): never a public name.
-pub const PRIVATE_USE: [&str; 4] = ["test", "example", "internal", "home.arpa"];
 
 /// A name as the controller sends it: relative to the helper's suffix, or absolute.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -72,21 +72,27 @@ pub struct NameSet {
 }
 
 /// Which addresses are reachable: on a bridge network the user did not switch off, in a subnet
-/// whose route does not conflict with another interface's.
+/// whose route does not conflict with another interface's and is not skipped (public space no
+/// `route` line covers).
 #[derive(Debug, Clone, Default)]
 pub struct Routed {
     networks: BTreeMap<String, Vec<IpNet>>,
-    conflicts: Vec<IpNet>,
+    unrouted: Vec<IpNet>,
 }
 
 impl Routed {
     pub fn new(networks: &[BridgeNetwork], disabled: &BTreeSet<String>, routes: &[RouteStatus]) -> Routed {
+        let config_routes = crate::discovery::config_routes(routes);
+        let skipped = (networks.iter().flat_map(|n| &n.subnets))
+            .filter(|s| crate::discovery::skipped(s, &config_routes).is_some())
+            .copied();
         Routed {
             networks: (networks.iter().filter(|n| !disabled.contains(&n.name)))
                 .map(|n| (n.name.clone(), n.subnets.clone()))
                 .collect(),
-            conflicts: (routes.iter().filter(|r| matches!(r.state, RouteState::Conflict { .. })))
+            unrouted: (routes.iter().filter(|r| matches!(r.state, RouteState::Conflict { .. })))
                 .map(|r| r.net)
+                .chain(skipped)
                 .collect(),
         }
     }
@@ -94,16 +100,17 @@ impl Routed {
     pub fn contains(&self, network: &str, ip: IpAddr) -> bool {
         self.networks
             .get(network)
-            .is_some_and(|subnets| subnets.iter().any(|s| s.contains(&ip) && !self.conflicts.contains(s)))
+            .is_some_and(|subnets| subnets.iter().any(|s| s.contains(&ip) && !self.unrouted.contains(s)))
     }
 }
 
 /// The names of the running containers in `list` (our guest left out); `suffix`, once the
-/// helper told it, lets a label domain below it count as the relative name it is.
+/// helper told it, lets a label domain below it count. A label domain never takes another
+/// container's own name (its name or compose name): it is skipped, saying whose it is.
 pub fn name_set(list: &[ContainerSummary], routed: &Routed, suffix: Option<&str>) -> NameSet {
     let mut set = NameSet::default();
-    // Claim → (container names, addresses)
-    let mut owners: BTreeMap<Claim, (BTreeSet<String>, BTreeSet<IpAddr>)> = BTreeMap::new();
+    // Every container's own names first, so a label anywhere in the list can be checked.
+    let mut named = Vec::new();
     for c in list.iter().filter(|c| !is_guest(c)) {
         let Some(id) = c.id.clone() else { continue };
         let name = c.names.iter().flatten().next().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
@@ -111,13 +118,36 @@ pub fn name_set(list: &[ContainerSummary], routed: &Routed, suffix: Option<&str>
         if name.is_empty() || addrs.is_empty() {
             continue;
         }
-        let claims = claims_of(c, &name, suffix, &mut set.skipped);
+        let own = own_claims(c, &name, suffix, &mut set.skipped);
+        let labels = label_claims(c, &name, suffix, &mut set.skipped);
+        named.push((id, name, addrs, own, labels));
+    }
+    let mut own_names: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    for (_, name, _, own, _) in &named {
+        for claim in own {
+            own_names.entry(claim.full(suffix.unwrap_or_default())).or_default().insert(name);
+        }
+    }
+    // Claim → (container names, addresses)
+    let mut owners: BTreeMap<Claim, (BTreeSet<String>, BTreeSet<IpAddr>)> = BTreeMap::new();
+    for (id, name, addrs, own, labels) in &named {
+        let mut claims: BTreeSet<Claim> = own.iter().cloned().collect();
+        for claim in labels {
+            let full = claim.full(suffix.unwrap_or_default());
+            let others: Vec<&str> = own_names.get(&full).into_iter().flatten().copied().filter(|o| o != name).collect();
+            if others.is_empty() {
+                claims.insert(claim.clone());
+            } else {
+                let reason = format!("{full} is the name of container {}", others.join(", "));
+                set.skipped.push(Skipped { container: name.clone(), name: full, reason });
+            }
+        }
         for claim in &claims {
             let owner = owners.entry(claim.clone()).or_default();
             owner.0.insert(name.clone());
             owner.1.extend(addrs.iter().copied());
         }
-        set.claims.insert(id, claims);
+        set.claims.insert(id.clone(), claims.into_iter().collect());
     }
     for (claim, (containers, addrs)) in owners {
         let addrs: Vec<IpAddr> = addrs.into_iter().collect();
@@ -149,53 +179,51 @@ fn routed_addresses(c: &ContainerSummary, routed: &Routed) -> BTreeSet<IpAddr> {
         .collect()
 }
 
-/// The names one container claims; what cannot be a name goes to `skipped`.
-fn claims_of(c: &ContainerSummary, name: &str, suffix: Option<&str>, skipped: &mut Vec<Skipped>) -> Vec<Claim> {
+/// A container's own names: its name and its compose name, relative to the suffix; what
+/// cannot be a name goes to `skipped`, and so does a name too long once the suffix is appended
+/// (the helper would refuse the whole set for it).
+fn own_claims(c: &ContainerSummary, name: &str, suffix: Option<&str>, skipped: &mut Vec<Skipped>) -> Vec<Claim> {
     let mut skip = |n: &str, reason: String| {
         skipped.push(Skipped { container: name.to_string(), name: n.to_string(), reason });
     };
-    let mut claims = BTreeSet::new();
+    let mut claims = Vec::new();
     match label_problem(name) {
-        None => {
-            claims.insert(Claim::Relative(name.to_ascii_lowercase()));
-        }
+        None => claims.push(Claim::Relative(name.to_ascii_lowercase())),
         Some(why) => skip(name, why),
     }
-    let label = |k: &str| c.labels.as_ref().and_then(|l| l.get(k)).map(String::as_str).filter(|v| !v.is_empty());
-    if let (Some(service), Some(project)) = (label(COMPOSE_SERVICE), label(COMPOSE_PROJECT)) {
+    if let (Some(service), Some(project)) = (label(c, COMPOSE_SERVICE), label(c, COMPOSE_PROJECT)) {
         let compose = format!("{service}.{project}");
         match label_problem(service).or_else(|| label_problem(project)) {
-            None => {
-                claims.insert(Claim::Relative(compose.to_ascii_lowercase()));
-            }
+            None => claims.push(Claim::Relative(compose.to_ascii_lowercase())),
             Some(why) => skip(&compose, why),
         }
     }
-    for domain in label(LABEL_DOMAINS).unwrap_or_default().split(',').map(str::trim).filter(|d| !d.is_empty()) {
-        let normal = normalise(domain);
-        if let Some(why) = name_problem(&normal, true) {
-            skip(domain, why);
-            continue;
+    claims.retain(|claim| match (claim, suffix) {
+        (Claim::Relative(n), Some(s)) if n.len() + 1 + s.len() > MAX_NAME_LEN => {
+            skip(n, format!("{n}.{s} is longer than {MAX_NAME_LEN} characters"));
+            false
         }
-        let zone = normal.strip_prefix("*.").unwrap_or(&normal);
-        let below = |z: &str| zone.strip_suffix(z).is_some_and(|head| head.ends_with('.'));
-        match suffix {
-            Some(s) if normal.strip_suffix(s).is_some_and(|head| head.ends_with('.') && !head.starts_with("*.")) => {
-                claims.insert(Claim::Relative(normal[..normal.len() - s.len() - 1].to_string()));
-            }
-            Some(s) if below(s) || zone == s => {
-                claims.insert(Claim::Absolute(normal));
-            }
-            _ if PRIVATE_USE.iter().any(|p| below(p)) => {
-                claims.insert(Claim::Absolute(normal));
-            }
-            _ => {
-                let allowed: Vec<String> = suffix.into_iter().chain(PRIVATE_USE).map(|d| format!(".{d}")).collect();
-                skip(domain, format!("only names below {} are answered", allowed.join(", ")));
-            }
+        _ => true,
+    });
+    claims
+}
+
+/// The domains of a container's `dev.dockroute.domains` label that may be claimed
+/// (`dns_name::domain_problem`), as absolute names; the rest goes to `skipped`.
+fn label_claims(c: &ContainerSummary, name: &str, suffix: Option<&str>, skipped: &mut Vec<Skipped>) -> Vec<Claim> {
+    let mut claims = Vec::new();
+    for domain in label(c, LABEL_DOMAINS).unwrap_or_default().split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let normal = normalise(domain);
+        match name_problem(&normal, true).or_else(|| domain_problem(&normal, suffix)) {
+            None => claims.push(Claim::Absolute(normal)),
+            Some(reason) => skipped.push(Skipped { container: name.to_string(), name: domain.to_string(), reason }),
         }
     }
-    claims.into_iter().collect()
+    claims
+}
+
+fn label<'c>(c: &'c ContainerSummary, key: &str) -> Option<&'c str> {
+    c.labels.as_ref().and_then(|l| l.get(key)).map(String::as_str).filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]

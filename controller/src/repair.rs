@@ -148,7 +148,7 @@ mod tests {
             interface: side_up.then(|| "dockroute0".into()),
             link: None,
             session: session.map(|alive| SessionInfo {
-                id: "00".repeat(8),
+                fingerprint: "00".repeat(4),
                 guest: "198.18.0.2:1".parse().unwrap(),
                 alive,
                 handshake_age_ms: 0,

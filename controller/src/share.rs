@@ -1,5 +1,5 @@
 //! The dashboard's Share section: add a teammate (their config, and as a QR code for the
-//! WireGuard app), revoke one, and expose a network (its subnets) to teammates. Each is one
+//! WireGuard app), revoke one, and expose a network (by its Docker id) to teammates. Each is one
 //! call to the helper's API, authorised like every other; the view shows the result through
 //! the helper's status (`View::share`, `NetworkView::exposed`).
 
@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use dockroute_api::share::ShareAdd;
 use dockroute_api::{Answer, Client, Op};
-use ipnet::IpNet;
 use serde::Serialize;
 
 /// How the helper's logs name us.
@@ -52,20 +51,17 @@ pub async fn revoke_teammate(socket: &Path, name: &str) -> Result<(), String> {
     c.call(Op::ShareRevoke { name: name.to_string() }).await.map(drop).map_err(|e| e.to_string())
 }
 
-/// Exposes (or not) every subnet of a network.
-pub async fn set_exposed(socket: &Path, subnets: &[IpNet], exposed: bool) -> Result<(), String> {
-    if subnets.is_empty() {
-        return Err("this network has no subnet to expose".into());
+/// Exposes (or not) a Docker network, by its id: its exposure goes when it does.
+pub async fn set_exposed(socket: &Path, network_id: &str, exposed: bool) -> Result<(), String> {
+    if network_id.is_empty() {
+        return Err("this network has no id to expose it by".into());
     }
     let c = client(socket).await?;
-    for route in subnets {
-        match c.call(Op::SetRouteExposed { route: *route, exposed }).await {
-            Ok(Answer::Done) => {}
-            Ok(other) => return Err(format!("unexpected answer {other:?}")),
-            Err(e) => return Err(e.to_string()),
-        }
+    match c.call(Op::SetNetworkExposed { network: network_id.to_string(), exposed }).await {
+        Ok(Answer::Done) => Ok(()),
+        Ok(other) => Err(format!("unexpected answer {other:?}")),
+        Err(e) => Err(e.to_string()),
     }
-    Ok(())
 }
 
 /// The config as an SVG QR code: dark modules on white with a quiet zone, as scanners want.
@@ -141,8 +137,7 @@ mod tests {
         let e = add_teammate(&socket, "alice", false).await.unwrap_err();
         assert!(e.contains("helper not running"), "{e}");
         assert!(revoke_teammate(&socket, "alice").await.unwrap_err().contains("helper not running"));
-        let net: IpNet = "198.19.1.0/24".parse().unwrap();
-        assert!(set_exposed(&socket, &[net], true).await.unwrap_err().contains("helper not running"));
-        assert!(set_exposed(&socket, &[], true).await.unwrap_err().contains("no subnet"));
+        assert!(set_exposed(&socket, "4f1d", true).await.unwrap_err().contains("helper not running"));
+        assert!(set_exposed(&socket, "", true).await.unwrap_err().contains("no id"));
     }
 }

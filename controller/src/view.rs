@@ -87,6 +87,8 @@ pub enum ProblemKind {
     /// The running helper is older than the app, and installing it again takes a password.
     HelperOutdated,
     RouteConflict,
+    /// A network on public address space is not routed (no `route` line covers it).
+    RouteSkipped,
     Other,
 }
 
@@ -94,7 +96,7 @@ impl ProblemKind {
     /// Whether the tunnel cannot work at all while this problem lasts (the phase is `error`),
     /// as opposed to a warning next to a working tunnel.
     pub fn blocks(self) -> bool {
-        !matches!(self, ProblemKind::RouteConflict | ProblemKind::HelperOutdated)
+        !matches!(self, ProblemKind::RouteConflict | ProblemKind::RouteSkipped | ProblemKind::HelperOutdated)
     }
 }
 
@@ -131,6 +133,8 @@ pub enum RouteShown {
     Disabled,
     Conflict,
     Failed,
+    /// On public address space no `route` line of the helper's config covers: not asked for.
+    Skipped,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +148,10 @@ pub struct NetworkView {
     pub route: RouteShown,
     /// A sentence naming what the route collides with.
     pub conflict: Option<String>,
+    /// Why (a subnet of) it is not routed although switched on: public address space, with
+    /// the `route` line that would route it.
+    #[serde(default)]
+    pub skipped: Option<String>,
     /// A network whose route collides cannot be switched on from here.
     pub checkable: bool,
     /// Teammates may reach it (a subnet of it is exposed).
@@ -259,7 +267,7 @@ impl View {
     /// Says that the running helper is older than the app, when nothing else is wrong (it still
     /// works: a warning, not an error).
     pub fn show_helper_outdated(&mut self, helper: &str, app: &str) {
-        if self.problem.as_ref().is_none_or(|p| p.kind == ProblemKind::RouteConflict) {
+        if self.problem.as_ref().is_none_or(|p| !p.kind.blocks()) {
             self.problem = Some(helper_outdated_problem(helper, app));
         }
     }
@@ -269,16 +277,19 @@ impl View {
         matches!(kind, Some(ProblemKind::HelperNotInstalled | ProblemKind::HelperNotRunning))
     }
 
-    /// The problem to show when no blocking one is set: the first route conflict, if any.
+    /// The problem to show when no blocking one is set: the first route conflict, else the
+    /// first network skipped for its public subnet, if any.
     pub fn conflict_warning(&self) -> Option<Problem> {
-        self.networks.iter().find_map(|n| {
-            n.conflict.as_ref().map(|c| Problem {
-                kind: ProblemKind::RouteConflict,
-                title: format!("Network {} is not routed", n.name),
-                detail: c.clone(),
-                action: None,
+        let warning = |kind, n: &NetworkView, detail: &String| Problem {
+            kind,
+            title: format!("Network {} is not routed", n.name),
+            detail: detail.clone(),
+            action: None,
+        };
+        (self.networks.iter().find_map(|n| n.conflict.as_ref().map(|c| warning(ProblemKind::RouteConflict, n, c))))
+            .or_else(|| {
+                self.networks.iter().find_map(|n| n.skipped.as_ref().map(|s| warning(ProblemKind::RouteSkipped, n, s)))
             })
-        })
     }
 }
 
@@ -363,17 +374,22 @@ pub fn tunnel_view(s: &Status) -> TunnelView {
 }
 
 /// One row per bridge network: the user's toggle, and what the helper did with its routes.
-/// `routes` is the helper's last report; a subnet it does not mention yet is pending.
+/// `routes` is the helper's last report; a subnet it does not mention yet is pending. A subnet
+/// on public space that none of its config routes covers is skipped (`discovery::skipped`).
 pub fn network_views(
     networks: &[BridgeNetwork],
     disabled: &BTreeSet<String>,
     routes: &[RouteStatus],
     containers: &[ContainerView],
 ) -> Vec<NetworkView> {
+    let config_routes = crate::discovery::config_routes(routes);
     networks
         .iter()
         .map(|n| {
             let enabled = !disabled.contains(&n.name);
+            let skipped: Vec<String> =
+                n.subnets.iter().filter_map(|s| crate::discovery::skipped(s, &config_routes)).collect();
+            let all_skipped = !n.subnets.is_empty() && skipped.len() == n.subnets.len();
             let states: Vec<&RouteState> =
                 n.subnets.iter().filter_map(|s| routes.iter().find(|r| r.net == *s).map(|r| &r.state)).collect();
             let conflict = states.iter().find_map(|st| match st {
@@ -385,6 +401,8 @@ pub fn network_views(
             });
             let route = if conflict.is_some() {
                 RouteShown::Conflict
+            } else if !skipped.is_empty() {
+                RouteShown::Skipped
             } else if !enabled {
                 RouteShown::Disabled
             } else if states.iter().any(|s| matches!(s, RouteState::Failed { .. })) {
@@ -400,10 +418,11 @@ pub fn network_views(
                 name: n.name.clone(),
                 subnets: n.subnets.clone(),
                 containers: count,
-                enabled: enabled && conflict.is_none(),
+                enabled: enabled && conflict.is_none() && !all_skipped,
                 route,
-                checkable: conflict.is_none(),
+                checkable: conflict.is_none() && !all_skipped,
                 conflict,
+                skipped: (!skipped.is_empty()).then(|| format!("Skipped: {}", skipped.join("; "))),
                 exposed: false,
                 exposed_by_config: false,
             }
@@ -411,11 +430,19 @@ pub fn network_views(
         .collect()
 }
 
-/// Marks the networks teammates may reach: one of their subnets is among the helper's exposed
-/// routes (a config line makes the toggle read-only: the file owns it).
+/// Marks the networks teammates may reach: the app's toggle by network id (a network made again
+/// on the same subnet is not the one exposed), a config line by subnet (which makes the toggle
+/// read-only: the file owns it).
 pub fn mark_exposed(networks: &mut [NetworkView], exposed: &[ExposedRoute]) {
     for n in networks {
-        let hits: Vec<&ExposedRoute> = exposed.iter().filter(|e| n.subnets.contains(&e.net)).collect();
+        let hits: Vec<&ExposedRoute> = exposed
+            .iter()
+            .filter(|e| match (&e.network, e.source) {
+                (Some(id), _) => *id == n.id,
+                (None, ExposedBy::Config) => n.subnets.contains(&e.net),
+                (None, ExposedBy::Api) => false,
+            })
+            .collect();
         n.exposed = !hits.is_empty();
         n.exposed_by_config = hits.iter().any(|e| e.source == ExposedBy::Config);
     }

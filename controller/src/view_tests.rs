@@ -15,10 +15,20 @@ fn a_network_is_exposed_when_one_of_its_subnets_is_and_a_config_line_locks_the_t
         BridgeNetwork::test("x", &[]),
     ];
     let mut views = network_views(&nets, &BTreeSet::new(), &[], &[]);
-    let exposed = |net: &str, source| ExposedRoute { net: net.parse().unwrap(), source };
-    mark_exposed(&mut views, &[exposed("fd00:1::/64", ExposedBy::Api), exposed("198.19.2.0/24", ExposedBy::Config)]);
+    let exposed = |net: &str, source, id: Option<&str>| ExposedRoute {
+        net: net.parse().unwrap(),
+        source,
+        network: id.map(str::to_string),
+    };
+    mark_exposed(
+        &mut views,
+        &[exposed("fd00:1::/64", ExposedBy::Api, Some("id-web")), exposed("198.19.2.0/24", ExposedBy::Config, None)],
+    );
     let got: Vec<(bool, bool)> = views.iter().map(|v| (v.exposed, v.exposed_by_config)).collect();
     assert_eq!(got, [(true, false), (true, true), (false, false)]);
+    // The same subnet exposed for a network that is gone: this one is not exposed.
+    mark_exposed(&mut views, &[exposed("198.19.1.0/24", ExposedBy::Api, Some("id-gone"))]);
+    assert!(!views[0].exposed, "exposure follows the network id, not the subnet");
     mark_exposed(&mut views, &[]);
     assert!(views.iter().all(|v| !v.exposed && !v.exposed_by_config), "taken back when the helper says so");
 }
@@ -37,7 +47,7 @@ fn session(alive: bool) -> TunnelView {
         guest_v6: None,
         mtu: Some(1400),
         session: Some(SessionInfo {
-            id: "00".repeat(8),
+            fingerprint: "00".repeat(4),
             guest: "198.18.0.2:1".parse().unwrap(),
             alive,
             handshake_age_ms: 5,
@@ -159,9 +169,9 @@ fn only_enabled_networks_become_routes() {
     ];
     let disabled: BTreeSet<String> = ["b".to_string(), "c".to_string()].into();
     let want: Vec<IpNet> = vec!["198.19.1.0/24".parse().unwrap()];
-    assert_eq!(crate::discovery::desired_routes(&nets, &disabled), want);
+    assert_eq!(crate::discovery::desired_routes(&nets, &disabled, &[]), want);
     assert_eq!(
-        crate::discovery::desired_routes(&nets, &BTreeSet::new()).len(),
+        crate::discovery::desired_routes(&nets, &BTreeSet::new(), &[]).len(),
         2,
         "a subnet shared by two networks is one route"
     );
@@ -373,4 +383,43 @@ fn an_outdated_helper_is_a_warning_that_never_hides_a_real_problem() {
     let mut v = View { want_connected: true, problem: Some(docker.clone()), ..Default::default() };
     v.show_helper_outdated("0.1.0", "0.2.0");
     assert_eq!(v.problem, Some(docker));
+}
+
+#[test]
+fn a_compose_network_on_a_public_subnet_is_shown_skipped_with_the_route_line_that_would_route_it() {
+    let nets = [
+        BridgeNetwork::test("evil", &["8.8.8.0/24"]),
+        BridgeNetwork::test("lab", &["203.0.113.0/24"]),
+        BridgeNetwork::test("dual", &["198.19.7.0/24", "2a00:1450::/64"]),
+    ];
+    let line = RouteStatus {
+        net: "203.0.113.0/24".parse().unwrap(),
+        source: RouteSource::Config,
+        enabled: true,
+        state: RouteState::Installed,
+    };
+    let rows = network_views(&nets, &BTreeSet::new(), &[line, route("198.19.7.0/24", RouteState::Installed)], &[]);
+    let shown: Vec<(RouteShown, bool, bool)> = rows.iter().map(|r| (r.route, r.enabled, r.checkable)).collect();
+    assert_eq!(
+        shown,
+        [
+            (RouteShown::Skipped, false, false),
+            (RouteShown::Installed, true, true),
+            // Its private half is routed and can still be switched off.
+            (RouteShown::Skipped, true, true),
+        ]
+    );
+    assert_eq!(
+        rows[0].skipped.as_deref(),
+        Some("Skipped: 8.8.8.0/24 is public address space: add `route 8.8.8.0/24` to the helper's config to route it")
+    );
+    assert_eq!(rows[1].skipped, None, "a route line covers it");
+    assert!(rows[2].skipped.as_deref().unwrap().contains("route 2a00:1450::/64"));
+    assert_eq!(serde_json::to_value(&rows[0]).unwrap()["route"], "skipped");
+    // Said in the banner (and `--headless`'s log), as a warning next to a working tunnel.
+    let v = View { want_connected: true, tunnel: Some(session(true)), networks: rows, ..Default::default() };
+    let warning = v.conflict_warning().unwrap();
+    assert_eq!((warning.kind, warning.title.as_str()), (ProblemKind::RouteSkipped, "Network evil is not routed"));
+    assert!(warning.detail.contains("add `route 8.8.8.0/24`"));
+    assert!(!warning.kind.blocks());
 }

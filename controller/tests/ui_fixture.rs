@@ -28,11 +28,13 @@ const UPDATE_VAR: &str = "DOCKROUTE_UPDATE_FIXTURES";
 const APP_VERSION: &str = "0.1.0";
 const ENGINE: &str = "unix:///var/run/docker.sock";
 /// The drop counters the helper reports: one per engine `DropReason`, by `DropReason::name()`.
-const DROP_NAMES: [&str; 9] = [
+const DROP_NAMES: [&str; 11] = [
     "malformed",
     "bad_version",
     "wrong_session",
+    "wrong_peer",
     "replay",
+    "counter_jump",
     "auth_failed",
     "unexpected_handshake",
     "no_session",
@@ -53,6 +55,7 @@ fn bridge(name: &str, subnets: &[&str]) -> BridgeNetwork {
         id: id(name),
         name: name.into(),
         subnets: subnets.iter().map(|s| s.parse().unwrap()).collect(),
+        gateways: Vec::new(),
         internal: false,
     }
 }
@@ -101,7 +104,7 @@ fn tunnel() -> TunnelView {
         guest_v6: Some("fdd0:d0c4:2511::2".into()),
         mtu: Some(1400),
         session: Some(SessionInfo {
-            id: "3b8061cddbc537b6".into(),
+            fingerprint: "3b8061cd".into(),
             guest: "192.168.65.3:48500".parse().unwrap(),
             alive: true,
             handshake_age_ms: 1649,
@@ -179,6 +182,8 @@ fn connected(conflict: bool) -> View {
         container("dockroute-guest", &[(LABEL_OURS, "1")], &[("host", "", "")], &[]),
     ];
     if conflict {
+        // A compose network on public space (a documentation range): skipped, with the line.
+        bridges.push(bridge("compose_lab", &["203.0.113.0/24"]));
         bridges.push(bridge("vpn_clash", &["10.8.0.0/16"]));
         let covering = RouteState::Conflict { interface: "utun3".into(), route: "10.8.0.0/14".parse().unwrap() };
         routes.push(route("10.8.0.0/16", covering));
@@ -223,7 +228,11 @@ fn share() -> ShareStatus {
         expose: Some("0.0.0.0:2512".parse().unwrap()),
         listening: true,
         error: None,
-        exposed: vec![ExposedRoute { net: "172.20.0.0/16".parse().unwrap(), source: ExposedBy::Api }],
+        exposed: vec![ExposedRoute {
+            net: "172.20.0.0/16".parse().unwrap(),
+            source: ExposedBy::Api,
+            network: Some(id("mynet")),
+        }],
         teammates: vec![
             TeammateInfo {
                 name: "alice".into(),

@@ -63,6 +63,9 @@ pub struct Config {
     pub allow_groups: Vec<String>,
     /// macOS: a code requirement non-root callers must also satisfy (`require-signature`).
     pub require_signature: Option<String>,
+    /// Groups whose members may also hand out teammate keys, revoke them and expose networks
+    /// (`share-group`); empty: root only (and, on macOS, the signed app). Reloads live.
+    pub share_groups: Vec<String>,
     /// The DNS server for container names (`dns off`, `dns-suffix`).
     pub dns: DnsConfig,
     /// `transport auto|udp|tcp`: whether the helper also listens on TCP (same address and
@@ -238,6 +241,7 @@ impl Config {
             api_socket_mode: DEFAULT_API_SOCKET_MODE,
             allow_groups: Vec::new(),
             require_signature: None,
+            share_groups: Vec::new(),
             dns: DnsConfig::default(),
             transport: TransportMode::Auto,
             warnings: Vec::new(),
@@ -345,6 +349,12 @@ impl Config {
                     self.allow_groups.push(v.to_string());
                 }
             }
+            "share-group" => {
+                let v = one?;
+                if !self.share_groups.iter().any(|g| g == v) {
+                    self.share_groups.push(v.to_string());
+                }
+            }
             "dns" => {
                 self.dns.enabled = match one? {
                     "on" => true,
@@ -367,6 +377,11 @@ impl Config {
                 };
                 let given = parse_cidr(cidr).map_err(|m| bad(cidr, &m))?;
                 let net = given.trunc();
+                // Such a route is refused for routing; exposing it would hand teammates far more
+                // than containers, so the file is refused instead of the line being half-used.
+                if let Some(why) = crate::platform::table::unroutable(&net).filter(|_| expose) {
+                    return Err(bad(cidr, &format!("cannot be exposed: {why}")));
+                }
                 if net != given {
                     let msg = format!("route {cidr:?} has host bits set; using {net}");
                     self.warn(line, msg);

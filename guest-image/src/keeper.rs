@@ -10,6 +10,8 @@ use dockroute_engine::platform::table::{parse_ip_routes, IpRoute};
 use dockroute_engine::proto::SessionParams;
 use dockroute_stdx::process::Cmd;
 use dockroute_stdx::Settle;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::firewall::{Family, FirewallSpec, Iptables, SystemRunner};
@@ -18,12 +20,15 @@ use crate::rules::{self, Rules};
 /// `ip route` answers at once; this only bounds a wedged one.
 const ROUTES_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The tunnel as the firewall sees it: the device and the link subnets of the session.
+/// The tunnel as the firewall sees it: the device, the link subnets of the session and the
+/// Mac's addresses on them (everyone else on the tunnel is a teammate).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Link {
     tun: String,
     v4: Ipv4Net,
     v6: Option<Ipv6Net>,
+    mac_v4: Ipv4Addr,
+    mac_v6: Option<Ipv6Addr>,
 }
 
 impl Link {
@@ -31,7 +36,8 @@ impl Link {
     fn from_session(tun: &str, p: &SessionParams) -> Option<Link> {
         let v4 = Ipv4Net::new(p.guest_v4, p.prefix_v4).ok()?.trunc();
         let v6 = p.v6.and_then(|(_, g, prefix)| Ipv6Net::new(g, prefix).ok()).map(|n| n.trunc());
-        Some(Link { tun: tun.to_string(), v4, v6 })
+        let mac_v6 = p.v6.filter(|_| v6.is_some()).map(|(h, _, _)| h);
+        Some(Link { tun: tun.to_string(), v4, v6, mac_v4: p.host_v4, mac_v6 })
     }
 }
 
@@ -89,7 +95,7 @@ impl FirewallKeeper {
         let Some(text) = self.rules_text.offer(text) else { return };
         match rules::parse(&text) {
             Ok(r) => {
-                tracing::info!("rules: internal {:?}, pairs {:?}", r.internal, r.pairs);
+                tracing::info!("rules: internal {:?}, pairs {:?}, exposed {:?}", r.internal, r.pairs, r.exposed);
                 self.rules = r;
                 self.apply();
             }
@@ -131,15 +137,19 @@ impl FirewallKeeper {
             tun: link.tun,
             link_v4: link.v4,
             link_v6: link.v6,
+            mac_v4: link.mac_v4,
+            mac_v6: link.mac_v6,
             internal: self.rules.internal.clone(),
             pairs: pairs.clone(),
+            exposed: self.rules.exposed.clone(),
         };
         match self.iptables.apply(&spec) {
             Ok(()) => {
                 tracing::info!(
-                    "VM firewall rules applied ({} internal, {} pairs)",
+                    "VM firewall rules applied ({} internal, {} pairs, {} exposed to teammates)",
                     spec.internal.len(),
-                    spec.pairs.len()
+                    spec.pairs.len(),
+                    spec.exposed.len()
                 );
                 self.resolved_pairs = pairs;
             }
@@ -191,7 +201,13 @@ mod tests {
         let link = Link::from_session("dockroute0", &params(24, Some(("fd00:7::1", "fd00:7::2", 64)))).unwrap();
         assert_eq!(
             link,
-            Link { tun: "dockroute0".into(), v4: "198.18.7.0/24".parse().unwrap(), v6: "fd00:7::/64".parse().ok() }
+            Link {
+                tun: "dockroute0".into(),
+                v4: "198.18.7.0/24".parse().unwrap(),
+                v6: "fd00:7::/64".parse().ok(),
+                mac_v4: "198.18.7.1".parse().unwrap(),
+                mac_v6: "fd00:7::1".parse().ok(),
+            }
         );
         assert_eq!(Link::from_session("dockroute0", &params(24, None)).unwrap().v6, None);
         assert_eq!(

@@ -1,10 +1,12 @@
 //! The rules file the controller copies into the guest container: which networks are
-//! `--internal` and which subnet pairs may reach each other. Same line format as the config
-//! file (`key value`, `#` comments), so one habit serves both.
+//! `--internal`, which subnet pairs may reach each other, and which routes teammates may reach
+//! (the helper's exposed routes; nothing else of the VM is theirs). Same line format as the
+//! config file (`key value`, `#` comments), so one habit serves both.
 //!
 //! ```text
 //! internal 198.19.2.0/24
 //! iptables 198.19.1.0+198.19.3.0
+//! expose 198.19.1.0/24
 //! ```
 
 use dockroute_api::Pair;
@@ -16,6 +18,8 @@ pub struct Rules {
     pub internal: Vec<IpNet>,
     /// Seed syntax, as addresses; resolved to subnets against the VM's routes when applied.
     pub pairs: Vec<Pair>,
+    /// What teammates may reach.
+    pub exposed: Vec<IpNet>,
 }
 
 /// Parses the file; an error names the line and the previous rules stay in force.
@@ -32,11 +36,15 @@ pub fn parse(text: &str) -> Result<Rules, String> {
                 let net: IpNet = cidr.parse().map_err(|_| err(format!("{cidr:?} is not a subnet")))?;
                 rules.internal.push(net.trunc());
             }
+            ["expose", cidr] => {
+                let net: IpNet = cidr.parse().map_err(|_| err(format!("{cidr:?} is not a subnet")))?;
+                rules.exposed.push(net.trunc());
+            }
             // `A-B` (the seed's "remove") needs no rule: absence is removal here. Skipped unread,
             // as before: a malformed remove line never cost the file its other rules.
             ["iptables", pair] if pair.contains('-') && !pair.contains('+') => {}
             ["iptables", pair] => rules.pairs.push(pair.parse::<Pair>().map_err(err)?),
-            _ => return Err(err("expected `internal CIDR` or `iptables A+B`".into())),
+            _ => return Err(err("expected `internal CIDR`, `iptables A+B` or `expose CIDR`".into())),
         }
     }
     Ok(rules)
@@ -71,6 +79,9 @@ mod tests {
         let e = parse("internal 198.19.2.0/24\nroute 1.2.3.0/24\n").unwrap_err();
         assert!(e.starts_with("line 2:"), "{e}");
         assert!(parse("internal nope").unwrap_err().contains("line 1"));
+        let r = parse("expose 198.19.1.7/24\nexpose 2001:2:1::/64\n").unwrap();
+        assert_eq!(r.exposed, ["198.19.1.0/24".parse::<IpNet>().unwrap(), "2001:2:1::/64".parse().unwrap()]);
+        assert!(parse("expose 198.19.1.0/24\nexpose everything\n").unwrap_err().starts_with("line 2:"));
         assert_eq!(parse("").unwrap(), Rules::default());
     }
 

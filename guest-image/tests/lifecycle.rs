@@ -5,9 +5,11 @@ mod common;
 use common::*;
 use dockroute_guest::firewall::{Backend, Family, Iptables};
 
-const FWD_V4: [&str; 7] = [
+const FWD_V4: [&str; 9] = [
     "-i dockroute0 -j ACCEPT",
-    "-o dockroute0 -j ACCEPT",
+    "-d 198.18.7.1/32 -o dockroute0 -j ACCEPT",
+    "-o dockroute0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    "-o dockroute0 -j DROP",
     "-s 198.19.1.0/24 -d 198.19.2.0/24 -j ACCEPT",
     "-s 198.19.2.0/24 -d 198.19.1.0/24 -j ACCEPT",
     "-s 198.19.4.0/24 -d 198.19.5.0/24 -j ACCEPT",
@@ -31,6 +33,7 @@ fn assert_all_jumps_first(ns: &Ns, b: Backend) {
     for v6 in [false, true] {
         assert_jump_first(ns, v6, b, "filter", "DOCKER-USER", "DOCKROUTE-FWD");
         assert_jump_first(ns, v6, b, "raw", "PREROUTING", "DOCKROUTE-PRE");
+        assert_jump_first(ns, v6, b, "filter", "OUTPUT", "DOCKROUTE-OUT");
         assert_jump_first(ns, v6, b, "nat", "POSTROUTING", "DOCKROUTE-POST");
         // No stray jump from FORWARD while DOCKER-USER exists.
         assert!(!ns.rules(v6, b, "filter", "FORWARD").iter().any(|r| r.contains("DOCKROUTE")));
@@ -55,9 +58,19 @@ fn lifecycle(b: Backend) {
     assert_all_jumps_first(&ns, b);
     assert_eq!(ns.rules(false, b, "filter", "DOCKROUTE-FWD"), strs(&FWD_V4));
     assert_eq!(
+        ns.rules(false, b, "raw", "DOCKROUTE-MATE"),
+        strs(&[
+            "-m addrtype --dst-type LOCAL -j DROP",
+            "-m addrtype ! --dst-type UNICAST -j DROP",
+            "-d 198.19.1.0/24 -j ACCEPT",
+            "-j DROP",
+        ])
+    );
+    assert_eq!(
         ns.rules(false, b, "raw", "DOCKROUTE-PRE"),
         strs(&[
-            "-i dockroute0 -j ACCEPT",
+            "-s 198.18.7.1/32 -i dockroute0 -j ACCEPT",
+            "-i dockroute0 -j DOCKROUTE-MATE",
             "-s 198.19.1.0/24 -d 198.19.2.0/24 -j ACCEPT",
             "-s 198.19.2.0/24 -d 198.19.1.0/24 -j ACCEPT",
             "-s 198.19.4.0/24 -d 198.19.5.0/24 -j ACCEPT",
@@ -70,7 +83,9 @@ fn lifecycle(b: Backend) {
         ns.rules(true, b, "filter", "DOCKROUTE-FWD"),
         strs(&[
             "-i dockroute0 -j ACCEPT",
-            "-o dockroute0 -j ACCEPT",
+            "-d 2001:2:7::1/128 -o dockroute0 -j ACCEPT",
+            "-o dockroute0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+            "-o dockroute0 -j DROP",
             "-s 2001:2:1::/64 -d 2001:2:2::/64 -j ACCEPT",
             "-s 2001:2:2::/64 -d 2001:2:1::/64 -j ACCEPT",
             "-j RETURN",
@@ -95,12 +110,13 @@ fn lifecycle(b: Backend) {
     fw.apply(&s2).unwrap();
     assert_all_jumps_first(&ns, b);
     let mut fwd = FWD_V4.to_vec();
-    fwd.drain(2..4);
+    fwd.drain(4..6);
     assert_eq!(ns.rules(false, b, "filter", "DOCKROUTE-FWD"), strs(&fwd));
     assert_eq!(
         ns.rules(false, b, "raw", "DOCKROUTE-PRE"),
         strs(&[
-            "-i dockroute0 -j ACCEPT",
+            "-s 198.18.7.1/32 -i dockroute0 -j ACCEPT",
+            "-i dockroute0 -j DOCKROUTE-MATE",
             "-s 198.19.4.0/24 -d 198.19.5.0/24 -j ACCEPT",
             "-s 198.19.5.0/24 -d 198.19.4.0/24 -j ACCEPT",
             "-j RETURN",

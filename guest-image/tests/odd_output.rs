@@ -40,8 +40,11 @@ fn junk_output_never_panics() {
         tun: "dockroute0".into(),
         link_v4: "198.18.7.1/24".parse().unwrap(),
         link_v6: Some("2001:2:7::/64".parse().unwrap()),
+        mac_v4: "198.18.7.1".parse().unwrap(),
+        mac_v6: Some("2001:2:7::1".parse().unwrap()),
         internal: vec!["198.19.3.0/24".parse().unwrap(), "2001:2:3::/64".parse().unwrap()],
         pairs: vec![("198.19.1.0/24".parse().unwrap(), "198.19.2.0/24".parse().unwrap())],
+        exposed: vec!["198.19.1.0/24".parse().unwrap()],
     };
     for seed in 0..2000u64 {
         let calls = std::rc::Rc::new(std::cell::Cell::new(0));

@@ -64,8 +64,11 @@ fn spec(internal: &[&str], pairs: &[(&str, &str)]) -> FirewallSpec {
         tun: "dockroute0".into(),
         link_v4: net("198.18.9.0/24"),
         link_v6: Some(net("2001:2:0:9::/64")),
+        mac_v4: net("198.18.9.2"),
+        mac_v6: Some(net("2001:2:0:9::2")),
         internal: internal.iter().map(|s| net(s)).collect(),
         pairs: pairs.iter().map(|(a, b)| (net(a), net(b))).collect(),
+        exposed: Vec::new(),
     }
 }
 
@@ -134,4 +137,135 @@ fn packets_legacy() {
 #[test]
 fn packets_nft() {
     packets(Backend::Nft);
+}
+
+/// A TCP connection from `src` (an address of `from`) to `dst:port`: true if it was accepted.
+fn tcp_from(from: &Ns, src: &str, dst: &str, port: u16) -> bool {
+    let py = format!(
+        "import socket; s=socket.socket(); s.settimeout(1.5); s.bind(('{src}',0)); s.connect(('{dst}',{port})); print('open')"
+    );
+    from.ok(&format!("python3 -c \"{py}\""))
+}
+
+/// The packet counters of our chain's rules that end in DROP, by rule, from `*-save -c`.
+fn drop_counters(ns: &Ns, b: Backend, chain: &str) -> Vec<(String, u64)> {
+    let save = ns.exec(&format!("{}-save -c", tool(false, b)));
+    let prefix = format!("-A {chain} ");
+    save.lines()
+        .filter_map(|l| {
+            let (counts, rule) = l.strip_prefix('[')?.split_once("] ")?;
+            let rule = rule.strip_prefix(&prefix)?;
+            let packets: u64 = counts.split(':').next()?.parse().ok()?;
+            rule.ends_with("-j DROP").then(|| (rule.to_string(), packets))
+        })
+        .collect()
+}
+
+fn dropped(ns: &Ns, b: Backend, chain: &str, rule: &str) -> u64 {
+    drop_counters(ns, b, chain).into_iter().find(|(r, _)| r == rule).map_or(0, |(_, n)| n)
+}
+
+/// A hostile teammate inside the tunnel (any source but the Mac's link address), against the
+/// real kernel: only the exposed network's containers answer; the VM itself (its gateways, its
+/// tunnel address, a service on its wildcard address, a published port that DNATs to a network
+/// that is not exposed), the network that is not exposed and the outside behind the VM's NAT
+/// stay dark, and each kind of drop is counted in our raw chain. Containers cannot call the
+/// teammate either. The Mac, on the same tunnel, keeps reaching all of it (the control).
+fn teammate_attacks(b: Backend) {
+    if !is_root() {
+        return;
+    }
+    let l = lab(b);
+    let out = Ns::new("out");
+    // An "outside" host behind the VM's NAT, with a listener.
+    l.vm.exec(&format!("ip link add vm-out type veth peer name eth0 netns {}", out.0));
+    l.vm.exec("ip addr add 198.18.10.1/24 dev vm-out");
+    l.vm.exec("ip link set vm-out up");
+    out.exec("ip addr add 198.18.10.2/24 dev eth0");
+    out.exec("ip link set eth0 up");
+    l.mac.exec("ip route add 198.18.10.0/24 via 198.18.9.1");
+    l.vm.ipt(false, b, "-t nat -A POSTROUTING -s 198.18.9.0/24 -o vm-out -j MASQUERADE");
+    l.vm.ipt(false, b, "-A FORWARD -o vm-out -j ACCEPT");
+    l.vm.ipt(false, b, "-A FORWARD -i vm-out -j ACCEPT");
+    // Docker's published port: 8080 on any local address DNATs to ctr2 (a network never exposed).
+    l.vm.ipt(false, b, "-t nat -N DOCKER");
+    l.vm.ipt(false, b, "-t nat -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER");
+    l.vm.ipt(false, b, "-t nat -A DOCKER -p tcp --dport 8080 -j DNAT --to-destination 198.19.2.2:7000");
+    // Listeners: the containers, the VM's wildcard address, the outside host.
+    let listen = |ns: &Ns, port: u16| {
+        let py = format!(
+            "import socket,threading; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
+             s.bind(('0.0.0.0',{port})); s.listen(64)\nwhile True: s.accept()[0].close()"
+        );
+        sh(&format!("ip netns exec {} timeout 120 python3 -c \"{py}\" >/dev/null 2>&1 &", ns.0));
+    };
+    listen(&l.ctr, 7000);
+    listen(&l._ctr2, 7000);
+    listen(&l.vm, 9999);
+    listen(&out, 7000);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The teammate: another address of the tunnel's far end.
+    l.mac.exec("ip addr add 198.18.9.3/24 dev eth0");
+    let mate = "198.18.9.3";
+    let mac = "198.18.9.2";
+
+    let mut fw = Iptables::detect(l.vm.runner()).unwrap();
+    fw.apply(&FirewallSpec { exposed: vec![net("198.19.1.0/24")], ..spec(&[], &[]) }).unwrap();
+
+    // The exposed container answers the teammate.
+    assert!(tcp_from(&l.mac, mate, "198.19.1.2", 7000), "the exposed container is the teammate's to reach");
+    assert!(l.mac.ok(&format!("busybox ping -c1 -W1 -I {mate} 198.19.1.2")));
+
+    let local = "-m addrtype --dst-type LOCAL -j DROP";
+    let not_exposed = "-j DROP";
+    for (what, dst, port, rule) in [
+        ("the exposed network's gateway (a service on the VM's wildcard address)", "198.19.1.1", 9999, local),
+        ("the other network's gateway", "198.19.2.1", 9999, local),
+        ("the VM's tunnel address", "198.18.9.1", 9999, local),
+        ("the VM's outside address", "198.18.10.1", 9999, local),
+        ("a published port DNATed to a network that is not exposed", "198.18.9.1", 8080, local),
+        ("the same published port on the exposed network's gateway", "198.19.1.1", 8080, local),
+        ("a container on a network that is not exposed", "198.19.2.2", 7000, not_exposed),
+        ("an outside host through the VM's NAT", "198.18.10.2", 7000, not_exposed),
+    ] {
+        let before = dropped(&l.vm, b, "DOCKROUTE-MATE", rule);
+        assert!(tcp_from(&l.mac, mac, dst, port), "control: the Mac reaches {what} ({dst}:{port})");
+        assert!(!tcp_from(&l.mac, mate, dst, port), "the teammate must not reach {what} ({dst}:{port})");
+        let after = dropped(&l.vm, b, "DOCKROUTE-MATE", rule);
+        assert!(after > before, "{what}: the drop is counted by `{rule}` ({before} -> {after})");
+    }
+    // Broadcast to the exposed network: dropped as not unicast.
+    let before = dropped(&l.vm, b, "DOCKROUTE-MATE", "-m addrtype ! --dst-type UNICAST -j DROP");
+    let py = format!("import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('{mate}',0)); s.sendto(b'x', ('198.19.1.255', 9))");
+    l.mac.exec(&format!("python3 -c \"{py}\""));
+    assert!(dropped(&l.vm, b, "DOCKROUTE-MATE", "-m addrtype ! --dst-type UNICAST -j DROP") > before);
+
+    // Nobody inside calls the teammate: only replies to what they opened go out the tunnel.
+    let before = dropped(&l.vm, b, "DOCKROUTE-FWD", "-o dockroute0 -j DROP");
+    assert!(l.ctr.ok(&format!("busybox ping -c1 -W1 {mac}")), "control: a container may call the Mac");
+    assert!(!l.ctr.ok(&format!("busybox ping -c1 -W1 {mate}")), "a container must not call a teammate");
+    assert!(dropped(&l.vm, b, "DOCKROUTE-FWD", "-o dockroute0 -j DROP") > before);
+    let before = dropped(&l.vm, b, "DOCKROUTE-OUT", "-o dockroute0 -j DROP");
+    assert!(!l.vm.ok(&format!("busybox ping -c1 -W1 {mate}")), "nor does the VM itself");
+    assert!(dropped(&l.vm, b, "DOCKROUTE-OUT", "-o dockroute0 -j DROP") > before);
+
+    // Taking the exposure back closes it for the teammate, not for the Mac.
+    fw.apply(&spec(&[], &[])).unwrap();
+    assert!(!tcp_from(&l.mac, mate, "198.19.1.2", 7000));
+    assert!(tcp_from(&l.mac, mac, "198.19.1.2", 7000));
+    fw.teardown().unwrap();
+    let _ = sh_ok(&format!("ip netns pids {} | xargs -r kill", l.vm.0));
+    for ns in [&l.ctr, &l._ctr2, &out] {
+        let _ = sh_ok(&format!("ip netns pids {} | xargs -r kill", ns.0));
+    }
+}
+
+#[test]
+fn teammate_attacks_on_the_vm_and_unexposed_networks_are_dropped_legacy() {
+    teammate_attacks(Backend::Legacy);
+}
+
+#[test]
+fn teammate_attacks_on_the_vm_and_unexposed_networks_are_dropped_nft() {
+    teammate_attacks(Backend::Nft);
 }

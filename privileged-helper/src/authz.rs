@@ -24,6 +24,8 @@ pub struct Policy {
     /// Empty: the platform's default groups.
     pub groups: Vec<String>,
     pub signature: Signature,
+    /// Groups that may also share (`share-group`); empty: root and the signed app only.
+    pub share_groups: Vec<String>,
 }
 
 /// What a non-root caller's code signature must satisfy, on top of its groups.
@@ -83,16 +85,18 @@ pub fn check(caller: &Caller, allowed: &[AllowedGroup]) -> Result<(), String> {
     if allowed.iter().filter_map(|g| g.gid).any(member) {
         return Ok(());
     }
-    let who = caller
-        .user
-        .as_ref()
-        .map_or_else(|| format!("uid {}", caller.uid), |u| format!("user {u} (uid {})", caller.uid));
+    let who = describe(caller);
     let names: Vec<&str> = allowed.iter().map(|g| g.name.as_str()).collect();
     Err(format!(
         "not authorised: {who} is neither root nor a member of group {}; an administrator can add the user to group {}",
         names.join(" or "),
         names.first().copied().unwrap_or("(none)")
     ))
+}
+
+/// "user alice (uid 501)", or "uid 501" for a user the database does not know.
+fn describe(caller: &Caller) -> String {
+    caller.user.as_ref().map_or_else(|| format!("uid {}", caller.uid), |u| format!("user {u} (uid {})", caller.uid))
 }
 
 /// What to do about the signature of a caller with `uid`.
@@ -144,6 +148,34 @@ pub fn app_bundle(exe: &Path) -> Option<PathBuf> {
     };
     let at = parts.windows(2).position(is_bundle)?;
     Some(parts[..=at].iter().collect())
+}
+
+/// Operations that hand teammates access, or take it back: a higher privilege than routing,
+/// since they reach past this Mac (ARCHITECTURE.md, threat model). Listing the share is not one.
+pub fn needs_share_right(op: &dockroute_api::Op) -> bool {
+    use dockroute_api::Op;
+    matches!(op, Op::ShareAdd(_) | Op::ShareRevoke { .. } | Op::SetNetworkExposed { .. })
+}
+
+/// Who may share: root; a member of a `share-group`; a caller whose code signature the helper
+/// verified against its requirement (`signed_app`: on macOS, the signed app). Any other API
+/// user may route, but not hand out teammate keys, revoke them or expose networks.
+pub fn share_check(caller: &Caller, share_groups: &[AllowedGroup], signed_app: bool) -> Result<(), String> {
+    let member = |gid: u32| gid == caller.gid || caller.groups.contains(&gid);
+    if caller.uid == 0 || signed_app || share_groups.iter().filter_map(|g| g.gid).any(member) {
+        return Ok(());
+    }
+    let who = describe(caller);
+    let groups: Vec<&str> = share_groups.iter().map(|g| g.name.as_str()).collect();
+    let how = match groups.as_slice() {
+        [] => "name a group with `share-group GROUP` in the helper's config".to_string(),
+        names => format!("an administrator can add the user to group {}", names.join(" or ")),
+    };
+    Err(format!(
+        "not authorised to share: {who} may route but not hand out teammate keys, revoke them or expose \
+         networks; that takes root (sudo dockroute-helper share …), the signed Dockroute app, or a share-group \
+         member ({how})"
+    ))
 }
 
 /// The gid of each allowed group (None for a group that does not exist).
@@ -284,6 +316,39 @@ mod tests {
         assert_eq!(signature_check(501, &Signature::Any), SignatureCheck::Skip);
         assert_eq!(signature_check(0, &Signature::App), SignatureCheck::Skip);
         assert_eq!(signature_check(501, &Signature::App), SignatureCheck::VerifyApp);
+    }
+
+    #[test]
+    fn an_attack_by_an_api_user_minting_a_teammate_key_is_refused_unless_they_may_share() {
+        let admin = caller(501, 20, &[20, 80]);
+        let e = share_check(&admin, &[], false).unwrap_err();
+        assert!(e.starts_with("not authorised to share: user alice (uid 501) may route"), "{e}");
+        assert!(e.contains("share-group GROUP"), "{e}");
+        let named = allowed(&[("dockroute-share", Some(990))]);
+        let e = share_check(&admin, &named, false).unwrap_err();
+        assert!(e.contains("add the user to group dockroute-share"), "{e}");
+        assert!(share_check(&caller(501, 20, &[20, 990]), &named, false).is_ok(), "a share-group member");
+        assert!(share_check(&caller(501, 990, &[20]), &named, false).is_ok(), "by the process's group");
+        assert!(share_check(&caller(0, 0, &[]), &[], false).is_ok(), "root");
+        assert!(share_check(&admin, &[], true).is_ok(), "the app whose signature was verified");
+        assert!(share_check(&admin, &allowed(&[("ghost", None)]), false).is_err(), "a group that does not exist");
+    }
+
+    #[test]
+    fn only_the_operations_that_hand_out_or_take_back_access_need_the_share_right() {
+        use dockroute_api::share::ShareAdd;
+        use dockroute_api::Op;
+        let add = ShareAdd { name: "a".into(), ip: None, endpoint: None, rotate: false };
+        for op in [
+            Op::ShareAdd(add),
+            Op::ShareRevoke { name: "a".into() },
+            Op::SetNetworkExposed { network: "4f1d".into(), exposed: false },
+        ] {
+            assert!(needs_share_right(&op), "{op:?}");
+        }
+        for op in [Op::ShareList, Op::Status, Op::SetRoutes { routes: vec![] }, Op::SetNetworks { networks: vec![] }] {
+            assert!(!needs_share_right(&op), "{op:?}");
+        }
     }
 
     #[test]

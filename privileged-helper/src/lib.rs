@@ -9,6 +9,7 @@
 //!   applies) and `tunnel` (TUN, UDP, engine task).
 //! - `install`: service install and uninstall, one flow; `systemd.rs` / `launchd.rs` per OS.
 //! - `default_config`: the config written by install, or by `run` when there is none.
+//! - `log_file`: the log file a service manager hands the helper is made root's alone.
 //! - `dns`: container names: the authoritative DNS server on the link address and the host
 //!   resolver's pointer to it.
 //! - `share`: teammates over WireGuard (`expose`, `route … expose`, `token`).
@@ -20,6 +21,7 @@ pub mod daemon;
 pub mod default_config;
 pub mod dns;
 pub mod install;
+pub mod log_file;
 pub mod run;
 pub mod server;
 pub mod share;

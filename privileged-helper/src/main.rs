@@ -107,6 +107,13 @@ enum ShareOp {
     },
     /// Cut a teammate off and forget their key.
     Revoke { name: String },
+    /// Let teammates reach the containers of a Docker network (by name or id, as the app
+    /// reported it), or with --off no longer.
+    Expose {
+        network: String,
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -121,6 +128,7 @@ fn main() -> ExitCode {
                 ShareOp::Add { name, ip, endpoint, qr, rotate } => ShareCommand::Add { name, ip, endpoint, qr, rotate },
                 ShareOp::List { json } => ShareCommand::List { json },
                 ShareOp::Revoke { name } => ShareCommand::Revoke { name },
+                ShareOp::Expose { network, off } => ShareCommand::Expose { network, exposed: !off },
             },
         ),
         Command::Install { config, app_bundle } => service(config, app_bundle, false, install::install),

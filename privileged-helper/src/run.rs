@@ -22,6 +22,10 @@ pub fn run(
     socket: Option<PathBuf>,
     app_bundle: Option<PathBuf>,
 ) -> anyhow::Result<()> {
+    // Before anything is logged that other local users need not read.
+    for change in crate::log_file::restrict_std_streams() {
+        tracing::info!("{change}");
+    }
     // Started by a service manager before anything created the config (SMAppService): start
     // with the defaults instead of exiting into a restart loop.
     if crate::default_config::write_if_missing(config_path)? {

@@ -12,7 +12,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::codec::Framed;
 
-use crate::authz::{self, Peer, Policy, SignatureCheck};
+use crate::authz::{self, Peer, Policy, Signature, SignatureCheck};
 use crate::codesign::{self, AppRequirement};
 use crate::daemon::Command;
 use dockroute_api::codec::{Frame, FrameCodec};
@@ -124,6 +124,13 @@ fn authorise(peer: &Peer, policy: &Policy, app: Option<&AppRequirement>, stream:
     }
 }
 
+/// Whether a peer `authorise` let in may also share (`authz::share_check`). A non-root peer let
+/// in under a required signature is the app whose signature was just verified.
+fn share_right(peer: &Peer, policy: &Policy) -> Result<(), String> {
+    let signed_app = peer.uid != 0 && matches!(policy.signature, Signature::Required(_) | Signature::App);
+    authz::share_check(&authz::caller(peer), &authz::resolve(&policy.share_groups), signed_app)
+}
+
 /// Accepts connections until the process ends.
 pub async fn serve(
     socket: &ApiSocket,
@@ -182,7 +189,8 @@ async fn connection(
     }
     let mut framed = Framed::new(stream, FrameCodec::new(MAX_FRAME));
     tracing::debug!(uid = peer.uid, pid = peer.pid, "API connection");
-    let mut conn = Conn { hello: false, events: None, source: events };
+    let share = share_right(&peer, &policy.borrow());
+    let mut conn = Conn { hello: false, events: None, source: events, share, peer };
     loop {
         let frame = tokio::select! {
             f = framed.next() => f,
@@ -197,6 +205,7 @@ async fn connection(
                     send(&mut framed, &reply(None, Err(ApiError::new(ErrorCode::NotAuthorised, why)))).await?;
                     return Ok(());
                 }
+                conn.share = share_right(&peer, &policy.borrow());
                 continue;
             }
             ev = next_event(&mut conn.events) => {
@@ -225,6 +234,9 @@ struct Conn {
     /// Set once the client subscribes; until then it costs the daemon nothing.
     events: Option<broadcast::Receiver<Event>>,
     source: broadcast::Sender<Event>,
+    /// Whether this caller may share, or why not (told to it; the connection stays).
+    share: Result<(), String>,
+    peer: Peer,
 }
 
 impl Conn {
@@ -253,6 +265,11 @@ impl Conn {
                     self.events = Some(self.source.subscribe());
                 }
                 reply(id, Ok(Answer::Done))
+            }
+            op if authz::needs_share_right(&op) && self.share.is_err() => {
+                let why = self.share.clone().err().unwrap_or_default();
+                tracing::warn!(uid = self.peer.uid, pid = self.peer.pid, "share operation refused: {why}");
+                reply(id, Err(ApiError::new(ErrorCode::NotAuthorised, why)))
             }
             op => {
                 let (tx, rx) = oneshot::channel();

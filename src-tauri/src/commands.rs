@@ -205,8 +205,8 @@ impl AppState {
         Ok(())
     }
 
-    /// Lets teammates reach a network (all its subnets), or no longer. A network a config line
-    /// exposes cannot be taken back from here.
+    /// Lets teammates reach a network's containers (by the network's id), or no longer. A
+    /// network a config line exposes cannot be taken back from here.
     pub async fn set_network_exposed(&self, name: &str, exposed: bool) -> Result<(), String> {
         let view = self.service.snapshot();
         let network = view.networks.iter().find(|n| n.name == name);
@@ -214,7 +214,7 @@ impl AppState {
         if !exposed && network.exposed_by_config {
             return Err(format!("{name} is exposed by the helper's config file (`route … expose`): change it there"));
         }
-        share::set_exposed(&self.helper_socket(), &network.subnets, exposed).await
+        share::set_exposed(&self.helper_socket(), &network.id, exposed).await
     }
 
     /// `http://ip:port` for a port a running container exposes; anything else is refused, so

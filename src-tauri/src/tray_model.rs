@@ -61,6 +61,9 @@ pub fn entries(view: &View) -> Vec<Entry> {
         if n.route == RouteShown::Conflict {
             text.push_str(" · conflict");
         }
+        if n.route == RouteShown::Skipped {
+            text.push_str(" · skipped: public subnet");
+        }
         out.push(Entry::Check {
             id: format!("{NETWORK_PREFIX}{}", n.name),
             text,
@@ -124,6 +127,7 @@ mod tests {
             enabled,
             route,
             conflict: (route == RouteShown::Conflict).then(|| "conflicts with en0".into()),
+            skipped: None,
             checkable: route != RouteShown::Conflict,
             exposed: false,
             exposed_by_config: false,
@@ -140,7 +144,7 @@ mod tests {
             guest_v6: None,
             mtu: Some(1400),
             session: Some(dockroute_api::SessionInfo {
-                id: "00".repeat(8),
+                fingerprint: "00".repeat(4),
                 guest: "198.18.0.2:1".parse().unwrap(),
                 alive: true,
                 handshake_age_ms: 5,
@@ -188,6 +192,17 @@ mod tests {
             .collect();
         assert_eq!(texts[0], "app — 198.19.1.0/24 · 1 container");
         assert_eq!(texts[1], "vpnclash — 198.19.1.0/24 · 3 containers · conflict");
+    }
+
+    #[test]
+    fn a_network_on_a_public_subnet_says_it_is_skipped_and_cannot_be_checked() {
+        let mut public = network("compose", RouteShown::Skipped, false, 1);
+        public.checkable = false;
+        let view = View { want_connected: true, networks: vec![public], ..Default::default() };
+        let check = entries(&view).into_iter().find(|e| matches!(e, Entry::Check { id, .. } if id == "net:compose"));
+        let Some(Entry::Check { text, checked, enabled, .. }) = check else { panic!("no entry for the network") };
+        assert_eq!(text, "compose — 198.19.1.0/24 · 1 container · skipped: public subnet");
+        assert!(!checked && !enabled);
     }
 
     #[test]

@@ -11,7 +11,11 @@ use crate::rig::{bin, read, Rig};
 
 /// One topology + dockerd + helper + controller. Slots 41..=50 keep their addresses apart:
 /// dockerd's bridge 198.18.(150+S).1/24, its pool 198.18.(200+4(S-40)).0/22, the test's docker
-/// networks 198.19.(160+8(S-40)+i).0/24 and 2001:2:0:d{S}{i}::/64.
+/// networks 198.19.(160+8(S-40)+i).0/24 and 2001:2:0:d{S}{i}::/64. Slots 60..=64 (the share's
+/// hostile-teammate tests, whose teammate network is 198.18.(150+S).0/24) use a band of their
+/// own: bridge 198.18.(180+S).1/24, pool 198.18.(190+S).0/24, networks 198.19.(200+8(S-60)+i).0/24
+/// (the same addresses as other slots' in places, but never inside one slot's namespaces).
+/// Slots 65..=69 (local_attacker.rs) take the addresses of slot S-20, likewise.
 pub struct DockerRig {
     pub rig: Rig,
     pub dockerd: Dockerd,
@@ -25,7 +29,29 @@ pub struct DockerRig {
 }
 
 pub fn subnet(slot: u8, i: u8) -> String {
-    format!("198.19.{}.0/24", 160 + 8 * (slot - 40) + i)
+    match slot {
+        60..=64 => format!("198.19.{}.0/24", 200 + 8 * (slot - 60) + i),
+        _ => format!("198.19.{}.0/24", 160 + 8 * (in_band(slot) - 40) + i),
+    }
+}
+
+/// The slot among 41..=50 whose addresses `slot` uses.
+fn in_band(slot: u8) -> u8 {
+    match slot {
+        65..=69 => slot - 20,
+        _ => slot,
+    }
+}
+
+/// dockerd's `--bip` and `--default-address-pool` for a slot (see `DockerRig`).
+fn bridge_and_pool(slot: u8) -> (String, String) {
+    match slot {
+        60..=64 => (format!("198.18.{}.1/24", 180 + slot), format!("198.18.{}.0/24", 190 + slot)),
+        _ => {
+            let s = in_band(slot);
+            (format!("198.18.{}.1/24", 150 + s), format!("198.18.{}.0/22", 200 + 4 * (s - 40)))
+        }
+    }
 }
 
 pub fn subnet6(slot: u8, i: u8) -> String {
@@ -45,8 +71,7 @@ impl DockerRig {
     pub fn prepare(slot: u8, engine: Engine) -> DockerRig {
         let mut rig = Rig::new(slot, |_| Vec::new()).unwrap();
         let dir = PathBuf::from(format!("/tmp/drd{slot}"));
-        let bip = format!("198.18.{}.1/24", 150 + slot);
-        let pool = format!("198.18.{}.0/22", 200 + 4 * (slot - 40));
+        let (bip, pool) = bridge_and_pool(slot);
         let dockerd = Dockerd::start(engine, rig.topo.ns_vm(), &dir, &bip, &pool).unwrap();
         dockerd.import_busybox("dr-busybox").unwrap();
         // The real guest image, built on this engine and saved; then removed again, so the

@@ -28,6 +28,20 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// The start of a Python client of the helper's API (`python3 -c PRELUDE+REST SOCKET …`): a
+/// connection to `sys.argv[1]` as `s`, and `send(obj)` / `recv()` in its framing (4-byte length,
+/// JSON). The rest of the script follows it.
+pub const API_CLIENT_PY: &str = r#"# dockroute e2e API client
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)
+def send(o):
+    b = json.dumps(o).encode(); s.sendall(struct.pack(">I", len(b)) + b)
+def recv():
+    n = struct.unpack(">I", s.recv(4))[0]; d = b""
+    while len(d) < n: d += s.recv(n - len(d))
+    return json.loads(d)
+"#;
+
 pub struct Rig {
     pub topo: Topology,
     pub config: PathBuf,

@@ -1,5 +1,6 @@
 //! A teammate's machine for the share tests: namespace `drt{S}-tm`, joined to "mac" by a veth
-//! (mac 198.18.(150+S).1/24, teammate .2), running Debian's `wireguard-go` configured from
+//! (mac 198.18.(150+S).1/24, teammate .2; a second teammate `drt{S}-tm1` on its own veth,
+//! 198.19.(250-n).1/24 and .2), running Debian's `wireguard-go` configured from
 //! exactly what `dockroute-helper share add` printed (through `wg-quick strip`, as wg-quick
 //! itself does). Everything it starts is killed and its namespace deleted on drop.
 
@@ -11,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::netns::{run_bounded, Topology};
+use crate::rig::bin;
 
 type Res<T> = Result<T, String>;
 
@@ -19,6 +21,8 @@ const RUN: Duration = Duration::from_secs(20);
 pub struct Teammate {
     pub ns: String,
     pub slot: u8,
+    /// 0 for the first teammate of a topology, 1.. for more.
+    pub nth: u8,
     dir: PathBuf,
     children: Vec<Child>,
     interfaces: Vec<String>,
@@ -51,23 +55,26 @@ impl Printed {
 
 impl Teammate {
     pub fn create(topo: &Topology) -> Res<Teammate> {
+        Teammate::create_nth(topo, 0)
+    }
+
+    /// Another teammate's machine on the same "mac" (`nth` 1..=8), on a network of its own.
+    pub fn create_nth(topo: &Topology, nth: u8) -> Res<Teammate> {
         let slot = topo.slot;
-        let ns = format!("drt{slot}-tm");
-        let me = Teammate {
-            ns: ns.clone(),
-            slot,
-            dir: topo.dir().join("teammate"),
-            children: Vec::new(),
-            interfaces: Vec::new(),
+        let (ns, dir) = match nth {
+            0 => (format!("drt{slot}-tm"), topo.dir().join("teammate")),
+            n => (format!("drt{slot}-tm{n}"), topo.dir().join(format!("teammate{n}"))),
         };
+        let veth = if nth == 0 { "veth-tm".to_string() } else { format!("veth-tm{nth}") };
+        let me = Teammate { ns: ns.clone(), slot, nth, dir, children: Vec::new(), interfaces: Vec::new() };
         fs::create_dir_all(&me.dir).map_err(|e| e.to_string())?;
         me.purge();
         root(&["ip", "netns", "add", &ns])?;
         let mac = topo.ns_mac();
         root(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
-        root(&["ip", "-n", mac, "link", "add", "veth-tm", "type", "veth", "peer", "name", "veth-mac", "netns", &ns])?;
-        root(&["ip", "-n", mac, "addr", "add", &format!("{}/24", me.mac_side()), "dev", "veth-tm"])?;
-        root(&["ip", "-n", mac, "link", "set", "veth-tm", "up"])?;
+        root(&["ip", "-n", mac, "link", "add", &veth, "type", "veth", "peer", "name", "veth-mac", "netns", &ns])?;
+        root(&["ip", "-n", mac, "addr", "add", &format!("{}/24", me.mac_side()), "dev", &veth])?;
+        root(&["ip", "-n", mac, "link", "set", &veth, "up"])?;
         root(&["ip", "-n", &ns, "addr", "add", &format!("{}/24", me.addr()), "dev", "veth-mac"])?;
         root(&["ip", "-n", &ns, "link", "set", "veth-mac", "up"])?;
         Ok(me)
@@ -75,11 +82,17 @@ impl Teammate {
 
     /// The Mac's address on the teammate's network (the helper's `expose` address).
     pub fn mac_side(&self) -> Ipv4Addr {
-        Ipv4Addr::new(198, 18, 150 + self.slot, 1)
+        match self.nth {
+            0 => Ipv4Addr::new(198, 18, 150 + self.slot, 1),
+            n => Ipv4Addr::new(198, 19, 250 - n, 1),
+        }
     }
 
     pub fn addr(&self) -> Ipv4Addr {
-        Ipv4Addr::new(198, 18, 150 + self.slot, 2)
+        match self.nth {
+            0 => Ipv4Addr::new(198, 18, 150 + self.slot, 2),
+            n => Ipv4Addr::new(198, 19, 250 - n, 2),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -185,6 +198,26 @@ impl Drop for Teammate {
             let _ = fs::remove_file(format!("/var/run/wireguard/{i}.sock"));
         }
     }
+}
+
+/// `dockroute-helper share ARGS --socket SOCKET`, as root: Ok(stdout), or the error it printed.
+pub fn share_cli(socket: &Path, args: &[&str]) -> Res<String> {
+    let out = Command::new(bin("dockroute-helper"))
+        .arg("share")
+        .args(args)
+        .arg("--socket")
+        .arg(socket)
+        .output()
+        .map_err(|e| e.to_string())?;
+    match out.status.success() {
+        true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        false => Err(format!("share {args:?}: {}", String::from_utf8_lossy(&out.stderr))),
+    }
+}
+
+/// `share list --json`.
+pub fn share_list(socket: &Path) -> dockroute_api::ShareStatus {
+    serde_json::from_str(&share_cli(socket, &["list", "--json"]).unwrap()).unwrap()
 }
 
 unsafe extern "C" {

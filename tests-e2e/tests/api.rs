@@ -10,7 +10,7 @@ use dockroute_api::{
     Answer, ErrorCode, Event, Op, Redacted, RouteSource, RouteState, SecretSource, Status, TunnelRequest,
 };
 use dockroute_e2e::netns::{require_root, Topology, SIGTERM};
-use dockroute_e2e::rig::{read, Rig};
+use dockroute_e2e::rig::{read, Rig, API_CLIENT_PY};
 use ipnet::IpNet;
 
 fn rt() -> tokio::runtime::Runtime {
@@ -283,16 +283,9 @@ fn the_status_command_reports_the_helper_or_says_it_is_not_running() {
     assert!(err.contains("helper not running at") && err.contains("nobody-here.sock"), "{err}");
 }
 
-/// Connects, says hello, then waits (bounded) for whatever the helper sends next and prints it.
+/// After `API_CLIENT_PY`: says hello, then waits (bounded) for whatever the helper sends next
+/// and prints it.
 const HOLD_PY: &str = r#"
-import json, socket, struct, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)
-def send(o):
-    b = json.dumps(o).encode(); s.sendall(struct.pack(">I", len(b)) + b)
-def recv():
-    n = struct.unpack(">I", s.recv(4))[0]; d = b""
-    while len(d) < n: d += s.recv(n - len(d))
-    return json.loads(d)
 send({"id": 1, "op": "hello", "version": 1, "client": "holder"})
 print("hello ok" if "ok" in recv() else "hello failed", flush=True)
 try:
@@ -380,7 +373,7 @@ fn an_unprivileged_user_is_refused_and_logged_and_a_member_of_the_allowed_group_
     // the socket file follows the allowed group as it changes.
     let holder_log = rig.topo.dir().join("holder.log");
     let mut holder = std::process::Command::new("runuser")
-        .args(["-u", &acct.user, "--", "python3", "-c", HOLD_PY, &sock])
+        .args(["-u", &acct.user, "--", "python3", "-c", &format!("{API_CLIENT_PY}{HOLD_PY}"), &sock])
         .stdout(std::fs::File::create(&holder_log).unwrap())
         .spawn()
         .unwrap();

@@ -8,31 +8,20 @@ use std::time::{Duration, Instant};
 
 use dockroute_api::ShareStatus;
 use dockroute_e2e::netns::{require_root, Topology, SIGTERM};
-use dockroute_e2e::rig::{bin, read, Rig};
-use dockroute_e2e::teammate::{monotonic_secs, Teammate};
+use dockroute_e2e::rig::{read, Rig};
+use dockroute_e2e::teammate::{self, monotonic_secs, share_cli, Teammate};
 
 // Its own slot: 45 is docker.rs's, and a topology clears whatever its slot had.
 const SLOT: u8 = 55;
 const WG: &str = "drt45wg";
 const STRANGER_WG: &str = "drt45wx";
 
-/// `dockroute-helper share ARGS --socket …`: Ok(stdout).
 fn share(rig: &Rig, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(bin("dockroute-helper"))
-        .arg("share")
-        .args(args)
-        .arg("--socket")
-        .arg(rig.api_socket())
-        .output()
-        .map_err(|e| e.to_string())?;
-    match out.status.success() {
-        true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
-        false => Err(format!("share {args:?}: {}", String::from_utf8_lossy(&out.stderr))),
-    }
+    share_cli(&rig.api_socket(), args)
 }
 
 fn share_list(rig: &Rig) -> ShareStatus {
-    serde_json::from_str(&share(rig, &["list", "--json"]).unwrap()).unwrap()
+    teammate::share_list(&rig.api_socket())
 }
 
 fn drops(s: &ShareStatus, name: &str, reason: &str) -> u64 {
@@ -94,6 +83,11 @@ fn a_teammate_reaches_exposed_containers_through_the_standard_wireguard_client_a
     t.start_http(t.ns_ctr()).unwrap();
     t.start_http(t.ns_ctr2()).unwrap();
     t.start_udp_echo(t.ns_ctr(), 7000).unwrap();
+    // What the app's controller would write for the guest: the route teammates may reach (the
+    // guest lets a teammate's packet reach nothing else).
+    let rules = t.dir().join("guest.rules");
+    std::fs::write(&rules, format!("expose {}\n", t.ctr_subnet())).unwrap();
+    rig.guest_args = vec!["--rules-file".into(), rules.to_string_lossy().into_owned()];
     rig.start_helper().unwrap();
     rig.start_guest().unwrap();
     rig.wait_traffic("first session", Duration::from_secs(5)).unwrap();

@@ -23,7 +23,7 @@ window.DockroutePreviewViews = {
       "guest_v6": "fdd0:d0c4:2511::2",
       "mtu": 1400,
       "session": {
-        "id": "3b8061cddbc537b6",
+        "fingerprint": "3b8061cd",
         "guest": "192.168.65.3:48500",
         "alive": true,
         "handshake_age_ms": 1649,
@@ -43,6 +43,7 @@ window.DockroutePreviewViews = {
         "enabled": true,
         "route": "installed",
         "conflict": null,
+        "skipped": null,
         "checkable": true,
         "exposed": true,
         "exposed_by_config": false
@@ -58,6 +59,7 @@ window.DockroutePreviewViews = {
         "enabled": true,
         "route": "installed",
         "conflict": null,
+        "skipped": null,
         "checkable": true,
         "exposed": false,
         "exposed_by_config": false
@@ -72,7 +74,23 @@ window.DockroutePreviewViews = {
         "enabled": false,
         "route": "disabled",
         "conflict": null,
+        "skipped": null,
         "checkable": true,
+        "exposed": false,
+        "exposed_by_config": false
+      },
+      {
+        "id": "8059ee0e4347a8fb8059ee0e4347a8fb8059ee0e4347a8fb8059ee0e4347a8fb",
+        "name": "compose_lab",
+        "subnets": [
+          "203.0.113.0/24"
+        ],
+        "containers": 0,
+        "enabled": false,
+        "route": "skipped",
+        "conflict": null,
+        "skipped": "Skipped: 203.0.113.0/24 is public address space: add `route 203.0.113.0/24` to the helper's config to route it",
+        "checkable": false,
         "exposed": false,
         "exposed_by_config": false
       },
@@ -86,6 +104,7 @@ window.DockroutePreviewViews = {
         "enabled": false,
         "route": "conflict",
         "conflict": "Route 10.8.0.0/16 conflicts with utun3 (10.8.0.0/14) — a VPN or another network uses these addresses",
+        "skipped": null,
         "checkable": false,
         "exposed": false,
         "exposed_by_config": false
@@ -270,11 +289,13 @@ window.DockroutePreviewViews = {
         "auth_failed": 0,
         "bad_inner_packet": 0,
         "bad_version": 0,
+        "counter_jump": 0,
         "malformed": 2,
         "no_session": 0,
         "oversized": 0,
         "replay": 0,
         "unexpected_handshake": 0,
+        "wrong_peer": 0,
         "wrong_session": 0
       },
       "dns": {
@@ -378,7 +399,8 @@ window.DockroutePreviewViews = {
       "exposed": [
         {
           "net": "172.20.0.0/16",
-          "source": "api"
+          "source": "api",
+          "network": "d69fc4dfc8673696d69fc4dfc8673696d69fc4dfc8673696d69fc4dfc8673696"
         }
       ],
       "teammates": [
@@ -444,7 +466,7 @@ window.DockroutePreviewViews = {
       "guest_v6": "fdd0:d0c4:2511::2",
       "mtu": 1400,
       "session": {
-        "id": "3b8061cddbc537b6",
+        "fingerprint": "3b8061cd",
         "guest": "192.168.65.3:48500",
         "alive": true,
         "handshake_age_ms": 1649,
@@ -464,6 +486,7 @@ window.DockroutePreviewViews = {
         "enabled": true,
         "route": "installed",
         "conflict": null,
+        "skipped": null,
         "checkable": true,
         "exposed": true,
         "exposed_by_config": false
@@ -479,6 +502,7 @@ window.DockroutePreviewViews = {
         "enabled": true,
         "route": "installed",
         "conflict": null,
+        "skipped": null,
         "checkable": true,
         "exposed": false,
         "exposed_by_config": false
@@ -493,6 +517,7 @@ window.DockroutePreviewViews = {
         "enabled": false,
         "route": "disabled",
         "conflict": null,
+        "skipped": null,
         "checkable": true,
         "exposed": false,
         "exposed_by_config": false
@@ -660,11 +685,13 @@ window.DockroutePreviewViews = {
         "auth_failed": 0,
         "bad_inner_packet": 0,
         "bad_version": 0,
+        "counter_jump": 0,
         "malformed": 2,
         "no_session": 0,
         "oversized": 0,
         "replay": 0,
         "unexpected_handshake": 0,
+        "wrong_peer": 0,
         "wrong_session": 0
       },
       "dns": {
@@ -768,7 +795,8 @@ window.DockroutePreviewViews = {
       "exposed": [
         {
           "net": "172.20.0.0/16",
-          "source": "api"
+          "source": "api",
+          "network": "d69fc4dfc8673696d69fc4dfc8673696d69fc4dfc8673696d69fc4dfc8673696"
         }
       ],
       "teammates": [

@@ -18,7 +18,7 @@ fn status() -> Status {
             mtu: 1400,
         }),
         session: Some(SessionInfo {
-            id: "0123456789abcdef".into(),
+            fingerprint: "01234567".into(),
             guest: "127.0.0.1:50000".parse().unwrap(),
             alive: true,
             handshake_age_ms: 1200,
@@ -77,7 +77,16 @@ fn every_request_round_trips_and_has_the_documented_shape() {
             names: BTreeMap::from([("web".into(), vec!["172.18.0.2".parse().unwrap(), "fd00::2".parse().unwrap()])]),
             domains: BTreeMap::from([("*.shop.test".into(), vec!["172.18.0.3".parse().unwrap()])]),
         },
-        Op::SetRouteExposed { route: "172.18.0.0/16".parse().unwrap(), exposed: true },
+        Op::SetNetworkExposed { network: "4f1d".into(), exposed: true },
+        Op::SetNetworks {
+            networks: vec![crate::share::DockerNetwork {
+                id: "4f1d".into(),
+                name: "web".into(),
+                subnets: vec!["172.18.0.0/16".parse().unwrap()],
+                gateways: vec!["172.18.0.1".parse().unwrap()],
+                containers: vec!["172.18.0.2".parse().unwrap()],
+            }],
+        },
         Op::ShareAdd(ShareAdd { name: "alice".into(), ip: None, endpoint: Some("mac.lan:2512".into()), rotate: false }),
         Op::ShareList,
         Op::ShareRevoke { name: "alice".into() },
@@ -157,7 +166,7 @@ fn set_names_has_the_documented_shape_and_an_older_status_still_reads() {
 fn rendered_status_names_session_routes_and_conflicts() {
     let text = render_status(&status());
     assert!(text.contains("tunnel connected"), "{text}");
-    assert!(text.contains("session 0123456789abcdef with guest 127.0.0.1:50000: alive"), "{text}");
+    assert!(text.contains("session 01234567 with guest 127.0.0.1:50000: alive"), "{text}");
     assert!(text.contains("172.18.0.0/16") && text.contains("installed [app]"), "{text}");
     assert!(text.contains("CONFLICT with 10.0.0.0/8 on en0 [config]"), "{text}");
     assert!(text.contains("  dns on 192.168.251.1:53 for docker, shop.test (3 names)\n"), "{text}");

@@ -275,3 +275,32 @@ fn a_reload_applies_the_live_keys_and_keeps_the_rest_until_a_restart() {
     assert_eq!((applied.expose, &applied.tokens, &applied.iptables), (edited.expose, &edited.tokens, &edited.iptables));
     assert_eq!(applied.allow_groups, edited.allow_groups);
 }
+
+#[test]
+fn an_attack_by_exposing_everything_is_refused_at_load_with_the_line() {
+    for (text, line) in [
+        ("route 172.18.0.0/16 expose\nroute 0.0.0.0/0 expose\n", 2),
+        ("route 0.0.0.0/0\nroute 0.0.0.0/0 expose\n", 2),
+        ("route 127.0.0.0/8 expose\n", 1),
+        ("# c\nroute ::/0 expose\n", 2),
+        ("route 169.254.0.0/16 expose\n", 1),
+        ("route 10.0.0.0/7 expose\n", 1),
+    ] {
+        let e = Config::parse(text, Path::new(BASE)).unwrap_err();
+        assert_eq!(e.line, line, "{text}: {e}");
+        assert!(e.to_string().contains("cannot be exposed"), "{e}");
+    }
+    // Routing such a line alone stays what it was: refused for routing, shown in the status.
+    assert_eq!(nets(&ok("route 0.0.0.0/0\n")), ["0.0.0.0/0"]);
+    assert_eq!(ok("route 10.0.0.0/8 expose\n").exposed_nets(), ["10.0.0.0/8".parse::<IpNet>().unwrap()]);
+}
+
+#[test]
+fn share_groups_are_listed_once_and_apply_live() {
+    assert!(ok("").share_groups.is_empty(), "root only unless the file names a group");
+    let c = ok("share-group dockroute-share\nshare-group wheel\nshare-group wheel\n");
+    assert_eq!(c.share_groups, ["dockroute-share", "wheel"]);
+    assert_eq!(Config::parse("share-group\n", Path::new(BASE)).unwrap_err().line, 1);
+    assert!(diff(&ok(""), &c).restart_needed.is_empty());
+    assert_eq!(applied_live(&ok(""), c.clone()).share_groups, c.share_groups);
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use crate::proto::{Endpoint, Event};
+use crate::proto::{Endpoint, Event, Fingerprint};
 
 /// A request to the task that owns the core: run this closure on it, between packets.
 pub type Control<E> = Box<dyn FnOnce(&mut E, std::time::Instant) + Send>;
@@ -93,7 +93,7 @@ pub fn log_event(role: &str, ev: &Event) {
     match ev {
         Event::SessionUp { params, peer, handshake, replaced } => tracing::info!(
             role,
-            session = format_args!("{:016x}", params.session_id),
+            session = %Fingerprint(params.session_id),
             %peer,
             handshake_us = handshake.map(|d| d.as_micros() as u64),
             replaced,
@@ -106,18 +106,18 @@ pub fn log_event(role: &str, ev: &Event) {
         Event::PeerDead { session_id, silent_for } => {
             tracing::warn!(
                 role,
-                session = format_args!("{session_id:016x}"),
+                session = %Fingerprint(*session_id),
                 "peer silent for {silent_for:?}: declared dead"
             )
         }
         Event::PeerAlive { session_id } => {
-            tracing::info!(role, session = format_args!("{session_id:016x}"), "peer alive again")
+            tracing::info!(role, session = %Fingerprint(*session_id), "peer alive again")
         }
         Event::HandshakeAttempt { attempt } => tracing::debug!(role, attempt, "hello sent"),
         Event::StaleSession { session_id } => {
             tracing::info!(
                 role,
-                session = format_args!("{session_id:016x}"),
+                session = %Fingerprint(*session_id),
                 "host no longer knows our session: re-handshaking"
             )
         }

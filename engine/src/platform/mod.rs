@@ -30,6 +30,14 @@ pub mod table;
 pub use os::{route_table, Forwarding, SystemRoutes, DEFAULT_TUN_NAME};
 pub use route_changes::RouteChanges;
 
+/// The macOS decisions' entry points for the fuzz targets (`engine/fuzz`), which run on Linux;
+/// not an API.
+#[doc(hidden)]
+pub mod fuzz_api {
+    pub use super::route_cmd::{judge, result, Request, Verdict};
+    pub use super::route_msg::{any_matters, matters, parse as parse_route_message, Message, RTM_VERSION};
+}
+
 /// What the TUN device should look like when created.
 #[derive(Debug, Clone)]
 pub struct TunSpec {

@@ -1,8 +1,8 @@
 //! OS routing-table snapshot and conflict checks: a Docker subnet (or the tunnel link subnet)
 //! that overlaps a route someone else owns (LAN, VPN) must not be installed over it.
 
-use ipnet::{IpNet, Ipv4Net};
-use std::net::{IpAddr, Ipv4Addr};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteEntry {
@@ -31,6 +31,23 @@ impl IpRoute {
     pub fn is_connected(&self) -> bool {
         self.dev.is_some() && !self.has_next_hop && self.kind.as_deref().is_none_or(|k| k == "unicast")
     }
+}
+
+/// Why a subnet must not go through the tunnel: a prefix this short would swallow the
+/// internet (or the LAN), and loopback, link-local and multicast are never container networks.
+pub fn unroutable(net: &IpNet) -> Option<&'static str> {
+    let too_short = match net {
+        IpNet::V4(n) => n.prefix_len() < 8,
+        IpNet::V6(n) => n.prefix_len() < 16,
+    };
+    if too_short {
+        return Some("prefix too short for a container network (at least /8, or /16 for IPv6)");
+    }
+    let special = match net.network() {
+        IpAddr::V4(a) => a.is_loopback() || a.is_link_local() || a.is_multicast() || a.is_unspecified(),
+        IpAddr::V6(a) => a.is_loopback() || a.is_unicast_link_local() || a.is_multicast() || a.is_unspecified(),
+    };
+    special.then_some("loopback, link-local and multicast ranges are never routed")
 }
 
 /// Parses `ip -j -4|-6 route [show table main]` output (iproute2 ≥ 5), the one parser of it.
@@ -190,12 +207,18 @@ fn parse_netstat_v4(s: &str) -> Option<IpNet> {
 /// Routes that don't claim address space against us: default routes (any more specific route
 /// wins anyway), loopback, link-local, multicast, and anything on our own interface.
 pub fn is_ignorable(e: &RouteEntry, our_interface: &str) -> bool {
-    const SPECIAL: &[&str] = &["127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10", "224.0.0.0/4", "ff00::/8"];
+    // Loopback, link-local, multicast (built once: this runs per route per candidate subnet).
+    const SPECIAL: [IpNet; 6] = [
+        IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8)),
+        IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128)),
+        IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(169, 254, 0, 0), 16)),
+        IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10)),
+        IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(224, 0, 0, 0), 4)),
+        IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8)),
+    ];
     // /1 too: full-tunnel VPNs cover everything with 0/1 + 128/1 instead of replacing the
     // default route; they claim no particular network, and our longer prefixes win anyway.
-    e.dest.prefix_len() <= 1
-        || e.interface == our_interface
-        || SPECIAL.iter().any(|s| s.parse::<IpNet>().unwrap().contains(&e.dest))
+    e.dest.prefix_len() <= 1 || e.interface == our_interface || SPECIAL.iter().any(|s| s.contains(&e.dest))
 }
 
 /// The first non-ignorable entry whose destination overlaps `net` (prefixes overlap iff one

@@ -160,7 +160,7 @@ impl Guest {
                 if session.id() != session_id {
                     return Err(DropReason::WrongSession);
                 }
-                let (payload, revived) = session.receive(now, counter, range, buf, &mut self.stats)?;
+                let (payload, revived) = session.receive(now, from, counter, range, buf, &mut self.stats)?;
                 if revived {
                     self.events.push_back(Event::PeerAlive { session_id });
                 }

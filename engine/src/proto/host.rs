@@ -119,7 +119,7 @@ impl Host {
                         return Err(reason);
                     }
                 };
-                let (payload, revived) = session.receive(now, counter, range, buf, &mut self.stats)?;
+                let (payload, revived) = session.receive(now, from, counter, range, buf, &mut self.stats)?;
                 if revived {
                     self.events.push_back(Event::PeerAlive { session_id });
                 }

@@ -16,7 +16,7 @@ pub mod wire;
 pub use auth::Secret;
 pub use guest::{Guest, GuestConfig};
 pub use host::{Host, HostConfig};
-pub use session::Session;
+pub use session::{Fingerprint, Session};
 pub use wire::SessionParams;
 
 use std::net::SocketAddr;
@@ -87,8 +87,8 @@ pub struct Transmit {
     pub bytes: Vec<u8>,
 }
 
-/// What happened, for status and logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What happened, for status and logs. Its `Debug` shows session ids as fingerprints.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Event {
     /// A session was established. `handshake` is the guest's measured round trip
     /// from its last Hello to the Welcome; `replaced` says an older session was retired.
@@ -103,6 +103,34 @@ pub enum Event {
     StaleSession { session_id: u64 },
 }
 
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::SessionUp { params, peer, handshake, replaced } => f
+                .debug_struct("SessionUp")
+                .field("params", params)
+                .field("peer", peer)
+                .field("handshake", handshake)
+                .field("replaced", replaced)
+                .finish(),
+            Event::PeerDead { session_id, silent_for } => f
+                .debug_struct("PeerDead")
+                .field("session", &Fingerprint(*session_id))
+                .field("silent_for", silent_for)
+                .finish(),
+            Event::PeerAlive { session_id } => {
+                f.debug_struct("PeerAlive").field("session", &Fingerprint(*session_id)).finish()
+            }
+            Event::HandshakeAttempt { attempt } => {
+                f.debug_struct("HandshakeAttempt").field("attempt", attempt).finish()
+            }
+            Event::StaleSession { session_id } => {
+                f.debug_struct("StaleSession").field("session", &Fingerprint(*session_id)).finish()
+            }
+        }
+    }
+}
+
 /// Why a datagram or packet was dropped. Every drop is counted, none is answered
 /// (except a rate-limited, authenticated Stale notice; see `host`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -112,7 +140,11 @@ pub enum DropReason {
     BadVersion,
     /// A data frame for a session that is not the live one.
     WrongSession,
+    /// A data frame with the live session's id from another address than the session's peer.
+    WrongPeer,
     Replay,
+    /// A counter further ahead of the peer's than a real peer ever jumps (`replay::MAX_AHEAD`).
+    CounterJump,
     /// A handshake tag that did not verify (wrong secret or forged).
     AuthFailed,
     /// A handshake message nobody asked for (replayed, late, or the wrong direction).
@@ -126,11 +158,13 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::Malformed,
         DropReason::BadVersion,
         DropReason::WrongSession,
+        DropReason::WrongPeer,
         DropReason::Replay,
+        DropReason::CounterJump,
         DropReason::AuthFailed,
         DropReason::UnexpectedHandshake,
         DropReason::NoSession,
@@ -143,7 +177,9 @@ impl DropReason {
             DropReason::Malformed => "malformed",
             DropReason::BadVersion => "bad_version",
             DropReason::WrongSession => "wrong_session",
+            DropReason::WrongPeer => "wrong_peer",
             DropReason::Replay => "replay",
+            DropReason::CounterJump => "counter_jump",
             DropReason::AuthFailed => "auth_failed",
             DropReason::UnexpectedHandshake => "unexpected_handshake",
             DropReason::NoSession => "no_session",

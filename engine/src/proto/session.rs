@@ -4,12 +4,32 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use super::replay::ReplayWindow;
+use super::replay::{CounterGuard, Refused};
 use super::wire::{self, SessionParams, DATA_HEADER_LEN};
 use super::{ip, DropReason, Stats};
 
 /// A peer silent for this many keepalive intervals is declared dead.
 pub const DEAD_AFTER_INTERVALS: u32 = 3;
+const LABEL_FINGERPRINT: &[u8] = b"dockroute/1 session fingerprint";
+
+/// What logs, the status and the dashboard show of a session id: 8 hex digits of a hash of it,
+/// enough to tell sessions apart and nothing to forge frames with (the id is never shown).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint(pub u64);
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new().chain_update(LABEL_FINGERPRINT).chain_update(self.0.to_be_bytes()).finalize();
+        f.write_str(&dockroute_stdx::hex::encode(&digest[..4]))
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "session {self}")
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -20,7 +40,7 @@ pub struct Session {
     pub last_tx: Instant,
     pub alive: bool,
     tx_counter: u64,
-    rx_window: ReplayWindow,
+    rx_counters: CounterGuard,
 }
 
 impl Session {
@@ -33,12 +53,16 @@ impl Session {
             last_tx: now,
             alive: true,
             tx_counter: 0,
-            rx_window: ReplayWindow::default(),
+            rx_counters: CounterGuard::new(now),
         }
     }
 
     pub fn id(&self) -> u64 {
         self.params.session_id
+    }
+
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint(self.params.session_id)
     }
 
     pub fn keepalive(&self) -> Duration {
@@ -82,16 +106,24 @@ impl Session {
         self.last_tx = now;
     }
 
-    /// Accepts a data frame of this session. Returns the payload's range within the datagram
-    /// (None for a keepalive) and whether a dead peer came back.
+    /// Accepts a data frame of this session from `from`. Returns the payload's range within the
+    /// datagram (None for a keepalive) and whether a dead peer came back.
+    ///
+    /// The session id alone proves nothing (frames carry no MAC, and an id can leak): a frame
+    /// counts only from the address the verified handshake came from. The peer moves to
+    /// another address only by handshaking again from there (a new session).
     pub fn receive(
         &mut self,
         now: Instant,
+        from: SocketAddr,
         counter: u64,
         payload: Range<usize>,
         datagram: &[u8],
         stats: &mut Stats,
     ) -> Result<(Option<Range<usize>>, bool), DropReason> {
+        if from != self.peer {
+            return Err(DropReason::WrongPeer);
+        }
         let packet = &datagram[payload.clone()];
         if packet.len() > usize::from(self.params.mtu) {
             return Err(DropReason::Oversized);
@@ -99,9 +131,12 @@ impl Session {
         if !packet.is_empty() && ip::inspect(packet).is_err() {
             return Err(DropReason::BadInnerPacket);
         }
-        // Only a frame that passes every check may move the replay window.
-        if !self.rx_window.accept(counter) {
-            return Err(DropReason::Replay);
+        // Only a frame that passes every check may move the replay window. A live peer is
+        // never silent for two keepalive intervals, so its counters are never given up.
+        match self.rx_counters.accept(counter, now, self.keepalive() * 2) {
+            Ok(()) => {}
+            Err(Refused::Replay) => return Err(DropReason::Replay),
+            Err(Refused::TooFarAhead) => return Err(DropReason::CounterJump),
         }
         self.last_rx = now;
         let revived = !self.alive;

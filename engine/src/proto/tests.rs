@@ -602,3 +602,150 @@ fn a_host_that_stops_hearing_its_guest_tells_it_once() {
     assert!(events_g(&mut g).contains(&Event::StaleSession { session_id: id }));
     assert!(g.is_handshaking(), "the guest starts over");
 }
+
+/// A frame of the live session with counter `counter` and `packet` as payload, as anyone who
+/// learnt the session id can write it (data frames carry no MAC).
+fn forged_frame(id: u64, counter: u64, packet: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0u8; DATA_HEADER_LEN];
+    wire::write_data_header(&mut frame, id, counter);
+    frame.extend_from_slice(packet);
+    frame
+}
+
+#[test]
+fn a_local_process_that_knows_the_session_id_cannot_inject_from_another_port() {
+    let now = Instant::now();
+    let (mut h, mut g) = connected(now);
+    let id = h.session().unwrap().id();
+    // Same host as the guest's path, another port; and another host altogether.
+    for from in [addr("198.18.0.2:40001"), addr("127.0.0.1:40000"), addr("198.18.0.66:5")] {
+        let forged = forged_frame(id, 100, &ipv4_udp(b"injected"));
+        assert!(h.handle_datagram(now, from, &forged).is_none(), "from {from}");
+        assert_eq!(h.poll_transmit(), None, "a rejected frame is not answered");
+    }
+    assert_eq!(h.stats().drops(DropReason::WrongPeer), 3);
+    assert_eq!(h.stats().rx_packets, 0);
+    // The forged frames moved nothing: the real guest's frames (counters 0, 1, …) flow.
+    let frame = frame_from_guest(&mut g, now, &ipv4_udp(b"real"));
+    assert!(h.handle_datagram(now, addr(GUEST), &frame).is_some());
+    // The same forged bytes from the peer's own address would be taken: the address is what
+    // tells them apart (the e2e test sends from that address too, with a raw socket).
+    assert!(h.handle_datagram(now, addr(GUEST), &forged_frame(id, 100, &ipv4_udp(b"x"))).is_some());
+}
+
+#[test]
+fn the_guest_takes_frames_of_its_session_only_from_where_the_welcome_came() {
+    let now = Instant::now();
+    let (mut h, mut g) = connected(now);
+    let id = g.session().unwrap().id();
+    let forged = forged_frame(id, 7, &ipv4_udp(b"injected into the vm"));
+    assert!(g.handle_datagram(now, addr("198.18.0.1:2512"), &forged).is_none());
+    assert!(g.handle_datagram(now, addr("198.18.0.9:2511"), &forged).is_none());
+    assert_eq!(g.stats().drops(DropReason::WrongPeer), 2);
+    let frame = frame_from_host(&mut h, now, &ipv4_udp(b"real"));
+    assert!(g.handle_datagram(now, addr(HOST), &frame).is_some());
+}
+
+#[test]
+fn a_forged_counter_of_u64_max_from_the_peers_address_never_stalls_the_guests_frames() {
+    let t0 = Instant::now();
+    let (mut h, mut g) = connected(t0);
+    let id = h.session().unwrap().id();
+    let first = frame_from_guest(&mut g, t0, &ipv4_udp(b"before"));
+    assert!(h.handle_datagram(t0, addr(GUEST), &first).is_some());
+    // The attack of the issue: one frame with counter u64::MAX (and a keepalive, no payload).
+    for forged in [forged_frame(id, u64::MAX, &ipv4_udp(b"x")), forged_frame(id, u64::MAX, &[])] {
+        assert!(h.handle_datagram(t0, addr(GUEST), &forged).is_none());
+    }
+    assert_eq!(h.stats().drops(DropReason::CounterJump), 2);
+    // Every later real frame, for a minute of keepalive-paced traffic, is delivered.
+    for i in 1..=30u32 {
+        let now = t0 + KEEPALIVE * i;
+        let frame = frame_from_guest(&mut g, now, &ipv4_udp(b"after"));
+        assert!(h.handle_datagram(now, addr(GUEST), &frame).is_some(), "frame {i}");
+        h.handle_timeout(now);
+    }
+    assert_eq!(h.stats().rx_packets, 31);
+    assert_eq!(h.stats().drops(DropReason::Replay), 0);
+    assert!(h.session().unwrap().alive && events_h(&mut h).is_empty(), "never declared dead, no new session");
+}
+
+#[test]
+fn a_forged_jump_within_reach_is_kept_apart_and_an_idle_guests_keepalives_keep_flowing() {
+    let t0 = Instant::now();
+    let (mut h, mut g) = connected(t0);
+    let id = h.session().unwrap().id();
+    // A forger jumps as far as one frame may, then keeps its counters going every second.
+    let forged_base = replay::MAX_AHEAD - 1;
+    for s in 0..40u64 {
+        let now = t0 + Duration::from_secs(s);
+        h.handle_datagram(now, addr(GUEST), &forged_frame(id, forged_base + s, &[]));
+        // The real guest only sends its keepalives.
+        g.handle_timeout(now);
+        while let Some(t) = g.poll_transmit() {
+            let before = h.stats().drops(DropReason::Replay);
+            h.handle_datagram(now, addr(GUEST), &t.bytes);
+            assert_eq!(h.stats().drops(DropReason::Replay), before, "the real keepalive at {s} s was taken");
+        }
+        h.handle_timeout(now);
+        while let Some(t) = h.poll_transmit() {
+            g.handle_datagram(now, addr(HOST), &t.bytes);
+        }
+    }
+    assert!(h.session().unwrap().alive, "the real guest was never silent to the host");
+    let frame = frame_from_guest(&mut g, t0 + Duration::from_secs(40), &ipv4_udp(b"still here"));
+    assert!(h.handle_datagram(t0 + Duration::from_secs(40), addr(GUEST), &frame).is_some());
+}
+
+/// A legitimate address change (Docker's forwarder picks a new source port, the guest moves to
+/// the TCP relay): frames from the new address are dropped until the guest, hearing nothing,
+/// handshakes again from there; the verified Auth moves the session.
+#[test]
+fn a_guest_whose_address_changes_is_followed_only_after_a_verified_handshake_from_there() {
+    let t0 = Instant::now();
+    let (mut h, mut g) = connected(t0);
+    let moved = addr("198.18.0.2:40999");
+    let frame = frame_from_guest(&mut g, t0, &ipv4_udp(b"x"));
+    assert!(h.handle_datagram(t0, moved, &frame).is_none());
+    assert_eq!(h.stats().drops(DropReason::WrongPeer), 1);
+    // The host's frames go to the old address and are lost; the guest declares it dead.
+    let dead_at = t0 + KEEPALIVE * 3;
+    g.handle_timeout(dead_at);
+    assert!(g.is_handshaking());
+    let hello = g.poll_transmit().into_iter().find(|t| t.bytes[0] == wire::MsgType::Hello as u8).unwrap();
+    h.handle_datagram(dead_at, moved, &hello.bytes);
+    let challenge = h.poll_transmit().unwrap();
+    assert_eq!(challenge.dst, moved);
+    g.handle_datagram(dead_at, addr(HOST), &challenge.bytes);
+    let auth = g.poll_transmit().unwrap();
+    h.handle_datagram(dead_at, moved, &auth.bytes);
+    let welcome = h.poll_transmit().unwrap();
+    g.handle_datagram(dead_at, addr(HOST), &welcome.bytes);
+    assert_eq!(h.session().unwrap().peer, moved);
+    let frame = frame_from_guest(&mut g, dead_at, &ipv4_udp(b"from the new port"));
+    assert!(h.handle_datagram(dead_at, moved, &frame).is_some());
+    assert!(h.handle_datagram(dead_at, addr(GUEST), &forged_frame(h.session().unwrap().id(), 9, &[])).is_none());
+    assert_eq!(h.stats().drops(DropReason::WrongPeer), 2, "the old address is now the stranger");
+}
+
+#[test]
+fn the_session_id_is_shown_only_as_a_fingerprint_in_events_and_their_debug_output() {
+    let now = Instant::now();
+    let mut h = host(1, 10);
+    let mut g = guest(1, 20, now);
+    pump(&mut h, &mut g, now);
+    let id = h.session().unwrap().id();
+    let fp = h.session().unwrap().fingerprint().to_string();
+    assert_eq!(fp.len(), 8);
+    assert!(fp.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_ne!(fp, Fingerprint(id ^ 1).to_string(), "sessions tell apart");
+    let mut shown: Vec<String> = events_h(&mut h).iter().chain(&events_g(&mut g)).map(|e| format!("{e:?}")).collect();
+    shown.push(format!("{:?}", h.session().unwrap()));
+    shown.push(format!("{:?}", Event::PeerDead { session_id: id, silent_for: KEEPALIVE }));
+    for text in &shown {
+        for form in [format!("{id:016x}"), format!("{id:x}"), format!("{id:X}"), id.to_string()] {
+            assert!(!text.contains(&form), "{form} in {text}");
+        }
+    }
+    assert!(shown[0].contains(&fp), "{}", shown[0]);
+}

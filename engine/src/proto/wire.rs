@@ -52,8 +52,9 @@ impl MsgType {
     }
 }
 
-/// What the host assigns to a session; carried in Welcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the host assigns to a session; carried in Welcome. Its `Debug` shows the session id as
+/// a fingerprint only.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct SessionParams {
     pub session_id: u64,
     pub mtu: u16,
@@ -63,6 +64,21 @@ pub struct SessionParams {
     pub prefix_v4: u8,
     /// (host, guest, prefix) of the IPv6 link, if the host enabled it.
     pub v6: Option<(Ipv6Addr, Ipv6Addr, u8)>,
+}
+
+impl std::fmt::Debug for SessionParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let SessionParams { session_id, mtu, keepalive_ms, host_v4, guest_v4, prefix_v4, v6 } = self;
+        f.debug_struct("SessionParams")
+            .field("session", &super::Fingerprint(*session_id))
+            .field("mtu", mtu)
+            .field("keepalive_ms", keepalive_ms)
+            .field("host_v4", host_v4)
+            .field("guest_v4", guest_v4)
+            .field("prefix_v4", prefix_v4)
+            .field("v6", v6)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -102,7 +102,7 @@ async fn relay(udp: &UdpSocket, stream: TcpStream, target: &mut watch::Receiver<
     let (rd, wr) = stream.into_split();
     tokio::select! {
         why = relay::frames_to_udp(rd, udp, "helper", |_| {}) => why,
-        why = relay::udp_to_frames(wr, udp, "helper", |_| {}) => why,
+        why = relay::udp_to_frames(wr, udp, "helper", |_| Ok(())) => why,
         _ = target.changed() => "the helper's address changed".to_string(),
     }
 }

@@ -1,13 +1,18 @@
 //! The helper's end of the TCP path: listens on the same address and port as the UDP socket,
 //! and relays each connection through a UDP socket of its own to the host core, which sees
-//! one more peer address. Connections are bounded and must carry a verified handshake (the
-//! core's Welcome) within `Limits::handshake_deadline`; authentication stays the core's: nothing is
-//! answered that the UDP path would not answer.
+//! one more peer address. Connections are bounded (in all and per source, `admission`) and
+//! must carry a verified handshake (the core's Welcome) within `Limits::handshake_deadline`;
+//! authentication stays the core's: nothing is answered that the UDP path would not answer.
+//!
+//! A connection's state (pending, authenticated, evicted) is one atomic its task and the
+//! accept loop share: a Welcome and an eviction racing for the same connection cannot both
+//! win, so an authenticated connection is never evicted and an evicted one never carries a
+//! Welcome.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +28,8 @@ use crate::proto::wire::MsgType;
 pub struct Limits {
     /// Connections served at once (one guest needs one; the rest is slack for reconnects).
     pub max_connections: usize,
+    /// Connections one source (an IPv4 address, an IPv6 /64) may hold.
+    pub per_source: usize,
     /// A connection that has not carried a Welcome by then is closed.
     pub handshake_deadline: Duration,
     /// An authenticated connection silent this long is closed (keepalives come every ≤ 10 s).
@@ -33,6 +40,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_connections: 16,
+            per_source: 4,
             handshake_deadline: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
         }
@@ -88,10 +96,19 @@ impl Drop for TcpListener {
     }
 }
 
-/// What a connection task reports back to the accept loop.
-enum ConnNews {
-    Authenticated(u64),
-    Closed(u64),
+/// A connection's state, shared by its task and the accept loop (see the module comment).
+const PENDING: u8 = 0;
+const AUTHENTICATED: u8 = 1;
+const EVICTED: u8 = 2;
+
+/// What the accept loop keeps of a running connection.
+struct Slot {
+    task: tokio::task::AbortHandle,
+    state: Arc<AtomicU8>,
+    source: IpAddr,
+    since: Instant,
+    /// Whether `admission` was told it authenticated.
+    reported: bool,
 }
 
 async fn accept_loop(
@@ -101,11 +118,11 @@ async fn accept_loop(
     relays: Arc<Mutex<HashSet<SocketAddr>>>,
     stats: Arc<ListenerStats>,
 ) {
-    let mut admission = Admission::new(limits.max_connections, limits.handshake_deadline);
+    let mut admission = Admission::new(limits.max_connections, limits.handshake_deadline).per_source(limits.per_source);
     // Dropped with this task: every connection goes with the listener.
     let mut conns: JoinSet<()> = JoinSet::new();
-    let mut handles: std::collections::HashMap<u64, tokio::task::AbortHandle> = std::collections::HashMap::new();
-    let (news_tx, mut news) = tokio::sync::mpsc::unbounded_channel();
+    let mut slots: HashMap<u64, Slot> = HashMap::new();
+    let (closed_tx, mut closed) = tokio::sync::mpsc::unbounded_channel();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -118,12 +135,29 @@ async fn accept_loop(
                         continue;
                     }
                 };
-                let id = match admission.admit(Instant::now()) {
+                // Every Welcome that has passed so far, before anyone is chosen to make room.
+                for (id, slot) in slots.iter_mut().filter(|(_, s)| !s.reported) {
+                    if slot.state.load(Ordering::Acquire) == AUTHENTICATED {
+                        admission.authenticated(*id);
+                        slot.reported = true;
+                    }
+                }
+                let now = Instant::now();
+                let id = match admission.admit(now, from.ip()) {
                     Admit::Accept { id } => id,
                     Admit::AcceptEvicting { id, evict } => {
+                        let lost = slots.get(&evict).filter(|s| {
+                            s.state.compare_exchange(PENDING, EVICTED, Ordering::AcqRel, Ordering::Acquire).is_err()
+                        });
+                        if let Some(kept) = lost {
+                            // Its Welcome passed just now: it stays, the newcomer goes.
+                            admission.keep_instead(evict, kept.source, kept.since, id);
+                            stats.refused.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
                         stats.evicted.fetch_add(1, Ordering::Relaxed);
-                        if let Some(h) = handles.remove(&evict) {
-                            h.abort();
+                        if let Some(s) = slots.remove(&evict) {
+                            s.task.abort();
                         }
                         id
                     }
@@ -134,7 +168,8 @@ async fn accept_loop(
                 };
                 stats.accepted.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%from, id, "tcp connection");
-                let deadline = admission.deadline_of(id).unwrap_or_else(Instant::now);
+                let deadline = admission.deadline_of(id).unwrap_or(now);
+                let state = Arc::new(AtomicU8::new(PENDING));
                 let conn = Conn {
                     id,
                     stream,
@@ -142,17 +177,16 @@ async fn accept_loop(
                     idle_timeout: limits.idle_timeout,
                     relays: relays.clone(),
                     stats: stats.clone(),
-                    news: news_tx.clone(),
+                    state: state.clone(),
+                    closed: closed_tx.clone(),
                 };
-                handles.insert(id, conns.spawn(conn.serve(deadline)));
+                let task = conns.spawn(conn.serve(deadline));
+                slots.insert(id, Slot { task, state, source: from.ip(), since: now, reported: false });
             }
-            Some(n) = news.recv() => match n {
-                ConnNews::Authenticated(id) => admission.authenticated(id),
-                ConnNews::Closed(id) => {
-                    admission.closed(id);
-                    handles.remove(&id);
-                }
-            },
+            Some(id) = closed.recv() => {
+                admission.closed(id);
+                slots.remove(&id);
+            }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
@@ -165,16 +199,17 @@ struct Conn {
     idle_timeout: Duration,
     relays: Arc<Mutex<HashSet<SocketAddr>>>,
     stats: Arc<ListenerStats>,
-    news: tokio::sync::mpsc::UnboundedSender<ConnNews>,
+    state: Arc<AtomicU8>,
+    closed: tokio::sync::mpsc::UnboundedSender<u64>,
 }
 
 impl Conn {
     async fn serve(self, deadline: Instant) {
         let id = self.id;
-        let news = self.news.clone();
+        let closed = self.closed.clone();
         let why = self.relay(deadline).await;
         tracing::debug!(id, "tcp connection closed: {why}");
-        let _ = news.send(ConnNews::Closed(id));
+        let _ = closed.send(id);
     }
 
     async fn relay(self, deadline: Instant) -> String {
@@ -193,7 +228,7 @@ impl Conn {
         let _ = self.stream.set_nodelay(true);
         let (rd, wr) = self.stream.into_split();
         let last_rx = Arc::new(Mutex::new(Instant::now()));
-        let authenticated = std::sync::atomic::AtomicBool::new(false);
+        let authenticated = || self.state.load(Ordering::Acquire) == AUTHENTICATED;
 
         let to_core = relay::frames_to_udp(rd, &udp, "guest", |oversized| {
             if oversized > 0 {
@@ -204,14 +239,19 @@ impl Conn {
             }
         });
         let to_guest = relay::udp_to_frames(wr, &udp, "guest", |msg| {
-            if !authenticated.load(Ordering::Relaxed) && msg.first() == Some(&(MsgType::Welcome as u8)) {
-                authenticated.store(true, Ordering::Relaxed);
-                let _ = self.news.send(ConnNews::Authenticated(self.id));
+            if msg.first() == Some(&(MsgType::Welcome as u8)) && !authenticated() {
+                // Either this Welcome wins the connection, or the eviction did and it never
+                // goes out.
+                let won = self.state.compare_exchange(PENDING, AUTHENTICATED, Ordering::AcqRel, Ordering::Acquire);
+                if won.is_err() {
+                    return Err("evicted to make room".to_string());
+                }
             }
+            Ok(())
         });
         let watchdog = async {
             tokio::time::sleep_until(deadline.into()).await;
-            if !authenticated.load(Ordering::Relaxed) {
+            if !authenticated() {
                 self.stats.expired.fetch_add(1, Ordering::Relaxed);
                 return "no verified handshake before the deadline".to_string();
             }

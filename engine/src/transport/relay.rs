@@ -44,12 +44,13 @@ pub async fn frames_to_udp<R: AsyncRead + Unpin>(
 
 /// Sends what the core sends to `udp` into `wr` as frames, up to `WRITE_BATCH` datagrams per
 /// write, until the socket fails or a write fails or is not taken within `WRITE_TIMEOUT`.
-/// `each` sees every datagram before it is framed.
+/// `each` sees every datagram before it is framed; `Err(why)` stops the relay before that
+/// datagram goes out.
 pub async fn udp_to_frames<W: AsyncWrite + Unpin>(
     mut wr: W,
     udp: &UdpSocket,
     peer: &str,
-    mut each: impl FnMut(&[u8]),
+    mut each: impl FnMut(&[u8]) -> Result<(), String>,
 ) -> String {
     let mut dgram = vec![0u8; 65535];
     let mut out = Vec::with_capacity(64 * 1024);
@@ -59,12 +60,16 @@ pub async fn udp_to_frames<W: AsyncWrite + Unpin>(
             Err(e) => return format!("relay receive: {e}"),
         };
         out.clear();
-        each(&dgram[..n]);
+        if let Err(why) = each(&dgram[..n]) {
+            return why;
+        }
         frame::encode(&dgram[..n], &mut out);
         for _ in 1..WRITE_BATCH {
             match udp.try_recv(&mut dgram) {
                 Ok(n) => {
-                    each(&dgram[..n]);
+                    if let Err(why) = each(&dgram[..n]) {
+                        return why;
+                    }
                     frame::encode(&dgram[..n], &mut out);
                 }
                 Err(_) => break,
@@ -133,7 +138,10 @@ mod tests {
             core.send(&vec![i as u8; *n]).await.unwrap();
         }
         let mut seen = Vec::new();
-        let relaying = udp_to_frames(tx, &relay, "helper", |m| seen.push(m.len()));
+        let relaying = udp_to_frames(tx, &relay, "helper", |m| {
+            seen.push(m.len());
+            Ok(())
+        });
         let want: usize = sizes.iter().map(|n| n + frame::LEN_PREFIX).sum();
         let mut got = vec![0u8; want];
         tokio::select! {
@@ -154,7 +162,7 @@ mod tests {
         let (tx, rx) = tokio::io::duplex(1024);
         drop(rx);
         core.send(&[1, 2, 3]).await.unwrap();
-        let why = udp_to_frames(tx, &relay, "guest", |_| {}).await;
+        let why = udp_to_frames(tx, &relay, "guest", |_| Ok(())).await;
         assert!(why.starts_with("write: "), "{why}");
     }
 }

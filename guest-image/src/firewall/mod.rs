@@ -32,6 +32,16 @@ use dockroute_stdx::process::Cmd;
 pub use backend::Backend;
 pub use plan::{Family, FirewallSpec, SpecError, CHAIN_FWD, CHAIN_POST, CHAIN_PRE};
 
+/// The `*-save` reader and the decisions made from what it read, for the fuzz target
+/// (`guest-image/fuzz`); not an API.
+#[doc(hidden)]
+pub mod fuzz_api {
+    pub use super::backend::{choose, Probe};
+    pub use super::plan::{plan, OUR_CHAINS};
+    pub use super::save::{targets, Ruleset};
+    pub use super::script::{sync_script, tables_to_drop, teardown_script};
+}
+
 use backend::{tool, Probe, Reason};
 use plan::Plan;
 use save::Ruleset;

@@ -8,9 +8,13 @@ use super::save::{targets, Ruleset};
 /// Brings our chains and jumps to `plan`; empty if already there. Per chain of ours:
 /// - created if missing; its contents replaced only when they differ from the plan;
 /// - exactly one jump to it, at position 1 of the first parent that exists (DOCKER-USER, else
-///   FORWARD; raw PREROUTING; nat POSTROUTING), and none from the other parents.
+///   FORWARD; filter OUTPUT; raw PREROUTING; nat POSTROUTING), and none from the other parents
+///   (a chain only ours jump to has none).
+///
+/// One transaction per table, its chains in `SLOTS` order (a chain is created before the chain
+/// that jumps to it).
 pub fn sync_script(now: &Ruleset, plan: &Plan) -> String {
-    let mut script = String::new();
+    let mut tables: Vec<(&str, Vec<String>)> = Vec::new();
     for (slot, want) in plan.chains() {
         let chain = slot.chain;
         let t = now.table(slot.table);
@@ -25,17 +29,22 @@ pub fn sync_script(now: &Ruleset, plan: &Plan) -> String {
         for &p in slot.parents {
             let rules: Vec<&str> = t.map(|t| t.rules_of(p).collect()).unwrap_or_default();
             let at: Vec<usize> = (0..rules.len()).filter(|&i| rules[i] == jump).collect();
-            let ok = if p == parent { at == [0] } else { at.is_empty() };
+            let ok = if Some(p) == parent { at == [0] } else { at.is_empty() };
             if !ok {
                 ops.extend(at.iter().map(|_| format!("-D {p} {jump}")));
-                if p == parent {
+                if Some(p) == parent {
                     ops.push(format!("-I {p} 1 {jump}"));
                 }
             }
         }
-        if !ops.is_empty() {
-            script.push_str(&format!("*{}\n{}\nCOMMIT\n", slot.table, ops.join("\n")));
+        match tables.iter_mut().find(|(name, _)| *name == slot.table) {
+            Some((_, all)) => all.extend(ops),
+            None => tables.push((slot.table, ops)),
         }
+    }
+    let mut script = String::new();
+    for (table, ops) in tables.into_iter().filter(|(_, ops)| !ops.is_empty()) {
+        script.push_str(&format!("*{table}\n{}\nCOMMIT\n", ops.join("\n")));
     }
     script
 }
@@ -76,7 +85,7 @@ pub fn tables_to_drop<'a>(now: &'a Ruleset, existed_before: &[String]) -> Vec<&'
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::*;
-    use super::super::plan::{CHAIN_FWD, CHAIN_POST, CHAIN_PRE};
+    use super::super::plan::{CHAIN_FWD, CHAIN_MATE, CHAIN_OUT, CHAIN_POST, CHAIN_PRE};
     use super::*;
 
     fn rs(text: &str) -> Ruleset {
@@ -89,22 +98,36 @@ mod tests {
     }
 
     #[test]
-    fn engine_28_without_our_chains_gets_all_three_with_jumps_ahead_of_dockers_drops() {
+    fn engine_28_without_our_chains_gets_all_five_with_jumps_ahead_of_dockers_drops() {
         let script = sync_script(&rs(ENGINE_28_NFT), &plan_v4());
         assert_eq!(
             script,
             "*filter\n\
              :DOCKROUTE-FWD - [0:0]\n\
              -A DOCKROUTE-FWD -i dockroute0 -j ACCEPT\n\
-             -A DOCKROUTE-FWD -o dockroute0 -j ACCEPT\n\
+             -A DOCKROUTE-FWD -d 198.18.7.1/32 -o dockroute0 -j ACCEPT\n\
+             -A DOCKROUTE-FWD -o dockroute0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n\
+             -A DOCKROUTE-FWD -o dockroute0 -j DROP\n\
              -A DOCKROUTE-FWD -s 172.17.0.0/16 -d 172.18.0.0/16 -j ACCEPT\n\
              -A DOCKROUTE-FWD -s 172.18.0.0/16 -d 172.17.0.0/16 -j ACCEPT\n\
              -A DOCKROUTE-FWD -j RETURN\n\
              -I DOCKER-USER 1 -j DOCKROUTE-FWD\n\
+             :DOCKROUTE-OUT - [0:0]\n\
+             -A DOCKROUTE-OUT -d 198.18.7.1/32 -o dockroute0 -j ACCEPT\n\
+             -A DOCKROUTE-OUT -o dockroute0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n\
+             -A DOCKROUTE-OUT -o dockroute0 -j DROP\n\
+             -A DOCKROUTE-OUT -j RETURN\n\
+             -I OUTPUT 1 -j DOCKROUTE-OUT\n\
              COMMIT\n\
              *raw\n\
+             :DOCKROUTE-MATE - [0:0]\n\
+             -A DOCKROUTE-MATE -m addrtype --dst-type LOCAL -j DROP\n\
+             -A DOCKROUTE-MATE -m addrtype ! --dst-type UNICAST -j DROP\n\
+             -A DOCKROUTE-MATE -d 172.18.0.0/16 -j ACCEPT\n\
+             -A DOCKROUTE-MATE -j DROP\n\
              :DOCKROUTE-PRE - [0:0]\n\
-             -A DOCKROUTE-PRE -i dockroute0 -j ACCEPT\n\
+             -A DOCKROUTE-PRE -s 198.18.7.1/32 -i dockroute0 -j ACCEPT\n\
+             -A DOCKROUTE-PRE -i dockroute0 -j DOCKROUTE-MATE\n\
              -A DOCKROUTE-PRE -s 172.17.0.0/16 -d 172.18.0.0/16 -j ACCEPT\n\
              -A DOCKROUTE-PRE -s 172.18.0.0/16 -d 172.17.0.0/16 -j ACCEPT\n\
              -A DOCKROUTE-PRE -j RETURN\n\
@@ -129,7 +152,8 @@ mod tests {
     fn engine_20_10_without_a_raw_table_gets_it_and_the_filter_jump_goes_above_the_return() {
         let now = rs(ENGINE_20_10_LEGACY);
         let script = sync_script(&now, &plan_v4());
-        assert!(script.contains("*raw\n:DOCKROUTE-PRE - [0:0]\n"), "{script}");
+        assert!(script.contains("*raw\n:DOCKROUTE-MATE - [0:0]\n"), "{script}");
+        assert!(script.contains("\n:DOCKROUTE-PRE - [0:0]\n"), "{script}");
         assert!(script.contains("-I PREROUTING 1 -j DOCKROUTE-PRE\n"), "{script}");
         assert!(script.contains("-I DOCKER-USER 1 -j DOCKROUTE-FWD\n"), "{script}");
         assert!(!script.contains("-D "), "nothing of ours to remove: {script}");
@@ -141,7 +165,7 @@ mod tests {
 
     #[test]
     fn an_altered_chain_is_replaced_whole_and_nothing_else_is_touched() {
-        let removed = applied_with(|t| t.replace("-A DOCKROUTE-FWD -o dockroute0 -j ACCEPT\n", ""));
+        let removed = applied_with(|t| t.replace("-A DOCKROUTE-FWD -o dockroute0 -j DROP\n", ""));
         let added = applied_with(|t| {
             t.replace("-A DOCKROUTE-FWD -j RETURN\n", "-A DOCKROUTE-FWD -j RETURN\n-A DOCKROUTE-FWD -j DROP\n")
         });
@@ -149,14 +173,16 @@ mod tests {
             applied_with(|t| t.lines().filter(|l| !l.starts_with("-A DOCKROUTE-FWD")).collect::<Vec<_>>().join("\n"));
         let reordered = applied_with(|t| {
             t.replace(
-                "-A DOCKROUTE-FWD -i dockroute0 -j ACCEPT\n-A DOCKROUTE-FWD -o dockroute0 -j ACCEPT\n",
-                "-A DOCKROUTE-FWD -o dockroute0 -j ACCEPT\n-A DOCKROUTE-FWD -i dockroute0 -j ACCEPT\n",
+                "-A DOCKROUTE-FWD -i dockroute0 -j ACCEPT\n-A DOCKROUTE-FWD -d 198.18.7.1/32 -o dockroute0 -j ACCEPT\n",
+                "-A DOCKROUTE-FWD -d 198.18.7.1/32 -o dockroute0 -j ACCEPT\n-A DOCKROUTE-FWD -i dockroute0 -j ACCEPT\n",
             )
         });
         let refill = "*filter\n\
              :DOCKROUTE-FWD - [0:0]\n\
              -A DOCKROUTE-FWD -i dockroute0 -j ACCEPT\n\
-             -A DOCKROUTE-FWD -o dockroute0 -j ACCEPT\n\
+             -A DOCKROUTE-FWD -d 198.18.7.1/32 -o dockroute0 -j ACCEPT\n\
+             -A DOCKROUTE-FWD -o dockroute0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n\
+             -A DOCKROUTE-FWD -o dockroute0 -j DROP\n\
              -A DOCKROUTE-FWD -s 172.17.0.0/16 -d 172.18.0.0/16 -j ACCEPT\n\
              -A DOCKROUTE-FWD -s 172.18.0.0/16 -d 172.17.0.0/16 -j ACCEPT\n\
              -A DOCKROUTE-FWD -j RETURN\n\
@@ -264,7 +290,7 @@ mod tests {
             for (slot, want) in plan_v4().chains() {
                 let t = after.table(slot.table).unwrap();
                 assert_eq!(t.rules_of(slot.chain).collect::<Vec<_>>(), want, "state {i}");
-                let parent = slot.parent(|p| t.has_chain(p));
+                let Some(parent) = slot.parent(|p| t.has_chain(p)) else { continue };
                 assert_eq!(t.rules_of(parent).next(), Some(format!("-j {}", slot.chain).as_str()), "state {i}");
             }
         }
@@ -283,9 +309,11 @@ mod tests {
         let script = teardown_script(&now);
         assert_eq!(
             script,
-            "*raw\n-D PREROUTING -j DOCKROUTE-PRE\n-F DOCKROUTE-PRE\n-X DOCKROUTE-PRE\nCOMMIT\n\
-             *filter\n-D FORWARD -j DOCKROUTE-FWD\n-D DOCKER-BRIDGE -i br-x -g DOCKROUTE-FWD\n\
-             -D DOCKER-USER -j DOCKROUTE-FWD\n-F DOCKROUTE-FWD\n-X DOCKROUTE-FWD\nCOMMIT\n\
+            "*raw\n-D PREROUTING -j DOCKROUTE-PRE\n-F DOCKROUTE-MATE\n-F DOCKROUTE-PRE\n-X DOCKROUTE-MATE\n\
+             -X DOCKROUTE-PRE\nCOMMIT\n\
+             *filter\n-D FORWARD -j DOCKROUTE-FWD\n-D OUTPUT -j DOCKROUTE-OUT\n\
+             -D DOCKER-BRIDGE -i br-x -g DOCKROUTE-FWD\n-D DOCKER-USER -j DOCKROUTE-FWD\n-F DOCKROUTE-FWD\n\
+             -F DOCKROUTE-OUT\n-X DOCKROUTE-FWD\n-X DOCKROUTE-OUT\nCOMMIT\n\
              *nat\n-D POSTROUTING -j DOCKROUTE-POST\n\
              -F DOCKROUTE-POST\n-X DOCKROUTE-POST\nCOMMIT\n"
         );
@@ -305,7 +333,7 @@ mod tests {
         // Our chain alone (its jump already gone) still goes.
         let orphan = rs("*raw\n:PREROUTING ACCEPT [0:0]\n:DOCKROUTE-PRE - [0:0]\n-A DOCKROUTE-PRE -j RETURN\nCOMMIT\n");
         assert_eq!(teardown_script(&orphan), "*raw\n-F DOCKROUTE-PRE\n-X DOCKROUTE-PRE\nCOMMIT\n");
-        assert_eq!([CHAIN_FWD, CHAIN_PRE, CHAIN_POST], OUR_CHAINS);
+        assert_eq!([CHAIN_FWD, CHAIN_OUT, CHAIN_MATE, CHAIN_PRE, CHAIN_POST], OUR_CHAINS);
     }
 
     #[test]

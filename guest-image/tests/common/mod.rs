@@ -117,6 +117,9 @@ pub fn spec() -> FirewallSpec {
         tun: "dockroute0".into(),
         link_v4: net("198.18.7.1/24"),
         link_v6: Some(net("2001:2:7::/64")),
+        mac_v4: net("198.18.7.1"),
+        mac_v6: Some(net("2001:2:7::1")),
+        exposed: vec![net("198.19.1.0/24")],
         internal: vec![net("198.19.3.0/24")],
         pairs: vec![
             (net("198.19.1.0/24"), net("198.19.2.0/24")),

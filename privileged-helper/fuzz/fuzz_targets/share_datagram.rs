@@ -52,8 +52,12 @@ impl Session {
     fn new() -> Session {
         let now = Instant::now();
         let mut core = ShareCore::new(KeyPair::from_private([1; 32]), HANDSHAKES_BEFORE_COOKIES);
+        // One exposed network's container, its gateway, and an open `route … expose` line: every
+        // branch of the destination policy is reachable from the fuzzer's packets.
         core.set_rules(Rules {
-            exposed: vec!["198.19.1.0/24".parse().unwrap()],
+            containers: ["198.19.2.10".parse().unwrap()].into(),
+            gateways: ["198.19.2.1".parse().unwrap()].into(),
+            open: vec!["198.19.1.0/24".parse().unwrap()],
             link: Some("198.18.5.1/24".parse().unwrap()),
         });
         let alice_keys = KeyPair::from_private([2; 32]);

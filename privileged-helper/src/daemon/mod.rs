@@ -109,6 +109,7 @@ impl Daemon {
         crate::authz::Policy {
             groups: self.state.config.allow_groups.clone(),
             signature: crate::authz::signature_rule(configured, self.has_app),
+            share_groups: self.state.config.share_groups.clone(),
         }
     }
 
@@ -193,6 +194,8 @@ impl Daemon {
                     if self.tunnel.is_some() {
                         let checked = self.check_routes();
                         if checked.changed {
+                            // A route in conflict or refused exposes nothing: the share follows.
+                            self.sync_share().await;
                             self.publish_status().await;
                         }
                         // Something to retry (a failed add, an unreadable table): not only at
@@ -236,6 +239,7 @@ impl Daemon {
                     d.set_names(&self.state.names);
                 }
             }
+            Step::Share => self.sync_share().await,
             Step::Nothing => {}
         }
         self.publish_status().await;

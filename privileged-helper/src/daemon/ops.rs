@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::SocketAddr;
 
+use dockroute_api::share::DockerNetwork;
 use dockroute_api::{
     ApiError, ErrorCode, LinkInfo, Op, RouteSource, RouteState, RouteStatus, SecretSource, SessionInfo, Status,
     TunnelRequest,
@@ -36,6 +37,8 @@ pub struct State {
     pub error: Option<String>,
     /// The names the DNS server answers (`set_names`), kept while the tunnel is down.
     pub names: NameSpec,
+    /// The Docker networks behind the app's routes (`set_networks`): the share's exposure.
+    pub networks: Vec<DockerNetwork>,
 }
 
 /// What the daemon must do after `State::apply`.
@@ -55,6 +58,8 @@ pub enum Step {
     Routes,
     /// Give a running DNS server `State::names`.
     Names,
+    /// Bring the share in line with `State::networks`.
+    Share,
     /// Nothing (the connection handles `hello` and `subscribe` itself).
     Nothing,
 }
@@ -89,6 +94,7 @@ impl State {
             route_states: BTreeMap::new(),
             error: None,
             names: NameSpec::default(),
+            networks: Vec::new(),
         }
     }
 
@@ -130,9 +136,13 @@ impl State {
                 self.names = dns_names::validate(&names, &domains, &self.config.dns.suffix).map_err(invalid)?;
                 Step::Names
             }
+            Op::SetNetworks { networks } => {
+                self.networks = crate::share::exposure::validate_networks(&networks).map_err(invalid)?;
+                Step::Share
+            }
             Op::Hello { .. } | Op::Subscribe => Step::Nothing,
             // The daemon hands these to its `Share` before they get here.
-            Op::SetRouteExposed { .. } | Op::ShareAdd(_) | Op::ShareList | Op::ShareRevoke { .. } => Step::Nothing,
+            Op::SetNetworkExposed { .. } | Op::ShareAdd(_) | Op::ShareList | Op::ShareRevoke { .. } => Step::Nothing,
         })
     }
 

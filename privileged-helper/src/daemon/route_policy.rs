@@ -4,31 +4,17 @@
 //! plan out (`Routes::reconcile`); every case is a plain unit test. Also the link-subnet pick.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
-use dockroute_api::{RouteSource, RouteState};
+use dockroute_api::{address_space, RouteSource, RouteState};
 use dockroute_engine::platform::table::{self, RouteEntry};
 use ipnet::{IpNet, Ipv4Net};
 
 /// Docker never has more networks than this; a larger set is a mistake or an attack.
 pub const MAX_ROUTES: usize = 1024;
 
-/// Why a subnet must not go through the tunnel: a prefix this short would swallow the
-/// internet (or the LAN), and loopback, link-local and multicast are never container networks.
-pub fn unroutable(net: &IpNet) -> Option<&'static str> {
-    let too_short = match net {
-        IpNet::V4(n) => n.prefix_len() < 8,
-        IpNet::V6(n) => n.prefix_len() < 16,
-    };
-    if too_short {
-        return Some("prefix too short for a container network (at least /8, or /16 for IPv6)");
-    }
-    let special = match net.network() {
-        IpAddr::V4(a) => a.is_loopback() || a.is_link_local() || a.is_multicast() || a.is_unspecified(),
-        IpAddr::V6(a) => a.is_loopback() || a.is_unicast_link_local() || a.is_multicast() || a.is_unspecified(),
-    };
-    special.then_some("loopback, link-local and multicast ranges are never routed")
-}
+/// Why a subnet must not go through the tunnel (one rule for the config's lines and the app's).
+pub use dockroute_engine::platform::table::unroutable;
 
 /// The app's route set as `set_routes` accepts it: at most `MAX_ROUTES`, none unroutable,
 /// each normalised to its network. The error names the first offending route.
@@ -85,10 +71,23 @@ pub struct Plan {
     pub forget: Vec<IpNet>,
 }
 
-/// While the tunnel is down nothing can be installed: each route waits (or is disabled).
+/// Why an app route is refused: it is on public address space and no `route` line of the
+/// config covers it (`address_space`). The app is less trusted than root's config, so only the
+/// config can put public space into the tunnel.
+pub fn refused_for_app(net: &IpNet, source: RouteSource, wanted: &BTreeMap<IpNet, RouteSource>) -> Option<String> {
+    let lines = wanted.iter().filter(|(n, s)| **s == RouteSource::Config && unroutable(n).is_none());
+    (source == RouteSource::App).then(|| address_space::needs_route_line(net, lines.map(|(n, _)| n))).flatten()
+}
+
+/// While the tunnel is down nothing can be installed: each route waits (or is disabled, or
+/// refused).
 pub fn waiting(wanted: &BTreeMap<IpNet, RouteSource>, disabled: &BTreeSet<IpNet>) -> BTreeMap<IpNet, RouteState> {
-    let state = |net| if disabled.contains(net) { RouteState::Disabled } else { RouteState::Pending };
-    wanted.keys().map(|net| (*net, state(net))).collect()
+    let state = |net, source| match refused_for_app(net, source, wanted) {
+        _ if disabled.contains(net) => RouteState::Disabled,
+        Some(message) => RouteState::Failed { message },
+        None => RouteState::Pending,
+    };
+    wanted.iter().map(|(net, source)| (*net, state(net, *source))).collect()
 }
 
 /// Decides each wanted route's state and what the tunnel's interface should carry.
@@ -103,11 +102,13 @@ pub fn plan(wanted: &BTreeMap<IpNet, RouteSource>, disabled: &BTreeSet<IpNet>, t
     };
     let mut states = BTreeMap::new();
     let mut install = BTreeSet::new();
-    for net in wanted.keys() {
+    for (net, source) in wanted {
         let state = if disabled.contains(net) {
             RouteState::Disabled
         } else if let Some(why) = unroutable(net) {
             RouteState::Failed { message: why.to_string() }
+        } else if let Some(message) = refused_for_app(net, *source, wanted) {
+            RouteState::Failed { message }
         } else if let Some(c) = table::find_conflict(*net, t.table, t.ifname) {
             RouteState::Conflict { interface: c.interface.clone(), route: c.dest }
         } else {
@@ -155,6 +156,8 @@ pub fn nth_host(net: Ipv4Net, n: u32) -> Ipv4Addr {
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use super::*;
 
     fn n(s: &str) -> IpNet {
@@ -357,5 +360,41 @@ mod tests {
         assert_eq!(nth_host(net("10.0.0.3/30"), 3), ip("10.0.0.0"), "the last one wraps to the first");
         assert_eq!(nth_host(net("10.0.0.4/31"), 0), ip("10.0.0.5"), "a /31 has two");
         assert_eq!(nth_host(net("10.0.0.5/32"), 1), ip("10.0.0.6"), "a /32 has no other: the next one");
+    }
+
+    #[test]
+    fn an_app_route_on_public_space_is_refused_unless_a_config_line_covers_it() {
+        // A compose file's `8.8.8.0/24` sent by the app (or any API caller): refused, with how
+        // to route it; the same app route under a config line is installed.
+        let wanted = wanted(&[n("203.0.113.0/24")], &set(&["8.8.8.0/24", "203.0.113.128/25", "172.18.0.0/16"]));
+        let t = table(&[]);
+        let (states, install, _) = destructure(plan(&wanted, &BTreeSet::new(), up(&BTreeSet::new(), &t)));
+        let refused = "8.8.8.0/24 is public address space: add `route 8.8.8.0/24` to the helper's config to route it";
+        assert_eq!(states[&n("8.8.8.0/24")], RouteState::Failed { message: refused.into() });
+        assert_eq!(install, set(&["203.0.113.0/24", "203.0.113.128/25", "172.18.0.0/16"]));
+        // While the tunnel is down the status already says so.
+        assert_eq!(
+            waiting(&wanted, &BTreeSet::new())[&n("8.8.8.0/24")],
+            RouteState::Failed { message: refused.into() }
+        );
+        assert_eq!(waiting(&wanted, &BTreeSet::new())[&n("203.0.113.128/25")], RouteState::Pending);
+    }
+
+    #[test]
+    fn a_config_line_the_helper_refuses_covers_nothing_for_the_app() {
+        // `route 0.0.0.0/1` is unroutable (too short): it may not wave public app routes in.
+        let wanted = wanted(&[n("0.0.0.0/1")], &set(&["8.8.8.0/24"]));
+        let t = table(&[]);
+        let (states, install, _) = destructure(plan(&wanted, &BTreeSet::new(), up(&BTreeSet::new(), &t)));
+        assert!(install.is_empty());
+        assert!(matches!(&states[&n("8.8.8.0/24")], RouteState::Failed { message } if message.contains("public")));
+        // A public route the config itself names is root's choice.
+        let wanted = wanted_only_config(&[n("8.8.8.0/24")]);
+        let (_, install, _) = destructure(plan(&wanted, &BTreeSet::new(), up(&BTreeSet::new(), &t)));
+        assert_eq!(install, set(&["8.8.8.0/24"]));
+    }
+
+    fn wanted_only_config(config: &[IpNet]) -> BTreeMap<IpNet, RouteSource> {
+        wanted(config, &BTreeSet::new())
     }
 }

@@ -19,7 +19,14 @@ fn context<'a>(state: &'a State, tunnel: &Option<Tunnel>, wanted: &'a BTreeMap<I
         Some(t) => Link { host: t.link.host_v4, guest: t.link.guest_v4 },
         None => Link { host: state.config.addr, guest: state.config.guest_link_v4() },
     };
-    Context { config: &state.config, link, wanted, side: tunnel.as_ref().map(|t| t.side.clone()) }
+    Context {
+        config: &state.config,
+        link,
+        wanted,
+        route_states: &state.route_states,
+        networks: &state.networks,
+        side: tunnel.as_ref().map(|t| t.side.clone()),
+    }
 }
 
 impl Daemon {
@@ -30,8 +37,8 @@ impl Daemon {
             Op::ShareAdd(add) => self.share.add(add, &cx).await.map(Answer::ShareConfig),
             Op::ShareList => Ok(Answer::Share(self.share.status(&cx).await)),
             Op::ShareRevoke { name } => self.share.revoke(&name, &cx).await.map(|()| Answer::Done),
-            Op::SetRouteExposed { route, exposed } => {
-                self.share.set_exposed(route, exposed, &cx).await.map(|()| Answer::Done)
+            Op::SetNetworkExposed { network, exposed } => {
+                self.share.set_exposed(&network, exposed, &cx).await.map(|()| Answer::Done)
             }
             other => Err(ApiError::new(ErrorCode::Failed, format!("not a share operation: {other:?}"))),
         }

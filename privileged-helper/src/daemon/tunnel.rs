@@ -189,7 +189,7 @@ impl Tunnel {
 fn session_info(s: &proto::Session, now: Instant, over_tcp: bool) -> SessionInfo {
     SessionInfo {
         transport: if over_tcp { Transport::Tcp } else { Transport::Udp },
-        id: format!("{:016x}", s.id()),
+        fingerprint: s.fingerprint().to_string(),
         guest: s.peer,
         alive: s.alive,
         handshake_age_ms: now.saturating_duration_since(s.established_at).as_millis() as u64,

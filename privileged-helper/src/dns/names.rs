@@ -1,9 +1,15 @@
 //! The `set_names` operation's argument checked and normalised: what the API may hand the DNS
 //! server, bounded so a client cannot make the table (or the resolver files) grow without end.
+//! The helper decides which zones may be claimed, not only the controller: any API caller can
+//! send `set_names`, and each zone becomes a resolver setting (`/etc/resolver/<zone>` on
+//! macOS). An absolute name must lie below the suffix or a private-use name, never be the
+//! suffix or its wildcard, and never be a relative name's full form (the containers' own
+//! names are relative; label domains are absolute and never take one over).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+pub use dockroute_api::dns_name::is_below;
 use dockroute_api::dns_name::{self, MAX_NAME_LEN};
 
 /// Names (relative and absolute together) one `set_names` may carry.
@@ -47,11 +53,6 @@ impl NameSpec {
     }
 }
 
-/// Whether `name` is `zone` or below it.
-pub fn is_below(name: &str, zone: &str) -> bool {
-    name == zone || name.strip_suffix(zone).is_some_and(|head| head.ends_with('.'))
-}
-
 /// Checks a `set_names` against `suffix` (relative names must still fit once it is appended).
 /// An error changes nothing and says which name is wrong.
 pub fn validate(
@@ -70,7 +71,16 @@ pub fn validate(
         insert(&mut spec.names, name, addrs, why)?;
     }
     for (domain, addrs) in domains {
-        insert(&mut spec.domains, domain, addrs, dns_name::name_problem(domain, true))?;
+        let normal = dns_name::normalise(domain);
+        let relative = normal.strip_suffix(suffix).and_then(|head| head.strip_suffix('.'));
+        let why = dns_name::name_problem(domain, true)
+            .or_else(|| dns_name::domain_problem(&normal, Some(suffix)))
+            .or_else(|| {
+                relative
+                    .filter(|r| spec.names.contains_key(*r))
+                    .map(|_| format!("{normal} is a container's own name (sent relative to .{suffix})"))
+            });
+        insert(&mut spec.domains, domain, addrs, why)?;
     }
     let zones = spec.zones(suffix).len() - 1;
     if zones > MAX_ZONES {
@@ -91,11 +101,17 @@ fn insert(
     if addrs.len() > MAX_ADDRS_PER_NAME {
         return Err(format!("name {name:?}: {} addresses; at most {MAX_ADDRS_PER_NAME}", addrs.len()));
     }
-    // Names differing only in case are one name.
+    // Names differing only in case are one name, bounded together.
     let all = into.entry(dns_name::normalise(name)).or_default();
     all.extend_from_slice(addrs);
     all.sort();
     all.dedup();
+    if all.len() > MAX_ADDRS_PER_NAME {
+        return Err(format!(
+            "name {name:?}: {} addresses with its other spellings; at most {MAX_ADDRS_PER_NAME}",
+            all.len()
+        ));
+    }
     Ok(())
 }
 
@@ -139,6 +155,20 @@ mod tests {
         assert_eq!(validate(&none, &zones, "docker").unwrap_err(), "65 domains outside .docker; at most 64");
     }
 
+    /// Found while writing the `dns_names` fuzz target's bounds: `Web` and `web` with 64
+    /// addresses each were one name with 128.
+    #[test]
+    fn spellings_of_one_name_are_bounded_together() {
+        let addrs = |net: u8| -> Vec<String> { (1..=64).map(|i| format!("10.0.{net}.{i}")).collect() };
+        let (a, b) = (addrs(0), addrs(1));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let b: Vec<&str> = b.iter().map(String::as_str).collect();
+        let e = validate(&map(&[("Web", &a), ("web", &b)]), &BTreeMap::new(), "docker").unwrap_err();
+        assert_eq!(e, "name \"web\": 128 addresses with its other spellings; at most 64");
+        let same = validate(&map(&[("Web", &a), ("web", &a)]), &BTreeMap::new(), "docker").unwrap();
+        assert_eq!(same.names["web"].len(), 64, "the same addresses twice are 64");
+    }
+
     #[test]
     fn zones_are_the_suffix_and_the_outermost_domains_outside_it() {
         let domains = map(&[
@@ -153,5 +183,33 @@ mod tests {
         assert_eq!(spec.zones("docker"), ["api.internal", "docker", "notshop.test", "shop.test"]);
         assert!(is_below("a.shop.test", "shop.test") && is_below("shop.test", "shop.test"));
         assert!(!is_below("notshop.test", "shop.test"));
+    }
+
+    #[test]
+    fn an_api_caller_cannot_claim_a_public_zone_the_suffix_or_its_wildcard() {
+        let none = BTreeMap::new();
+        for attack in ["com", "*.com", "example.com", "www.example.com", "github.com", "test", "*.test"] {
+            let e = validate(&none, &map(&[(attack, &["198.18.0.9"])]), "docker").unwrap_err();
+            assert!(e.contains("only names below .docker, .test, .example, .internal, .home.arpa"), "{attack}: {e}");
+        }
+        for attack in ["docker", "*.docker", "*.Docker."] {
+            let e = validate(&none, &map(&[(attack, &["198.18.0.9"])]), "docker");
+            assert!(e.is_err(), "{attack}: {e:?}");
+        }
+        // The first bad name refuses the whole set: nothing of it is answered.
+        let mixed = map(&[("shop.test", &["198.18.0.9"]), ("com", &["198.18.0.9"])]);
+        assert!(validate(&none, &mixed, "docker").is_err());
+    }
+
+    #[test]
+    fn a_label_domain_never_takes_a_containers_own_name() {
+        let own = map(&[("web", &["172.18.0.2"]), ("api.shop", &["172.18.0.3"])]);
+        for attack in ["web.docker", "API.shop.docker"] {
+            let e = validate(&own, &map(&[(attack, &["172.18.0.66"])]), "docker").unwrap_err();
+            assert!(e.contains("is a container's own name"), "{attack}: {e}");
+        }
+        // Below a container's name, or a name nobody has, is fine.
+        let ok = validate(&own, &map(&[("admin.web.docker", &["172.18.0.66"]), ("extra.docker", &[])]), "docker");
+        assert!(ok.is_ok(), "{ok:?}");
     }
 }

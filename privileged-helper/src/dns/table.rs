@@ -18,7 +18,8 @@ pub struct Addrs {
 
 #[derive(Debug, Clone, Default)]
 pub struct NameTable {
-    /// Lower case; none inside another.
+    /// Lower case. Only the suffix can lie inside another (a label domain may claim a zone
+    /// around it): a name belongs to the innermost zone that holds it, as below a zone cut.
     zones: Vec<String>,
     /// Full lower-case names, wildcard owners (`*.shop.test`) included.
     records: HashMap<String, Addrs>,
@@ -53,9 +54,12 @@ impl NameTable {
     pub fn new(suffix: &str, spec: &NameSpec, serial: u32) -> NameTable {
         let zones = spec.zones(suffix);
         let mut records: HashMap<String, Addrs> = HashMap::new();
-        let relative = spec.names.iter().map(|(n, a)| (format!("{n}.{suffix}"), a));
-        let absolute = spec.domains.iter().map(|(n, a)| (n.clone(), a));
-        for (name, addrs) in relative.chain(absolute) {
+        let relative: HashMap<String, &Vec<IpAddr>> =
+            spec.names.iter().map(|(n, a)| (format!("{n}.{suffix}"), a)).collect();
+        // A container's own name (relative) is never shared with a label domain that spells
+        // it out (`validate` refuses that too).
+        let absolute = spec.domains.iter().filter(|(n, _)| !relative.contains_key(*n)).map(|(n, a)| (n.clone(), a));
+        for (name, addrs) in relative.clone().into_iter().chain(absolute) {
             let entry = records.entry(name).or_default();
             for a in addrs {
                 match a {
@@ -100,10 +104,9 @@ impl NameTable {
     /// Looks up a name given as its labels, already in lower case. A label that could not be
     /// one of ours (a `.` inside it) makes the name nonexistent, never another name.
     pub fn lookup(&self, labels: &[String]) -> Lookup<'_> {
-        let Some(zone) = self.zones.iter().find(|z| ends_with_labels(labels, z)) else {
+        let Some(zone) = innermost(self.zones.iter().filter(|z| ends_with_labels(labels, z))) else {
             return Lookup::NotOurs;
         };
-        let zone = zone.as_str();
         if labels.iter().any(|l| l.is_empty() || l.contains('.')) {
             return Lookup::NxDomain { zone };
         }
@@ -134,7 +137,12 @@ impl NameTable {
 }
 
 fn zone_of<'z>(zones: &'z [String], name: &str) -> Option<&'z str> {
-    zones.iter().find(|z| is_below(name, z)).map(String::as_str)
+    innermost(zones.iter().filter(|z| is_below(name, z)))
+}
+
+/// The innermost of zones that all hold one name: the longest.
+fn innermost<'z>(holding: impl Iterator<Item = &'z String>) -> Option<&'z str> {
+    holding.max_by_key(|z| z.len()).map(String::as_str)
 }
 
 /// Whether the labels end with the labels of `zone` (compared label by label, so a label
@@ -226,13 +234,52 @@ mod tests {
     }
 
     #[test]
-    fn a_name_claimed_twice_has_every_address_once() {
-        let t =
-            table(&[("api.shop", &["172.18.0.3", "172.18.0.4"])], &[("api.shop.docker", &["172.18.0.4", "fd00::4"])]);
-        assert_eq!(
-            found(&t, "api.shop.docker"),
-            (vec!["172.18.0.3".into(), "172.18.0.4".into()], vec!["fd00::4".into()])
-        );
+    fn a_label_domain_spelling_out_a_containers_own_name_never_adds_its_addresses() {
+        // `validate` refuses such a set; a table built without it still keeps them apart.
+        let spec = NameSpec {
+            names: [("api.shop".to_string(), vec!["172.18.0.3".parse().unwrap(), "172.18.0.4".parse().unwrap()])]
+                .into(),
+            domains: [(
+                "api.shop.docker".to_string(),
+                vec!["172.18.0.66".parse().unwrap(), "fd00::66".parse().unwrap()],
+            )]
+            .into(),
+        };
+        assert!(validate(&spec.names, &spec.domains, "docker").is_err());
+        let t = NameTable::new("docker", &spec, 7);
+        assert_eq!(found(&t, "api.shop.docker"), (vec!["172.18.0.3".into(), "172.18.0.4".into()], vec![]));
         assert_eq!(t.zones(), ["docker"], "a domain inside the suffix adds no zone");
+    }
+
+    /// Found by the `dns_names` fuzz target: with the suffix `docn.shop.test`, a claimed
+    /// `*.shop.test` made a zone around the suffix's. The suffix's names must still be answered
+    /// from its own zone, and its wildcard-less gaps must not fall to the outer wildcard.
+    #[test]
+    fn a_claimed_wildcard_around_the_suffix_does_not_answer_inside_the_suffix() {
+        let ip = |a: &str| -> Vec<IpAddr> { vec![a.parse().unwrap()] };
+        let around = BTreeMap::from([("*.dev.test".to_string(), ip("172.18.0.9"))]);
+        let names = BTreeMap::from([("web".to_string(), ip("172.18.0.2"))]);
+        for suffix in ["zz.dev.test", "aa.dev.test"] {
+            let t = NameTable::new(suffix, &validate(&names, &around, suffix).unwrap(), 1);
+            assert_eq!(found(&t, &format!("web.{suffix}")).0, ["172.18.0.2"]);
+            for (name, want) in [
+                (format!("web.{suffix}"), suffix),
+                (format!("nothere.{suffix}"), suffix),
+                (suffix.to_string(), suffix),
+                ("other.dev.test".to_string(), "dev.test"),
+            ] {
+                let zone = match t.lookup(&labels(&name)) {
+                    Lookup::Found { zone, .. } | Lookup::Empty { zone, .. } | Lookup::NxDomain { zone } => zone,
+                    Lookup::NotOurs => panic!("{name}: not ours"),
+                };
+                assert_eq!(zone, want, "{name}");
+            }
+            assert_eq!(t.lookup(&labels(&format!("nothere.{suffix}"))), Lookup::NxDomain { zone: suffix });
+            // Without names of its own, the suffix's apex is still its own, not the wildcard's.
+            let bare = NameTable::new(suffix, &validate(&BTreeMap::new(), &around, suffix).unwrap(), 1);
+            assert_eq!(bare.lookup(&labels(suffix)), Lookup::Empty { zone: suffix, apex: true });
+            assert_eq!(bare.lookup(&labels(&format!("x.{suffix}"))), Lookup::NxDomain { zone: suffix });
+            assert_eq!(found(&bare, "other.dev.test").0, ["172.18.0.9"]);
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! `dockroute-helper share …`: the share's operations through the helper's API, so they are
-//! authorised like every other (root, or a member of an allowed group).
+//! authorised like every other (adding, revoking and exposing need the right to share).
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -14,6 +14,7 @@ pub enum ShareCommand {
     Add { name: String, ip: Option<Ipv4Addr>, endpoint: Option<String>, qr: bool, rotate: bool },
     List { json: bool },
     Revoke { name: String },
+    Expose { network: String, exposed: bool },
 }
 
 pub fn run(socket: &Path, command: ShareCommand) -> anyhow::Result<()> {
@@ -47,6 +48,13 @@ pub fn run(socket: &Path, command: ShareCommand) -> anyhow::Result<()> {
                 Answer::Done => eprintln!("{name} is cut off; their key is forgotten"),
                 other => anyhow::bail!("unexpected answer {other:?}"),
             },
+            ShareCommand::Expose { network, exposed } => {
+                match c.call(Op::SetNetworkExposed { network: network.clone(), exposed }).await? {
+                    Answer::Done if exposed => eprintln!("{network}: its containers are exposed to teammates"),
+                    Answer::Done => eprintln!("{network}: no longer exposed"),
+                    other => anyhow::bail!("unexpected answer {other:?}"),
+                }
+            }
         }
         Ok(())
     })

@@ -23,6 +23,7 @@ use boringtun::noise::{Packet, Tunn, TunnResult};
 use boringtun::x25519::PublicKey;
 
 use super::budget::HandshakeBudget;
+use super::flows::{Flows, Reply};
 use super::policy::{self, Drop, Rules};
 use super::state::KeyPair;
 
@@ -40,6 +41,9 @@ const BUF: usize = 65_536 + 64;
 const RESPONSE_LEN: usize = 92;
 /// WireGuard data message type (the first byte, little-endian u32).
 const DATA_TYPE: u8 = 4;
+/// WireGuard cookie reply type: what boringtun answers, under load, to any handshake message
+/// with a valid MAC1, which anyone with our public key can make.
+const COOKIE_REPLY_TYPE: u8 = 3;
 const DATA_OVERHEAD: usize = 32;
 
 /// A teammate as the core needs them.
@@ -98,6 +102,8 @@ struct Mate {
     last_handshake: Option<Instant>,
     last_seen: Option<Instant>,
     counters: Counters,
+    /// What they opened: the only flows replies may come back on.
+    flows: Flows,
 }
 
 pub struct ShareCore {
@@ -140,6 +146,9 @@ impl ShareCore {
     }
 
     pub fn set_rules(&mut self, rules: Rules) {
+        for mate in self.mates.values_mut() {
+            mate.flows.retain_destinations(|dst| rules.allows(dst));
+        }
         self.rules = rules;
     }
 
@@ -160,6 +169,7 @@ impl ShareCore {
                 last_handshake: None,
                 last_seen: None,
                 counters: Counters::default(),
+                flows: Flows::default(),
             };
             self.mates.insert(index, mate);
         }
@@ -191,10 +201,15 @@ impl ShareCore {
             return self.unattributed.drop(Drop::UnknownIndex);
         };
         let is_data = bytes[0] == DATA_TYPE;
+        // Only what proves the teammate's key moves their endpoint (WireGuard's roaming): a
+        // decrypted data message or keepalive, or a handshake response that completed. A cookie
+        // reply we send or receive proves nothing: MAC1 needs only our public key, which every
+        // config (a revoked one too) holds.
         match mate.tunn.decapsulate(Some(from.ip()), bytes, &mut self.buf) {
             TunnResult::WriteToTunnelV4(packet, _) | TunnResult::WriteToTunnelV6(packet, _) => {
                 seen(mate, now, from);
                 match policy::inbound(mate.spec.address, packet, &self.rules) {
+                    Ok(()) if !mate.flows.opened(now, packet) => mate.counters.drop(Drop::TooManyFlows),
                     Ok(()) => {
                         mate.counters.rx_packets += 1;
                         mate.counters.rx_bytes += packet.len() as u64;
@@ -203,7 +218,12 @@ impl ShareCore {
                     Err(d) => mate.counters.drop(d),
                 }
             }
-            TunnResult::Done => seen(mate, now, from),
+            TunnResult::Done if is_data => seen(mate, now, from),
+            TunnResult::Done => {}
+            TunnResult::WriteToNetwork(out) if out[0] == COOKIE_REPLY_TYPE => {
+                mate.counters.drop(Drop::RateLimited);
+                self.transmits.push_back(Transmit { dst: from, bytes: out.to_vec() });
+            }
             TunnResult::WriteToNetwork(out) => {
                 seen(mate, now, from);
                 self.transmits.push_back(Transmit { dst: from, bytes: out.to_vec() });
@@ -261,6 +281,9 @@ impl ShareCore {
             Err((d, None)) => return self.unattributed.drop(d),
         };
         let Some(mate) = self.mates.get_mut(&index) else { return };
+        if mate.flows.reply(now, packet) == Reply::NotOpened {
+            return mate.counters.drop(Drop::NotOpenedByTeammate);
+        }
         let Some(endpoint) = mate.endpoint else { return mate.counters.drop(Drop::NoSession) };
         if packet.len() + DATA_OVERHEAD + 16 > self.buf.len() {
             return mate.counters.drop(Drop::BadPacket);

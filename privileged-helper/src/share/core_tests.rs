@@ -29,8 +29,14 @@ fn udp4(src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
     p
 }
 
+/// CONTAINER's network is exposed, HIDDEN's is not.
 fn rules() -> Rules {
-    Rules { exposed: vec!["198.19.1.0/24".parse().unwrap()], link: Some("198.18.5.1/24".parse().unwrap()) }
+    Rules {
+        containers: [CONTAINER.into()].into(),
+        open: Vec::new(),
+        gateways: [[198, 19, 1, 1].into(), [198, 19, 2, 1].into()].into(),
+        link: Some("198.18.5.1/24".parse().unwrap()),
+    }
 }
 
 /// A teammate's WireGuard client, as the official apps would run it.
@@ -155,7 +161,9 @@ fn the_mac_the_guest_other_teammates_and_unexposed_routes_stay_unreachable() {
 
 #[test]
 fn replies_from_unexposed_sources_or_for_unknown_addresses_go_nowhere() {
-    let (mut core, _alice, now) = connected();
+    let (mut core, mut alice, now) = connected();
+    let sealed = alice.seal(&udp4(ALICE, CONTAINER, b"opens a flow"));
+    core.handle_datagram(now, alice.addr, &sealed);
     core.handle_diverted(now, &udp4(HIDDEN, ALICE, b"x"));
     core.handle_diverted(now, &udp4(MAC, ALICE, b"x"));
     core.handle_diverted(now, &udp4(CONTAINER, BOB, b"x"));
@@ -173,6 +181,9 @@ fn two_teammates_get_their_own_replies() {
     let now = Instant::now();
     handshake(&mut core, &mut alice, now);
     handshake(&mut core, &mut bob, now);
+    let sealed = bob.seal(&udp4(BOB, CONTAINER, b"bob asks"));
+    core.handle_datagram(now, bob.addr, &sealed);
+    assert_eq!(packets(&mut core).len(), 1);
     core.handle_diverted(now, &udp4(CONTAINER, BOB, b"for bob"));
     let out = transmits(&mut core);
     assert_eq!(out[0].dst, bob.addr);
@@ -297,6 +308,79 @@ fn a_reply_before_any_handshake_has_nowhere_to_go() {
     core.set_teammates(&[alice.spec("alice", ALICE)]);
     core.handle_diverted(Instant::now(), &udp4(CONTAINER, ALICE, b"x"));
     assert!(transmits(&mut core).is_empty());
-    assert_eq!(drops(&core, "alice", Drop::NoSession), 1);
+    assert_eq!(drops(&core, "alice", Drop::NotOpenedByTeammate), 1, "she opened nothing");
     let _ = Ipv4Addr::from(ALICE);
+}
+
+/// A handshake response as anyone holding a teammate's config can make one: random body, the
+/// receiver index of a teammate's session (the upper 24 bits are the teammate's small index),
+/// and a valid MAC1 (keyed with our public key, which every config holds).
+fn forged_response(server: &PublicKey, receiver_idx: u32) -> Vec<u8> {
+    use blake2::digest::{Digest, FixedOutput, KeyInit, Update};
+    let mut msg = vec![0u8; 92];
+    msg[0] = 2;
+    msg[4..8].copy_from_slice(&0x0bad_f00du32.to_le_bytes());
+    msg[8..12].copy_from_slice(&receiver_idx.to_le_bytes());
+    getrandom::fill(&mut msg[12..60]).unwrap();
+    let key: [u8; 32] =
+        blake2::Blake2s256::new().chain_update(b"mac1----").chain_update(server.as_bytes()).finalize().into();
+    let mut mac = <blake2::Blake2sMac<blake2::digest::consts::U16> as KeyInit>::new_from_slice(&key).unwrap();
+    Update::update(&mut mac, &msg[..60]);
+    let mac1: [u8; 16] = mac.finalize_fixed().into();
+    msg[60..76].copy_from_slice(&mac1);
+    msg
+}
+
+#[test]
+fn a_forged_handshake_response_with_a_valid_mac1_never_moves_the_teammates_endpoint() {
+    let (mut core, mut alice, now) = connected();
+    let sealed = alice.seal(&udp4(ALICE, CONTAINER, b"ask"));
+    core.handle_datagram(now, alice.addr, &sealed);
+    packets(&mut core);
+    let attacker = SocketAddr::from(([198, 18, 9, 66], 6666));
+    let server = *core.public_key();
+    // Enough to put alice's own rate limiter under load: then boringtun answers with cookies.
+    let mut answers = Vec::new();
+    for _ in 0..40 {
+        core.handle_datagram(now, attacker, &forged_response(&server, 1 << 8));
+        answers.extend(transmits(&mut core));
+    }
+    assert!(!answers.is_empty(), "under load the forged responses draw cookie replies");
+    assert!(answers.iter().all(|t| t.dst == attacker && t.bytes[0] == 3), "cookie replies only, to the sender");
+    let t = &core.teammates(now)[0];
+    assert_ne!(t.endpoint, Some(attacker), "a cookie reply is no proof of life");
+    assert!(t.counters.drops(Drop::RateLimited) >= 1 && t.counters.drops(Drop::BadHandshake) >= 1, "{t:?}");
+    // Replies still go to alice, not to the attacker.
+    core.handle_diverted(now, &udp4(CONTAINER, ALICE, b"for alice"));
+    let out = transmits(&mut core);
+    assert_eq!(out.iter().map(|t| t.dst).collect::<Vec<_>>(), [SocketAddr::from(([198, 18, 9, 2], 40_001))]);
+}
+
+#[test]
+fn an_attack_by_a_container_calling_a_teammate_who_opened_nothing_reaches_nobody() {
+    let (mut core, mut alice, now) = connected();
+    core.handle_diverted(now, &udp4(CONTAINER, ALICE, b"unsolicited"));
+    assert!(transmits(&mut core).is_empty());
+    assert_eq!(drops(&core, "alice", Drop::NotOpenedByTeammate), 1);
+    // Once she asks, the answer comes back; another port of hers still gets nothing.
+    let sealed = alice.seal(&udp4(ALICE, CONTAINER, b"ask"));
+    core.handle_datagram(now, alice.addr, &sealed);
+    core.handle_diverted(now, &udp4(CONTAINER, ALICE, b"answer"));
+    assert_eq!(transmits(&mut core).len(), 1);
+    let mut other_port = udp4(CONTAINER, ALICE, b"x");
+    other_port[22..24].copy_from_slice(&9u16.to_be_bytes());
+    core.handle_diverted(now, &other_port);
+    assert!(transmits(&mut core).is_empty());
+    assert_eq!(drops(&core, "alice", Drop::NotOpenedByTeammate), 2);
+}
+
+#[test]
+fn an_exposure_taken_back_closes_the_teammates_flows_to_it() {
+    let (mut core, mut alice, now) = connected();
+    let sealed = alice.seal(&udp4(ALICE, CONTAINER, b"ask"));
+    core.handle_datagram(now, alice.addr, &sealed);
+    core.set_rules(Rules { containers: Default::default(), ..rules() });
+    core.set_rules(rules());
+    core.handle_diverted(now, &udp4(CONTAINER, ALICE, b"late answer"));
+    assert!(transmits(&mut core).is_empty(), "the flow went with the exposure");
 }

@@ -2,7 +2,9 @@
 //! `token`, with the standard WireGuard app on the teammate's side.
 //!
 //! - `core`: the sans-IO core (boringtun `Tunn` per teammate, policy, counters).
-//! - `policy`: who may send what where (pure).
+//! - `policy`: who may send what where (pure); `flows`: what each teammate opened (pure).
+//! - `exposure`: what is exposed, from the config, the app's toggles, the Docker networks and
+//!   the routes' states (pure).
 //! - `roster`: who the teammates are, from the config's `token` lines and the state's keys.
 //! - `budget`: handshakes per source address.
 //! - `state`: the state file (our key, teammates' public keys, the app's exposed routes).
@@ -16,36 +18,46 @@
 pub mod budget;
 pub mod cli;
 pub mod core;
+pub mod exposure;
+pub mod flows;
 pub mod policy;
 pub mod roster;
 pub mod runtime;
 pub mod state;
 pub mod wgconf;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use dockroute_api::share::{
-    ExposedBy, ExposedRoute, ShareAdd, ShareConfig, ShareStatus, TeammateCounters, TeammateInfo,
+    DockerNetwork, ExposedRoute, ShareAdd, ShareConfig, ShareStatus, TeammateCounters, TeammateInfo,
 };
-use dockroute_api::{ApiError, ErrorCode, Redacted, RouteSource};
+use dockroute_api::{ApiError, ErrorCode, Redacted, RouteSource, RouteState};
 use dockroute_engine::config::Config;
 use ipnet::IpNet;
 
 use self::core::{Counters, ShareCore, TeammateSpec, TeammateView, HANDSHAKES_BEFORE_COOKIES};
+use self::exposure::{Exposure, Routing};
 use self::policy::Rules;
 use self::roster::{Link, Member};
 use self::runtime::{Running, SideEnds};
-use self::state::{KeyPair, ShareState, StoredTeammate};
+use self::state::{ExposedNetwork, KeyPair, ShareState, StoredTeammate};
+
+/// App toggles kept at most (networks long gone included: their ids are never reused, so a
+/// stale one exposes nothing, but the file must not grow without end).
+const MAX_EXPOSED_NETWORKS: usize = 1024;
 
 /// What the share needs to know of the rest of the helper at each change.
 pub struct Context<'a> {
     pub config: &'a Config,
     /// The link the tunnel uses (the config's when it is down).
     pub link: Link,
-    /// Config and app routes (what may be exposed).
+    /// Config and app routes (what may be exposed), and what became of each.
     pub wanted: &'a BTreeMap<IpNet, RouteSource>,
+    pub route_states: &'a BTreeMap<IpNet, RouteState>,
+    /// The Docker networks the app reported (`set_networks`).
+    pub networks: &'a [DockerNetwork],
     /// The tunnel's side port while it is up.
     pub side: Option<SideEnds>,
 }
@@ -82,6 +94,13 @@ impl Share {
     pub fn load(config_path: &Path) -> std::io::Result<Share> {
         let path = state::path_for(config_path);
         let (state, _) = state::load_or_new(&path)?;
+        if !state.legacy_exposed.is_empty() {
+            tracing::warn!(
+                "share: {:?} were exposed by subnet by an earlier version; exposure now follows a Docker network: \
+                 switch Shared on again for the networks teammates should reach",
+                state.legacy_exposed
+            );
+        }
         let keys = state.key_pair().map_err(std::io::Error::other)?;
         let server_public = keys.public_base64();
         let core = ShareCore::new(keys, HANDSHAKES_BEFORE_COOKIES);
@@ -95,7 +114,12 @@ impl Share {
         Share::load(config_path).unwrap_or_else(|e| {
             tracing::error!("sharing is off: {e}");
             let keys = KeyPair::from_private([0; 32]);
-            let state = ShareState { private_key: keys.private_base64(), teammates: Vec::new(), exposed: Vec::new() };
+            let state = ShareState {
+                private_key: keys.private_base64(),
+                teammates: Vec::new(),
+                exposed_networks: Vec::new(),
+                legacy_exposed: Vec::new(),
+            };
             let slot = Slot::Idle(Box::new(ShareCore::new(keys, HANDSHAKES_BEFORE_COOKIES)));
             let path = state::path_for(config_path);
             Share {
@@ -204,16 +228,18 @@ impl Share {
             .collect()
     }
 
-    /// Exposed routes with their origin: the config's lines, then the app's (those still routed).
+    /// What is exposed now (`exposure::decide`).
+    fn exposure(&self, cx: &Context<'_>) -> Exposure {
+        let routing = Routing { wanted: cx.wanted, states: cx.route_states };
+        exposure::decide(&cx.config.exposed_nets(), &self.state.exposed_networks, cx.networks, &routing)
+    }
+
     fn exposed(&self, cx: &Context<'_>) -> Vec<ExposedRoute> {
-        let config: BTreeSet<IpNet> = cx.config.exposed_nets().into_iter().collect();
-        let api = self.state.exposed.iter().filter(|n| cx.wanted.contains_key(n) && !config.contains(n));
-        let by = |source| move |net: &IpNet| ExposedRoute { net: *net, source };
-        config.iter().map(by(ExposedBy::Config)).chain(api.map(by(ExposedBy::Api))).collect()
+        self.exposure(cx).routes
     }
 
     fn rules(&self, cx: &Context<'_>) -> Rules {
-        Rules { exposed: self.exposed(cx).iter().map(|r| r.net).collect(), link: Some(cx.link.host) }
+        Rules { link: Some(cx.link.host), ..self.exposure(cx).rules }
     }
 
     fn save(&self) -> Result<(), ApiError> {
@@ -237,7 +263,7 @@ impl Share {
         }
         let expose = cx.config.expose.ok_or_else(|| invalid("sharing is off: add `expose ADDR:PORT` to the config"))?;
         let endpoint = wgconf::endpoint(add.endpoint.as_deref(), expose).map_err(invalid)?;
-        let allowed: Vec<IpNet> = self.rules(cx).exposed.into_iter().filter(|n| n.addr().is_ipv4()).collect();
+        let allowed: Vec<IpNet> = self.exposed(cx).into_iter().map(|r| r.net).filter(|n| n.addr().is_ipv4()).collect();
         if allowed.is_empty() {
             return Err(invalid(
                 "nothing is exposed yet: add `route CIDR expose` to the config (or expose a network in the app)",
@@ -289,31 +315,45 @@ impl Share {
         Ok(())
     }
 
-    /// `set_route_exposed`: the app's toggle, kept in the state (see ARCHITECTURE.md for why).
-    pub async fn set_exposed(&mut self, route: IpNet, exposed: bool, cx: &Context<'_>) -> Result<(), ApiError> {
+    /// `set_network_exposed`: the app's toggle, kept in the state by network id (see
+    /// ARCHITECTURE.md for why the state and not the config file).
+    pub async fn set_exposed(&mut self, id: &str, exposed: bool, cx: &Context<'_>) -> Result<(), ApiError> {
         self.usable()?;
-        let route = route.trunc();
-        if !cx.wanted.contains_key(&route) {
-            return Err(invalid(format!("no route {route} is configured")));
-        }
+        // By id, else by name when only one network has it (the CLI's `share expose NAME`).
+        let named: Vec<&DockerNetwork> = cx.networks.iter().filter(|n| n.name == id).collect();
+        let known = cx.networks.iter().find(|n| n.id == id).or(if named.len() == 1 { Some(named[0]) } else { None });
+        let id = known.map_or(id, |n| n.id.as_str());
         if !exposed {
-            if let Some(r) = cx.config.routes.iter().find(|r| r.net == route && r.expose) {
+            let subnets = known.map(|n| n.subnets.as_slice()).unwrap_or_default();
+            if let Some(r) = cx.config.routes.iter().find(|r| r.expose && subnets.iter().any(|s| s.trunc() == r.net)) {
                 return Err(invalid(format!(
-                    "{route} is exposed by the config file (`route {route} expose`, line {}): change it there",
+                    "{} is exposed by the config file (`route {} expose`, line {}): change it there",
+                    known.map_or(id, |n| n.name.as_str()),
+                    r.net,
                     r.line
                 )));
             }
         }
-        let before = self.state.exposed.clone();
-        self.state.exposed.retain(|n| *n != route);
+        let before = self.state.exposed_networks.clone();
+        self.state.exposed_networks.retain(|n| n.id != id);
         if exposed {
-            self.state.exposed.push(route);
+            let Some(n) = known else {
+                return Err(invalid(format!(
+                    "no Docker network {id:?} is known (the app reports them with set_networks)"
+                )));
+            };
+            let subnets = n.subnets.iter().map(IpNet::trunc).collect();
+            self.state.exposed_networks.push(ExposedNetwork { id: n.id.clone(), name: n.name.clone(), subnets });
+            let excess = self.state.exposed_networks.len().saturating_sub(MAX_EXPOSED_NETWORKS);
+            self.state.exposed_networks.drain(..excess);
         }
-        if self.state.exposed != before {
+        if self.state.exposed_networks != before {
             if let Err(e) = self.save() {
-                self.state.exposed = before;
+                self.state.exposed_networks = before;
                 return Err(e);
             }
+            let name = known.map_or(id, |n| n.name.as_str());
+            tracing::info!("share: network {name} ({id}) {}", if exposed { "exposed" } else { "no longer exposed" });
         }
         self.sync(cx).await;
         Ok(())
@@ -376,5 +416,5 @@ fn api_counters(c: &Counters) -> TeammateCounters {
 /// Whether an operation is the share's (the daemon hands those to `Share`).
 pub fn is_share_op(op: &dockroute_api::Op) -> bool {
     use dockroute_api::Op;
-    matches!(op, Op::SetRouteExposed { .. } | Op::ShareAdd(_) | Op::ShareList | Op::ShareRevoke { .. })
+    matches!(op, Op::SetNetworkExposed { .. } | Op::ShareAdd(_) | Op::ShareList | Op::ShareRevoke { .. })
 }

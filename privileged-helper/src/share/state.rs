@@ -1,6 +1,6 @@
 //! The share's state file beside the config (`<config>.share.json`, mode 0600): the helper's
 //! own WireGuard key, each teammate's name, address and *public* key (their private key is
-//! printed once and never stored), and the routes the app exposed. Written whole to a
+//! printed once and never stored), and the Docker networks the app exposed. Written whole to a
 //! temporary file and renamed, so a crash leaves the old state or the new one.
 
 use std::io::{self, Write};
@@ -61,15 +61,29 @@ pub struct StoredTeammate {
     pub public_key: String,
 }
 
+/// A Docker network the app exposed: by id (never reused), with the subnets it had then (a
+/// network reported later under that id with other subnets is not this one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExposedNetwork {
+    pub id: String,
+    pub name: String,
+    pub subnets: Vec<IpNet>,
+}
+
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShareState {
     /// The helper's static private key, base64.
     pub private_key: String,
     #[serde(default)]
     pub teammates: Vec<StoredTeammate>,
-    /// Routes exposed through the API (the app's toggles), besides the config's `route … expose`.
+    /// Networks exposed through the API (the app's toggles), besides the config's
+    /// `route … expose`.
     #[serde(default)]
-    pub exposed: Vec<IpNet>,
+    pub exposed_networks: Vec<ExposedNetwork>,
+    /// What earlier versions kept: exposed subnets, whatever network held them. Read so that
+    /// the load can say it no longer counts (a subnet string is no network), never written.
+    #[serde(default, rename = "exposed", skip_serializing)]
+    pub legacy_exposed: Vec<IpNet>,
 }
 
 impl std::fmt::Debug for ShareState {
@@ -77,7 +91,7 @@ impl std::fmt::Debug for ShareState {
         f.debug_struct("ShareState")
             .field("private_key", &"<redacted>")
             .field("teammates", &self.teammates)
-            .field("exposed", &self.exposed)
+            .field("exposed_networks", &self.exposed_networks)
             .finish()
     }
 }
@@ -87,7 +101,8 @@ impl ShareState {
         Ok(ShareState {
             private_key: KeyPair::generate()?.private_base64(),
             teammates: Vec::new(),
-            exposed: Vec::new(),
+            exposed_networks: Vec::new(),
+            legacy_exposed: Vec::new(),
         })
     }
 
@@ -117,10 +132,20 @@ pub fn load_or_new(path: &Path) -> io::Result<(ShareState, bool)> {
             format!("mode {:o}; run chmod 600 on it", mode & 0o777),
         )));
     }
-    let state: ShareState =
-        serde_json::from_str(&text).map_err(|e| ctx(io::Error::new(io::ErrorKind::InvalidData, e.to_string())))?;
-    state.key_pair().map_err(|e| ctx(io::Error::new(io::ErrorKind::InvalidData, format!("private_key: {e}"))))?;
+    let state = parse(&text).map_err(|e| ctx(io::Error::new(io::ErrorKind::InvalidData, e)))?;
     Ok((state, false))
+}
+
+/// The file's text: JSON whose `private_key` is a key.
+pub fn parse(text: &str) -> Result<ShareState, String> {
+    let state: ShareState = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    state.key_pair().map_err(|e| format!("private_key: {e}"))?;
+    Ok(state)
+}
+
+/// The file's text for `state`, as `parse` reads it.
+pub fn render(state: &ShareState) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(state).map(|text| text + "\n")
 }
 
 pub fn save(path: &Path, state: &ShareState) -> io::Result<()> {
@@ -129,9 +154,9 @@ pub fn save(path: &Path, state: &ShareState) -> io::Result<()> {
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     let _ = std::fs::remove_file(&tmp);
-    let text = serde_json::to_string_pretty(state).map_err(|e| ctx(io::Error::other(e)))?;
+    let text = render(state).map_err(|e| ctx(io::Error::other(e)))?;
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(ctx)?;
-    f.write_all(text.as_bytes()).and_then(|()| f.write_all(b"\n")).and_then(|()| f.sync_all()).map_err(ctx)?;
+    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(ctx)?;
     std::fs::rename(&tmp, path).map_err(ctx)
 }
 
@@ -161,7 +186,11 @@ mod tests {
             address: "198.18.0.3".parse().unwrap(),
             public_key: KeyPair::generate().unwrap().public_base64(),
         });
-        s.exposed.push("198.19.1.0/24".parse().unwrap());
+        s.exposed_networks.push(ExposedNetwork {
+            id: "4f1d".into(),
+            name: "web".into(),
+            subnets: vec!["198.19.1.0/24".parse().unwrap()],
+        });
         save(&path, &s).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         let (back, created) = load_or_new(&path).unwrap();
@@ -172,6 +201,12 @@ mod tests {
         let e = load_or_new(&path).unwrap_err();
         assert!(e.to_string().contains("chmod 600"), "{e}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        // An earlier version's exposed subnets are read, never written back.
+        let legacy = format!("{{\"private_key\":\"{}\",\"exposed\":[\"198.19.9.0/24\"]}}", s.private_key);
+        std::fs::write(&path, legacy).unwrap();
+        let (old, _) = load_or_new(&path).unwrap();
+        assert_eq!(old.legacy_exposed, ["198.19.9.0/24".parse::<IpNet>().unwrap()]);
+        assert!(!serde_json::to_string(&old).unwrap().contains("198.19.9.0"));
         std::fs::write(&path, "{\"private_key\":\"short\"}").unwrap();
         assert!(load_or_new(&path).unwrap_err().to_string().contains("private_key"));
     }

@@ -2,8 +2,9 @@
 //! imports (as a file or a QR code), and its QR code for a terminal.
 
 use std::fmt::Write;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use dockroute_api::dns_name::name_problem;
 use ipnet::IpNet;
 
 /// What goes into a teammate's config.
@@ -39,11 +40,22 @@ pub fn render(c: &TeammateConfig<'_>) -> String {
 }
 
 /// The endpoint to print: `--endpoint`, else the expose address when it names one host.
+/// A given one is HOST:PORT with a port above 0 and a host that is an IPv4 address, an IPv6
+/// address in brackets or a hostname: anything else (a `#` would start a comment for wg-quick
+/// and cut the line short) is refused here rather than by the teammate's WireGuard app.
 pub fn endpoint(given: Option<&str>, expose: SocketAddr) -> Result<String, String> {
     if let Some(e) = given {
-        let (host, port) = e.rsplit_once(':').ok_or_else(|| format!("endpoint {e:?}: expected HOST:PORT"))?;
-        if host.is_empty() || host.contains(char::is_whitespace) || port.parse::<u16>().map_or(true, |p| p == 0) {
-            return Err(format!("endpoint {e:?}: expected HOST:PORT"));
+        let bad = || format!("endpoint {e:?}: expected HOST:PORT (a hostname, an IPv4 address or [an IPv6 address])");
+        let (host, port) = e.rsplit_once(':').ok_or_else(bad)?;
+        let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(v6) => v6.parse::<Ipv6Addr>().is_ok(),
+            None => {
+                host.parse::<Ipv4Addr>().is_ok()
+                    || name_problem(host.strip_suffix('.').unwrap_or(host), false).is_none()
+            }
+        };
+        if !host_ok || port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(bad());
         }
         return Ok(e.to_string());
     }
@@ -96,6 +108,28 @@ mod tests {
         assert!(endpoint(None, wild).unwrap_err().contains("--endpoint"));
         for bad in ["mac.lan", ":2512", "mac.lan:0", "mac.lan:x", "a b:1"] {
             assert!(endpoint(Some(bad), wild).is_err(), "{bad}");
+        }
+        assert_eq!(endpoint(Some("mac.lan.:2512"), wild), Ok("mac.lan.:2512".into()), "a final dot is a hostname");
+    }
+
+    /// Found by the `wg_endpoint` fuzz target: `[2001:db8::1_:2512` was taken (no closing
+    /// bracket, a `_`) and printed into the teammate's config, where WireGuard cannot use it.
+    #[test]
+    fn endpoint_hosts_that_are_no_address_or_hostname_are_refused() {
+        let wild: SocketAddr = "0.0.0.0:2512".parse().unwrap();
+        for bad in [
+            "[2001:db8::1_:2512",
+            "2001:db8::1:2512",
+            "[mac.lan]:2512",
+            "mac#lan:2512",
+            "mac.lan#:2512",
+            "café.lan:2512",
+            "my_mac.lan:2512",
+            "-mac.lan:2512",
+            "mac..lan:2512",
+        ] {
+            let e = endpoint(Some(bad), wild).unwrap_err();
+            assert!(e.contains("expected HOST:PORT"), "{bad}: {e}");
         }
     }
 

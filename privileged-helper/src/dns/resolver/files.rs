@@ -157,23 +157,15 @@ impl ResolverDir {
 
     fn found(&self, zone: &str) -> Found {
         match fs::read_to_string(self.path_of(zone)) {
-            Ok(text) if text.lines().next() == Some(MARKER) => Found::Ours(text),
-            Ok(_) => Found::Foreign,
+            Ok(text) => found_in(text),
             Err(e) if e.kind() == ErrorKind::NotFound => Found::Missing,
             Err(_) => Found::Foreign,
         }
     }
 
-    /// The zones the record names; a line that is not a zone name is ignored (never a path).
     fn recorded(&self, report: &mut Report) -> BTreeSet<String> {
         match fs::read_to_string(&self.record) {
-            Ok(text) => text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .filter(|l| dockroute_api::dns_name::name_problem(l, false).is_none())
-                .map(str::to_string)
-                .collect(),
+            Ok(text) => parse_record(&text),
             Err(e) if e.kind() == ErrorKind::NotFound => BTreeSet::new(),
             Err(e) => {
                 report.problems.push(format!("cannot read {}: {e}", self.record.display()));
@@ -189,8 +181,7 @@ impl ResolverDir {
                 other => other,
             }
         } else {
-            let mut text = format!("# Files dockroute-helper wrote in {}; it removes them.\n", self.dir.display());
-            owned.iter().for_each(|z| text.push_str(&format!("{z}\n")));
+            let text = record_text(&self.dir, owned);
             if let Some(parent) = self.record.parent().filter(|p| !p.as_os_str().is_empty()) {
                 let _ = fs::create_dir_all(parent);
             }
@@ -200,6 +191,32 @@ impl ResolverDir {
             report.problems.push(format!("cannot update {}: {e}", self.record.display()));
         }
     }
+}
+
+/// A zone's file, read: ours when its first line is `MARKER`.
+pub fn found_in(text: String) -> Found {
+    if text.lines().next() == Some(MARKER) {
+        Found::Ours(text)
+    } else {
+        Found::Foreign
+    }
+}
+
+/// The zones a record names; a line that is not a zone name is ignored (never a path).
+pub fn parse_record(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter(|l| dockroute_api::dns_name::name_problem(l, false).is_none())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The record for the files of `owned` in `dir`, as `parse_record` reads it.
+pub fn record_text(dir: &Path, owned: &BTreeSet<String>) -> String {
+    let mut text = format!("# Files dockroute-helper wrote in {}; it removes them.\n", dir.display());
+    owned.iter().for_each(|z| text.push_str(&format!("{z}\n")));
+    text
 }
 
 /// The record's path for a helper run with `config`.
