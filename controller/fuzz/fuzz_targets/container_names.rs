@@ -14,10 +14,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bollard::models::{ContainerSummary, ContainerSummaryNetworkSettings, EndpointSettings};
-use dockroute_api::dns_name::{label_problem, name_problem, normalise, MAX_NAME_LEN};
+use dockroute_api::dns_name::{label_problem, name_problem, normalise, MAX_NAME_LEN, PRIVATE_USE};
 use dockroute_controller::discovery::BridgeNetwork;
 use dockroute_controller::guest::LABEL_OURS;
-use dockroute_controller::names::{name_set, Claim, Routed, PRIVATE_USE};
+use dockroute_controller::names::{name_set, Claim, Routed};
 use libfuzzer_sys::fuzz_target;
 
 /// Enough for clashes and crowds, few enough to stay fast.
