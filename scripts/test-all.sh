@@ -3,8 +3,9 @@
 # namespaces and TUN devices). It first installs what is missing (scripts/setup.sh).
 # Everything it writes goes to CARGO_TARGET_DIR, the caches of lib.sh or git-ignored paths
 # (cargo-fuzz's fuzz/artifacts, tauri-build's src-tauri/gen): `git status` stays clean.
-#   FUZZ_BUDGET    seconds of fuzzing in all, split evenly across the fuzz targets (default
-#                  360; every target runs, at least 10 s; scripts/fuzz-budget.sh)
+#   FUZZ_BUDGET    seconds of fuzzing (wall time, one target per core at once), split evenly
+#                  across the fuzz targets (default 240; every target runs, at least 10 s;
+#                  scripts/fuzz-budget.sh)
 #   CARGO_TARGET_DIR  where to build (default ./target)
 #   DOCKROUTE_ARTIFACTS  where the app's WebDriver tests save dashboard screenshots
 #                        (default $CARGO_TARGET_DIR/e2e-artifacts)
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-FUZZ_BUDGET=${FUZZ_BUDGET:-360}
+FUZZ_BUDGET=${FUZZ_BUDGET:-240}
 step() { echo; echo "==> $*"; }
 
 bash scripts/setup.sh
