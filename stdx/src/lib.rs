@@ -6,14 +6,16 @@
 //! - `settle`: apply a value only after two equal reads (a file caught half-written).
 //! - `hex`: lower-case hex.
 //! - `logging`: the log format of every binary.
+//! - `time`: sleep until a core's optional deadline (tokio's timer).
 //!
-//! Architecture invariant: depends on nothing of ours and on no async runtime.
+//! Architecture invariant: depends on nothing of ours; only `time` touches an async runtime.
 
 pub mod backoff;
 pub mod hex;
 pub mod logging;
 pub mod process;
 pub mod settle;
+pub mod time;
 
 pub use backoff::Backoff;
 pub use process::{Cmd, CmdError};
