@@ -8,6 +8,8 @@
 //!   does; `route_policy`: which routes to install; `config_reload`: when a re-read config
 //!   applies) and `tunnel` (TUN, UDP, engine task).
 //! - `install`: service install and uninstall, one flow; `systemd.rs` / `launchd.rs` per OS.
+//! - `config`: the config file (mac-docker-connector's format and keys, plus ours); the engine
+//!   gets only the tunnel's parameters from it (`HostConfig`, `TunSpec`, `DriverConfig`).
 //! - `default_config`: the config written by install, or by `run` when there is none.
 //! - `log_file`: the log file a service manager hands the helper is made root's alone.
 //! - `dns`: container names: the authoritative DNS server on the link address and the host
@@ -16,6 +18,7 @@
 
 pub mod authz;
 pub mod codesign;
+pub mod config;
 pub mod config_watch;
 pub mod daemon;
 pub mod default_config;

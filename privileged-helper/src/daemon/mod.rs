@@ -18,8 +18,8 @@ mod tunnel;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::config::Config;
 use dockroute_api::{Answer, ApiError, ErrorCode, Event, Op, StatsReport, Status};
-use dockroute_engine::config::Config;
 use dockroute_engine::driver;
 use dockroute_engine::platform::{self, SystemRoutes};
 use dockroute_engine::proto::Secret;
@@ -346,7 +346,7 @@ impl Daemon {
                     diff.routes_added,
                     diff.routes_removed
                 );
-                self.state.config = dockroute_engine::config::applied_live(&self.state.config, *config);
+                self.state.config = crate::config::applied_live(&self.state.config, *config);
                 self.check_routes();
                 true
             }

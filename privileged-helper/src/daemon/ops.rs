@@ -9,12 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::SocketAddr;
 
+use crate::config::Config;
 use dockroute_api::share::DockerNetwork;
 use dockroute_api::{
     ApiError, ErrorCode, LinkInfo, Op, RouteSource, RouteState, RouteStatus, SecretSource, SessionInfo, Status,
     TunnelRequest,
 };
-use dockroute_engine::config::Config;
 use dockroute_engine::platform::table::RouteEntry;
 use dockroute_engine::platform::{RouteBackend, Routes};
 use dockroute_engine::proto::Secret;

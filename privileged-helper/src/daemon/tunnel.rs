@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::Config;
 use dockroute_api::{ApiError, ErrorCode, LinkInfo, SessionInfo, StatsReport, Transport};
-use dockroute_engine::config::Config;
 use dockroute_engine::driver::{self, Control};
 use dockroute_engine::platform::{self, Routes, SystemRoutes, TunSpec};
 use dockroute_engine::proto::{self, Host, HostConfig, OsEntropy, Secret};

@@ -17,7 +17,7 @@ use super::policy::Rules;
 use super::roster::{self, Link, Member};
 use super::state::{self, ExposedNetwork, ShareState, StoredTeammate};
 use super::wgconf;
-use dockroute_engine::config::Config;
+use crate::config::Config;
 
 /// App toggles kept at most (networks long gone included: their ids are never reused, so a
 /// stale one exposes nothing, but the file must not grow without end).

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use dockroute_engine::config::{next_free, Token};
+use crate::config::{next_free, Token};
 use ipnet::Ipv4Net;
 
 use super::state::StoredTeammate;

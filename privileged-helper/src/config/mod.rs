@@ -1,4 +1,5 @@
-//! Dockroute config file.
+//! The helper's config file (`dockroute.conf`). The engine never reads it: the helper fills
+//! the tunnel's parameters (`HostConfig`, `TunSpec`, `DriverConfig`) from it.
 //!
 //! The format is mac-docker-connector's so its users can reuse their files:
 //! one `key value...` directive per line, `#` comments. That project's keys Dockroute does not
@@ -379,7 +380,7 @@ impl Config {
                 let net = given.trunc();
                 // Such a route is refused for routing; exposing it would hand teammates far more
                 // than containers, so the file is refused instead of the line being half-used.
-                if let Some(why) = crate::platform::table::unroutable(&net).filter(|_| expose) {
+                if let Some(why) = dockroute_engine::platform::table::unroutable(&net).filter(|_| expose) {
                     return Err(bad(cidr, &format!("cannot be exposed: {why}")));
                 }
                 if net != given {
