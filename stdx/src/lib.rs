@@ -4,6 +4,7 @@
 //! - `process`: run a command with a deadline, capture its output, name it in errors.
 //! - `backoff`: doubling delays with a ceiling.
 //! - `settle`: apply a value only after two equal reads (a file caught half-written).
+//! - `fs`: write a file atomically (temporary beside it, synced, renamed).
 //! - `hex`: lower-case hex.
 //! - `logging`: the log format of every binary.
 //! - `time`: sleep until a core's optional deadline (tokio's timer).
@@ -11,6 +12,7 @@
 //! Architecture invariant: depends on nothing of ours; only `time` touches an async runtime.
 
 pub mod backoff;
+pub mod fs;
 pub mod hex;
 pub mod logging;
 pub mod process;

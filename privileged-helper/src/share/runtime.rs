@@ -83,12 +83,7 @@ async fn run(
             }
         }
         let deadline = core.poll_timeout();
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => std::future::pending().await,
-            }
-        };
+        let sleep = dockroute_stdx::time::sleep_until(deadline);
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
                 match r {

@@ -3,9 +3,9 @@
 //! printed once and never stored), and the Docker networks the app exposed. Written whole to a
 //! temporary file and renamed, so a crash leaves the old state or the new one.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::Ipv4Addr;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -150,14 +150,8 @@ pub fn render(state: &ShareState) -> serde_json::Result<String> {
 
 pub fn save(path: &Path, state: &ShareState) -> io::Result<()> {
     let ctx = |e: io::Error| io::Error::new(e.kind(), format!("cannot write share state {}: {e}", path.display()));
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let _ = std::fs::remove_file(&tmp);
     let text = render(state).map_err(|e| ctx(io::Error::other(e)))?;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(ctx)?;
-    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(ctx)?;
-    std::fs::rename(&tmp, path).map_err(ctx)
+    dockroute_stdx::fs::write_atomic(path, text.as_bytes(), 0o600).map_err(ctx)
 }
 
 #[cfg(test)]
