@@ -33,7 +33,7 @@ pub fn run(cli: GuestArgs) -> anyhow::Result<()> {
     outcome
 }
 
-async fn serve(cli: GuestArgs, secret: dockroute_engine::proto::Secret) -> anyhow::Result<()> {
+async fn serve(cli: GuestArgs, secret: dockroute_api::Secret) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     // First: as a container's PID 1 we get no default SIGTERM handling, and a docker stop that
     // waits 10 s for nothing stalls the controller's repairs.

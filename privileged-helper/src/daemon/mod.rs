@@ -19,10 +19,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::Config;
+use dockroute_api::Secret;
 use dockroute_api::{Answer, ApiError, ErrorCode, Event, Op, StatsReport, Status};
 use dockroute_engine::driver;
 use dockroute_engine::platform::{self, SystemRoutes};
-use dockroute_engine::proto::Secret;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::dns::{self, DnsService};

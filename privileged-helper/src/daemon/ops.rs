@@ -11,13 +11,13 @@ use std::net::SocketAddr;
 
 use crate::config::Config;
 use dockroute_api::share::DockerNetwork;
+use dockroute_api::Secret;
 use dockroute_api::{
     ApiError, ErrorCode, LinkInfo, Op, RouteSource, RouteState, RouteStatus, SecretSource, SessionInfo, Status,
     TunnelRequest,
 };
 use dockroute_engine::platform::table::RouteEntry;
 use dockroute_engine::platform::{RouteBackend, Routes};
-use dockroute_engine::proto::Secret;
 use ipnet::IpNet;
 
 use super::route_policy::{self, TunnelView};

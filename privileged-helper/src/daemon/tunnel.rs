@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use dockroute_api::Secret;
 use dockroute_api::{ApiError, ErrorCode, LinkInfo, SessionInfo, StatsReport, Transport};
 use dockroute_engine::driver::{self, Control};
 use dockroute_engine::platform::{self, Routes, SystemRoutes, TunSpec};
-use dockroute_engine::proto::{self, Host, HostConfig, OsEntropy, Secret};
+use dockroute_engine::proto::{self, Host, HostConfig, OsEntropy};
 use dockroute_engine::transport::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
