@@ -439,8 +439,8 @@ impl Config {
 
     /// Run after the whole file because `addr` may come after the tokens.
     fn check_tokens(&mut self) -> Result<(), ConfigError> {
-        let (net, guest) = (self.addr, self.guest_link_v4());
-        seed::settle_tokens(&mut self.tokens, net, guest).map_err(|(line, msg)| ConfigError::new(line, msg))
+        seed::settle_tokens(&mut self.tokens, crate::link::Link::on(self.addr))
+            .map_err(|(line, msg)| ConfigError::new(line, msg))
     }
 
     /// The `route … expose` subnets: what teammates may reach.
@@ -470,11 +470,9 @@ impl Config {
         self.addr
     }
 
-    /// First address after the network address that is not the host's.
+    /// First address after the network address that is not the host's (`Link::on`).
     pub fn guest_link_v4(&self) -> Ipv4Addr {
-        let (net, host) = (u32::from(self.addr.network()), u32::from(self.addr.addr()));
-        let first = net.wrapping_add(1);
-        Ipv4Addr::from(first.wrapping_add(u32::from(first == host)))
+        crate::link::Link::on(self.addr).guest
     }
 
     pub fn host_link_v6(&self) -> Option<Ipv6Net> {

@@ -26,7 +26,7 @@ use dockroute_engine::platform::{self, SystemRoutes};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::dns::{self, DnsService};
-use crate::share::roster::Link;
+use crate::link::Link;
 use config_reload::{ConfigReload, Reload};
 pub use ops::ShareRight;
 use ops::{Effect, State};

@@ -22,8 +22,8 @@ use ipnet::IpNet;
 
 use super::route_policy::{self, TunnelView};
 use crate::dns::{names as dns_names, NameSpec};
+use crate::link::Link;
 use crate::share::book::{AddPlan, Book, Save, Scene};
-use crate::share::roster::Link;
 
 /// Everything the daemon knows apart from the tunnel's devices and tasks.
 pub struct State {
@@ -197,7 +197,7 @@ impl State {
 
     /// What the share sees of the daemon: config, link (the tunnel's, else the config's), routes.
     pub fn scene<'a>(&'a self, wanted: &'a BTreeMap<IpNet, RouteSource>) -> Scene<'a> {
-        let link = self.tunnel_link.unwrap_or(Link { host: self.config.addr, guest: self.config.guest_link_v4() });
+        let link = self.tunnel_link.unwrap_or(Link::on(self.config.addr));
         Scene { config: &self.config, link, wanted, route_states: &self.route_states, networks: &self.networks }
     }
 

@@ -14,10 +14,11 @@ use ipnet::IpNet;
 use super::core::TeammateSpec;
 use super::exposure::{self, Exposure, Routing};
 use super::policy::Rules;
-use super::roster::{self, Link, Member};
+use super::roster::{self, Member};
 use super::state::{self, ExposedNetwork, ShareState, StoredTeammate};
 use super::wgconf;
 use crate::config::Config;
+use crate::link::Link;
 
 /// App toggles kept at most (networks long gone included: their ids are never reused, so a
 /// stale one exposes nothing, but the file must not grow without end).
