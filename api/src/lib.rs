@@ -33,7 +33,7 @@ pub mod types;
 pub use client::{Client, ClientError};
 pub use guest_args::GuestArgs;
 pub use pair::Pair;
-pub use secret::{Secret, SecretLengthError, Tag, MAX_SECRET_LEN, MIN_SECRET_LEN};
+pub use secret::{Redacted, Secret, SecretLengthError, Tag, MAX_SECRET_LEN, MIN_SECRET_LEN};
 pub use share::{ShareAdd, ShareConfig, ShareStatus, TeammateCounters, TeammateInfo};
 pub use transport::{Transport, TransportMode};
 pub use types::*;

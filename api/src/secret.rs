@@ -1,5 +1,5 @@
 //! The tunnel's shared secret: both ends key HMAC-SHA256 with it. Never printed (`Debug` shows
-//! the length only), wiped from memory when dropped.
+//! the length only), wiped from memory when dropped. And `Redacted`, a string kept out of logs.
 
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
@@ -88,6 +88,17 @@ impl std::fmt::Debug for Secret {
 impl Drop for Secret {
     fn drop(&mut self) {
         self.0.zeroize();
+    }
+}
+
+/// A string that never appears in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<redacted {} bytes>", self.0.len())
     }
 }
 
