@@ -201,6 +201,7 @@ pub fn group_gid(name: &str) -> Option<u32> {
     None
 }
 
+#[cfg(test)]
 pub fn user_name(uid: u32) -> Option<String> {
     user_entry(uid).map(|(name, _)| name)
 }

@@ -75,6 +75,7 @@ impl Guest {
         &self.stats
     }
 
+    #[cfg(test)]
     pub fn is_handshaking(&self) -> bool {
         self.handshake.is_some()
     }

@@ -212,6 +212,7 @@ impl Stats {
         self.drops[reason as usize]
     }
 
+    #[cfg(test)]
     pub fn total_drops(&self) -> u64 {
         self.drops.iter().sum()
     }

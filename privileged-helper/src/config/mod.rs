@@ -466,6 +466,7 @@ impl Config {
         self.warnings.push(Warning { line, message });
     }
 
+    #[cfg(test)]
     pub fn host_link_v4(&self) -> Ipv4Net {
         self.addr
     }

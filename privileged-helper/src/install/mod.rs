@@ -49,11 +49,6 @@ impl Platform {
         Path::new(self.manager().files().service)
     }
 
-    /// Install's record of what it created.
-    pub fn record_file(self) -> &'static Path {
-        Path::new(self.manager().files().record)
-    }
-
     pub fn default_config_path(self) -> &'static Path {
         Path::new(self.manager().files().config)
     }

@@ -49,10 +49,6 @@ pub fn parse_key(text: &str) -> Result<[u8; 32], String> {
     bytes.try_into().map_err(|b: Vec<u8>| format!("a key is 32 bytes, this is {}", b.len()))
 }
 
-pub fn key_base64(key: &[u8; 32]) -> String {
-    B64.encode(key)
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredTeammate {
     pub name: String,
