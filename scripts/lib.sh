@@ -8,11 +8,12 @@ DOCKROUTE_CACHE=${DOCKROUTE_CACHE:-${DOCKROUTE_CI_CACHE:-/var/tmp/dockroute-ci}}
 # Every fuzz target, as crate:target (fuzz-budget.sh, in test-all.sh, splits a time budget
 # across them; fuzz-long.sh runs each for a number of executions). One per parser that input
 # from outside reaches.
-FUZZ_TARGETS=(engine:frame_decoder engine:config_parser engine:tcp_frames
+FUZZ_TARGETS=(engine:frame_decoder engine:tcp_frames
   engine:ip_routes engine:netstat engine:route_output engine:route_socket
   api:api_frames api:pair api:guest_args
   privileged-helper:dns_query privileged-helper:share_datagram privileged-helper:dns_names
   privileged-helper:resolver_record privileged-helper:share_state privileged-helper:wg_endpoint
+  privileged-helper:config_parser
   guest-image:iptables_save controller:container_names controller:rules_file)
 DOCKROUTE_TOOLS=${DOCKROUTE_TOOLS:-$DOCKROUTE_CACHE/tools}
 export DOCKROUTE_CACHE DOCKROUTE_TOOLS

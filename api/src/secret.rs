@@ -1,8 +1,9 @@
 //! The tunnel's shared secret: both ends key HMAC-SHA256 with it. Never printed (`Debug` shows
-//! the length only), wiped from memory when dropped.
+//! the length only), wiped from memory when dropped. And `Redacted`, a string kept out of logs.
 
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
+use zeroize::{Zeroize, Zeroizing};
 
 /// An HMAC-SHA256 tag.
 pub type Tag = [u8; 32];
@@ -28,13 +29,10 @@ impl Secret {
     /// A fresh random secret: 32 bytes from the OS, as 64 hex characters (the form the helper's
     /// secret file and the guest's copy hold, so it survives being written as text).
     pub fn generate() -> std::io::Result<Secret> {
-        let mut raw = [0u8; 32];
-        getrandom::fill(&mut raw).map_err(|e| std::io::Error::other(format!("OS random generator: {e}")))?;
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let text: Vec<u8> =
-            raw.iter().flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]).collect();
-        wipe(&mut raw);
-        Ok(Secret::new(text).expect("64 bytes is a valid length"))
+        let mut raw = Zeroizing::new([0u8; 32]);
+        getrandom::fill(raw.as_mut()).map_err(|e| std::io::Error::other(format!("OS random generator: {e}")))?;
+        let text = dockroute_stdx::hex::encode(raw.as_ref());
+        Ok(Secret::new(text.into_bytes()).expect("64 bytes is a valid length"))
     }
 
     /// The bytes, to key a MAC or to hand to the other end. Keep them out of logs.
@@ -46,7 +44,7 @@ impl Secret {
         if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&bytes.len()) {
             let n = bytes.len();
             let mut bytes = bytes;
-            wipe(&mut bytes);
+            bytes.zeroize();
             return Err(SecretLengthError(n));
         }
         Ok(Secret(bytes.into_boxed_slice()))
@@ -89,14 +87,18 @@ impl std::fmt::Debug for Secret {
 
 impl Drop for Secret {
     fn drop(&mut self) {
-        wipe(&mut self.0);
+        self.0.zeroize();
     }
 }
 
-fn wipe(bytes: &mut [u8]) {
-    for b in bytes.iter_mut() {
-        // Volatile so the compiler cannot drop the store as dead.
-        unsafe { std::ptr::write_volatile(b, 0) };
+/// A string that never appears in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<redacted {} bytes>", self.0.len())
     }
 }
 

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::types::Redacted;
+use crate::secret::Redacted;
 
 /// `share_add`: make (or with `rotate`, replace) a teammate's key pair and return their config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

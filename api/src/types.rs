@@ -21,6 +21,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::pair::Pair;
+use crate::secret::Redacted;
 use crate::share::{DockerNetwork, ShareAdd, ShareConfig, ShareStatus, TeammateCounters};
 
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -94,17 +95,6 @@ pub enum Op {
     ShareRevoke {
         name: String,
     },
-}
-
-/// A string that never appears in logs or `Debug` output.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Redacted(pub String);
-
-impl std::fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<redacted {} bytes>", self.0.len())
-    }
 }
 
 /// Everything the helper sends: a reply to a request, or a pushed event.

@@ -6,8 +6,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use dockroute_api::Secret;
 use dockroute_engine::proto::wire::DATA_HEADER_LEN;
-use dockroute_engine::proto::{Guest, GuestConfig, Host, HostConfig, OsEntropy, Secret};
+use dockroute_engine::proto::{Guest, GuestConfig, Host, HostConfig, OsEntropy};
 
 const HOST: &str = "198.18.0.1:2511";
 const GUEST: &str = "198.18.0.2:40000";

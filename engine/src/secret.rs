@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use crate::proto::Secret;
+use dockroute_api::Secret;
 
 /// Loads the secret, creating it (0600, 32 random bytes as hex) if the file does not exist.
 /// Returns whether it was created.
@@ -41,13 +41,9 @@ pub fn load(path: &Path) -> io::Result<Secret> {
             format!("secret file {} has mode {:o}; run chmod 600 on it", path.display(), mode & 0o777),
         ));
     }
-    let mut bytes = Vec::new();
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
     Read::by_ref(&mut f).take(4096).read_to_end(&mut bytes).map_err(ctx)?;
-    let trimmed = bytes.trim_ascii().to_vec();
-    for b in bytes.iter_mut() {
-        *b = 0;
-    }
-    Secret::new(trimmed)
+    Secret::new(bytes.trim_ascii().to_vec())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("secret file {}: {e}", path.display())))
 }
 

@@ -33,7 +33,7 @@ pub fn run(cli: GuestArgs) -> anyhow::Result<()> {
     outcome
 }
 
-async fn serve(cli: GuestArgs, secret: dockroute_engine::proto::Secret) -> anyhow::Result<()> {
+async fn serve(cli: GuestArgs, secret: dockroute_api::Secret) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     // First: as a container's PID 1 we get no default SIGTERM handling, and a docker stop that
     // waits 10 s for nothing stalls the controller's repairs.
@@ -80,12 +80,7 @@ async fn serve(cli: GuestArgs, secret: dockroute_engine::proto::Secret) -> anyho
     let mut engine_done = false;
     let outcome = loop {
         let path_wake = paths.next_wake();
-        let path_timer = async {
-            match path_wake {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
+        let path_timer = dockroute_stdx::time::sleep_until(path_wake);
         tokio::select! {
             () = path_timer => paths.handle_timeout(Instant::now(), &control_tx).await,
             Some(answered) = probes.recv() => {

@@ -6,9 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dockroute_engine::platform::table::{parse_ip_routes, IpRoute};
+use dockroute_engine::platform::table::IpRoute;
 use dockroute_engine::proto::SessionParams;
-use dockroute_stdx::process::Cmd;
 use dockroute_stdx::Settle;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -169,12 +168,10 @@ impl FirewallKeeper {
 /// prints something unreadable contributes nothing: its pairs wait.
 fn vm_routes() -> Vec<IpRoute> {
     let mut all = Vec::new();
-    for (flag, v6) in [("-4", false), ("-6", true)] {
-        let routes =
-            Cmd::new("ip").args(["-j", flag, "route"]).timeout(ROUTES_TIMEOUT).run().map_err(|e| e.to_string());
-        match routes.and_then(|json| parse_ip_routes(&json, v6)) {
+    for v6 in [false, true] {
+        match dockroute_engine::platform::ip_routes(v6, ROUTES_TIMEOUT) {
             Ok(r) => all.extend(r),
-            Err(e) => tracing::debug!("the VM's routes ({flag}): {e}"),
+            Err(e) => tracing::debug!("the VM's routes ({}): {e}", if v6 { "-6" } else { "-4" }),
         }
     }
     all

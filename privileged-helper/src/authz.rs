@@ -150,13 +150,6 @@ pub fn app_bundle(exe: &Path) -> Option<PathBuf> {
     Some(parts[..=at].iter().collect())
 }
 
-/// Operations that hand teammates access, or take it back: a higher privilege than routing,
-/// since they reach past this Mac (ARCHITECTURE.md, threat model). Listing the share is not one.
-pub fn needs_share_right(op: &dockroute_api::Op) -> bool {
-    use dockroute_api::Op;
-    matches!(op, Op::ShareAdd(_) | Op::ShareRevoke { .. } | Op::SetNetworkExposed { .. })
-}
-
 /// Who may share: root; a member of a `share-group`; a caller whose code signature the helper
 /// verified against its requirement (`signed_app`: on macOS, the signed app). Any other API
 /// user may route, but not hand out teammate keys, revoke them or expose networks.
@@ -208,6 +201,7 @@ pub fn group_gid(name: &str) -> Option<u32> {
     None
 }
 
+#[cfg(test)]
 pub fn user_name(uid: u32) -> Option<String> {
     user_entry(uid).map(|(name, _)| name)
 }
@@ -332,23 +326,6 @@ mod tests {
         assert!(share_check(&caller(0, 0, &[]), &[], false).is_ok(), "root");
         assert!(share_check(&admin, &[], true).is_ok(), "the app whose signature was verified");
         assert!(share_check(&admin, &allowed(&[("ghost", None)]), false).is_err(), "a group that does not exist");
-    }
-
-    #[test]
-    fn only_the_operations_that_hand_out_or_take_back_access_need_the_share_right() {
-        use dockroute_api::share::ShareAdd;
-        use dockroute_api::Op;
-        let add = ShareAdd { name: "a".into(), ip: None, endpoint: None, rotate: false };
-        for op in [
-            Op::ShareAdd(add),
-            Op::ShareRevoke { name: "a".into() },
-            Op::SetNetworkExposed { network: "4f1d".into(), exposed: false },
-        ] {
-            assert!(needs_share_right(&op), "{op:?}");
-        }
-        for op in [Op::ShareList, Op::Status, Op::SetRoutes { routes: vec![] }, Op::SetNetworks { networks: vec![] }] {
-            assert!(!needs_share_right(&op), "{op:?}");
-        }
     }
 
     #[test]

@@ -67,7 +67,7 @@ fn create_dirs(dir: &Path) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use dockroute_engine::config::Config;
+    use crate::config::Config;
 
     use super::*;
 

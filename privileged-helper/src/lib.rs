@@ -8,7 +8,10 @@
 //!   does; `route_policy`: which routes to install; `config_reload`: when a re-read config
 //!   applies) and `tunnel` (TUN, UDP, engine task).
 //! - `install`: service install and uninstall, one flow; `systemd.rs` / `launchd.rs` per OS.
+//! - `config`: the config file (mac-docker-connector's format and keys, plus ours); the engine
+//!   gets only the tunnel's parameters from it (`HostConfig`, `TunSpec`, `DriverConfig`).
 //! - `default_config`: the config written by install, or by `run` when there is none.
+//! - `link`: the tunnel's IPv4 link (`Link {host, guest}`) and the guest-address rule.
 //! - `log_file`: the log file a service manager hands the helper is made root's alone.
 //! - `dns`: container names: the authoritative DNS server on the link address and the host
 //!   resolver's pointer to it.
@@ -16,11 +19,13 @@
 
 pub mod authz;
 pub mod codesign;
+pub mod config;
 pub mod config_watch;
 pub mod daemon;
 pub mod default_config;
 pub mod dns;
 pub mod install;
+pub mod link;
 pub mod log_file;
 pub mod run;
 pub mod server;

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dockroute_engine::config::Config;
+use crate::config::Config;
 use dockroute_engine::secret;
 use tokio::sync::{mpsc, watch};
 

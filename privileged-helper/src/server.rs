@@ -14,7 +14,7 @@ use tokio_util::codec::Framed;
 
 use crate::authz::{self, Peer, Policy, Signature, SignatureCheck};
 use crate::codesign::{self, AppRequirement};
-use crate::daemon::Command;
+use crate::daemon::{Command, ShareRight};
 use dockroute_api::codec::{Frame, FrameCodec};
 use dockroute_api::{
     parse_request, Answer, ApiError, ErrorCode, Event, Op, Outcome, Reply, ServerFrame, MAX_FRAME, PROTOCOL_VERSION,
@@ -126,9 +126,12 @@ fn authorise(peer: &Peer, policy: &Policy, app: Option<&AppRequirement>, stream:
 
 /// Whether a peer `authorise` let in may also share (`authz::share_check`). A non-root peer let
 /// in under a required signature is the app whose signature was just verified.
-fn share_right(peer: &Peer, policy: &Policy) -> Result<(), String> {
+fn share_right(peer: &Peer, policy: &Policy) -> ShareRight {
     let signed_app = peer.uid != 0 && matches!(policy.signature, Signature::Required(_) | Signature::App);
-    authz::share_check(&authz::caller(peer), &authz::resolve(&policy.share_groups), signed_app)
+    match authz::share_check(&authz::caller(peer), &authz::resolve(&policy.share_groups), signed_app) {
+        Ok(()) => ShareRight::Granted,
+        Err(why) => ShareRight::Refused(why),
+    }
 }
 
 /// Accepts connections until the process ends.
@@ -234,8 +237,9 @@ struct Conn {
     /// Set once the client subscribes; until then it costs the daemon nothing.
     events: Option<broadcast::Receiver<Event>>,
     source: broadcast::Sender<Event>,
-    /// Whether this caller may share, or why not (told to it; the connection stays).
-    share: Result<(), String>,
+    /// Whether this caller may share, or why not (the daemon's core decides with it; a refusal
+    /// is told to the caller and the connection stays).
+    share: ShareRight,
     peer: Peer,
 }
 
@@ -266,18 +270,17 @@ impl Conn {
                 }
                 reply(id, Ok(Answer::Done))
             }
-            op if authz::needs_share_right(&op) && self.share.is_err() => {
-                let why = self.share.clone().err().unwrap_or_default();
-                tracing::warn!(uid = self.peer.uid, pid = self.peer.pid, "share operation refused: {why}");
-                reply(id, Err(ApiError::new(ErrorCode::NotAuthorised, why)))
-            }
             op => {
                 let (tx, rx) = oneshot::channel();
                 let failed = || Err(ApiError::new(ErrorCode::Failed, "the helper is shutting down"));
-                if commands.send(Command { op, reply: tx }).await.is_err() {
+                if commands.send(Command { op, right: self.share.clone(), reply: tx }).await.is_err() {
                     return reply(id, failed());
                 }
-                reply(id, rx.await.unwrap_or_else(|_| failed()))
+                let answer = rx.await.unwrap_or_else(|_| failed());
+                if let Err(e @ ApiError { code: ErrorCode::NotAuthorised, .. }) = &answer {
+                    tracing::warn!(uid = self.peer.uid, pid = self.peer.pid, "share operation refused: {}", e.message);
+                }
+                reply(id, answer)
             }
         }
     }

@@ -24,6 +24,7 @@ impl Backoff {
         d
     }
 
+    #[cfg(test)]
     /// What `next_delay` would return, without advancing.
     pub fn peek(&self) -> Duration {
         self.next

@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use dockroute_engine::proto::wire::{self, DATA_HEADER_LEN};
-use dockroute_engine::proto::{Guest, GuestConfig, Host, HostConfig, Secret, TestEntropy};
+use dockroute_api::Secret;
+use dockroute_engine::proto::{Guest, GuestConfig, Host, HostConfig, TestEntropy};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use crate::proto::{Endpoint, Event, Fingerprint};
 
 /// A request to the task that owns the core: run this closure on it, between packets.
-pub type Control<E> = Box<dyn FnOnce(&mut E, std::time::Instant) + Send>;
+pub use dockroute_stdx::control::Control;
 
 #[cfg(target_os = "linux")]
 #[path = "linux.rs"]

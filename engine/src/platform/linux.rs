@@ -57,11 +57,25 @@ pub(super) fn set_tun_addresses(dev: &tun_rs::AsyncDevice, spec: &TunSpec) -> io
 /// The main routing table, IPv4 and IPv6, as iproute2 reports it.
 pub fn route_table() -> io::Result<Vec<super::table::RouteEntry>> {
     let mut all = Vec::new();
-    for (flag, v6) in [("-4", false), ("-6", true)] {
-        let text = Cmd::new("ip").args(["-j", flag, "route", "show", "table", "main"]).run()?;
-        all.extend(super::table::parse_ip_json(&text, v6).map_err(io::Error::other)?);
+    for v6 in [false, true] {
+        all.extend(super::table::parse_ip_json(&ip_route_json(v6, None)?, v6).map_err(io::Error::other)?);
     }
     Ok(all)
+}
+
+/// One family's main table as iproute2 reports it, every field `IpRoute` keeps (the guest
+/// reads the VM's this way), within `timeout`.
+pub fn ip_routes(v6: bool, timeout: std::time::Duration) -> io::Result<Vec<super::table::IpRoute>> {
+    super::table::parse_ip_routes(&ip_route_json(v6, Some(timeout))?, v6).map_err(io::Error::other)
+}
+
+/// `ip -j -4|-6 route show table main`: the one place it runs.
+fn ip_route_json(v6: bool, timeout: Option<std::time::Duration>) -> io::Result<String> {
+    let mut cmd = Cmd::new("ip").args(["-j", if v6 { "-6" } else { "-4" }, "route", "show", "table", "main"]);
+    if let Some(t) = timeout {
+        cmd = cmd.timeout(t);
+    }
+    Ok(cmd.run()?)
 }
 
 /// A non-blocking netlink socket in the IPv4 and IPv6 route groups (and link changes: a device

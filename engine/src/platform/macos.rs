@@ -38,6 +38,11 @@ pub(super) fn set_tun_addresses(dev: &tun_rs::AsyncDevice, spec: &TunSpec) -> io
     Ok(())
 }
 
+/// iproute2 is Linux's (the guest's VM); macOS has `route_table` from netstat.
+pub fn ip_routes(_v6: bool, _timeout: std::time::Duration) -> io::Result<Vec<super::table::IpRoute>> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "`ip -j route` is Linux's"))
+}
+
 /// The routing table as `netstat -rn` reports it (both families).
 pub fn route_table() -> io::Result<Vec<super::table::RouteEntry>> {
     let text = Cmd::new("/usr/sbin/netstat").arg("-rn").run()?;

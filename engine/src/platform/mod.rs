@@ -27,7 +27,7 @@ mod route_cmd;
 mod route_msg;
 pub mod table;
 
-pub use os::{route_table, Forwarding, SystemRoutes, DEFAULT_TUN_NAME};
+pub use os::{ip_routes, route_table, Forwarding, SystemRoutes, DEFAULT_TUN_NAME};
 pub use route_changes::RouteChanges;
 
 /// The macOS decisions' entry points for the fuzz targets (`engine/fuzz`), which run on Linux;

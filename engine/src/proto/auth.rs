@@ -1,9 +1,6 @@
 //! The HMAC-SHA256 tags that prove knowledge of the shared secret. `Secret` itself lives in the
 //! API crate (the app hands it to the helper); its labels live here, with the protocol.
 
-pub use dockroute_api::secret::{SecretLengthError, MAX_SECRET_LEN, MIN_SECRET_LEN};
-pub use dockroute_api::Secret;
-
 pub const LABEL_AUTH: &[u8] = b"dockroute/1 auth";
 pub const LABEL_WELCOME: &[u8] = b"dockroute/1 welcome";
 pub const LABEL_STALE: &[u8] = b"dockroute/1 stale";
@@ -11,6 +8,7 @@ pub const LABEL_STALE: &[u8] = b"dockroute/1 stale";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dockroute_api::Secret;
 
     #[test]
     fn a_tag_made_for_one_message_kind_is_refused_for_every_other() {

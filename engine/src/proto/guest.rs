@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use dockroute_stdx::Backoff;
 
-use super::auth::{Secret, LABEL_AUTH, LABEL_STALE, LABEL_WELCOME};
+use super::auth::{LABEL_AUTH, LABEL_STALE, LABEL_WELCOME};
 use super::session::{self, Session};
 use super::wire::{self, Message, Nonce, NONCE_LEN};
 use super::{DropReason, Entropy, Event, Stats, Transmit};
+use dockroute_api::Secret;
 
 /// After a Challenge, how long we wait for the Welcome before retrying from Hello.
 const WELCOME_WAIT: Duration = Duration::from_secs(1);
@@ -74,6 +75,7 @@ impl Guest {
         &self.stats
     }
 
+    #[cfg(test)]
     pub fn is_handshaking(&self) -> bool {
         self.handshake.is_some()
     }

@@ -11,10 +11,11 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use super::auth::{Secret, LABEL_AUTH, LABEL_STALE, LABEL_WELCOME};
+use super::auth::{LABEL_AUTH, LABEL_STALE, LABEL_WELCOME};
 use super::session::{self, Session};
 use super::wire::{self, Message, Nonce, SessionParams, NONCE_LEN};
 use super::{DropReason, Entropy, Event, Stats, Transmit};
+use dockroute_api::Secret;
 
 /// A Challenge stays answerable for at least half of this and at most all of it: cookies are
 /// valid in the epoch they were made in and the next, each half this long.

@@ -13,7 +13,6 @@ pub mod replay;
 pub mod session;
 pub mod wire;
 
-pub use auth::Secret;
 pub use guest::{Guest, GuestConfig};
 pub use host::{Host, HostConfig};
 pub use session::{Fingerprint, Session};
@@ -213,6 +212,7 @@ impl Stats {
         self.drops[reason as usize]
     }
 
+    #[cfg(test)]
     pub fn total_drops(&self) -> u64 {
         self.drops.iter().sum()
     }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::wire::{self, DATA_HEADER_LEN};
 use super::*;
+use dockroute_api::Secret;
 
 const HOST: &str = "198.18.0.1:2511";
 const GUEST: &str = "198.18.0.2:40000";

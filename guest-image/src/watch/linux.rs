@@ -1,14 +1,16 @@
-//! Linux's change notifications: inotify on the directory of the controller's files, and
-//! nftables' netlink notifications (iptables-nft and Docker's own nftables backend cause them;
+//! Linux's change notifications: the directory of the controller's files (inotify, through the
+//! `notify` crate like the helper's config watch), and nftables' netlink notifications (iptables-nft and Docker's own nftables backend cause them;
 //! a legacy backend sends none, which the poke and the agent's slow safety-net timer cover).
 //! Both only listen; both wake the agent, which then debounces.
 
-use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
+use std::sync::Arc;
 
 use dockroute_engine::platform::notify;
+use notify_crate::event::{AccessKind, AccessMode, EventKind};
+use notify_crate::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::io::unix::AsyncFd;
 
 /// nfnetlink's multicast group of nf_tables ruleset changes (linux/netfilter/nfnetlink.h).
@@ -31,29 +33,46 @@ fn register(fd: i32) -> io::Result<AsyncFd<OwnedFd>> {
     unsafe { AsyncFd::register(fd) }.map_err(io::Error::from)
 }
 
-/// inotify on the directory of the controller's files: the controller replaces them (a tar
+/// A watch on the directory of the controller's files: the controller replaces them (a tar
 /// upload), so the directory is what to watch, not the old inode.
 pub struct ConfigDirWatch {
-    fd: AsyncFd<OwnedFd>,
+    /// Kept alive for as long as events are wanted.
+    _watcher: RecommendedWatcher,
+    /// One stored permit: a burst of events wakes the agent once.
+    woken: Arc<tokio::sync::Notify>,
 }
 
 impl ConfigDirWatch {
     pub fn open(dir: &Path) -> io::Result<ConfigDirWatch> {
-        // SAFETY: plain system calls; the descriptor is checked before use.
-        let fd = register(unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) })?;
-        let path = CString::new(dir.as_os_str().as_encoded_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))?;
-        let mask = libc::IN_CLOSE_WRITE | libc::IN_MOVED_TO | libc::IN_CREATE | libc::IN_DELETE | libc::IN_ATTRIB;
-        // SAFETY: a valid descriptor and a NUL-terminated path.
-        if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), path.as_ptr(), mask) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(ConfigDirWatch { fd })
+        let woken = Arc::new(tokio::sync::Notify::new());
+        let wake = woken.clone();
+        let mut watcher = notify_crate::recommended_watcher(move |ev: notify_crate::Result<notify_crate::Event>| {
+            if is_change(&ev) {
+                wake.notify_one();
+            }
+        })
+        .map_err(io::Error::other)?;
+        watcher.watch(dir, RecursiveMode::NonRecursive).map_err(io::Error::other)?;
+        Ok(ConfigDirWatch { _watcher: watcher, woken })
     }
 
     /// Resolves after something in the directory changed.
     pub async fn changed(&self) -> io::Result<()> {
-        drained(&self.fd).await
+        self.woken.notified().await;
+        Ok(())
+    }
+}
+
+/// Whether an event may mean a file changed: not a read (the agent reads the rules after every
+/// wake: counting that would loop); a lost-events notice or a watch error is (a look is cheap).
+fn is_change(event: &notify_crate::Result<notify_crate::Event>) -> bool {
+    match event {
+        Err(_) => true,
+        Ok(ev) if ev.need_rescan() => true,
+        Ok(ev) => match ev.kind {
+            EventKind::Access(a) => a == AccessKind::Close(AccessMode::Write),
+            _ => true,
+        },
     }
 }
 
@@ -111,5 +130,25 @@ mod tests {
         let woken = tokio::time::timeout(Duration::from_secs(5), watch.changed()).await;
         let _ = std::fs::remove_dir_all(&dir);
         woken.expect("woken by the write").unwrap();
+    }
+
+    #[test]
+    fn reads_are_no_change_and_writes_renames_removals_and_lost_events_are() {
+        use notify_crate::event::{CreateKind, Flag, ModifyKind, RemoveKind, RenameMode};
+        let ev = |kind| Ok(notify_crate::Event::new(kind).add_path("/dockroute/rules".into()));
+        for read in [AccessKind::Open(AccessMode::Read), AccessKind::Close(AccessMode::Read), AccessKind::Read] {
+            assert!(!is_change(&ev(EventKind::Access(read))), "{read:?}");
+        }
+        for kind in [
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Create(CreateKind::File),
+            EventKind::Remove(RemoveKind::File),
+        ] {
+            assert!(is_change(&ev(kind)), "{kind:?}");
+        }
+        let rescan = notify_crate::Event::new(EventKind::Other).set_flag(Flag::Rescan);
+        assert!(is_change(&Ok(rescan)));
+        assert!(is_change(&Err(notify_crate::Error::generic("watch failed"))));
     }
 }

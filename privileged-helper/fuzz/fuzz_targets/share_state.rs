@@ -7,7 +7,8 @@
 
 use std::collections::BTreeSet;
 
-use dockroute_helper::share::roster::{roster, Link};
+use dockroute_helper::link::Link;
+use dockroute_helper::share::roster::roster;
 use dockroute_helper::share::state::{parse, parse_key, render};
 use libfuzzer_sys::fuzz_target;
 

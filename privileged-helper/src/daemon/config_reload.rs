@@ -5,7 +5,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use dockroute_engine::config::{self, Config, ConfigDiff};
+use crate::config::{self, Config, ConfigDiff};
 use dockroute_stdx::Settle;
 
 /// What one read of the file means for the running config.

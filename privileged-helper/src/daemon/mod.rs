@@ -2,12 +2,12 @@
 //! config changes, routing-table changes, timers, signals), hands them to the cores and carries
 //! out what they decide.
 //!
-//! - `ops`: the state and what each API operation does to it (no I/O).
+//! - `ops`: the state and what each API operation does to it, the share's included (no I/O).
 //! - `route_policy`: which routes to install, given the wishes and the OS table (pure).
 //! - `config_reload`: when a re-read config file applies (two equal reads; bad keeps good).
 //! - `tunnel`: building and tearing down TUN + UDP + engine, and asking the engine things.
 //! - the DNS server (`crate::dns`) starts after the tunnel and stops before it.
-//! - `sharing`: the share's operations and when it follows a change (`crate::share`).
+//! - `sharing`: carrying out the share's effects, and when it follows a change (`crate::share`).
 
 mod config_reload;
 mod ops;
@@ -18,21 +18,25 @@ mod tunnel;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::config::Config;
+use dockroute_api::Secret;
 use dockroute_api::{Answer, ApiError, ErrorCode, Event, Op, StatsReport, Status};
-use dockroute_engine::config::Config;
 use dockroute_engine::driver;
 use dockroute_engine::platform::{self, SystemRoutes};
-use dockroute_engine::proto::Secret;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::dns::{self, DnsService};
+use crate::link::Link;
 use config_reload::{ConfigReload, Reload};
-use ops::{State, Step};
+pub use ops::ShareRight;
+use ops::{Effect, State};
 use tunnel::{EngineNews, Tunnel};
 
 /// A request from an API connection, with where to send the answer.
 pub struct Command {
     pub op: Op,
+    /// Whether the caller may share (the server checked who it is).
+    pub right: ShareRight,
     pub reply: oneshot::Sender<Result<Answer, ApiError>>,
 }
 
@@ -47,6 +51,7 @@ pub struct Daemon {
     last_stats: Option<StatsReport>,
     /// The helper belongs to an app bundle: non-root callers must be that app.
     has_app: bool,
+    /// The share's driver (its state file's content is `State::share`).
     share: crate::share::Share,
 }
 
@@ -84,16 +89,17 @@ const ROUTE_CHANGE_GAP: Duration = Duration::from_secs(1);
 
 impl Daemon {
     pub fn new(config_path: &Path, config: Config, secret: Secret, tun_name: Option<String>) -> Daemon {
+        let (share, book) = crate::share::Share::load_or_unusable(config_path);
         Daemon {
             reload: ConfigReload::new(config_path, std::fs::read_to_string(config_path).ok()),
-            state: State::new(config, secret),
+            state: State::new(config, secret, book),
             tun_name,
             tunnel: None,
             dns: None,
             events: broadcast::channel(64).0,
             last_stats: None,
             has_app: false,
-            share: crate::share::Share::load_or_unusable(config_path),
+            share,
         }
     }
 
@@ -159,7 +165,7 @@ impl Daemon {
             };
             match wake {
                 Wake::Command(Some(c)) => {
-                    let answer = self.handle(c.op).await;
+                    let answer = self.handle(c.op, &c.right).await;
                     let _ = c.reply.send(answer);
                 }
                 Wake::Command(None) | Wake::Engine(EngineNews::Event(None)) => {}
@@ -214,36 +220,50 @@ impl Daemon {
         self.teardown_tunnel().await;
     }
 
-    pub async fn handle(&mut self, op: Op) -> Result<Answer, ApiError> {
-        if crate::share::is_share_op(&op) {
-            let answer = self.handle_share(op).await;
-            self.publish_status().await;
-            return answer;
-        }
-        match self.state.apply(op)? {
-            Step::Status => return Ok(Answer::Status(self.status().await)),
-            Step::Stats => return Ok(Answer::Stats(self.stats().await?)),
-            Step::Connect => self.connect().await.map_err(|e| ApiError::new(ErrorCode::Failed, e))?,
-            Step::Disconnect => self.teardown_tunnel().await,
-            Step::NewSecret => {
+    /// Carries out what `State::apply` decided for one API operation.
+    pub async fn handle(&mut self, op: Op, right: &ShareRight) -> Result<Answer, ApiError> {
+        let answer = match self.state.apply(op, right)? {
+            Effect::Status => return Ok(Answer::Status(self.status().await)),
+            Effect::Stats => return Ok(Answer::Stats(self.stats().await?)),
+            Effect::ShareList => return Ok(Answer::Share(self.share_status().await)),
+            Effect::Connect => {
+                self.connect().await.map_err(|e| ApiError::new(ErrorCode::Failed, e))?;
+                Answer::Done
+            }
+            Effect::Disconnect => {
+                self.teardown_tunnel().await;
+                Answer::Done
+            }
+            Effect::NewSecret => {
                 if let Some(t) = &self.tunnel {
                     t.set_secret(self.state.secret.clone());
                 }
+                Answer::Done
             }
-            Step::Routes => {
+            Effect::Routes => {
                 self.check_routes();
                 self.sync_share().await;
+                Answer::Done
             }
-            Step::Names => {
+            Effect::Names => {
                 if let Some(d) = &mut self.dns {
                     d.set_names(&self.state.names);
                 }
+                Answer::Done
             }
-            Step::Share => self.sync_share().await,
-            Step::Nothing => {}
-        }
+            Effect::Share => {
+                self.sync_share().await;
+                Answer::Done
+            }
+            Effect::MakeKey(plan) => Answer::ShareConfig(self.add_teammate(plan).await?),
+            Effect::SaveShare(save) => {
+                self.save_share(save).await?;
+                Answer::Done
+            }
+            Effect::Nothing => Answer::Done,
+        };
         self.publish_status().await;
-        Ok(Answer::Done)
+        Ok(answer)
     }
 
     /// Brings the tunnel up (idempotent). On failure nothing stays half-made.
@@ -255,6 +275,7 @@ impl Daemon {
         match Tunnel::build(&self.state.config, &self.state.secret, self.tun_name.as_deref()).await {
             Ok(t) => {
                 tracing::info!("listening on udp {}, tunnel device {} {}", t.listen, t.ifname, t.link.host_v4);
+                self.state.tunnel_link = Some(Link { host: t.link.host_v4, guest: t.link.guest_v4 });
                 self.tunnel = Some(t);
                 self.state.error = None;
                 self.check_routes();
@@ -280,6 +301,7 @@ impl Daemon {
             d.stop().await;
         }
         let Some(t) = self.tunnel.take() else { return };
+        self.state.tunnel_link = None;
         let ifname = t.ifname.clone();
         self.share.stop().await;
         t.teardown().await;
@@ -324,7 +346,7 @@ impl Daemon {
                     diff.routes_added,
                     diff.routes_removed
                 );
-                self.state.config = dockroute_engine::config::applied_live(&self.state.config, *config);
+                self.state.config = crate::config::applied_live(&self.state.config, *config);
                 self.check_routes();
                 true
             }

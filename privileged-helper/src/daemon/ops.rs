@@ -1,25 +1,29 @@
-//! The daemon's state and what the API's operations do to it, without sockets or devices:
-//! `State::apply` changes the state and returns the `Step` the daemon must carry out (bring
-//! the tunnel up, hand the engine a new secret, reconcile routes). Routes are changed through
-//! `Routes<B: RouteBackend>`, the seam: `ip`/`route` in the daemon, a recorder in the tests.
+//! The daemon's state and what every API operation does to it, without sockets, devices,
+//! files or randomness: `State::apply` checks the caller's right, changes the state and
+//! returns the `Effect` the daemon must carry out (bring the tunnel up, hand the engine a new
+//! secret, reconcile routes, make a teammate's key, write the share's state). Routes are
+//! changed through `Routes<B: RouteBackend>`, the seam: `ip`/`route` in the daemon, a recorder
+//! in the tests.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::SocketAddr;
 
+use crate::config::Config;
 use dockroute_api::share::DockerNetwork;
+use dockroute_api::Secret;
 use dockroute_api::{
     ApiError, ErrorCode, LinkInfo, Op, RouteSource, RouteState, RouteStatus, SecretSource, SessionInfo, Status,
     TunnelRequest,
 };
-use dockroute_engine::config::Config;
 use dockroute_engine::platform::table::RouteEntry;
 use dockroute_engine::platform::{RouteBackend, Routes};
-use dockroute_engine::proto::Secret;
 use ipnet::IpNet;
 
 use super::route_policy::{self, TunnelView};
 use crate::dns::{names as dns_names, NameSpec};
+use crate::link::Link;
+use crate::share::book::{AddPlan, Book, Save, Scene};
 
 /// Everything the daemon knows apart from the tunnel's devices and tasks.
 pub struct State {
@@ -39,11 +43,32 @@ pub struct State {
     pub names: NameSpec,
     /// The Docker networks behind the app's routes (`set_networks`): the share's exposure.
     pub networks: Vec<DockerNetwork>,
+    /// The share's state file, as last written.
+    pub share: Book,
+    /// The running tunnel's link (None while it is down: the config's then).
+    pub tunnel_link: Option<Link>,
 }
 
-/// What the daemon must do after `State::apply`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+/// Whether the caller may share (`authz::share_check`), or why not: handing teammates access
+/// or taking it back reaches past this Mac (ARCHITECTURE.md, threat model). Listing does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShareRight {
+    Granted,
+    Refused(String),
+}
+
+impl ShareRight {
+    fn check(&self) -> Result<(), ApiError> {
+        match self {
+            ShareRight::Granted => Ok(()),
+            ShareRight::Refused(why) => Err(ApiError::new(ErrorCode::NotAuthorised, why.clone())),
+        }
+    }
+}
+
+/// What the daemon must carry out after `State::apply`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
     /// Answer with the status (the engine knows the session).
     Status,
     /// Answer with the engine's counters.
@@ -58,8 +83,15 @@ pub enum Step {
     Routes,
     /// Give a running DNS server `State::names`.
     Names,
-    /// Bring the share in line with `State::networks`.
+    /// Bring the share in line with `State::networks` (or an unchanged toggle).
     Share,
+    /// Answer with the share's status.
+    ShareList,
+    /// Make a teammate's key pair (randomness is the driver's), then `Book::keyed`, `SaveShare`
+    /// and answer with `AddPlan::config`.
+    MakeKey(AddPlan),
+    /// Write the share's state file, `Book::commit` it once written, bring the share in line.
+    SaveShare(Save),
     /// Nothing (the connection handles `hello` and `subscribe` itself).
     Nothing,
 }
@@ -83,7 +115,7 @@ pub struct TunnelFacts {
 }
 
 impl State {
-    pub fn new(config: Config, secret: Secret) -> State {
+    pub fn new(config: Config, secret: Secret, share: Book) -> State {
         State {
             config,
             secret,
@@ -95,33 +127,36 @@ impl State {
             error: None,
             names: NameSpec::default(),
             networks: Vec::new(),
+            share,
+            tunnel_link: None,
         }
     }
 
-    /// Applies an operation's change of state; an invalid argument changes nothing.
-    pub fn apply(&mut self, op: Op) -> Result<Step, ApiError> {
+    /// Applies an operation's change of state; an invalid argument, or a share operation the
+    /// caller has no right to, changes nothing. This match is the one list of operations.
+    pub fn apply(&mut self, op: Op, right: &ShareRight) -> Result<Effect, ApiError> {
         let invalid = |msg: String| ApiError::new(ErrorCode::InvalidArgument, msg);
         Ok(match op {
-            Op::Status => Step::Status,
-            Op::Stats => Step::Stats,
+            Op::Status => Effect::Status,
+            Op::Stats => Effect::Stats,
             Op::Connect => {
                 self.requested = true;
-                Step::Connect
+                Effect::Connect
             }
             Op::Disconnect => {
                 self.requested = false;
                 self.error = None;
-                Step::Disconnect
+                Effect::Disconnect
             }
             Op::SetSecret { secret } => {
                 self.secret = Secret::new(secret.0.into_bytes()).map_err(|e| invalid(e.to_string()))?;
                 self.secret_source = SecretSource::Api;
                 tracing::info!("shared secret replaced through the API");
-                Step::NewSecret
+                Effect::NewSecret
             }
             Op::SetRoutes { routes } => {
                 self.app_routes = route_policy::validate_app_routes(&routes).map_err(invalid)?;
-                Step::Routes
+                Effect::Routes
             }
             Op::SetRouteEnabled { route, enabled } => {
                 let route = route_policy::known_route(route, &self.wanted()).map_err(invalid)?;
@@ -130,20 +165,40 @@ impl State {
                 } else {
                     self.disabled.insert(route);
                 }
-                Step::Routes
+                Effect::Routes
             }
             Op::SetNames { names, domains } => {
                 self.names = dns_names::validate(&names, &domains, &self.config.dns.suffix).map_err(invalid)?;
-                Step::Names
+                Effect::Names
             }
             Op::SetNetworks { networks } => {
                 self.networks = crate::share::exposure::validate_networks(&networks).map_err(invalid)?;
-                Step::Share
+                Effect::Share
             }
-            Op::Hello { .. } | Op::Subscribe => Step::Nothing,
-            // The daemon hands these to its `Share` before they get here.
-            Op::SetNetworkExposed { .. } | Op::ShareAdd(_) | Op::ShareList | Op::ShareRevoke { .. } => Step::Nothing,
+            Op::ShareList => Effect::ShareList,
+            Op::ShareAdd(add) => {
+                right.check()?;
+                Effect::MakeKey(self.share.plan_add(add, &self.scene(&self.wanted()))?)
+            }
+            Op::ShareRevoke { name } => {
+                right.check()?;
+                Effect::SaveShare(self.share.revoke(&name)?)
+            }
+            Op::SetNetworkExposed { network, exposed } => {
+                right.check()?;
+                match self.share.set_exposed(&network, exposed, &self.scene(&self.wanted()))? {
+                    Some(save) => Effect::SaveShare(save),
+                    None => Effect::Share,
+                }
+            }
+            Op::Hello { .. } | Op::Subscribe => Effect::Nothing,
         })
+    }
+
+    /// What the share sees of the daemon: config, link (the tunnel's, else the config's), routes.
+    pub fn scene<'a>(&'a self, wanted: &'a BTreeMap<IpNet, RouteSource>) -> Scene<'a> {
+        let link = self.tunnel_link.unwrap_or(Link::on(self.config.addr));
+        Scene { config: &self.config, link, wanted, route_states: &self.route_states, networks: &self.networks }
     }
 
     /// Config `route` lines and the app's set, each with where it came from.
@@ -242,267 +297,5 @@ pub fn log_installed<B: RouteBackend>(routes: &Routes<B>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::cell::RefCell;
-    use std::path::Path;
-    use std::rc::Rc;
-
-    use dockroute_api::Redacted;
-
-    use super::*;
-
-    fn n(s: &str) -> IpNet {
-        s.parse().unwrap()
-    }
-
-    fn state(config: &str) -> State {
-        let config = Config::parse(config, Path::new("/etc/dockroute")).unwrap();
-        State::new(config, Secret::new(b"0123456789abcdef0123456789abcdef".to_vec()).unwrap())
-    }
-
-    /// The OS's side of the seam: records each call in a log the test keeps; refuses to add
-    /// what is in `taken` (a route someone else owns).
-    #[derive(Default, Clone)]
-    struct Os {
-        calls: Rc<RefCell<Vec<String>>>,
-        taken: Rc<RefCell<Vec<IpNet>>>,
-    }
-
-    impl RouteBackend for Os {
-        fn add(&mut self, net: IpNet, ifname: &str) -> io::Result<()> {
-            if self.taken.borrow().contains(&net) {
-                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "`ip route add` failed: File exists"));
-            }
-            self.calls.borrow_mut().push(format!("add {net} {ifname}"));
-            Ok(())
-        }
-        fn remove(&mut self, net: IpNet, ifname: &str) -> io::Result<()> {
-            self.calls.borrow_mut().push(format!("del {net} {ifname}"));
-            Ok(())
-        }
-    }
-
-    impl Os {
-        fn take_calls(&self) -> Vec<String> {
-            std::mem::take(&mut *self.calls.borrow_mut())
-        }
-    }
-
-    fn tunnel() -> (Os, Routes<Os>) {
-        let os = Os::default();
-        (os.clone(), Routes::new(os, "dockroute0"))
-    }
-
-    fn entry(dest: &str, interface: &str) -> RouteEntry {
-        RouteEntry { dest: n(dest), interface: interface.into(), gateway: None }
-    }
-
-    /// A host's table: a LAN, our routes as `routes` believes them installed, and `extra`.
-    fn table_of(routes: &Routes<Os>, extra: &[RouteEntry]) -> Vec<RouteEntry> {
-        let mut t = vec![entry("0.0.0.0/0", "eth0"), entry("192.168.1.0/24", "eth0")];
-        t.extend(routes.installed().map(|n| RouteEntry { dest: *n, interface: routes.ifname().into(), gateway: None }));
-        t.extend_from_slice(extra);
-        t
-    }
-
-    fn check(s: &mut State, routes: &mut Routes<Os>, extra: &[RouteEntry]) -> Checked {
-        let table = table_of(routes, extra);
-        s.check_routes(Some(routes), || Ok(table))
-    }
-
-    fn refusal(r: Result<Step, ApiError>) -> (ErrorCode, String) {
-        let e = r.unwrap_err();
-        (e.code, e.message)
-    }
-
-    #[test]
-    fn queries_change_nothing_and_hello_and_subscribe_are_the_connections() {
-        let mut s = state("route 172.17.0.0/16\n");
-        assert_eq!(s.apply(Op::Status), Ok(Step::Status));
-        assert_eq!(s.apply(Op::Stats), Ok(Step::Stats));
-        assert_eq!(s.apply(Op::Subscribe), Ok(Step::Nothing));
-        assert_eq!(s.apply(Op::Hello { version: 1, client: "t".into() }), Ok(Step::Nothing));
-        assert!(!s.requested && s.app_routes.is_empty() && s.disabled.is_empty());
-    }
-
-    #[test]
-    fn connect_and_disconnect_record_the_request_and_disconnect_clears_the_error() {
-        let mut s = state("");
-        assert_eq!(s.apply(Op::Connect), Ok(Step::Connect));
-        assert_eq!(s.status(None).requested, TunnelRequest::Up);
-        s.error = Some("cannot listen on udp 127.0.0.1:2511: Address in use".into());
-        assert_eq!(s.apply(Op::Disconnect), Ok(Step::Disconnect));
-        let status = s.status(None);
-        assert_eq!((status.requested, status.error), (TunnelRequest::Down, None));
-    }
-
-    #[test]
-    fn set_secret_refuses_a_bad_length_and_keeps_the_old_secret() {
-        let mut s = state("");
-        let old = s.secret.expose().to_vec();
-        let (code, msg) = refusal(s.apply(Op::SetSecret { secret: Redacted("short".into()) }));
-        assert_eq!((code, msg.as_str()), (ErrorCode::InvalidArgument, "secret is 5 bytes; it must be 16..=1024"));
-        assert_eq!((s.secret.expose(), s.secret_source), (&old[..], SecretSource::File));
-        let new = "a-new-secret-of-enough-length";
-        assert_eq!(s.apply(Op::SetSecret { secret: Redacted(new.into()) }), Ok(Step::NewSecret));
-        assert_eq!((s.secret.expose(), s.secret_source), (new.as_bytes(), SecretSource::Api));
-    }
-
-    #[test]
-    fn set_routes_replaces_the_apps_set_and_a_bad_set_changes_nothing() {
-        let mut s = state("route 172.17.0.0/16\n");
-        assert_eq!(s.apply(Op::SetRoutes { routes: vec![n("172.18.0.9/16")] }), Ok(Step::Routes));
-        assert_eq!(s.app_routes, BTreeSet::from([n("172.18.0.0/16")]));
-        let (code, msg) = refusal(s.apply(Op::SetRoutes { routes: vec![n("172.19.0.0/16"), n("127.0.0.0/8")] }));
-        assert_eq!(code, ErrorCode::InvalidArgument);
-        assert!(msg.starts_with("route 127.0.0.0/8: loopback"), "{msg}");
-        let too_many = vec![n("172.19.0.0/16"); route_policy::MAX_ROUTES + 1];
-        assert_eq!(refusal(s.apply(Op::SetRoutes { routes: too_many })).0, ErrorCode::InvalidArgument);
-        assert_eq!(s.app_routes, BTreeSet::from([n("172.18.0.0/16")]), "unchanged by the refused sets");
-        let sources: Vec<_> = s.status(None).routes.into_iter().map(|r| (r.net, r.source)).collect();
-        assert_eq!(sources, [(n("172.17.0.0/16"), RouteSource::Config), (n("172.18.0.0/16"), RouteSource::App)]);
-    }
-
-    #[test]
-    fn set_names_replaces_the_names_and_a_bad_set_changes_nothing() {
-        let mut s = state("dns-suffix test\n");
-        let ip: std::net::IpAddr = "172.18.0.2".parse().unwrap();
-        let op = |name: &str| Op::SetNames {
-            names: BTreeMap::from([(name.to_string(), vec![ip])]),
-            domains: BTreeMap::new(),
-        };
-        assert_eq!(s.apply(op("Web")), Ok(Step::Names));
-        assert_eq!(s.names.names, BTreeMap::from([("web".to_string(), vec![ip])]));
-        let (code, msg) = refusal(s.apply(op("my_app")));
-        assert_eq!(code, ErrorCode::InvalidArgument);
-        assert!(msg.starts_with("name \"my_app\""), "{msg}");
-        assert_eq!(s.names.names.keys().collect::<Vec<_>>(), ["web"], "unchanged by the refused set");
-        assert_eq!(s.apply(Op::SetNames { names: BTreeMap::new(), domains: BTreeMap::new() }), Ok(Step::Names));
-        assert!(s.names.is_empty());
-    }
-
-    #[test]
-    fn set_route_enabled_switches_known_routes_only() {
-        let mut s = state("route 172.17.0.0/16\n");
-        let off = Op::SetRouteEnabled { route: n("172.17.1.1/16"), enabled: false };
-        assert_eq!(s.apply(off), Ok(Step::Routes));
-        assert_eq!(s.disabled, BTreeSet::from([n("172.17.0.0/16")]));
-        assert!(!s.status(None).routes[0].enabled);
-        let (code, msg) = refusal(s.apply(Op::SetRouteEnabled { route: n("10.9.0.0/16"), enabled: false }));
-        assert_eq!((code, msg.as_str()), (ErrorCode::InvalidArgument, "no route 10.9.0.0/16 is configured"));
-        assert_eq!(s.apply(Op::SetRouteEnabled { route: n("172.17.0.0/16"), enabled: true }), Ok(Step::Routes));
-        assert!(s.disabled.is_empty());
-    }
-
-    #[test]
-    fn without_a_tunnel_routes_wait_and_no_table_is_read() {
-        let mut s = state("route 172.17.0.0/16\n");
-        s.disabled.insert(n("172.17.0.0/16"));
-        s.app_routes.insert(n("172.18.0.0/16"));
-        let checked = s.check_routes::<Os>(None, || panic!("the table is not read while the tunnel is down"));
-        assert_eq!(checked, Checked { changed: true, retry_soon: false });
-        let states: Vec<_> = s.status(None).routes.into_iter().map(|r| r.state).collect();
-        assert_eq!(states, [RouteState::Disabled, RouteState::Pending]);
-        assert!(!s.check_routes::<Os>(None, || unreachable!()).changed, "nothing new the second time");
-    }
-
-    #[test]
-    fn routes_are_installed_switched_off_and_on_through_the_backend() {
-        let mut s = state("route 172.17.0.0/16\n");
-        let (os, mut routes) = tunnel();
-        assert_eq!(check(&mut s, &mut routes, &[]), Checked { changed: true, retry_soon: false });
-        s.apply(Op::SetRoutes { routes: vec![n("172.18.0.0/16")] }).unwrap();
-        check(&mut s, &mut routes, &[]);
-        s.apply(Op::SetRouteEnabled { route: n("172.17.0.0/16"), enabled: false }).unwrap();
-        assert!(check(&mut s, &mut routes, &[]).changed);
-        assert_eq!(s.route_states[&n("172.17.0.0/16")], RouteState::Disabled);
-        assert_eq!(s.route_states[&n("172.18.0.0/16")], RouteState::Installed);
-        assert_eq!(check(&mut s, &mut routes, &[]), Checked { changed: false, retry_soon: false });
-        let calls = ["add 172.17.0.0/16 dockroute0", "add 172.18.0.0/16 dockroute0", "del 172.17.0.0/16 dockroute0"];
-        assert_eq!(os.take_calls(), calls);
-    }
-
-    #[test]
-    fn a_refused_route_is_failed_with_the_reason_and_retried_soon() {
-        let mut s = state("route 172.17.0.0/16\n");
-        let (os, mut routes) = tunnel();
-        os.taken.borrow_mut().push(n("172.17.0.0/16"));
-        assert_eq!(check(&mut s, &mut routes, &[]), Checked { changed: true, retry_soon: true });
-        let failed = RouteState::Failed { message: "`ip route add` failed: File exists".into() };
-        assert_eq!(s.route_states[&n("172.17.0.0/16")], failed);
-        os.taken.borrow_mut().clear();
-        assert_eq!(check(&mut s, &mut routes, &[]), Checked { changed: true, retry_soon: false });
-        assert_eq!(s.route_states[&n("172.17.0.0/16")], RouteState::Installed);
-        assert_eq!(os.take_calls(), ["add 172.17.0.0/16 dockroute0"]);
-    }
-
-    #[test]
-    fn an_unreadable_table_changes_nothing_and_asks_for_a_retry() {
-        let mut s = state("route 172.17.0.0/16\n");
-        let (os, mut routes) = tunnel();
-        check(&mut s, &mut routes, &[]);
-        os.take_calls();
-        let before = s.route_states.clone();
-        s.apply(Op::SetRoutes { routes: vec![n("172.18.0.0/16")] }).unwrap();
-        let checked = s.check_routes(Some(&mut routes), || Err(io::Error::other("`ip -j -4 route` timed out")));
-        assert_eq!(checked, Checked { changed: false, retry_soon: true });
-        assert_eq!((s.route_states.clone(), os.take_calls()), (before, vec![]));
-        assert_eq!(routes.installed().count(), 1, "the installed route is not forgotten");
-    }
-
-    #[test]
-    fn a_route_removed_by_someone_else_is_added_again() {
-        let mut s = state("route 172.17.0.0/16\n");
-        let (os, mut routes) = tunnel();
-        check(&mut s, &mut routes, &[]);
-        // The table no longer has it on our interface (someone ran `ip route del`).
-        let table = vec![entry("0.0.0.0/0", "eth0"), entry("192.168.1.0/24", "eth0")];
-        let checked = s.check_routes(Some(&mut routes), || Ok(table));
-        assert_eq!(checked, Checked { changed: false, retry_soon: false }, "it stays installed");
-        assert_eq!(os.take_calls(), ["add 172.17.0.0/16 dockroute0", "add 172.17.0.0/16 dockroute0"]);
-    }
-
-    #[test]
-    fn a_conflict_keeps_the_route_out_until_it_clears() {
-        let mut s = state("");
-        let (os, mut routes) = tunnel();
-        s.apply(Op::SetRoutes { routes: vec![n("10.8.0.0/16")] }).unwrap();
-        let vpn = [entry("10.0.0.0/8", "utun4")];
-        check(&mut s, &mut routes, &vpn);
-        let conflict = RouteState::Conflict { interface: "utun4".into(), route: n("10.0.0.0/8") };
-        assert_eq!(s.status(None).routes[0].state, conflict);
-        assert!(os.take_calls().is_empty(), "never installed over another interface's route");
-        assert!(check(&mut s, &mut routes, &[]).changed, "the VPN disconnected");
-        assert_eq!(
-            (s.route_states[&n("10.8.0.0/16")].clone(), os.take_calls()),
-            (RouteState::Installed, vec!["add 10.8.0.0/16 dockroute0".to_string()])
-        );
-    }
-
-    #[test]
-    fn the_status_carries_the_tunnels_facts_while_it_is_up() {
-        let mut s = state("route 172.17.0.0/16\n");
-        s.apply(Op::Connect).unwrap();
-        let link = LinkInfo {
-            host_v4: "192.168.251.1/24".parse().unwrap(),
-            guest_v4: "192.168.251.2".parse().unwrap(),
-            host_v6: None,
-            guest_v6: None,
-            mtu: 1400,
-        };
-        let facts = TunnelFacts {
-            listen: "127.0.0.1:2511".parse().unwrap(),
-            interface: "dockroute0".into(),
-            link: link.clone(),
-            session: None,
-        };
-        let status = s.status(Some(facts));
-        assert_eq!((status.interface.as_deref(), status.link), (Some("dockroute0"), Some(link)));
-        assert_eq!(status.listen, Some("127.0.0.1:2511".parse().unwrap()));
-        assert_eq!(status.routes[0].state, RouteState::Pending, "not checked yet");
-        let down = s.status(None);
-        assert_eq!((down.listen, down.interface, down.link), (None, None, None));
-        assert_eq!(down.transport, dockroute_api::TransportMode::Auto);
-        assert_eq!(state("transport tcp\n").status(None).transport, dockroute_api::TransportMode::Tcp);
-    }
-}
+#[path = "ops_tests.rs"]
+mod tests;

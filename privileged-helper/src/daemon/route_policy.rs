@@ -3,8 +3,8 @@
 //! snapshot of the OS routing table. The daemon reads the table, asks [`plan`] and carries the
 //! plan out (`Routes::reconcile`); every case is a plain unit test. Also the link-subnet pick.
 
+use crate::link::Link;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
 
 use dockroute_api::{address_space, RouteSource, RouteState};
 use dockroute_engine::platform::table::{self, RouteEntry};
@@ -127,36 +127,17 @@ pub fn record_failures(states: &mut BTreeMap<IpNet, RouteState>, failures: &[(Ip
     }
 }
 
-/// The tunnel's IPv4 link: our address (with the subnet) and the guest's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Link {
-    pub host: Ipv4Net,
-    pub guest: Ipv4Addr,
-}
-
 /// The configured link subnet, or (unless it is pinned) the first free fallback when another
 /// interface routes it; the guest takes the first other address.
 pub fn pick_link(configured: Ipv4Net, pinned: bool, table: &[RouteEntry]) -> Result<Link, String> {
     // No interface of ours exists yet: every route in the table is someone else's.
     let host = table::choose_link_subnet(configured, pinned, table, "")?;
-    Ok(Link { host, guest: nth_host(host, 1) })
-}
-
-/// The n-th address after the network address (wrapping inside the subnet, skipping the
-/// host's own), as `Config::guest_link_v4` does for the configured subnet.
-pub fn nth_host(net: Ipv4Net, n: u32) -> Ipv4Addr {
-    let base = u32::from(net.network());
-    let size = 1u32 << (32 - u32::from(net.prefix_len())).min(31);
-    let mut candidate = base + (n % size.max(2));
-    if candidate == u32::from(net.addr()) {
-        candidate = base + ((n + 1) % size.max(2));
-    }
-    candidate.into()
+    Ok(Link::on(host))
 }
 
 #[cfg(test)]
 mod tests {
-    use std::net::IpAddr;
+    use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
 
@@ -347,19 +328,6 @@ mod tests {
         assert_eq!(moved, Link { host: "192.168.252.1/24".parse().unwrap(), guest: "192.168.252.2".parse().unwrap() });
         let e = pick_link(configured, true, &taken).unwrap_err();
         assert!(e.contains("192.168.251.0/24") && e.contains("en5") && e.contains("pinned"), "{e}");
-    }
-
-    #[test]
-    fn nth_host_skips_our_own_address_and_wraps_inside_the_subnet() {
-        let net = |s: &str| s.parse::<Ipv4Net>().unwrap();
-        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
-        assert_eq!(nth_host(net("10.0.0.1/24"), 1), ip("10.0.0.2"), "skips .1, ours");
-        assert_eq!(nth_host(net("10.0.0.9/24"), 1), ip("10.0.0.1"));
-        assert_eq!(nth_host(net("10.0.0.1/30"), 5), ip("10.0.0.2"), "5 wraps to 1 (ours), then 2");
-        assert_eq!(nth_host(net("10.0.0.2/30"), 6), ip("10.0.0.3"), "6 wraps to 2 (ours), then 3");
-        assert_eq!(nth_host(net("10.0.0.3/30"), 3), ip("10.0.0.0"), "the last one wraps to the first");
-        assert_eq!(nth_host(net("10.0.0.4/31"), 0), ip("10.0.0.5"), "a /31 has two");
-        assert_eq!(nth_host(net("10.0.0.5/32"), 1), ip("10.0.0.6"), "a /32 has no other: the next one");
     }
 
     #[test]

@@ -1,57 +1,42 @@
-//! The daemon's side of the share: its API operations, and bringing it in line whenever the
-//! config, the routes or the tunnel change (`Share::sync`).
+//! Carrying out the share's effects (`State::apply` decided them): making a teammate's key,
+//! writing the share's state, and bringing the share in line whenever the config, the routes or
+//! the tunnel change (`Share::sync`).
 
-use std::collections::BTreeMap;
+use dockroute_api::share::{ShareConfig, ShareStatus};
+use dockroute_api::{ApiError, ErrorCode};
 
-use dockroute_api::share::ShareStatus;
-use dockroute_api::{Answer, ApiError, ErrorCode, Op, RouteSource};
-use ipnet::IpNet;
-
-use super::ops::State;
-use super::tunnel::Tunnel;
 use super::Daemon;
-use crate::share::roster::Link;
-use crate::share::Context;
-
-/// The share's view of the daemon: config, link (the tunnel's, else the config's), routes, side port.
-fn context<'a>(state: &'a State, tunnel: &Option<Tunnel>, wanted: &'a BTreeMap<IpNet, RouteSource>) -> Context<'a> {
-    let link = match tunnel {
-        Some(t) => Link { host: t.link.host_v4, guest: t.link.guest_v4 },
-        None => Link { host: state.config.addr, guest: state.config.guest_link_v4() },
-    };
-    Context {
-        config: &state.config,
-        link,
-        wanted,
-        route_states: &state.route_states,
-        networks: &state.networks,
-        side: tunnel.as_ref().map(|t| t.side.clone()),
-    }
-}
+use crate::share::book::{AddPlan, Save};
+use crate::share::state::KeyPair;
 
 impl Daemon {
-    pub(super) async fn handle_share(&mut self, op: Op) -> Result<Answer, ApiError> {
-        let wanted = self.state.wanted();
-        let cx = context(&self.state, &self.tunnel, &wanted);
-        match op {
-            Op::ShareAdd(add) => self.share.add(add, &cx).await.map(Answer::ShareConfig),
-            Op::ShareList => Ok(Answer::Share(self.share.status(&cx).await)),
-            Op::ShareRevoke { name } => self.share.revoke(&name, &cx).await.map(|()| Answer::Done),
-            Op::SetNetworkExposed { network, exposed } => {
-                self.share.set_exposed(&network, exposed, &cx).await.map(|()| Answer::Done)
-            }
-            other => Err(ApiError::new(ErrorCode::Failed, format!("not a share operation: {other:?}"))),
-        }
+    /// `share_add`: the key pair is made here (randomness), its public half saved, the config
+    /// with the private half returned.
+    pub(super) async fn add_teammate(&mut self, plan: AddPlan) -> Result<ShareConfig, ApiError> {
+        let keys = KeyPair::generate().map_err(|e| ApiError::new(ErrorCode::Failed, e.to_string()))?;
+        let save = self.state.share.keyed(&plan, keys.public_base64());
+        self.save_share(save).await?;
+        Ok(plan.config(&keys.private_base64(), &self.state.share.server_public))
+    }
+
+    /// Writes the share's state; only once it is written does it count (a failed write changes
+    /// nothing), then the share follows.
+    pub(super) async fn save_share(&mut self, save: Save) -> Result<(), ApiError> {
+        self.share.save(&save)?;
+        tracing::info!("{}", save.said);
+        self.state.share.commit(save);
+        self.sync_share().await;
+        Ok(())
     }
 
     pub(super) async fn sync_share(&mut self) {
         let wanted = self.state.wanted();
-        let cx = context(&self.state, &self.tunnel, &wanted);
-        self.share.sync(&cx).await;
+        let side = self.tunnel.as_ref().map(|t| t.side.clone());
+        self.share.sync(&self.state.share, &self.state.scene(&wanted), side).await;
     }
 
     pub(super) async fn share_status(&self) -> ShareStatus {
         let wanted = self.state.wanted();
-        self.share.status(&context(&self.state, &self.tunnel, &wanted)).await
+        self.share.status(&self.state.share, &self.state.scene(&wanted)).await
     }
 }

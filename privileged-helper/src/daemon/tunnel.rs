@@ -6,13 +6,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::Config;
+use dockroute_api::Secret;
 use dockroute_api::{ApiError, ErrorCode, LinkInfo, SessionInfo, StatsReport, Transport};
-use dockroute_engine::config::Config;
 use dockroute_engine::driver::{self, Control};
 use dockroute_engine::platform::{self, Routes, SystemRoutes, TunSpec};
-use dockroute_engine::proto::{self, Host, HostConfig, OsEntropy, Secret};
+use dockroute_engine::proto::{self, Host, HostConfig, OsEntropy};
 use dockroute_engine::transport::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::share::runtime::SideEnds;
 
@@ -176,13 +177,8 @@ impl Tunnel {
         &self,
         f: impl FnOnce(&mut Host, Instant) -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let (tx, rx) = oneshot::channel();
-        let sent = self.control.send(Box::new(move |h: &mut Host, now| {
-            let _ = tx.send(f(h, now));
-        }));
-        let failed = || ApiError::new(ErrorCode::Failed, "the tunnel engine is not responding");
-        sent.map_err(|_| failed())?;
-        tokio::time::timeout(ENGINE_QUERY_TIMEOUT, rx).await.map_err(|_| failed())?.map_err(|_| failed())
+        let answer = dockroute_stdx::control::ask(&self.control, ENGINE_QUERY_TIMEOUT, f).await;
+        answer.ok_or_else(|| ApiError::new(ErrorCode::Failed, "the tunnel engine is not responding"))
     }
 }
 

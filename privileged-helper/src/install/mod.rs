@@ -14,8 +14,8 @@ mod systemd;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::fs;
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::ErrorKind;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -47,11 +47,6 @@ impl Platform {
     /// The systemd unit or launchd plist that install writes.
     pub fn service_file(self) -> &'static Path {
         Path::new(self.manager().files().service)
-    }
-
-    /// Install's record of what it created.
-    pub fn record_file(self) -> &'static Path {
-        Path::new(self.manager().files().record)
     }
 
     pub fn default_config_path(self) -> &'static Path {
@@ -247,22 +242,15 @@ impl<'a> Ctx<'a> {
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
         self.ensure_dirs(parent(live))?;
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let tmp = path.with_file_name(format!(".{name}.tmp"));
-        let ctx = || format!("cannot write {}", tmp.display());
-        let mut f =
-            fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp).with_context(ctx)?;
-        f.write_all(content).with_context(ctx)?;
-        f.set_permissions(fs::Permissions::from_mode(mode)).with_context(ctx)?;
         // launchd and systemd want root-owned definitions (root:wheel is 0:0 on macOS); a test
         // root may belong to an unprivileged user, so only the live system insists.
-        if let Err(e) = std::os::unix::fs::chown(&tmp, Some(0), Some(0)) {
-            if self.root == Path::new("/") {
-                return Err(e).with_context(|| format!("cannot chown {} to root", tmp.display()));
-            }
-        }
-        f.sync_all().with_context(ctx)?;
-        fs::rename(&tmp, &path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+        let live_system = self.root == Path::new("/");
+        let chown = |tmp: &Path| match std::os::unix::fs::chown(tmp, Some(0), Some(0)) {
+            Err(e) if live_system => Err(std::io::Error::new(e.kind(), format!("cannot chown to root: {e}"))),
+            _ => Ok(()),
+        };
+        dockroute_stdx::fs::write_atomic_then(&path, content, mode, chown)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         self.done.push(format!("wrote {}", live.display()));
         Ok(change)
     }

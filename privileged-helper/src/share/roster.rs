@@ -11,35 +11,11 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use dockroute_engine::config::{next_free, Token};
-use ipnet::Ipv4Net;
+use crate::config::{next_free, Token};
 
 use super::state::StoredTeammate;
 
-/// The link's addresses no teammate may have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Link {
-    /// The host's address, with the subnet.
-    pub host: Ipv4Net,
-    pub guest: Ipv4Addr,
-}
-
-impl Link {
-    fn reserved(&self) -> [Ipv4Addr; 4] {
-        [self.host.addr(), self.guest, self.host.network(), self.host.broadcast()]
-    }
-
-    /// Why `ip` cannot be a teammate's, if it cannot.
-    pub fn refuses(&self, ip: Ipv4Addr) -> Option<String> {
-        if !self.host.contains(&ip) {
-            Some(format!("{ip} is outside the link subnet {}", self.host.trunc()))
-        } else if self.reserved().contains(&ip) {
-            Some(format!("{ip} is reserved in the link subnet {} (host, guest, network, broadcast)", self.host.trunc()))
-        } else {
-            None
-        }
-    }
-}
+use crate::link::Link;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, Mutex};
 
 use super::core::ShareCore;
 use super::policy::Drop;
 
 /// A request to the task: run this on the core, between datagrams.
-pub type Control = Box<dyn FnOnce(&mut ShareCore, Instant) + Send>;
+type Control = dockroute_stdx::control::Control<ShareCore>;
 
 /// The tunnel's ends of its side port: where packets for the guest go, where packets for
 /// teammates come from (one share task at a time holds the lock).
@@ -57,9 +57,7 @@ impl Running {
         &self,
         f: impl FnOnce(&mut ShareCore, Instant) -> T + Send + 'static,
     ) -> Option<T> {
-        let (tx, rx) = oneshot::channel();
-        self.control.send(Box::new(move |c: &mut ShareCore, now| drop(tx.send(f(c, now))))).ok()?;
-        tokio::time::timeout(QUERY_TIMEOUT, rx).await.ok()?.ok()
+        dockroute_stdx::control::ask(&self.control, QUERY_TIMEOUT, f).await
     }
 }
 
@@ -83,12 +81,7 @@ async fn run(
             }
         }
         let deadline = core.poll_timeout();
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => std::future::pending().await,
-            }
-        };
+        let sleep = dockroute_stdx::time::sleep_until(deadline);
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
                 match r {

@@ -3,9 +3,9 @@
 //! printed once and never stored), and the Docker networks the app exposed. Written whole to a
 //! temporary file and renamed, so a crash leaves the old state or the new one.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::Ipv4Addr;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -47,10 +47,6 @@ impl KeyPair {
 pub fn parse_key(text: &str) -> Result<[u8; 32], String> {
     let bytes = B64.decode(text.trim()).map_err(|e| format!("not base64: {e}"))?;
     bytes.try_into().map_err(|b: Vec<u8>| format!("a key is 32 bytes, this is {}", b.len()))
-}
-
-pub fn key_base64(key: &[u8; 32]) -> String {
-    B64.encode(key)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,14 +146,8 @@ pub fn render(state: &ShareState) -> serde_json::Result<String> {
 
 pub fn save(path: &Path, state: &ShareState) -> io::Result<()> {
     let ctx = |e: io::Error| io::Error::new(e.kind(), format!("cannot write share state {}: {e}", path.display()));
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let _ = std::fs::remove_file(&tmp);
     let text = render(state).map_err(|e| ctx(io::Error::other(e)))?;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(ctx)?;
-    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(ctx)?;
-    std::fs::rename(&tmp, path).map_err(ctx)
+    dockroute_stdx::fs::write_atomic(path, text.as_bytes(), 0o600).map_err(ctx)
 }
 
 #[cfg(test)]

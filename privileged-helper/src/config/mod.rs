@@ -1,4 +1,5 @@
-//! Dockroute config file.
+//! The helper's config file (`dockroute.conf`). The engine never reads it: the helper fills
+//! the tunnel's parameters (`HostConfig`, `TunSpec`, `DriverConfig`) from it.
 //!
 //! The format is mac-docker-connector's so its users can reuse their files:
 //! one `key value...` directive per line, `#` comments. That project's keys Dockroute does not
@@ -379,7 +380,7 @@ impl Config {
                 let net = given.trunc();
                 // Such a route is refused for routing; exposing it would hand teammates far more
                 // than containers, so the file is refused instead of the line being half-used.
-                if let Some(why) = crate::platform::table::unroutable(&net).filter(|_| expose) {
+                if let Some(why) = dockroute_engine::platform::table::unroutable(&net).filter(|_| expose) {
                     return Err(bad(cidr, &format!("cannot be exposed: {why}")));
                 }
                 if net != given {
@@ -438,8 +439,8 @@ impl Config {
 
     /// Run after the whole file because `addr` may come after the tokens.
     fn check_tokens(&mut self) -> Result<(), ConfigError> {
-        let (net, guest) = (self.addr, self.guest_link_v4());
-        seed::settle_tokens(&mut self.tokens, net, guest).map_err(|(line, msg)| ConfigError::new(line, msg))
+        seed::settle_tokens(&mut self.tokens, crate::link::Link::on(self.addr))
+            .map_err(|(line, msg)| ConfigError::new(line, msg))
     }
 
     /// The `route … expose` subnets: what teammates may reach.
@@ -465,15 +466,14 @@ impl Config {
         self.warnings.push(Warning { line, message });
     }
 
+    #[cfg(test)]
     pub fn host_link_v4(&self) -> Ipv4Net {
         self.addr
     }
 
-    /// First address after the network address that is not the host's.
+    /// First address after the network address that is not the host's (`Link::on`).
     pub fn guest_link_v4(&self) -> Ipv4Addr {
-        let (net, host) = (u32::from(self.addr.network()), u32::from(self.addr.addr()));
-        let first = net.wrapping_add(1);
-        Ipv4Addr::from(first.wrapping_add(u32::from(first == host)))
+        crate::link::Link::on(self.addr).guest
     }
 
     pub fn host_link_v6(&self) -> Option<Ipv6Net> {

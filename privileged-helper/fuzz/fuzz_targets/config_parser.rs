@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use dockroute_engine::config::{diff, Config};
+use dockroute_helper::config::{diff, Config};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

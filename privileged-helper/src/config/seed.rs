@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::Token;
+use crate::link::Link;
 
 /// What a recognised seed-only key means here: the warning to give for it. None: not one of them.
 pub(super) fn seed_only_key(key: &str, args: &[&str]) -> Option<Result<String, String>> {
@@ -40,8 +41,8 @@ pub(super) const EXPOSE_RESTART: &str =
 /// Checks the tokens against the final link subnet (the file may set `addr` after them) and
 /// gives each token without an address the next free one. Returns the line and message of the
 /// first bad token.
-pub(super) fn settle_tokens(tokens: &mut [Token], net: Ipv4Net, guest: Ipv4Addr) -> Result<(), (usize, String)> {
-    let reserved = [net.addr(), guest, net.network(), net.broadcast()];
+pub(super) fn settle_tokens(tokens: &mut [Token], link: Link) -> Result<(), (usize, String)> {
+    let (net, reserved) = (link.host, link.reserved());
     for (i, t) in tokens.iter().enumerate() {
         if let Some(first) = tokens[..i].iter().find(|o| o.name == t.name) {
             return Err((t.line, format!("token {:?} is already given on line {}", t.name, first.line)));
