@@ -24,7 +24,7 @@
 # tunnel; against wireguard-go ⇄ wireguard-go between drb-tm and drb-mac (wg link
 # 198.18.244.0/24) with drb-mac forwarding to the container: TCP 1 stream, ICMP and TCP RTT.
 #
-# Per path: TCP 1 and 4 streams, UDP packet rate (1400-byte IP packets), ICMP and TCP
+# Per path: TCP 1 and 8 streams, UDP packet rate (1400-byte IP packets), ICMP and TCP
 # request/response RTT, CPU time per GB of the tunnel processes, and for the tunnels idle CPU
 # and RSS; DNS: queries per second answered and p50/p99 latency (dnsperf). Prints tables
 # (absolute numbers, Dockroute/raw, Dockroute/wireguard-go, TCP/UDP, share/wireguard-go) and
@@ -240,8 +240,8 @@ run_suite() {
   in_ns $MAC iperf3 -c $CTR_IP -p $IPERF_PORT -t "$T" -J >"$d/tcp1.json" 2>"$d/tcp1.err" || true
   for p in "$@"; do echo "${p%%:*}_ticks_after $(cpu_ticks "${p#*:}")" >>"$d/cpu.txt"; done
   sleep 0.5
-  log "$name: TCP 4 streams (${T}s)"
-  in_ns $MAC iperf3 -c $CTR_IP -p $IPERF_PORT -t "$T" -P 4 -J >"$d/tcp4.json" 2>"$d/tcp4.err" || true
+  log "$name: TCP 8 streams (${T}s)"
+  in_ns $MAC iperf3 -c $CTR_IP -p $IPERF_PORT -t "$T" -P 8 -J >"$d/tcp8.json" 2>"$d/tcp8.err" || true
   sleep 0.5
   log "$name: UDP ${UDP_LEN}-byte payload, unlimited rate (${T}s)"
   in_ns $MAC iperf3 -c $CTR_IP -p $IPERF_PORT -t "$T" -u -l "$UDP_LEN" -b 0 -J >"$d/udp.json" 2>"$d/udp.err" || true
