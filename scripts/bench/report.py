@@ -327,42 +327,45 @@ def row_keys(label, keys, path):
     return None
 
 
-def targets(results):
-    """Issue 20's targets, each a ratio or a difference within this one run."""
-    g = lambda path, *k: get(results, path, *k)
-    ratio = lambda a, b: a / b if a is not None and b else None
-    diff = lambda a, b: a - b if a is not None and b is not None else None
-    idle = g("dockroute", "idle", "helper_cpu_pct")
-    if idle is None:
-        idle = g("dockroute", "idle", "helper_cpu_pct_ticks")
+# Issue 20's targets that compare two paths of this one run on the same measurement:
+# (target, "ratio" a/b or "added" a-b, path a, path b, keys, goal, whether the value must be at least the goal).
+COMPARED = [
+    ("TCP 1 stream >= 0.6x raw", "ratio", "dockroute", "raw", ("tcp_1", "gbit_s"), 0.6, True),
+    ("TCP 8 streams >= 0.7x raw", "ratio", "dockroute", "raw", ("tcp_8", "gbit_s"), 0.7, True),
+    ("ICMP RTT p50 added over raw <= 60 us", "added", "dockroute", "raw", ("icmp_rtt", "p50_us"), 60.0, False),
+    ("TCP req/resp p50 added over raw <= 60 us", "added", "dockroute", "raw", ("tcp_rr", "p50_us"), 60.0, False),
+    ("TCP 1 stream >= 5x wireguard-go", "ratio", "dockroute", "wireguard-go", ("tcp_1", "gbit_s"), 5.0, True),
+    ("TCP transport >= 0.5x UDP (1 stream)", "ratio", "dockroute-tcp", "dockroute", ("tcp_1", "gbit_s"), 0.5, True),
+    ("TCP transport ICMP p50 <= 1.5x UDP's", "ratio", "dockroute-tcp", "dockroute", ("icmp_rtt", "p50_us"), 1.5, False),
+    ("share TCP >= 1.5x wg-go<->wg-go", "ratio", "teammate-dockroute", "teammate-wireguard-go", ("tcp_1", "gbit_s"),
+     1.5, True),
+    ("share ICMP p50 <= 1.2x wg-go<->wg-go", "ratio", "teammate-dockroute", "teammate-wireguard-go",
+     ("icmp_rtt", "p50_us"), 1.2, False),
+]
 
+
+def targets(results):
+    """Issue 20's targets, each a ratio or a difference within this one run, or an absolute bound."""
     def t(name, value, goal, at_least):
         met = None if value is None else (value >= goal if at_least else value <= goal)
         return {"target": name, "value": value, "goal": goal, "met": met}
 
-    return [
-        t("TCP 1 stream >= 0.6x raw", ratio(g("dockroute", "tcp_1", "gbit_s"), g("raw", "tcp_1", "gbit_s")), 0.6, True),
-        t("TCP 8 streams >= 0.7x raw", ratio(g("dockroute", "tcp_8", "gbit_s"), g("raw", "tcp_8", "gbit_s")), 0.7, True),
-        t("ICMP RTT p50 added over raw <= 60 us",
-          diff(g("dockroute", "icmp_rtt", "p50_us"), g("raw", "icmp_rtt", "p50_us")), 60.0, False),
-        t("TCP req/resp p50 added over raw <= 60 us",
-          diff(g("dockroute", "tcp_rr", "p50_us"), g("raw", "tcp_rr", "p50_us")), 60.0, False),
-        t("TCP 1 stream >= 5x wireguard-go",
-          ratio(g("dockroute", "tcp_1", "gbit_s"), g("wireguard-go", "tcp_1", "gbit_s")), 5.0, True),
-        t("TCP transport >= 0.5x UDP (1 stream)",
-          ratio(g("dockroute-tcp", "tcp_1", "gbit_s"), g("dockroute", "tcp_1", "gbit_s")), 0.5, True),
-        t("TCP transport ICMP p50 <= 1.5x UDP's",
-          ratio(g("dockroute-tcp", "icmp_rtt", "p50_us"), g("dockroute", "icmp_rtt", "p50_us")), 1.5, False),
-        t("share TCP >= 1.5x wg-go<->wg-go",
-          ratio(g("teammate-dockroute", "tcp_1", "gbit_s"), g("teammate-wireguard-go", "tcp_1", "gbit_s")), 1.5, True),
-        t("share ICMP p50 <= 1.2x wg-go<->wg-go",
-          ratio(g("teammate-dockroute", "icmp_rtt", "p50_us"), g("teammate-wireguard-go", "icmp_rtt", "p50_us")),
-          1.2, False),
-        t("helper idle CPU ~0 (<= 0.1 %)", idle, 0.1, False),
-        t("helper RSS <= 20 MB", g("dockroute", "idle", "helper_rss_mb"), 20.0, False),
-        t("guest RSS <= 20 MB", g("dockroute", "idle", "guest_rss_mb"), 20.0, False),
-        t("guest idle CPU in Docker <= 0.05 %", g("docker_idle", "cpu_pct"), 0.05, False),
-    ]
+    out = []
+    for name, how, a, b, keys, goal, at_least in COMPARED:
+        va, vb = get(results, a, *keys), get(results, b, *keys)
+        if how == "ratio":
+            value = va / vb if va is not None and vb else None
+        else:
+            value = va - vb if va is not None and vb is not None else None
+        out.append(t(name, value, goal, at_least))
+    idle = get(results, "dockroute", "idle", "helper_cpu_pct")
+    if idle is None:
+        idle = get(results, "dockroute", "idle", "helper_cpu_pct_ticks")
+    out.append(t("helper idle CPU ~0 (<= 0.1 %)", idle, 0.1, False))
+    out.append(t("helper RSS <= 20 MB", get(results, "dockroute", "idle", "helper_rss_mb"), 20.0, False))
+    out.append(t("guest RSS <= 20 MB", get(results, "dockroute", "idle", "guest_rss_mb"), 20.0, False))
+    out.append(t("guest idle CPU in Docker <= 0.05 %", get(results, "docker_idle", "cpu_pct"), 0.05, False))
+    return out
 
 
 def fmt(f, v):
