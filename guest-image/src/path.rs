@@ -124,6 +124,16 @@ impl Paths {
                     self.connector = None;
                 }
                 Action::ProbeUdp => self.prober.probe(self.server),
+                Action::CountTraffic => {
+                    // Read on the core's task; a core gone reads as traffic (probe rather than not).
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    let _ = control.send(Box::new(move |g: &mut Guest, _| {
+                        let s = g.stats();
+                        let _ = tx.send(s.tx_packets.wrapping_add(s.rx_packets));
+                    }));
+                    let packets = rx.await.unwrap_or(u64::MAX);
+                    self.policy.handle_traffic(packets, Instant::now());
+                }
             }
         }
     }

@@ -45,6 +45,9 @@ pub enum Action {
     UsePath(Transport),
     /// Send a UDP probe and report an answer with `handle_probe_answered`.
     ProbeUdp,
+    /// On a live UDP session: report the session's data packet count (sent + received) with
+    /// `handle_traffic`, which decides whether this check sends a probe.
+    CountTraffic,
 }
 
 #[derive(Debug, Clone)]
@@ -56,8 +59,10 @@ pub struct PathPolicy {
     /// In `auto`, on TCP or on a live UDP session: when the next UDP probe is due.
     next_probe: Option<Instant>,
     /// On a live UDP session in `auto`: when UDP last proved to work both ways (the session
-    /// came up, or a probe was answered).
+    /// came up, or a probe was answered), or was idle (nobody waited on it).
     udp_ok_at: Option<Instant>,
+    /// The data packet count at the last check of a live UDP session: unchanged means idle.
+    traffic_seen: Option<u64>,
     actions: VecDeque<Action>,
 }
 
@@ -65,7 +70,15 @@ impl PathPolicy {
     /// A guest starting now: it handshakes on `path()` at once.
     pub fn new(mode: TransportMode, now: Instant) -> PathPolicy {
         let path = if mode == TransportMode::Tcp { Transport::Tcp } else { Transport::Udp };
-        PathPolicy { mode, path, trying_since: Some(now), next_probe: None, udp_ok_at: None, actions: VecDeque::new() }
+        PathPolicy {
+            mode,
+            path,
+            trying_since: Some(now),
+            next_probe: None,
+            udp_ok_at: None,
+            traffic_seen: None,
+            actions: VecDeque::new(),
+        }
     }
 
     /// The path in use (or being tried).
@@ -78,6 +91,7 @@ impl PathPolicy {
         self.trying_since = None;
         if self.mode == TransportMode::Auto && self.path == Transport::Udp {
             self.udp_ok_at = Some(now);
+            self.traffic_seen = None;
             self.next_probe = Some(now + CHECK_EVERY);
         }
     }
@@ -127,13 +141,31 @@ impl PathPolicy {
             return;
         }
         if let Some(due) = self.next_probe.filter(|d| now >= *d) {
-            self.actions.push_back(Action::ProbeUdp);
-            let every = match self.path {
-                Transport::Udp => CHECK_EVERY,
-                Transport::Tcp => PROBE_EVERY,
+            let (action, every) = match self.path {
+                Transport::Udp => (Action::CountTraffic, CHECK_EVERY),
+                Transport::Tcp => (Action::ProbeUdp, PROBE_EVERY),
             };
+            self.actions.push_back(action);
             // From the due time, not from `now`: a late wakeup does not stretch the rhythm.
             self.next_probe = Some((due + every).max(now));
+        }
+    }
+
+    /// The live UDP session's data packet count, as `CountTraffic` asked. A probe goes out only
+    /// when packets moved since the last check: an idle session costs no probes (the guest's
+    /// idle CPU), and nobody waits on it, so idleness counts as UDP being fine; the first
+    /// packets after it are probed within `CHECK_EVERY`, and a break is noticed `UDP_SILENT`
+    /// after the last check (three idle-or-answered checks in a row). A path broken only towards
+    /// the guest while the Mac calls moves no guest counter: that case is left to the session's
+    /// dead-peer time.
+    pub fn handle_traffic(&mut self, packets: u64, now: Instant) {
+        if self.mode != TransportMode::Auto || self.path != Transport::Udp || self.udp_ok_at.is_none() {
+            return;
+        }
+        if self.traffic_seen.replace(packets) == Some(packets) {
+            self.handle_probe_answered(now);
+        } else {
+            self.actions.push_back(Action::ProbeUdp);
         }
     }
 
@@ -191,7 +223,8 @@ mod tests {
         out
     }
 
-    /// Like `run`, answering each probe (after 10 ms) while `answer(t)` says UDP works.
+    /// Like `run`, answering each probe (after 10 ms) while `answer(t)` says UDP works; the
+    /// session carries data all along.
     fn run_answering(
         p: &mut PathPolicy,
         t0: Instant,
@@ -199,19 +232,73 @@ mod tests {
         to: u64,
         answer: impl Fn(u64) -> bool,
     ) -> Vec<(u64, Action)> {
+        run_checking(p, t0, from, to, answer, |_| true)
+    }
+
+    /// Like `run_answering`; `busy(t)` says whether data moved in the check at `t` (each
+    /// `CountTraffic` is answered at once and not listed).
+    fn run_checking(
+        p: &mut PathPolicy,
+        t0: Instant,
+        from: u64,
+        to: u64,
+        answer: impl Fn(u64) -> bool,
+        busy: impl Fn(u64) -> bool,
+    ) -> Vec<(u64, Action)> {
         let mut out = Vec::new();
+        let mut packets = 0;
         let mut t = from;
         while t <= to {
-            for (at, a) in run(p, t0, t, t) {
-                if a == Action::ProbeUdp && answer(at) {
-                    p.handle_probe_answered(t0 + MS(at + 10));
-                    out.extend(std::iter::from_fn(|| p.poll_action()).map(|a| (at + 10, a)));
+            let mut pending: VecDeque<(u64, Action)> = run(p, t0, t, t).into();
+            while let Some((at, a)) = pending.pop_front() {
+                match a {
+                    Action::CountTraffic => {
+                        packets += u64::from(busy(at));
+                        p.handle_traffic(packets, t0 + MS(at));
+                        pending.extend(std::iter::from_fn(|| p.poll_action()).map(|a| (at, a)));
+                    }
+                    Action::ProbeUdp if answer(at) => {
+                        p.handle_probe_answered(t0 + MS(at + 10));
+                        out.push((at, a));
+                        out.extend(std::iter::from_fn(|| p.poll_action()).map(|a| (at + 10, a)));
+                    }
+                    a => out.push((at, a)),
                 }
-                out.push((at, a));
             }
             t += 100;
         }
         out
+    }
+
+    #[test]
+    fn an_idle_udp_session_sends_no_probes_and_the_first_traffic_is_checked_within_half_a_second() {
+        let t0 = Instant::now();
+        let mut p = PathPolicy::new(TransportMode::Auto, t0);
+        p.handle_session_up(t0);
+        // Idle for a minute: the first check has no count to compare with and probes; then not
+        // one probe, and no move.
+        let idle = run_checking(&mut p, t0, 0, 60_000, |_| true, |_| false);
+        assert_eq!(idle, [(500, Action::ProbeUdp)], "an idle session is not probed");
+        assert_eq!(p.path(), Transport::Udp);
+        // Traffic from 60 s on, UDP broken since 59 s: probed at once, on TCP 1600 ms after the
+        // last idle check.
+        let got = run_checking(&mut p, t0, 60_100, 64_000, |t| t < 59_000, |t| t >= 60_000);
+        let probes = got.iter().filter(|(_, a)| *a == Action::ProbeUdp).count();
+        let moved: Vec<_> = got.iter().filter(|(_, a)| *a != Action::ProbeUdp).collect();
+        assert!(probes >= 2, "{got:?}");
+        assert_eq!(moved, [&(61_600, Action::UsePath(Transport::Tcp))], "{got:?}");
+    }
+
+    #[test]
+    fn idle_then_busy_with_udp_working_stays_on_udp() {
+        let t0 = Instant::now();
+        let mut p = PathPolicy::new(TransportMode::Auto, t0);
+        p.handle_session_up(t0);
+        // Busy and idle in turns of 3 s, every probe answered.
+        let got = run_checking(&mut p, t0, 0, 30_000, |_| true, |t| (t / 3000) % 2 == 0);
+        assert!(got.iter().all(|(_, a)| *a == Action::ProbeUdp), "{got:?}");
+        assert!(!got.is_empty());
+        assert_eq!(p.path(), Transport::Udp);
     }
 
     #[test]
