@@ -6,7 +6,12 @@
 # idle CPU in real Docker (Engine 28.5 in a namespace, the guest container's cgroup, children
 # included: tests-e2e/tests/sleep.rs). Run as root.
 #
-#   sudo scripts/bench.sh [--quick] [--json PATH] [--no-build] [--keep] [--no-offload]
+#   sudo scripts/bench.sh [--quick] [--json PATH] [--no-build] [--keep] [--no-offload] [--profile DIR]
+#
+#   --profile DIR: after Dockroute's UDP suite, one more TCP 1-stream run with `perf record`
+#   on the helper and on the guest (on-CPU samples, 999 Hz, call graphs from DWARF), each
+#   written to DIR/{helper,guest}.perf.data, with the top symbols (DIR/*.top.txt) and the
+#   split between kernel and user time (DIR/*.split.txt). Needs `perf` (Debian: linux-perf).
 #
 #   drb-mac  veth-vm  198.18.240.1/24          (iperf3/ping/TCP-RR clients; helper; wg "mac" end)
 #     |  veth
@@ -24,7 +29,7 @@
 # tunnel; against wireguard-go ⇄ wireguard-go between drb-tm and drb-mac (wg link
 # 198.18.244.0/24) with drb-mac forwarding to the container: TCP 1 stream, ICMP and TCP RTT.
 #
-# Per path: TCP 1 and 4 streams, UDP packet rate (1400-byte IP packets), ICMP and TCP
+# Per path: TCP 1 and 8 streams, UDP packet rate (1400-byte IP packets), ICMP and TCP
 # request/response RTT, CPU time per GB of the tunnel processes, and for the tunnels idle CPU
 # and RSS; DNS: queries per second answered and p50/p99 latency (dnsperf). Prints tables
 # (absolute numbers, Dockroute/raw, Dockroute/wireguard-go, TCP/UDP, share/wireguard-go) and
@@ -39,7 +44,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-QUICK=0 BUILD=1 KEEP=0 OFFLOAD=default JSON_OUT=
+QUICK=0 BUILD=1 KEEP=0 OFFLOAD=default JSON_OUT= PROFILE=
 while [[ $# -gt 0 ]]; do
   case $1 in
     --quick) QUICK=1 ;;
@@ -48,6 +53,7 @@ while [[ $# -gt 0 ]]; do
     --no-build) BUILD=0 ;;
     --keep) KEEP=1 ;; # keep the raw results directory (/tmp/drb-bench.*) for inspection
     --no-offload) OFFLOAD=off ;; # TSO/GSO/GRO off on every veth (see the note on offloads below)
+    --profile) PROFILE=${2:?--profile needs a directory}; shift ;;
     -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
@@ -224,6 +230,27 @@ for dev in "$MAC:veth-vm" "$VM:veth-mac" "$VM:veth-ctr" "$CTR:eth0"; do
   meta "offload ${dev}" "${offl% }"
 done
 
+# Where the tunnel's CPU goes under iperf3 (--profile): both ends sampled during one TCP
+# 1-stream run; bounded by iperf3's own duration.
+profile_dockroute() {
+  local dir=$1 end pid
+  command -v perf >/dev/null || { log "profile: perf missing (Debian: linux-perf), skipped"; return 0; }
+  mkdir -p "$dir"
+  for end in helper guest; do
+    [[ $end == helper ]] && pid=$HELPER_PID || pid=$GUEST_PID
+    perf record -q -F 999 --call-graph dwarf,16384 -p "$pid" -o "$dir/$end.perf.data" -- sleep "$T" \
+      >"$dir/$end.record.log" 2>&1 &
+    local rec=$!
+    in_ns $MAC iperf3 -c $CTR_IP -p $IPERF_PORT -t "$T" -J >"$dir/$end.iperf3.json" 2>/dev/null || true
+    wait "$rec" || true
+    perf report -i "$dir/$end.perf.data" --no-children -g none --sort sym --stdio 2>/dev/null |
+      grep -v '^#' | grep '%' | head -40 >"$dir/$end.top.txt" || true
+    perf report -i "$dir/$end.perf.data" --no-children -g none --sort dso --stdio 2>/dev/null |
+      grep -v '^#' | grep '%' | head -15 >"$dir/$end.split.txt" || true
+    log "profile: $end, top symbols in $dir/$end.top.txt"
+  done
+}
+
 # --- the measurements, same for every path -------------------------------------------------
 # $1 scenario name; $2.. "label:pid" of the tunnel processes whose CPU is counted.
 run_suite() {
@@ -240,8 +267,8 @@ run_suite() {
   in_ns $MAC iperf3 -c $CTR_IP -p $IPERF_PORT -t "$T" -J >"$d/tcp1.json" 2>"$d/tcp1.err" || true
   for p in "$@"; do echo "${p%%:*}_ticks_after $(cpu_ticks "${p#*:}")" >>"$d/cpu.txt"; done
   sleep 0.5
-  log "$name: TCP 4 streams (${T}s)"
-  in_ns $MAC iperf3 -c $CTR_IP -p $IPERF_PORT -t "$T" -P 4 -J >"$d/tcp4.json" 2>"$d/tcp4.err" || true
+  log "$name: TCP 8 streams (${T}s)"
+  in_ns $MAC iperf3 -c $CTR_IP -p $IPERF_PORT -t "$T" -P 8 -J >"$d/tcp8.json" 2>"$d/tcp8.err" || true
   sleep 0.5
   log "$name: UDP ${UDP_LEN}-byte payload, unlimited rate (${T}s)"
   in_ns $MAC iperf3 -c $CTR_IP -p $IPERF_PORT -t "$T" -u -l "$UDP_LEN" -b 0 -J >"$d/udp.json" 2>"$d/udp.err" || true
@@ -348,6 +375,7 @@ start_dockroute "" ""
 meta dockroute_mtu "$(ip -n $MAC -o link show dockroute0 2>/dev/null | sed -n 's/.* mtu \([0-9]*\).*/\1/p')"
 run_suite dockroute "helper:$HELPER_PID" "guest:$GUEST_PID"
 measure_idle dockroute "helper:$HELPER_PID" "guest:$GUEST_PID"
+[[ -n $PROFILE ]] && profile_dockroute "$PROFILE"
 dns_bench "$WORK/helper.sock" "${DR_ADDR%/*}" "${CTR_NET%.*}"
 # --- 4. sharing: a teammate through the helper, against wireguard-go ⇄ wireguard-go ------------
 log "teammate-dockroute: exposing $CTR_NET on $TM_MAC_IP:2512 (config hot reload), wireguard-go in $TM"

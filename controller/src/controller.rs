@@ -486,14 +486,14 @@ impl Controller {
         }
         self.send_networks().await;
         if self.idle.is_idle() {
-            // The routes stay; the guest sleeps until a container starts.
+            // The routes stay; the guest sleeps until a container starts. Its image is made
+            // present meanwhile (an engine reset or pruned while it slept), so a wake never
+            // waits for a load.
+            self.ensure_guest_image().await?;
             return Ok(());
         }
         let rules = self.guest_rules();
-        let engine_arch = self.engine_arch().await?;
-        let tarballs =
-            guest_image::Tarballs { file: self.opts.guest_tarball.as_deref(), dirs: &self.opts.guest_tarball_dirs };
-        let image_id = guest_image::ensure(&self.docker, &self.spec.image, tarballs, &engine_arch).await?;
+        let image_id = self.ensure_guest_image().await?;
         let ensured = guest::ensure(&self.docker, &self.spec, &image_id, &self.secret, &rules).await?;
         if ensured != guest::Ensured::AlreadyRunning {
             tracing::info!("guest container: {ensured:?}");
@@ -509,6 +509,14 @@ impl Controller {
         self.poke_guest = false;
         self.rules_sent = Some(rules);
         Ok(())
+    }
+
+    /// The guest image for the engine's CPU, loaded if missing; its id.
+    async fn ensure_guest_image(&mut self) -> anyhow::Result<String> {
+        let engine_arch = self.engine_arch().await?;
+        let tarballs =
+            guest_image::Tarballs { file: self.opts.guest_tarball.as_deref(), dirs: &self.opts.guest_tarball_dirs };
+        guest_image::ensure(&self.docker, &self.spec.image, tarballs, &engine_arch).await
     }
 
     /// The engine's CPU, for the guest image (`docker info`'s Architecture, e.g. aarch64).

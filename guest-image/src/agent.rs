@@ -83,11 +83,11 @@ async fn serve(cli: GuestArgs, secret: dockroute_api::Secret) -> anyhow::Result<
         let path_timer = dockroute_stdx::time::sleep_until(path_wake);
         tokio::select! {
             () = path_timer => paths.handle_timeout(Instant::now(), &control_tx).await,
-            Some(answered) = probes.recv() => {
-                paths.probe_done(answered, Instant::now());
+            Some(()) = probes.recv() => {
+                paths.probe_answered(Instant::now());
                 paths.act(&control_tx).await;
             }
-            Some(addr) = resolved.recv() => paths.set_server(addr, &control_tx),
+            Some(addr) = resolved.recv() => paths.set_server(addr, &control_tx).await,
             () = tokio::time::sleep_until(recheck.poll_timeout().into()) => {
                 if let (Some(check), Some(fw)) = (recheck.poll(Instant::now()), firewall.as_mut()) {
                     if check.reread_rules {

@@ -1,6 +1,7 @@
 //! The guest's path to the helper, carried out: the engine's `PathPolicy` decides when to move
-//! between UDP and TCP; this opens and closes the TCP relay, sends UDP probes, and points the
-//! core at the path in use (`Guest::switch_path`, a new handshake there).
+//! between UDP and TCP; this opens and closes the TCP relay, sends UDP probes (`Prober`: while
+//! on TCP, whether UDP works again; on a live UDP session, whether it still does), and points
+//! the core at the path in use (`Guest::switch_path`, a new handshake there).
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -9,7 +10,8 @@ use dockroute_api::{Transport, TransportMode};
 use dockroute_engine::driver::Control;
 use dockroute_engine::proto::{Event, Guest};
 use dockroute_engine::transport::policy::PROBE_WAIT;
-use dockroute_engine::transport::{probe, Action, Connector, PathPolicy};
+use dockroute_engine::transport::probe::Prober;
+use dockroute_engine::transport::{Action, Connector, PathPolicy};
 use tokio::sync::mpsc;
 
 pub struct Paths {
@@ -19,25 +21,28 @@ pub struct Paths {
     /// The core's UDP socket, which the TCP relay sends to.
     core: SocketAddr,
     connector: Option<Connector>,
-    probe_tx: mpsc::UnboundedSender<bool>,
+    prober: Prober,
+    answers_tx: mpsc::UnboundedSender<()>,
 }
 
 impl Paths {
-    /// Starts on the path `mode` begins with (TCP: the relay is opened now). Probe results
-    /// come back on the returned channel; hand them to `probe_done`.
+    /// Starts on the path `mode` begins with (TCP: the relay is opened now). Each answered
+    /// probe comes back on the returned channel; hand it to `probe_answered`.
     pub async fn new(
         mode: TransportMode,
         server: SocketAddr,
         core: SocketAddr,
         now: Instant,
-    ) -> anyhow::Result<(Paths, mpsc::UnboundedReceiver<bool>)> {
-        let (probe_tx, probe_rx) = mpsc::unbounded_channel();
-        let mut me = Paths { policy: PathPolicy::new(mode, now), server, core, connector: None, probe_tx };
+    ) -> anyhow::Result<(Paths, mpsc::UnboundedReceiver<()>)> {
+        let (answers_tx, answers_rx) = mpsc::unbounded_channel();
+        let prober = Prober::start(server.is_ipv6(), PROBE_WAIT, answers_tx.clone()).await?;
+        let policy = PathPolicy::new(mode, now);
+        let mut me = Paths { policy, server, core, connector: None, prober, answers_tx };
         if me.policy.path() == Transport::Tcp {
             me.connector = Some(Connector::start(server, core).await?);
         }
         tracing::info!("transport {mode}: starting on {}", me.policy.path());
-        Ok((me, probe_rx))
+        Ok((me, answers_rx))
     }
 
     /// Where the core sends now: the helper itself (UDP) or the relay (TCP).
@@ -62,7 +67,13 @@ impl Paths {
     }
 
     /// The helper's name resolved to `server` (again).
-    pub fn set_server(&mut self, server: SocketAddr, control: &mpsc::UnboundedSender<Control<Guest>>) {
+    pub async fn set_server(&mut self, server: SocketAddr, control: &mpsc::UnboundedSender<Control<Guest>>) {
+        if server.is_ipv6() != self.server.is_ipv6() {
+            match Prober::start(server.is_ipv6(), PROBE_WAIT, self.answers_tx.clone()).await {
+                Ok(p) => self.prober = p,
+                Err(e) => tracing::warn!("cannot open a UDP probe socket for {server}: {e}"),
+            }
+        }
         self.server = server;
         match &self.connector {
             Some(c) => c.set_server(server),
@@ -72,11 +83,11 @@ impl Paths {
         }
     }
 
-    pub fn probe_done(&mut self, answered: bool, now: Instant) {
-        if answered {
+    pub fn probe_answered(&mut self, now: Instant) {
+        if self.policy.path() == Transport::Tcp {
             tracing::info!("udp answers again");
-            self.policy.handle_probe_answered(now);
         }
+        self.policy.handle_probe_answered(now);
     }
 
     /// When `handle_timeout` is due.
@@ -112,11 +123,16 @@ impl Paths {
                     // After the core moved: what it still sends to the relay is lost either way.
                     self.connector = None;
                 }
-                Action::ProbeUdp => {
-                    let (server, tx) = (self.server, self.probe_tx.clone());
-                    tokio::spawn(async move {
-                        let _ = tx.send(probe::udp_answers(server, PROBE_WAIT).await);
-                    });
+                Action::ProbeUdp => self.prober.probe(self.server),
+                Action::CountTraffic => {
+                    // Read on the core's task; a core gone reads as traffic (probe rather than not).
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    let _ = control.send(Box::new(move |g: &mut Guest, _| {
+                        let s = g.stats();
+                        let _ = tx.send(s.tx_packets.wrapping_add(s.rx_packets));
+                    }));
+                    let packets = rx.await.unwrap_or(u64::MAX);
+                    self.policy.handle_traffic(packets, Instant::now());
                 }
             }
         }

@@ -4,7 +4,7 @@
   report.py RESULTS_DIR JSON_OUT
 
 RESULTS_DIR holds meta.tsv and one folder per path (raw, wireguard-go, dockroute, and
-dockroute-tcp: Dockroute with `transport tcp`) with tcp1.json, tcp4.json, udp.json (iperf3 -J),
+dockroute-tcp: Dockroute with `transport tcp`) with tcp1.json, tcp8.json, udp.json (iperf3 -J),
 ping.txt, rr.json (tcprr.py), cpu.txt, idle.txt; and docker-idle.txt, the guest's idle CPU
 measured in real Docker (tests-e2e/tests/sleep.rs), when it was run.
 Targets are printed next to the numbers, never asserted: the exit code is 0 whenever a report
@@ -212,7 +212,7 @@ def collect(resdir):
         tcp1 = tcp_result(d, "tcp1")
         r = {
             "tcp_1": tcp1,
-            "tcp_4": tcp_result(d, "tcp4"),
+            "tcp_8": tcp_result(d, "tcp8"),
             "udp": udp_result(d),
             "icmp_rtt": ping_result(d),
             "tcp_rr": rr_result(d),
@@ -283,7 +283,7 @@ def get(results, path, *keys):
 # (label, keys, unit, format, higher_is_better)
 ROWS = [
     ("TCP 1 stream", ("tcp_1", "gbit_s"), "Gbit/s", "{:.3f}", True),
-    ("TCP 4 streams", ("tcp_4", "gbit_s"), "Gbit/s", "{:.3f}", True),
+    ("TCP 8 streams", ("tcp_8", "gbit_s"), "Gbit/s", "{:.3f}", True),
     ("UDP 1400B sent", ("udp", "sent_pps"), "kpps", "{:.1f}", True),
     ("UDP 1400B received", ("udp", "rx_pps"), "kpps", "{:.1f}", True),
     ("UDP 1400B loss", ("udp", "loss_pct"), "%", "{:.1f}", False),
@@ -327,32 +327,44 @@ def row_keys(label, keys, path):
     return None
 
 
+# Issue 20's targets that compare two paths of this one run on the same measurement:
+# (target, "ratio" a/b or "added" a-b, path a, path b, keys, goal, whether the value must be at least the goal).
+COMPARED = [
+    ("TCP 1 stream >= 0.6x raw", "ratio", "dockroute", "raw", ("tcp_1", "gbit_s"), 0.6, True),
+    ("TCP 8 streams >= 0.7x raw", "ratio", "dockroute", "raw", ("tcp_8", "gbit_s"), 0.7, True),
+    ("ICMP RTT p50 added over raw <= 60 us", "added", "dockroute", "raw", ("icmp_rtt", "p50_us"), 60.0, False),
+    ("TCP req/resp p50 added over raw <= 60 us", "added", "dockroute", "raw", ("tcp_rr", "p50_us"), 60.0, False),
+    ("TCP 1 stream >= 5x wireguard-go", "ratio", "dockroute", "wireguard-go", ("tcp_1", "gbit_s"), 5.0, True),
+    ("TCP transport >= 0.5x UDP (1 stream)", "ratio", "dockroute-tcp", "dockroute", ("tcp_1", "gbit_s"), 0.5, True),
+    ("TCP transport ICMP p50 <= 1.5x UDP's", "ratio", "dockroute-tcp", "dockroute", ("icmp_rtt", "p50_us"), 1.5, False),
+    ("share TCP >= 1.5x wg-go<->wg-go", "ratio", "teammate-dockroute", "teammate-wireguard-go", ("tcp_1", "gbit_s"),
+     1.5, True),
+    ("share ICMP p50 <= 1.2x wg-go<->wg-go", "ratio", "teammate-dockroute", "teammate-wireguard-go",
+     ("icmp_rtt", "p50_us"), 1.2, False),
+]
+
+
 def targets(results):
-    raw1 = get(results, "raw", "tcp_1", "gbit_s")
-    wg1 = get(results, "wireguard-go", "tcp_1", "gbit_s")
-    dr1 = get(results, "dockroute", "tcp_1", "gbit_s")
-    rawp50 = get(results, "raw", "icmp_rtt", "p50_us")
-    drp50 = get(results, "dockroute", "icmp_rtt", "p50_us")
+    """Issue 20's targets, each a ratio or a difference within this one run, or an absolute bound."""
+    def t(name, value, goal, at_least):
+        met = None if value is None else (value >= goal if at_least else value <= goal)
+        return {"target": name, "value": value, "goal": goal, "met": met}
+
+    out = []
+    for name, how, a, b, keys, goal, at_least in COMPARED:
+        va, vb = get(results, a, *keys), get(results, b, *keys)
+        if how == "ratio":
+            value = va / vb if va is not None and vb else None
+        else:
+            value = va - vb if va is not None and vb is not None else None
+        out.append(t(name, value, goal, at_least))
     idle = get(results, "dockroute", "idle", "helper_cpu_pct")
     if idle is None:
         idle = get(results, "dockroute", "idle", "helper_cpu_pct_ticks")
-    rss = get(results, "dockroute", "idle", "helper_rss_mb")
-    docker_idle_pct = get(results, "docker_idle", "cpu_pct")
-
-    def t(name, value, goal, ok):
-        return {"target": name, "value": value, "goal": goal, "met": ok}
-
-    out = []
-    out.append(t("TCP 1 stream >= 0.5x raw", dr1 / raw1 if dr1 is not None and raw1 else None, 0.5,
-                 (dr1 / raw1 >= 0.5) if dr1 is not None and raw1 else None))
-    out.append(t("TCP 1 stream >= 5x wireguard-go", dr1 / wg1 if dr1 is not None and wg1 else None, 5.0,
-                 (dr1 / wg1 >= 5) if dr1 is not None and wg1 else None))
-    added = drp50 - rawp50 if drp50 is not None and rawp50 is not None else None
-    out.append(t("ICMP RTT p50 added over raw <= 50 us", added, 50.0, added <= 50 if added is not None else None))
-    out.append(t("helper idle CPU ~0 (<= 0.1 %)", idle, 0.1, idle <= 0.1 if idle is not None else None))
-    out.append(t("helper RSS <= 20 MB", rss, 20.0, rss <= 20 if rss is not None else None))
-    out.append(t("guest idle CPU in Docker <= 0.05 %", docker_idle_pct, 0.05,
-                 docker_idle_pct <= 0.05 if docker_idle_pct is not None else None))
+    out.append(t("helper idle CPU ~0 (<= 0.1 %)", idle, 0.1, False))
+    out.append(t("helper RSS <= 20 MB", get(results, "dockroute", "idle", "helper_rss_mb"), 20.0, False))
+    out.append(t("guest RSS <= 20 MB", get(results, "dockroute", "idle", "guest_rss_mb"), 20.0, False))
+    out.append(t("guest idle CPU in Docker <= 0.05 %", get(results, "docker_idle", "cpu_pct"), 0.05, False))
     return out
 
 
@@ -415,7 +427,7 @@ def table(meta, results):
     lines.append("targets (printed, not asserted):")
     for t in targets(results):
         mark = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
-        lines.append("  {:<40} value {:>10}  goal {:>6}  {}".format(
+        lines.append("  {:<42} value {:>10}  goal {:>6}  {}".format(
             t["target"], fmt("{:.3f}", t["value"]), t["goal"], mark))
     lines.extend(share_table(results))
     lines.append("runtime: {} s".format(meta.get("runtime_s", "?")))

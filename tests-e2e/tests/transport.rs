@@ -1,7 +1,9 @@
 //! The TCP fallback path end to end: UDP to the helper's port blocked with nftables inside the
 //! test's "vm" namespace (never the root namespace), the guest moves to TCP and traffic flows;
 //! unblocked, it moves back to UDP. And `transport tcp` forced on both ends. Needs root.
-//! Measured times are printed as `MEASURED …` lines.
+//! Measured times are printed as `MEASURED …` lines, each with its target (issue 20) met or
+//! missed; the assertions are generous bounds the old mechanism could not meet (it needed
+//! three keepalives, 6 s, to notice, and 3 s more to give UDP up), not the targets themselves.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +12,18 @@ use dockroute_e2e::rig::{read, Rig};
 
 /// The nftables table the tests add in "vm" to drop UDP to the helper's port.
 const BLOCK_TABLE: &str = "dockroute_e2e_block";
+/// Targets: UDP blocked mid-session → traffic again within this; UDP blocked from the start →
+/// first traffic within `START_TARGET`.
+const MID_SESSION_TARGET: Duration = Duration::from_secs(3);
+const START_TARGET: Duration = Duration::from_secs(1);
+
+fn met(took: Duration, target: Duration) -> &'static str {
+    if took <= target {
+        "met"
+    } else {
+        "missed"
+    }
+}
 
 fn up(slot: u8, config: &str, guest_args: &[&str]) -> Rig {
     let mut rig = Rig::new(slot, |t| vec![t.ctr_subnet()]).unwrap();
@@ -63,16 +77,22 @@ fn a_blocked_udp_path_moves_to_tcp_and_back() {
     wait_session_over(&rig, "udp", Duration::from_secs(5));
     assert!(rig.status_text().contains("listening on udp and tcp"), "{}", rig.status_text());
 
-    // UDP to the helper's port dropped in the VM: the session dies (3 keepalives), UDP
-    // handshakes go unanswered for 3 s, the guest connects over TCP.
+    // UDP to the helper's port dropped in the VM (one direction: the guest still hears the
+    // helper): the guest's UDP probes go unanswered for 1.6 s, it connects over TCP.
     let blocked = Instant::now();
     block_udp(&rig);
     let to_tcp = wait_session_over(&rig, "tcp", Duration::from_secs(20));
-    println!("MEASURED udp blocked → traffic over tcp: {} ms", to_tcp.as_millis());
+    let target = MID_SESSION_TARGET;
+    println!(
+        "MEASURED udp blocked → traffic over tcp: {} ms (target ≤ {} ms: {})",
+        to_tcp.as_millis(),
+        target.as_millis(),
+        met(to_tcp, target)
+    );
     let t = &rig.topo;
     let body = t.http_get(t.ns_mac(), &format!("http://{}/", t.ctr_addr()), Duration::from_secs(5)).unwrap();
     assert_eq!(body.trim(), format!("hello from {}", t.ns_ctr()), "TCP through the TCP path");
-    assert!(to_tcp <= Duration::from_secs(15), "took {to_tcp:?} (blocked at {blocked:?})");
+    assert!(to_tcp <= Duration::from_secs(6), "took {to_tcp:?} (blocked at {blocked:?})");
 
     // Unblocked: the next UDP probe (every 5 s) is answered and the guest moves back.
     unblock_udp(&rig);
@@ -81,6 +101,36 @@ fn a_blocked_udp_path_moves_to_tcp_and_back() {
     assert!(back <= Duration::from_secs(8), "took {back:?}");
     let guest_log = read(&rig.guest_log);
     assert!(guest_log.contains("moving to tcp") && guest_log.contains("moving to udp"), "{guest_log}");
+    rig.stop_guest(SIGTERM).unwrap();
+    rig.stop_helper(SIGTERM).unwrap();
+}
+
+#[test]
+fn udp_blocked_before_the_guest_starts_moves_to_tcp_within_a_second() {
+    if !require_root() {
+        return;
+    }
+    let mut rig = Rig::new(56, |t| vec![t.ctr_subnet()]).unwrap();
+    rig.configure("").unwrap();
+    rig.topo.start_udp_echo(rig.topo.ns_ctr(), 7000).unwrap();
+    rig.start_helper().unwrap();
+    Topology::wait_until("the helper listening", Duration::from_secs(10), || {
+        rig.status_text().contains("listening on udp and tcp")
+    })
+    .unwrap();
+    block_udp(&rig);
+    let started = Instant::now();
+    rig.start_guest().unwrap();
+    wait_session_over(&rig, "tcp", Duration::from_secs(10));
+    let took = started.elapsed();
+    println!(
+        "MEASURED udp blocked from the start → first traffic over tcp: {} ms after the guest started (target ≤ {} ms: {})",
+        took.as_millis(),
+        START_TARGET.as_millis(),
+        met(took, START_TARGET)
+    );
+    // The old give-up alone was 3 s.
+    assert!(took <= Duration::from_millis(2500), "took {took:?}");
     rig.stop_guest(SIGTERM).unwrap();
     rig.stop_helper(SIGTERM).unwrap();
 }
