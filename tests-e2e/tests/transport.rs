@@ -78,10 +78,17 @@ fn a_blocked_udp_path_moves_to_tcp_and_back() {
     assert!(rig.status_text().contains("listening on udp and tcp"), "{}", rig.status_text());
 
     // UDP to the helper's port dropped in the VM (one direction: the guest still hears the
-    // helper): the guest's UDP probes go unanswered for 1.6 s, it connects over TCP.
+    // helper) while the Mac pings the container, as a user notices a break: the guest probes
+    // UDP while data moves, the probes go unanswered for 1.6 s, it connects over TCP. (An idle
+    // session is not probed; its break is found by the first traffic or the peer's silence.)
+    let t = &rig.topo;
+    let pings = t.dir().join("pings-while-blocked.log");
+    let ctr = t.ctr_addr().to_string();
+    let pinger = t.spawn(t.ns_mac(), &["ping", "-q", "-i", "0.2", "-w", "20", &ctr], &pings).unwrap();
     let blocked = Instant::now();
     block_udp(&rig);
     let to_tcp = wait_session_over(&rig, "tcp", Duration::from_secs(20));
+    let _ = t.kill(pinger, 15);
     let target = MID_SESSION_TARGET;
     println!(
         "MEASURED udp blocked → traffic over tcp: {} ms (target ≤ {} ms: {})",
@@ -89,7 +96,6 @@ fn a_blocked_udp_path_moves_to_tcp_and_back() {
         target.as_millis(),
         met(to_tcp, target)
     );
-    let t = &rig.topo;
     let body = t.http_get(t.ns_mac(), &format!("http://{}/", t.ctr_addr()), Duration::from_secs(5)).unwrap();
     assert_eq!(body.trim(), format!("hello from {}", t.ns_ctr()), "TCP through the TCP path");
     assert!(to_tcp <= Duration::from_secs(6), "took {to_tcp:?} (blocked at {blocked:?})");
