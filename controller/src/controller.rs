@@ -10,7 +10,6 @@ use std::time::{Duration, Instant, SystemTime};
 use bollard::models::{ContainerSummary, EventMessage};
 use bollard::Docker;
 use dockroute_api::client::Client;
-use dockroute_api::share::DockerNetwork;
 use dockroute_api::{Event, Op, Status};
 use futures_util::StreamExt;
 use ipnet::IpNet;
@@ -26,6 +25,7 @@ use crate::idle::{IdleDecision, IdlePolicy};
 use crate::names::{self, NameSet};
 use crate::options::{validate_pairs, Options};
 use crate::repair::{Decision, RepairPolicy};
+use crate::sync_policy::{GuestStep, SyncPolicy};
 use crate::teardown;
 use crate::view::{self, ContainerView, Problem, ProblemError, View};
 
@@ -62,18 +62,13 @@ pub struct Controller {
     secret: Vec<u8>,
     spec: GuestSpec,
     networks: Vec<BridgeNetwork>,
-    /// The routes the helper has from us; None after the helper link was made again.
-    routes_sent: Option<Vec<IpNet>>,
-    rules_sent: Option<String>,
+    /// What the helper and the guest have from us, and when to send again.
+    sync: SyncPolicy,
     channels: ViewChannels,
     containers: Vec<ContainerView>,
     /// Docker's last container list, which the names are made from.
     listed: Vec<ContainerSummary>,
     names: NameSet,
-    /// The names the helper has from us; None after the helper link was made again.
-    names_sent: Option<NameSet>,
-    /// The networks (ids, gateways, containers) the helper's share has from us; likewise.
-    networks_sent: Option<Vec<DockerNetwork>>,
     last_status: Option<Status>,
     docker_problem: Option<Problem>,
     /// The last sync failed for another reason (the guest image, the helper refusing a route).
@@ -83,9 +78,7 @@ pub struct Controller {
     engine_arch: Option<String>,
     /// Whether the guest sleeps while no other container runs.
     idle: IdlePolicy,
-    /// Docker may have rebuilt its firewall chains (network change, new event stream): tell
-    /// the running guest to check its rules.
-    poke_guest: bool,
+    /// Pokes sent to the guest (each one a new file content, so its watch sees a change).
     pokes: u64,
 }
 
@@ -146,21 +139,17 @@ impl Controller {
             secret,
             spec,
             networks: Vec::new(),
-            routes_sent: None,
-            rules_sent: None,
+            sync: SyncPolicy::default(),
             channels,
             containers: Vec::new(),
             listed: Vec::new(),
             names: NameSet::default(),
-            names_sent: None,
-            networks_sent: None,
             last_status: None,
             docker_problem: None,
             sync_problem: None,
             repair: RepairPolicy::new(Instant::now()),
             engine_arch: None,
             idle,
-            poke_guest: false,
             pokes: 0,
         };
         me.publish();
@@ -178,9 +167,7 @@ impl Controller {
         match connected {
             Ok(Connection::Kept) => {}
             Ok(Connection::Made) => {
-                self.routes_sent = None;
-                self.names_sent = None;
-                self.networks_sent = None;
+                self.sync.helper_reconnected();
                 self.repair.helper_reconnected(Instant::now());
             }
             Err(problem) => return Err(ProblemError(problem).into()),
@@ -246,8 +233,7 @@ impl Controller {
 
     /// Sends the helper the names, if it does not have them yet.
     async fn send_names(&mut self) {
-        if self.names_sent.as_ref().is_some_and(|s| (&s.names, &s.domains) == (&self.names.names, &self.names.domains))
-        {
+        if !self.sync.names_needed(&self.names) {
             return;
         }
         let op = Op::SetNames { names: self.names.names.clone(), domains: self.names.domains.clone() };
@@ -255,7 +241,7 @@ impl Controller {
         match helper.call(op).await {
             Ok(_) => {
                 tracing::info!("dns names: {} relative, {} absolute", self.names.names.len(), self.names.domains.len());
-                self.names_sent = Some(self.names.clone());
+                self.sync.names_sent(self.names.clone());
             }
             Err(e) => tracing::warn!("the helper refused the names: {e}"),
         }
@@ -265,12 +251,12 @@ impl Controller {
     /// the VM's), if it does not have them yet: what exposing a network means to its share.
     async fn send_networks(&mut self) {
         let networks = discovery::docker_networks(&self.networks, &self.listed);
-        if self.networks_sent.as_ref() == Some(&networks) {
+        if !self.sync.networks_needed(&networks) {
             return;
         }
         let Some(helper) = self.helper.client() else { return };
         match helper.call(Op::SetNetworks { networks: networks.clone() }).await {
-            Ok(_) => self.networks_sent = Some(networks),
+            Ok(_) => self.sync.networks_sent(networks),
             Err(e) => tracing::warn!("the helper refused the networks: {e}"),
         }
     }
@@ -289,7 +275,7 @@ impl Controller {
             let subscribed = Instant::now();
             let mut delivered = false;
             // A new stream may follow a dockerd restart, which rebuilds the chains.
-            self.poke_guest = true;
+            self.sync.docker_may_have_rebuilt_chains();
             if let Err(e) = self.sync().await {
                 tracing::warn!("cannot sync with docker ({}): {e:#}", self.endpoint.host);
             } else {
@@ -319,7 +305,9 @@ impl Controller {
                                 self.idle.handle_container_started(Instant::now());
                                 self.carry_out_idle().await;
                             }
-                            self.poke_guest |= docker_link::is_network_change(&ev);
+                            if docker_link::is_network_change(&ev) {
+                                self.sync.docker_may_have_rebuilt_chains();
+                            }
                             match docker_link::classify(&ev) {
                                 EventEffect::Sync => {
                                     if let Err(e) = self.sync().await {
@@ -348,9 +336,7 @@ impl Controller {
                         }
                         Wake::Helper(ev) => {
                             self.on_helper_event(ev);
-                            // A `route` line added or removed changes which public networks
-                            // are asked for.
-                            if self.routes_sent.as_ref().is_some_and(|sent| *sent != self.desired_routes()) {
+                            if self.sync.sync_after_helper_event(&self.desired_routes()) {
                                 if let Err(e) = self.sync().await {
                                     tracing::warn!("sync after the helper's routes changed failed: {e:#}");
                                 }
@@ -477,11 +463,11 @@ impl Controller {
         self.refresh_containers().await;
         self.publish();
         let routes = self.desired_routes();
-        if self.routes_sent.as_ref() != Some(&routes) {
+        if self.sync.routes_needed(&routes) {
             self.helper().await?.call(Op::SetRoutes { routes: routes.clone() }).await?;
             let shown: Vec<String> = routes.iter().map(ToString::to_string).collect();
             tracing::info!("routes for docker networks: [{}]", shown.join(", "));
-            self.routes_sent = Some(routes);
+            self.sync.routes_sent(routes);
             self.repair.routes_sent();
         }
         self.send_networks().await;
@@ -499,15 +485,15 @@ impl Controller {
             tracing::info!("guest container: {ensured:?}");
             self.repair.guest_started(Instant::now());
         }
-        // A created guest has the rules; a started one has those it had when it stopped.
-        if !matches!(ensured, guest::Ensured::Created { .. }) && self.rules_sent.as_ref() != Some(&rules) {
-            guest::update_rules(&self.docker, &rules).await?;
-        } else if ensured == guest::Ensured::AlreadyRunning && self.poke_guest {
-            self.pokes += 1;
-            guest::poke(&self.docker, self.pokes).await?;
+        match self.sync.guest_step(&ensured, &rules) {
+            GuestStep::UpdateRules => guest::update_rules(&self.docker, &rules).await?,
+            GuestStep::Poke => {
+                self.pokes += 1;
+                guest::poke(&self.docker, self.pokes).await?;
+            }
+            GuestStep::Nothing => {}
         }
-        self.poke_guest = false;
-        self.rules_sent = Some(rules);
+        self.sync.guest_has(rules);
         Ok(())
     }
 
@@ -569,8 +555,7 @@ impl Controller {
             }
         };
         let now = Instant::now();
-        if status.transport != self.spec.transport {
-            // The helper was reconfigured: the guest is recreated with its setting.
+        if SyncPolicy::sync_for_transport(self.spec.transport, status.transport) {
             tracing::info!("the helper's transport is now {}", status.transport);
             self.spec.transport = status.transport;
             if let Err(e) = self.sync().await {
@@ -582,11 +567,7 @@ impl Controller {
         // status keeps the dashboard's handshake age and session state current.
         self.show_status(status);
         self.send_names().await;
-        // The helper's config file changed its `iptables` pairs, or what is exposed changed:
-        // the guest gets them now. A
-        // sleeping guest gets them when it wakes; asking Docker every second meanwhile is what
-        // sleeping is meant to spare.
-        if !self.idle.is_idle() && self.rules_sent.as_ref().is_some_and(|sent| *sent != self.guest_rules()) {
+        if self.sync.sync_for_rules(self.idle.is_idle(), &self.guest_rules()) {
             if let Err(e) = self.sync().await {
                 tracing::warn!("updating the guest's rules failed: {e:#}");
             }
@@ -610,7 +591,7 @@ impl Controller {
                         "no live tunnel session for {dead_for:?}: recreating the guest (next try at the earliest in {next_after:?})"
                     );
                     let _ = guest::remove_all(&self.docker).await;
-                    self.rules_sent = None;
+                    self.sync.guest_removed();
                     if let Err(e) = self.sync().await {
                         tracing::warn!("repair failed: {e:#}");
                     }

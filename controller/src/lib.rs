@@ -29,6 +29,7 @@ pub mod options;
 pub mod repair;
 pub mod service;
 pub mod share;
+pub mod sync_policy;
 pub mod teardown;
 pub mod view;
 
