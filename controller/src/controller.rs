@@ -27,12 +27,12 @@ use crate::options::{validate_pairs, Options};
 use crate::repair::{Decision, RepairPolicy};
 use crate::sync_policy::{GuestStep, SyncPolicy};
 use crate::teardown;
-use crate::view::{self, ContainerView, Problem, ProblemError, View};
+use crate::view::{self, ContainerView, Gathered, Problem, ProblemError, ViewWriter};
 
-/// The controller's channels to whoever shows its state: it publishes the `View` on one and
-/// follows the user's network toggles and Retry on the others.
+/// The controller's channels to whoever shows its state: it reports what it gathered to the
+/// view's writer and follows the user's network toggles and Retry on the others.
 pub struct ViewChannels {
-    pub view: watch::Sender<View>,
+    pub view: ViewWriter,
     /// Names of the networks the user switched off.
     pub disabled: watch::Receiver<BTreeSet<String>>,
     /// The user's Retry: reconnect to Docker now rather than at the end of the backoff.
@@ -175,31 +175,23 @@ impl Controller {
         self.helper.client().ok_or_else(|| anyhow::anyhow!("the helper closed the connection"))
     }
 
-    /// Publishes what the controller knows to the view (the dashboard and the tray).
+    /// Reports what the controller knows to the view (the dashboard and the tray), which is
+    /// derived from it.
     fn publish(&self) {
-        let disabled = self.channels.disabled.borrow().clone();
-        let routes = self.last_status.as_ref().map(|s| s.routes.as_slice()).unwrap_or_default();
-        self.channels.view.send_modify(|v| {
-            v.engine = Some(self.endpoint.host.clone());
-            v.tunnel = self.last_status.as_ref().map(view::tunnel_view);
-            v.helper_version = self.last_status.as_ref().map(|s| s.helper_version.clone());
-            v.networks = view::network_views(&self.networks, &disabled, routes, &self.containers);
-            if let Some(s) = &self.last_status {
-                view::mark_exposed(&mut v.networks, &s.share.exposed);
-            }
-            v.share = self.last_status.as_ref().map(|s| s.share.clone());
-            v.containers = self.containers.clone();
-            let dns = self.last_status.as_ref().and_then(|s| s.dns.as_ref());
-            crate::dns_view::with_names(&mut v.containers, &self.names, dns.map(|d| d.suffix.as_str()));
-            v.dns = dns.map(|d| crate::dns_view::dns_view(d, &self.names));
-            v.idle = self.idle.is_idle();
-            v.problem = (self.helper.problem().cloned())
-                .or_else(|| self.docker_problem.clone())
-                .or_else(|| self.sync_problem.clone());
-            if v.problem.is_none() {
-                v.problem = v.conflict_warning();
-            }
-        });
+        let gathered = Gathered {
+            live: true,
+            engine: Some(self.endpoint.host.clone()),
+            status: self.last_status.clone(),
+            networks: self.networks.clone(),
+            disabled: self.channels.disabled.borrow().clone(),
+            containers: self.containers.clone(),
+            names: self.names.clone(),
+            idle: self.idle.is_idle(),
+            helper_problem: self.helper.problem().cloned(),
+            docker_problem: self.docker_problem.clone(),
+            sync_problem: self.sync_problem.clone(),
+        };
+        self.channels.view.update(|inputs| inputs.controller_reports(gathered));
     }
 
     fn set_docker_problem(&mut self, problem: Option<Problem>) {
@@ -384,7 +376,7 @@ impl Controller {
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map(|d| d.as_millis() as u64)
                     .unwrap_or_default();
-                self.channels.view.send_modify(|v| v.push_stats(stats, now_ms));
+                self.channels.view.update(|inputs| inputs.traffic.push(stats, now_ms));
             }
             None => {}
         }

@@ -59,7 +59,7 @@ impl SyncPolicy {
     }
 
     pub fn names_needed(&self, names: &NameSet) -> bool {
-        !self.names.as_ref().is_some_and(|s| (&s.names, &s.domains) == (&names.names, &names.domains))
+        self.names.as_ref().is_none_or(|s| (&s.names, &s.domains) != (&names.names, &names.domains))
     }
 
     pub fn names_sent(&mut self, names: NameSet) {

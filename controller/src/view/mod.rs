@@ -1,6 +1,7 @@
 //! What the user sees, as one serialisable snapshot: the dashboard renders it whole and the
 //! tray menu is derived from it. Pure functions only, so every state the UI can show is a plain
-//! unit test; `service` and `controller` fill it in.
+//! unit test. `derive` makes the whole view from what was gathered; `writer` is the one place
+//! it is published.
 //!
 //! The phase is not stored: `View::phase()` derives it from the user's wish, the problem and
 //! the session, and the page gets it as the field `phase` (see `Serialize for View`), so no
@@ -16,6 +17,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::discovery::BridgeNetwork;
 use crate::dns_view::{DnsView, NameView};
+
+pub mod derive;
+pub mod writer;
+
+pub use derive::{derive, Gathered, HelperNote, Traffic, ViewInputs};
+pub use writer::ViewWriter;
 
 /// Samples kept for the throughput chart (the helper pushes stats about once a second).
 pub const THROUGHPUT_SAMPLES: usize = 60;
@@ -219,32 +226,6 @@ impl View {
         } else {
             Phase::Connecting
         }
-    }
-
-    /// Takes in a helper stats push: the counters, and a throughput sample from the change
-    /// since the previous push. A counter that went down (the helper restarted) counts as 0.
-    pub fn push_stats(&mut self, stats: StatsReport, now_ms: u64) {
-        match (&self.stats, self.throughput.back()) {
-            (Some(prev), Some(last)) if now_ms > last.t_ms => {
-                let seconds = (now_ms - last.t_ms) as f64 / 1000.0;
-                let rate = |now: u64, before: u64| now.checked_sub(before).map_or(0.0, |d| d as f64 * 8.0 / seconds);
-                let sample = Sample {
-                    t_ms: now_ms,
-                    tx_bps: rate(stats.tx_bytes, prev.tx_bytes),
-                    rx_bps: rate(stats.rx_bytes, prev.rx_bytes),
-                };
-                self.throughput.push_back(sample);
-            }
-            // Nothing to measure from yet: a baseline point at zero.
-            (None, _) | (_, None) => self.throughput.push_back(Sample { t_ms: now_ms, tx_bps: 0.0, rx_bps: 0.0 }),
-            // The clock did not move (or went back): nothing to measure against; keep the
-            // counters the last sample was taken from, so the next rate spans the right time.
-            _ => return,
-        }
-        while self.throughput.len() > THROUGHPUT_SAMPLES {
-            self.throughput.pop_front();
-        }
-        self.stats = Some(stats);
     }
 
     /// Shows that the helper waits for the user's approval in `settings` (the app knows it from
@@ -582,5 +563,4 @@ pub fn helper_problem(socket: &std::path::Path, err: &ClientError, socket_exists
 }
 
 #[cfg(test)]
-#[path = "view_tests.rs"]
 mod tests;
