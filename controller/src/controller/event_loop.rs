@@ -1,6 +1,6 @@
 //! The loop: what woke it (a Docker event, the helper, a timer, the user), and which part of
 //! the controller handles it. A lost Docker event stream is subscribed again after
-//! `docker_link`'s backoff.
+//! `docker_events`'s backoff.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -9,7 +9,7 @@ use dockroute_api::Event;
 use futures_util::StreamExt;
 
 use super::{Controller, Exit};
-use crate::docker_link::{self, EventEffect, Resubscribe};
+use crate::docker_events::{self, EventEffect, Resubscribe};
 use crate::view;
 
 /// Full re-list, in case an event was missed.
@@ -52,7 +52,7 @@ impl Controller {
         let mut sleep = self.channels.sleep.clone();
         let exit = 'outer: loop {
             // Subscribed before the listing in `sync`, so nothing falls between the two.
-            let mut events = self.docker.events(Some(docker_link::subscription(SystemTime::now()))).boxed();
+            let mut events = self.docker.events(Some(docker_events::subscription(SystemTime::now()))).boxed();
             let subscribed = Instant::now();
             let mut delivered = false;
             // A new stream may follow a dockerd restart, which rebuilds the chains.
@@ -75,15 +75,15 @@ impl Controller {
                     match wake {
                         Wake::Docker(Some(Ok(ev))) => {
                             delivered = true;
-                            if docker_link::other_container_started(&ev) {
+                            if docker_events::other_container_started(&ev) {
                                 // Before anything else: the container waits for the tunnel.
                                 self.idle.handle_container_started(Instant::now());
                                 self.carry_out_idle().await;
                             }
-                            if docker_link::is_network_change(&ev) {
+                            if docker_events::is_network_change(&ev) {
                                 self.sync.docker_may_have_rebuilt_chains();
                             }
-                            match docker_link::classify(&ev) {
+                            match docker_events::classify(&ev) {
                                 EventEffect::Sync => {
                                     if let Err(e) = self.sync().await {
                                         tracing::warn!("sync after a docker event failed: {e:#}");

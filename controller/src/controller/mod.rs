@@ -1,5 +1,5 @@
 //! The controller, a thin driver: it gathers what Docker and the helper say, and carries out
-//! what the cores decide — which events matter and when to subscribe again (`docker_link`),
+//! what the cores decide — which events matter and when to subscribe again (`docker_events`),
 //! what to send again (`sync_policy`), when to repair the tunnel (`repair`), when the guest
 //! sleeps (`idle`), what the user sees (`view::derive`), how to take it all down (`teardown`).
 //! By concern: `event_loop` (what woke it), `sync` (Docker listed, the helper and the guest
@@ -21,7 +21,6 @@ use dockroute_api::Status;
 use tokio::sync::{watch, Notify};
 
 use crate::discovery::BridgeNetwork;
-use crate::docker_link;
 use crate::endpoint::{self, DockerEndpoint, Env};
 use crate::guest::{self, GuestSpec};
 use crate::helper_link::{Connection, HelperLink};
@@ -98,7 +97,7 @@ impl Controller {
         helper.connect().await.map_err(ProblemError)?;
         let endpoint = endpoint::resolve(&Env::from_process())
             .map_err(|e| ProblemError(view::docker_problem("the configured endpoint", &e)))?;
-        let docker = docker_link::connect(&endpoint)
+        let docker = endpoint::connect(&endpoint)
             .await
             .map_err(|e| ProblemError(view::docker_problem(&endpoint.host, &format!("{e:#}"))))?;
         // The guest takes the helper's transport setting.
