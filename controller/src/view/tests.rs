@@ -3,6 +3,7 @@ use std::collections::HashMap;
 use bollard::models::{
     ContainerSummary, ContainerSummaryNetworkSettings, EndpointSettings, PortSummary, PortSummaryTypeEnum,
 };
+use dockroute_api::client::ClientError;
 use dockroute_api::{RouteSource, SessionInfo};
 
 use super::*;
