@@ -13,7 +13,9 @@ use crate::controller::{Controller, Exit, ViewChannels};
 use crate::endpoint::Env;
 use crate::options::Options;
 use crate::teardown;
-use crate::view::{HelperNote, Problem, ProblemError, ProblemKind, View, ViewInputs, ViewWriter};
+use crate::view::derive::{HelperNote, ViewInputs};
+use crate::view::writer::ViewWriter;
+use crate::view::{Problem, ProblemError, ProblemKind, View};
 
 /// What the user chose last time (the app persists it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

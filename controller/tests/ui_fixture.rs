@@ -21,7 +21,8 @@ use dockroute_controller::discovery::BridgeNetwork;
 use dockroute_controller::dns_view;
 use dockroute_controller::guest::LABEL_OURS;
 use dockroute_controller::names::{self, COMPOSE_PROJECT, COMPOSE_SERVICE, LABEL_DOMAINS};
-use dockroute_controller::view::{self, ProblemKind, Traffic, TunnelView, View};
+use dockroute_controller::view::derive::Traffic;
+use dockroute_controller::view::{self, ProblemKind, TunnelView, View};
 
 const FIXTURE: &str = "../ui/preview/views.js";
 const UPDATE_VAR: &str = "DOCKROUTE_UPDATE_FIXTURES";

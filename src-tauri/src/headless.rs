@@ -93,7 +93,8 @@ fn phase_word(p: Phase) -> &'static str {
 #[cfg(test)]
 mod tests {
     use dockroute_api::StatsReport;
-    use dockroute_controller::view::{docker_problem, Traffic};
+    use dockroute_controller::view::derive::Traffic;
+    use dockroute_controller::view::docker_problem;
 
     use super::*;
 

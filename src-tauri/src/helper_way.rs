@@ -37,7 +37,7 @@ pub struct Seen<'a> {
 
 /// What the dashboard says about the helper besides what the controller sees (it sees only a
 /// socket nobody answers on): one of the view's inputs.
-pub use dockroute_controller::view::HelperNote as Note;
+pub use dockroute_controller::view::derive::HelperNote as Note;
 
 /// Which way the Install button takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,7 +30,9 @@ use crate::options::{validate_pairs, Options};
 use crate::repair::RepairPolicy;
 use crate::sync_policy::SyncPolicy;
 use crate::teardown;
-use crate::view::{self, ContainerView, Gathered, Problem, ProblemError, ViewWriter};
+use crate::view::derive::Gathered;
+use crate::view::writer::ViewWriter;
+use crate::view::{self, ContainerView, Problem, ProblemError};
 
 /// The controller's channels to whoever shows its state: it reports what it gathered to the
 /// view's writer and follows the user's network toggles and Retry on the others.

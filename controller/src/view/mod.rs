@@ -21,11 +21,10 @@ pub mod derive;
 mod problems;
 pub mod writer;
 
-pub use derive::{derive, Gathered, HelperNote, Traffic, ViewInputs};
 pub use problems::{
-    docker_problem, helper_approval_problem, helper_outdated_problem, helper_problem, helper_refused_problem,
+    docker_problem, helper_approval_problem, helper_outdated_problem, helper_problem, helper_refused_problem, Action,
+    Problem, ProblemError, ProblemKind,
 };
-pub use writer::ViewWriter;
 
 /// Samples kept for the throughput chart (the helper pushes stats about once a second).
 pub const THROUGHPUT_SAMPLES: usize = 60;
@@ -72,53 +71,6 @@ pub enum Phase {
     Error,
     /// Connected as far as the user is concerned, but the guest sleeps: no container runs.
     Idle,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
-    pub kind: ProblemKind,
-    pub title: String,
-    pub detail: String,
-    pub action: Option<Action>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProblemKind {
-    DockerNotRunning,
-    HelperNotInstalled,
-    HelperNotRunning,
-    HelperNotAuthorised,
-    /// macOS: the helper is registered and waits for the user's switch in Login Items.
-    HelperNeedsApproval,
-    /// macOS will not run the helper the way it was installed (an ad-hoc signed app and
-    /// SMAppService): the administrator-password install is offered.
-    HelperRefused,
-    /// The running helper is older than the app, and installing it again takes a password.
-    HelperOutdated,
-    RouteConflict,
-    /// A network on public address space is not routed (no `route` line covers it).
-    RouteSkipped,
-    Other,
-}
-
-impl ProblemKind {
-    /// Whether the tunnel cannot work at all while this problem lasts (the phase is `error`),
-    /// as opposed to a warning next to a working tunnel.
-    pub fn blocks(self) -> bool {
-        !matches!(self, ProblemKind::RouteConflict | ProblemKind::RouteSkipped | ProblemKind::HelperOutdated)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    InstallHelper,
-    Retry,
-    /// macOS: System Settings → General → Login Items, where the helper is allowed.
-    OpenLoginItems,
-    /// macOS: install the helper with the administrator's password (the other way in).
-    InstallHelperWithPassword,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,18 +154,6 @@ pub struct Sample {
     pub tx_bps: f64,
     pub rx_bps: f64,
 }
-
-/// A failure the user can act on, carried through `anyhow` so the service can show it.
-#[derive(Debug)]
-pub struct ProblemError(pub Problem);
-
-impl std::fmt::Display for ProblemError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.0.title, self.0.detail)
-    }
-}
-
-impl std::error::Error for ProblemError {}
 
 impl View {
     /// The phase that follows from the user's wish, the problem and the helper's session.

@@ -2,8 +2,66 @@
 //! and the button that helps.
 
 use dockroute_api::client::ClientError;
+use serde::{Deserialize, Serialize};
 
-use super::{Action, Problem, ProblemKind};
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub title: String,
+    pub detail: String,
+    pub action: Option<Action>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    DockerNotRunning,
+    HelperNotInstalled,
+    HelperNotRunning,
+    HelperNotAuthorised,
+    /// macOS: the helper is registered and waits for the user's switch in Login Items.
+    HelperNeedsApproval,
+    /// macOS will not run the helper the way it was installed (an ad-hoc signed app and
+    /// SMAppService): the administrator-password install is offered.
+    HelperRefused,
+    /// The running helper is older than the app, and installing it again takes a password.
+    HelperOutdated,
+    RouteConflict,
+    /// A network on public address space is not routed (no `route` line covers it).
+    RouteSkipped,
+    Other,
+}
+
+impl ProblemKind {
+    /// Whether the tunnel cannot work at all while this problem lasts (the phase is `error`),
+    /// as opposed to a warning next to a working tunnel.
+    pub fn blocks(self) -> bool {
+        !matches!(self, ProblemKind::RouteConflict | ProblemKind::RouteSkipped | ProblemKind::HelperOutdated)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    InstallHelper,
+    Retry,
+    /// macOS: System Settings → General → Login Items, where the helper is allowed.
+    OpenLoginItems,
+    /// macOS: install the helper with the administrator's password (the other way in).
+    InstallHelperWithPassword,
+}
+
+/// A failure the user can act on, carried through `anyhow` so the service can show it.
+#[derive(Debug)]
+pub struct ProblemError(pub Problem);
+
+impl std::fmt::Display for ProblemError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.0.title, self.0.detail)
+    }
+}
+
+impl std::error::Error for ProblemError {}
 
 /// macOS: the helper is registered but runs only once the user allows it in `settings`.
 pub fn helper_approval_problem(settings: &str) -> Problem {

@@ -6,6 +6,7 @@ use bollard::models::{
 use dockroute_api::client::ClientError;
 use dockroute_api::{RouteSource, SessionInfo};
 
+use super::derive::Traffic;
 use super::*;
 
 #[test]

@@ -14,15 +14,16 @@
 //! ```
 //! mac has no route to the container subnets until the tunnel (or `add_direct_routes`) adds one.
 //!
-//! By concern: the topology here (namespaces, addresses, routes), `process` (commands and
-//! children in the namespaces, bounded in time), `traffic` (test servers and clients: httpd,
+//! By concern: the topology here (namespaces, addresses, routes, what runs in them), `process`
+//! (running a command or a child, bounded in time; knows nothing of the topology), `traffic` (test servers and clients: httpd,
 //! a UDP echo, wget, ping; the Python helpers are `udp_echo.py` and `udp_client.py`).
 
-use std::fs;
+use std::fs::{self, OpenOptions};
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::sync::Mutex;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -31,9 +32,7 @@ mod traffic;
 
 pub(crate) use process::{describe, wait_bounded};
 pub use process::{run_bounded, SIGHUP, SIGINT, SIGKILL, SIGTERM};
-use process::{signal_child, sys, GRACE, RUN_TIMEOUT};
-
-type Res<T> = Result<T, String>;
+use process::{signal_child, sys, Res, GRACE, PROXY_VARS, RUN_TIMEOUT};
 
 /// True when the e2e tests can run (root and a working `ip netns`). Otherwise the test fails,
 /// unless DOCKROUTE_SKIP_E2E is set: then it prints why and the test returns early.
@@ -212,6 +211,100 @@ impl Topology {
     }
     pub fn ctr2_subnet6(&self) -> String {
         format!("{}/64", v6(100 + u16::from(self.slot), 0))
+    }
+
+    /// `ip netns exec NS program`, without proxy variables; add args and stdio as needed.
+    /// Panics if `ns` is not one of ours, so nothing runs in the root namespace by mistake.
+    pub fn cmd(&self, ns: &str, program: &str) -> Command {
+        assert!(self.ns.iter().any(|n| n == ns), "{ns:?} is not a namespace of slot {}", self.slot);
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns, program]);
+        for v in PROXY_VARS {
+            c.env_remove(v);
+        }
+        c
+    }
+
+    /// Runs `args` in `ns` to completion (killed after 20 s): Ok(stdout), or Err naming the
+    /// command, its exit status and stderr.
+    pub fn run(&self, ns: &str, args: &[&str]) -> Res<String> {
+        self.run_timeout(ns, args, RUN_TIMEOUT)
+    }
+
+    pub fn run_timeout(&self, ns: &str, args: &[&str], timeout: Duration) -> Res<String> {
+        let (prog, rest) = args.split_first().ok_or("run: empty command")?;
+        let mut c = self.cmd(ns, prog);
+        c.args(rest);
+        self.exec(c, timeout)
+    }
+
+    fn exec(&self, c: Command, timeout: Duration) -> Res<String> {
+        run_bounded(c, timeout, &self.dir)
+    }
+
+    /// `ip -n NS ARGS` (whitespace-separated), to configure our namespaces.
+    fn ip(&self, ns: &str, args: &str) -> Res<String> {
+        let mut c = Command::new("ip");
+        c.args(["-n", ns]).args(args.split_whitespace());
+        self.exec(c, RUN_TIMEOUT)
+    }
+
+    /// Namespaced sysctls, so they are set from inside the namespace.
+    fn sysctl(&self, ns: &str, settings: &str) -> Res<String> {
+        let mut c = self.cmd(ns, "busybox");
+        c.args(["sysctl", "-w"]).args(settings.split_whitespace());
+        self.exec(c, RUN_TIMEOUT)
+    }
+
+    /// Starts `args` in `ns` in the background in its own process group, stdout+stderr
+    /// appended to `log`. Returns a handle (the pid); Drop kills it if still running.
+    pub fn spawn(&self, ns: &str, args: &[&str], log: &Path) -> Res<u32> {
+        let (prog, rest) = args.split_first().ok_or("spawn: empty command")?;
+        let out = OpenOptions::new().create(true).append(true).open(log);
+        let out = out.map_err(|e| format!("opening log {}: {e}", log.display()))?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let mut c = self.cmd(ns, prog);
+        c.args(rest).stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
+        let child = c.spawn().map_err(|e| format!("`{}`: cannot start: {e}", describe(&c)))?;
+        let pid = child.id();
+        self.kids().push(child);
+        Ok(pid)
+    }
+
+    fn kids(&self) -> MutexGuard<'_, Vec<Child>> {
+        self.children.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with_kid<T>(&self, handle: u32, f: impl FnOnce(&mut Child) -> Res<T>) -> Res<T> {
+        let mut kids = self.kids();
+        f(kids.iter_mut().find(|c| c.id() == handle).ok_or(format!("no spawned child {handle}"))?)
+    }
+
+    /// Sends `sig` to a running child's process group and returns at once (e.g. SIGHUP).
+    pub fn signal(&self, handle: u32, sig: i32) -> Res<()> {
+        self.with_kid(handle, |c| match signal_child(c, sig) {
+            true => Ok(()),
+            false => Err(format!("child {handle} is not running")),
+        })
+    }
+
+    /// Sends `sig` and waits up to 2 s: Ok(exit status), also if it had exited already.
+    /// A child still running after that is SIGKILLed and reported as Err.
+    pub fn kill(&self, handle: u32, sig: i32) -> Res<ExitStatus> {
+        self.with_kid(handle, |c| {
+            signal_child(c, sig);
+            if let Some(s) = wait_bounded(c, GRACE) {
+                return Ok(s);
+            }
+            signal_child(c, SIGKILL);
+            let _ = wait_bounded(c, GRACE);
+            Err(format!("child {handle} ignored signal {sig} for {GRACE:?}; sent SIGKILL"))
+        })
+    }
+
+    /// Exit status once a spawned child has exited; None while it runs (or if unknown).
+    pub fn status(&self, handle: u32) -> Option<ExitStatus> {
+        self.with_kid(handle, |c| c.try_wait().map_err(|e| e.to_string())).ok().flatten()
     }
 
     /// Baseline path without the tunnel: mac routes both container subnets via the vm.
