@@ -4,8 +4,7 @@
 use dockroute_api::DnsStatus;
 use serde::{Deserialize, Serialize};
 
-use crate::names::{Claim, NameSet};
-use crate::view::ContainerView;
+use crate::names::NameSet;
 
 /// One of a container's names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,21 +42,6 @@ pub struct SkippedView {
     pub reason: String,
 }
 
-/// Fills in each container's names; with no DNS server (`suffix` None) they have none.
-pub fn with_names(containers: &mut [ContainerView], names: &NameSet, suffix: Option<&str>) {
-    for c in containers {
-        c.names = match (suffix, names.claims.get(&c.id)) {
-            (Some(suffix), Some(claims)) => claims.iter().map(|claim| name_view(claim, names, suffix)).collect(),
-            _ => Vec::new(),
-        };
-    }
-}
-
-fn name_view(claim: &Claim, names: &NameSet, suffix: &str) -> NameView {
-    let name = claim.full(suffix);
-    NameView { wildcard: name.starts_with("*."), clash: names.clashes.iter().any(|c| &c.name == claim), name }
-}
-
 /// The DNS part of the view, from the helper's report and the controller's names.
 pub fn dns_view(status: &DnsStatus, names: &NameSet) -> DnsView {
     DnsView {
@@ -75,13 +59,14 @@ pub fn dns_view(status: &DnsStatus, names: &NameSet) -> DnsView {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::names::{Clash, Skipped};
+    use crate::names::{Claim, Clash, Skipped};
 
-    fn set() -> NameSet {
+    /// Names of one container (`id1`): a clash, a plain name, a wildcard; one skipped.
+    pub(crate) fn set() -> NameSet {
         NameSet {
             claims: BTreeMap::from([(
                 "id1".to_string(),
@@ -99,25 +84,6 @@ mod tests {
             }],
             ..Default::default()
         }
-    }
-
-    fn container(id: &str) -> ContainerView {
-        ContainerView { id: id.into(), name: id.into(), addresses: vec![], ports: vec![], names: vec![] }
-    }
-
-    #[test]
-    fn containers_get_their_full_names_marked_when_they_clash_or_are_wildcards() {
-        let mut list = [container("id1"), container("id2")];
-        with_names(&mut list, &set(), Some("docker"));
-        let shown: Vec<(&str, bool, bool)> =
-            list[0].names.iter().map(|n| (n.name.as_str(), n.clash, n.wildcard)).collect();
-        assert_eq!(
-            shown,
-            [("api.shop.docker", true, false), ("web.docker", false, false), ("*.shop.test", false, true)]
-        );
-        assert!(list[1].names.is_empty(), "a container without claims");
-        with_names(&mut list, &set(), None);
-        assert!(list[0].names.is_empty(), "no DNS server, no names shown");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Where the Docker daemon is, resolved the way the docker CLI does it, so Dockroute talks to
-//! the engine the user's `docker` talks to (docker-mac-net-connect got this wrong: #46, #80).
+//! the engine the user's `docker` talks to (docker-mac-net-connect got this wrong: #46, #80),
+//! and connecting to it (`connect`).
 //!
 //! Order: `DOCKER_HOST`; `DOCKER_CONTEXT`; `currentContext` in `~/.docker/config.json` (the
 //! context's `meta.json` lives under `contexts/meta/<sha256 of its name>/`); then the sockets of
@@ -8,6 +9,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use bollard::Docker;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 /// Where the Docker engine listens (not the tunnel's endpoints: those are the engine crate's).
@@ -75,22 +78,56 @@ fn context_dir_name(name: &str) -> String {
     dockroute_stdx::hex::encode(&Sha256::digest(name.as_bytes()))
 }
 
+/// The part of the docker CLI's `config.json` we read.
+#[derive(Deserialize)]
+struct CliConfig {
+    #[serde(rename = "currentContext")]
+    current_context: Option<String>,
+}
+
+/// The part of a context's `meta.json` we read: `Endpoints.docker.Host`.
+#[derive(Deserialize)]
+struct ContextMeta {
+    #[serde(rename = "Endpoints", default)]
+    endpoints: ContextEndpoints,
+}
+
+#[derive(Deserialize, Default)]
+struct ContextEndpoints {
+    docker: Option<ContextEndpoint>,
+}
+
+#[derive(Deserialize)]
+struct ContextEndpoint {
+    #[serde(rename = "Host")]
+    host: Option<String>,
+}
+
 fn current_context(docker_dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(docker_dir.join("config.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.get("currentContext")?.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
+    let config: CliConfig = serde_json::from_str(&text).ok()?;
+    config.current_context.filter(|s| !s.is_empty())
 }
 
 fn context_host(docker_dir: &Path, name: &str) -> Result<String, String> {
     let meta = docker_dir.join("contexts/meta").join(context_dir_name(name)).join("meta.json");
     let text =
         std::fs::read_to_string(&meta).map_err(|e| format!("docker context {name:?}: {}: {e}", meta.display()))?;
-    let v: serde_json::Value =
+    let parsed: ContextMeta =
         serde_json::from_str(&text).map_err(|e| format!("docker context {name:?}: {}: {e}", meta.display()))?;
-    v.pointer("/Endpoints/docker/Host")
-        .and_then(|h| h.as_str())
-        .map(str::to_owned)
+    (parsed.endpoints.docker.and_then(|d| d.host))
         .ok_or_else(|| format!("docker context {name:?} has no docker endpoint in {}", meta.display()))
+}
+
+/// Connects to the engine at `endpoint`, speaking the API version it offers.
+pub async fn connect(endpoint: &DockerEndpoint) -> anyhow::Result<Docker> {
+    let docker = if let Some(path) = endpoint.host.strip_prefix("unix://") {
+        Docker::connect_with_unix(path, 60, bollard::API_DEFAULT_VERSION)?
+    } else {
+        Docker::connect_with_host(&endpoint.host)?
+    };
+    // The engine may be older than our default API version (docker-mac-net-connect #62).
+    Ok(docker.negotiate_version().await?)
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use crate::controller::{Controller, Exit, ViewChannels};
 use crate::endpoint::Env;
 use crate::options::Options;
 use crate::teardown;
+use crate::view::derive::{HelperNote, ViewInputs};
+use crate::view::writer::ViewWriter;
 use crate::view::{Problem, ProblemError, ProblemKind, View};
 
 /// What the user chose last time (the app persists it).
@@ -36,30 +38,30 @@ pub struct Service {
     stop: watch::Sender<Option<Exit>>,
     view: watch::Receiver<View>,
     /// To show the user's choice at once, before the supervisor has acted on it.
-    view_tx: watch::Sender<View>,
+    writer: ViewWriter,
     task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<anyhow::Result<()>>>>,
 }
 
 impl Service {
     /// Starts the supervisor on the current tokio runtime.
     pub fn spawn(opts: Options, choices: Choices, app_version: &str) -> Service {
-        let initial = View {
+        let writer = ViewWriter::new(ViewInputs {
             app_version: app_version.to_string(),
             want_connected: choices.connect,
             helper_socket: opts.helper_socket.display().to_string(),
             let_docker_sleep: opts.let_docker_sleep,
             ..Default::default()
-        };
-        let (view_tx, view) = watch::channel(initial);
+        });
+        let view = writer.subscribe();
         let (want, want_rx) = watch::channel(choices.connect);
         let (disabled, disabled_rx) = watch::channel(choices.disabled);
         let (sleep, sleep_rx) = watch::channel(opts.let_docker_sleep);
         let (stop, stop_rx) = watch::channel(None);
         let retry = Arc::new(Notify::new());
         let channels =
-            ViewChannels { view: view_tx.clone(), disabled: disabled_rx, retry: retry.clone(), sleep: sleep_rx };
+            ViewChannels { view: writer.clone(), disabled: disabled_rx, retry: retry.clone(), sleep: sleep_rx };
         let task = tokio::spawn(supervise(opts, channels, want_rx, stop_rx));
-        Service { want, disabled, sleep, retry, stop, view, view_tx, task: tokio::sync::Mutex::new(Some(task)) }
+        Service { want, disabled, sleep, retry, stop, view, writer, task: tokio::sync::Mutex::new(Some(task)) }
     }
 
     pub fn view(&self) -> watch::Receiver<View> {
@@ -73,7 +75,7 @@ impl Service {
     /// Connect (true) or Disconnect (false): the supervisor follows at once.
     pub fn set_connected(&self, on: bool) {
         self.want.send_replace(on);
-        self.view_tx.send_modify(|v| v.want_connected = on);
+        self.writer.update(|i| i.want_connected = on);
     }
 
     /// Switches one network's route. Unknown names and networks whose route conflicts are
@@ -100,7 +102,18 @@ impl Service {
     /// Whether the guest may sleep while no other container runs; applies at once.
     pub fn set_let_docker_sleep(&self, on: bool) {
         self.sleep.send_replace(on);
-        self.view_tx.send_modify(|v| v.let_docker_sleep = on);
+        self.writer.update(|i| i.let_docker_sleep = on);
+    }
+
+    /// Launch at login as the app shell keeps it, for the view (the controller does not own
+    /// login items).
+    pub fn show_autostart(&self, on: bool) {
+        self.writer.update(|i| i.autostart = on);
+    }
+
+    /// What the app shell learnt from the OS about the helper's installation, for the view.
+    pub fn show_helper_note(&self, note: Option<HelperNote>) {
+        self.writer.update(|i| i.helper_note = note);
     }
 
     pub fn disabled(&self) -> BTreeSet<String> {
@@ -175,14 +188,14 @@ async fn supervise(
             if std::mem::take(&mut unclean) {
                 let _ = teardown::detached(&opts.helper_socket, &Env::from_process()).await;
             }
-            view.send_modify(show_disconnected);
+            view.update(ViewInputs::disconnected);
             tokio::select! {
                 _ = want.changed() => {}
                 _ = stop.changed() => {}
             }
             continue;
         }
-        view.send_modify(|v| v.want_connected = true);
+        view.update(|i| i.want_connected = true);
         let channels =
             ViewChannels { view: view.clone(), disabled: disabled.clone(), retry: retry.clone(), sleep: sleep.clone() };
         unclean = true;
@@ -204,11 +217,7 @@ async fn supervise(
                     },
                 };
                 tracing::warn!("cannot connect: {}: {}", problem.title, problem.detail);
-                view.send_modify(|v| {
-                    v.problem = Some(problem);
-                    // Not reached this time: what it answered before may be another build.
-                    v.helper_version = None;
-                });
+                view.update(|i| i.start_failed(problem));
                 tokio::select! {
                     _ = tokio::time::sleep(delay.next_delay()) => {}
                     // The user acted (Retry, the helper installed or allowed): what was missing
@@ -236,18 +245,6 @@ async fn supervise(
             tracing::warn!("controller stopped: {e:#}");
         }
     }
-}
-
-/// What the dashboard shows while the user has chosen Disconnect.
-fn show_disconnected(v: &mut View) {
-    v.want_connected = false;
-    v.problem = None;
-    v.tunnel = None;
-    v.helper_version = None;
-    v.networks.clear();
-    v.containers.clear();
-    v.stats = None;
-    v.throughput.clear();
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use dockroute_api::client::Client;
 use dockroute_api::Op;
 
 use crate::endpoint::{self, Env};
-use crate::{docker_link, guest, helper_link};
+use crate::{guest, helper_link};
 
 /// Reaching Docker or the helper for a teardown takes at most this long.
 const REACH_LIMIT: Duration = Duration::from_secs(5);
@@ -107,7 +107,7 @@ pub async fn run(docker: Result<&Docker, String>, helper: Result<&Client, String
 pub async fn detached(socket: &Path, env: &Env) -> Report {
     let docker = async {
         let endpoint = endpoint::resolve(env)?;
-        docker_link::connect(&endpoint).await.map_err(|e| format!("{} ({}): {e:#}", endpoint.host, endpoint.source))
+        endpoint::connect(&endpoint).await.map_err(|e| format!("{} ({}): {e:#}", endpoint.host, endpoint.source))
     };
     let docker = tokio::time::timeout(REACH_LIMIT, docker).await.unwrap_or_else(|_| Err(too_slow()));
     let helper = tokio::time::timeout(REACH_LIMIT, helper_link::connect_plain(socket))

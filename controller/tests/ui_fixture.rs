@@ -21,6 +21,7 @@ use dockroute_controller::discovery::BridgeNetwork;
 use dockroute_controller::dns_view;
 use dockroute_controller::guest::LABEL_OURS;
 use dockroute_controller::names::{self, COMPOSE_PROJECT, COMPOSE_SERVICE, LABEL_DOMAINS};
+use dockroute_controller::view::derive::Traffic;
 use dockroute_controller::view::{self, ProblemKind, TunnelView, View};
 
 const FIXTURE: &str = "../ui/preview/views.js";
@@ -122,6 +123,7 @@ fn push_traffic(v: &mut View) {
     const TX_KB: [u64; 12] = [120, 180, 260, 410, 330, 220, 150, 240, 390, 520, 360, 210];
     const RX_KB: [u64; 12] = [600, 900, 1500, 2600, 2100, 1200, 800, 1400, 2400, 3100, 2200, 1300];
     let (mut tx, mut rx) = (48_213_377u64, 1_302_443_901u64);
+    let mut traffic = Traffic { stats: v.stats.take(), throughput: std::mem::take(&mut v.throughput) };
     for i in 0..12 {
         tx += TX_KB[i] * 1000;
         rx += RX_KB[i] * 1000;
@@ -145,8 +147,9 @@ fn push_traffic(v: &mut View) {
             }),
             teammates: Default::default(),
         };
-        v.push_stats(stats, T0_MS + i as u64 * 5000);
+        traffic.push(stats, T0_MS + i as u64 * 5000);
     }
+    (v.stats, v.throughput) = (traffic.stats, traffic.throughput);
 }
 
 /// Connected, with three networks (one switched off by the user) and their containers; with
@@ -192,7 +195,7 @@ fn connected(conflict: bool) -> View {
     let disabled: BTreeSet<String> = ["bridge".to_string()].into();
     let mut containers = view::container_views(&listed, &bridges);
     let names = names::name_set(&listed, &names::Routed::new(&bridges, &disabled, &routes), Some("docker"));
-    dns_view::with_names(&mut containers, &names, Some("docker"));
+    view::derive::with_names(&mut containers, &names, Some("docker"));
     let dns = DnsStatus {
         listen: Some("192.168.251.1:53".parse().unwrap()),
         suffix: "docker".into(),

@@ -37,6 +37,7 @@ impl AppState {
         login_item: Box<dyn LoginItem>,
         helper: Box<dyn HelperInstall>,
     ) -> AppState {
+        service.show_autostart(prefs.get().launch_at_login);
         AppState {
             service,
             prefs: Mutex::new(prefs),
@@ -48,16 +49,10 @@ impl AppState {
         }
     }
 
+    /// The view, with what only the shell knows (launch at login, the note about the helper)
+    /// among its inputs.
     pub fn view(&self) -> View {
-        let mut v = self.service.snapshot();
-        v.autostart = self.prefs().get().launch_at_login;
-        match &*self.helper_note.borrow() {
-            Some(Note::Pending { settings }) => v.show_helper_approval(settings),
-            Some(Note::Refused(why)) => v.show_helper_refused(why),
-            Some(Note::Outdated { helper, app }) => v.show_helper_outdated(helper, app),
-            None => {}
-        }
-        v
+        self.service.snapshot()
     }
 
     /// Installs or registers the helper; blocks (a password dialog, launchd). When it runs, the
@@ -118,6 +113,7 @@ impl AppState {
 
     fn set_helper_note(&self, note: Option<Note>) {
         if self.helper_note.send_if_modified(|n| std::mem::replace(n, note.clone()) != note) {
+            self.service.show_helper_note(note);
             self.touch();
         }
     }
@@ -155,6 +151,7 @@ impl AppState {
     pub fn set_autostart(&self, on: bool) -> Result<(), String> {
         self.login_item.set_enabled(on)?;
         let saved = self.prefs().update(|p| p.launch_at_login = on);
+        self.service.show_autostart(self.prefs().get().launch_at_login);
         self.touch();
         saved.map_err(|e| format!("cannot save the choice: {e}"))
     }
@@ -172,6 +169,7 @@ impl AppState {
                 if let Err(e) = self.prefs().update(|p| p.launch_at_login = on) {
                     tracing::warn!("cannot save the launch-at-login state: {e}");
                 }
+                self.service.show_autostart(self.prefs().get().launch_at_login);
             }
             Err(e) => tracing::warn!("{e}"),
         }

@@ -93,6 +93,7 @@ fn phase_word(p: Phase) -> &'static str {
 #[cfg(test)]
 mod tests {
     use dockroute_api::StatsReport;
+    use dockroute_controller::view::derive::Traffic;
     use dockroute_controller::view::docker_problem;
 
     use super::*;
@@ -106,7 +107,9 @@ mod tests {
         let docker = docker_problem("unix:///d.sock", &"connection refused");
         v.problem = Some(docker.clone());
         assert_eq!(logged.news(&v), [News::Problem(docker.clone()), News::Phase(Phase::Error)]);
-        v.push_stats(StatsReport::default(), 1_000);
+        let mut traffic = Traffic::default();
+        traffic.push(StatsReport::default(), 1_000);
+        (v.stats, v.throughput) = (traffic.stats, traffic.throughput);
         assert_eq!(logged.news(&v), [], "throughput is not news");
         let other = docker_problem("unix:///d.sock", &"no such file");
         v.problem = Some(other.clone());

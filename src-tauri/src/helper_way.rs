@@ -36,17 +36,8 @@ pub struct Seen<'a> {
 }
 
 /// What the dashboard says about the helper besides what the controller sees (it sees only a
-/// socket nobody answers on).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Note {
-    /// Registered; waiting for the user's switch in `settings` (`login_items`).
-    Pending { settings: String },
-    /// macOS will not run it this way: the reason; the password install is offered.
-    Refused(String),
-    /// The helper answers with an older version than the app's, and only the password brings
-    /// the new one in.
-    Outdated { helper: String, app: String },
-}
+/// socket nobody answers on): one of the view's inputs.
+pub use dockroute_controller::view::derive::HelperNote as Note;
 
 /// Which way the Install button takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

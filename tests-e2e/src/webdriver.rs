@@ -9,14 +9,31 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::netns::Topology;
 
 type Res<T> = Result<T, String>;
 
-/// W3C's key for an element reference.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// The reply to a new-session request (W3C WebDriver), as far as we read it.
+#[derive(Deserialize)]
+struct NewSession {
+    value: NewSessionValue,
+}
+
+#[derive(Deserialize)]
+struct NewSessionValue {
+    #[serde(rename = "sessionId")]
+    session_id: String,
+}
+
+/// A found element: W3C's fixed key for an element reference holds its id.
+#[derive(Deserialize)]
+struct ElementRef {
+    #[serde(rename = "element-6066-11e4-a52e-4f735466cecf")]
+    id: String,
+}
 const CLONE_NEWNET: i32 = 0x4000_0000;
 
 mod sys {
@@ -96,8 +113,10 @@ impl Desktop {
             }
             other => other?,
         };
-        let id = reply["value"]["sessionId"].as_str().ok_or(format!("no session id in {reply}"))?.to_string();
-        Ok(Session { desktop: self, id })
+        let shown = reply.to_string();
+        let created: NewSession =
+            serde_json::from_value(reply).map_err(|e| format!("no session id in {shown}: {e}"))?;
+        Ok(Session { desktop: self, id: created.value.session_id })
     }
 
     /// One request, tried up to three times when no reply at all comes back. tauri-driver
@@ -207,7 +226,9 @@ impl Session<'_> {
     /// The first element matching `css`.
     pub fn find(&self, css: &str) -> Res<String> {
         let v = self.call("POST", "/element", Some(json!({"using": "css selector", "value": css})))?;
-        v[ELEMENT].as_str().map(str::to_string).ok_or(format!("no element for {css}: {v}"))
+        let shown = v.to_string();
+        let found: ElementRef = serde_json::from_value(v).map_err(|e| format!("no element for {css}: {shown}: {e}"))?;
+        Ok(found.id)
     }
 
     /// A real click, dispatched by WebKit as a user's would be.
@@ -310,5 +331,21 @@ impl KernelKeyringEntry {
 impl Drop for KernelKeyringEntry {
     fn drop(&mut self) {
         self.forget();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_id_and_an_element_id_are_read_from_w3c_replies_and_anything_else_is_an_error() {
+        let reply = json!({"value": {"sessionId": "4f1c", "capabilities": {"browserName": "wry"}}});
+        assert_eq!(serde_json::from_value::<NewSession>(reply).unwrap().value.session_id, "4f1c");
+        let found = json!({"element-6066-11e4-a52e-4f735466cecf": "node-7"});
+        assert_eq!(serde_json::from_value::<ElementRef>(found).unwrap().id, "node-7");
+        let error = json!({"error": "no such element", "message": "", "stacktrace": ""});
+        assert!(serde_json::from_value::<ElementRef>(error).is_err());
+        assert!(serde_json::from_value::<NewSession>(json!({"value": null})).is_err());
     }
 }

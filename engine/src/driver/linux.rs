@@ -156,12 +156,7 @@ impl<E: Endpoint> Batched<E> {
                 let _ = events.send(ev);
             }
             let deadline = self.core.poll_timeout();
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let sleep = dockroute_stdx::time::sleep_until(deadline);
             let tun = self.tun.clone();
             let udp = self.udp.clone();
             tokio::select! {

@@ -38,12 +38,7 @@ pub(super) async fn run<E: Endpoint>(
             let _ = events.send(ev);
         }
         let deadline = core.poll_timeout();
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => std::future::pending().await,
-            }
-        };
+        let sleep = dockroute_stdx::time::sleep_until(deadline);
         tokio::select! {
             r = udp.recv_from(&mut net_buf) => {
                 let (n, from) = match r {

@@ -1,6 +1,7 @@
 //! What the user sees, as one serialisable snapshot: the dashboard renders it whole and the
 //! tray menu is derived from it. Pure functions only, so every state the UI can show is a plain
-//! unit test; `service` and `controller` fill it in.
+//! unit test. `derive` makes the whole view from what was gathered; `writer` is the one place
+//! it is published.
 //!
 //! The phase is not stored: `View::phase()` derives it from the user's wish, the problem and
 //! the session, and the page gets it as the field `phase` (see `Serialize for View`), so no
@@ -8,7 +9,6 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use dockroute_api::client::ClientError;
 use dockroute_api::share::{ExposedBy, ExposedRoute};
 use dockroute_api::{RouteState, RouteStatus, ShareStatus, StatsReport, Status};
 use ipnet::IpNet;
@@ -16,6 +16,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::discovery::BridgeNetwork;
 use crate::dns_view::{DnsView, NameView};
+
+pub mod derive;
+mod problems;
+pub mod writer;
+
+pub use problems::{
+    docker_problem, helper_approval_problem, helper_outdated_problem, helper_problem, helper_refused_problem, Action,
+    Problem, ProblemError, ProblemKind,
+};
 
 /// Samples kept for the throughput chart (the helper pushes stats about once a second).
 pub const THROUGHPUT_SAMPLES: usize = 60;
@@ -62,53 +71,6 @@ pub enum Phase {
     Error,
     /// Connected as far as the user is concerned, but the guest sleeps: no container runs.
     Idle,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
-    pub kind: ProblemKind,
-    pub title: String,
-    pub detail: String,
-    pub action: Option<Action>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProblemKind {
-    DockerNotRunning,
-    HelperNotInstalled,
-    HelperNotRunning,
-    HelperNotAuthorised,
-    /// macOS: the helper is registered and waits for the user's switch in Login Items.
-    HelperNeedsApproval,
-    /// macOS will not run the helper the way it was installed (an ad-hoc signed app and
-    /// SMAppService): the administrator-password install is offered.
-    HelperRefused,
-    /// The running helper is older than the app, and installing it again takes a password.
-    HelperOutdated,
-    RouteConflict,
-    /// A network on public address space is not routed (no `route` line covers it).
-    RouteSkipped,
-    Other,
-}
-
-impl ProblemKind {
-    /// Whether the tunnel cannot work at all while this problem lasts (the phase is `error`),
-    /// as opposed to a warning next to a working tunnel.
-    pub fn blocks(self) -> bool {
-        !matches!(self, ProblemKind::RouteConflict | ProblemKind::RouteSkipped | ProblemKind::HelperOutdated)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    InstallHelper,
-    Retry,
-    /// macOS: System Settings → General → Login Items, where the helper is allowed.
-    OpenLoginItems,
-    /// macOS: install the helper with the administrator's password (the other way in).
-    InstallHelperWithPassword,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,18 +155,6 @@ pub struct Sample {
     pub rx_bps: f64,
 }
 
-/// A failure the user can act on, carried through `anyhow` so the service can show it.
-#[derive(Debug)]
-pub struct ProblemError(pub Problem);
-
-impl std::fmt::Display for ProblemError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.0.title, self.0.detail)
-    }
-}
-
-impl std::error::Error for ProblemError {}
-
 impl View {
     /// The phase that follows from the user's wish, the problem and the helper's session.
     pub fn phase(&self) -> Phase {
@@ -219,32 +169,6 @@ impl View {
         } else {
             Phase::Connecting
         }
-    }
-
-    /// Takes in a helper stats push: the counters, and a throughput sample from the change
-    /// since the previous push. A counter that went down (the helper restarted) counts as 0.
-    pub fn push_stats(&mut self, stats: StatsReport, now_ms: u64) {
-        match (&self.stats, self.throughput.back()) {
-            (Some(prev), Some(last)) if now_ms > last.t_ms => {
-                let seconds = (now_ms - last.t_ms) as f64 / 1000.0;
-                let rate = |now: u64, before: u64| now.checked_sub(before).map_or(0.0, |d| d as f64 * 8.0 / seconds);
-                let sample = Sample {
-                    t_ms: now_ms,
-                    tx_bps: rate(stats.tx_bytes, prev.tx_bytes),
-                    rx_bps: rate(stats.rx_bytes, prev.rx_bytes),
-                };
-                self.throughput.push_back(sample);
-            }
-            // Nothing to measure from yet: a baseline point at zero.
-            (None, _) | (_, None) => self.throughput.push_back(Sample { t_ms: now_ms, tx_bps: 0.0, rx_bps: 0.0 }),
-            // The clock did not move (or went back): nothing to measure against; keep the
-            // counters the last sample was taken from, so the next rate spans the right time.
-            _ => return,
-        }
-        while self.throughput.len() > THROUGHPUT_SAMPLES {
-            self.throughput.pop_front();
-        }
-        self.stats = Some(stats);
     }
 
     /// Shows that the helper waits for the user's approval in `settings` (the app knows it from
@@ -491,96 +415,5 @@ pub fn container_views(list: &[bollard::models::ContainerSummary], networks: &[B
     out
 }
 
-/// macOS: the helper is registered but runs only once the user allows it in `settings`.
-pub fn helper_approval_problem(settings: &str) -> Problem {
-    Problem {
-        kind: ProblemKind::HelperNeedsApproval,
-        title: "Allow the helper in System Settings".into(),
-        detail: format!(
-            "macOS runs Dockroute's helper only after you allow it: in {settings}, switch on “Dockroute” under “Allow \
-             in the Background”. Dockroute connects by itself then."
-        ),
-        action: Some(Action::OpenLoginItems),
-    }
-}
-
-/// macOS will not run the helper through SMAppService; the password install remains.
-pub fn helper_refused_problem(why: &str) -> Problem {
-    Problem {
-        kind: ProblemKind::HelperRefused,
-        title: "macOS does not start the helper".into(),
-        detail: format!(
-            "{} This happens with a build of Dockroute that is not signed with a Developer ID. Install the helper \
-             with your administrator password instead: it runs as the same system service.",
-            why.trim_end_matches('.').to_string() + "."
-        ),
-        action: Some(Action::InstallHelperWithPassword),
-    }
-}
-
-/// The helper answers with an older version than the app's.
-pub fn helper_outdated_problem(helper: &str, app: &str) -> Problem {
-    Problem {
-        kind: ProblemKind::HelperOutdated,
-        title: "The helper is out of date".into(),
-        detail: format!(
-            "The helper runs version {helper}, the app is {app}. Install the new helper (your administrator password) \
-             so both match."
-        ),
-        action: Some(Action::InstallHelperWithPassword),
-    }
-}
-
-/// The Docker engine cannot be reached.
-pub fn docker_problem(engine: &str, err: &dyn std::fmt::Display) -> Problem {
-    Problem {
-        kind: ProblemKind::DockerNotRunning,
-        title: "Docker is not running".into(),
-        detail: format!(
-            "Cannot reach the Docker engine at {engine}: {err}. Start Docker Desktop; Dockroute reconnects by itself."
-        ),
-        action: Some(Action::Retry),
-    }
-}
-
-/// The helper cannot be reached or refused us. `socket_exists` tells an uninstalled helper
-/// from a stopped one.
-pub fn helper_problem(socket: &std::path::Path, err: &ClientError, socket_exists: bool) -> Problem {
-    match err {
-        ClientError::NotRunning(_) if !socket_exists => Problem {
-            kind: ProblemKind::HelperNotInstalled,
-            title: "Helper not installed".into(),
-            detail: format!(
-                "Dockroute needs its small privileged helper to create the tunnel interface and the routes \
-                 (nothing at {}). Install it once; it runs in the background and asks for nothing else.",
-                socket.display()
-            ),
-            action: Some(Action::InstallHelper),
-        },
-        ClientError::NotRunning(_) => Problem {
-            kind: ProblemKind::HelperNotRunning,
-            title: "Helper not running".into(),
-            detail: format!(
-                "The helper is installed but does not answer at {}. Reinstalling starts it again.",
-                socket.display()
-            ),
-            action: Some(Action::InstallHelper),
-        },
-        ClientError::NotAuthorised(m) => Problem {
-            kind: ProblemKind::HelperNotAuthorised,
-            title: "Not allowed to use the helper".into(),
-            detail: format!("{m}. Add your user to the helper's group (allow-group in its config) and log in again."),
-            action: Some(Action::Retry),
-        },
-        other => Problem {
-            kind: ProblemKind::Other,
-            title: "The helper failed".into(),
-            detail: other.to_string(),
-            action: Some(Action::Retry),
-        },
-    }
-}
-
 #[cfg(test)]
-#[path = "view_tests.rs"]
 mod tests;

@@ -13,39 +13,26 @@
 //!      br1 198.19.(100+S).1/24 2001:2:0:{100+S:x}::1/64 - veth-ctr2 - ctr2 eth0 .10 ::10
 //! ```
 //! mac has no route to the container subnets until the tunnel (or `add_direct_routes`) adds one.
+//!
+//! By concern: the topology here (namespaces, addresses, routes, what runs in them), `process`
+//! (running a command or a child, bounded in time; knows nothing of the topology), `traffic` (test servers and clients: httpd,
+//! a UDP echo, wget, ping; the Python helpers are `udp_echo.py` and `udp_client.py`).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::fs::{self, OpenOptions};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-pub const SIGHUP: i32 = 1;
-pub const SIGINT: i32 = 2;
-pub const SIGKILL: i32 = 9;
-pub const SIGTERM: i32 = 15;
+mod process;
+mod traffic;
 
-/// How long a child gets between SIGTERM and SIGKILL.
-const GRACE: Duration = Duration::from_secs(2);
-/// Bound for `run` and the internal `ip` calls: a hung command is killed, never waited on.
-const RUN_TIMEOUT: Duration = Duration::from_secs(20);
-/// Dropped from every command so busybox wget never heads for a proxy outside the namespaces.
-const PROXY_VARS: [&str; 6] = ["http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"];
-
-type Res<T> = Result<T, String>;
-
-mod sys {
-    // std links libc anyway; declaring the two calls avoids a libc crate dependency.
-    unsafe extern "C" {
-        pub fn kill(pid: i32, sig: i32) -> i32;
-        pub fn geteuid() -> u32;
-    }
-}
+pub(crate) use process::{describe, wait_bounded};
+pub use process::{run_bounded, SIGHUP, SIGINT, SIGKILL, SIGTERM};
+use process::{signal_child, sys, Res, GRACE, PROXY_VARS, RUN_TIMEOUT};
 
 /// True when the e2e tests can run (root and a working `ip netns`). Otherwise the test fails,
 /// unless DOCKROUTE_SKIP_E2E is set: then it prints why and the test returns early.
@@ -320,77 +307,6 @@ impl Topology {
         self.with_kid(handle, |c| c.try_wait().map_err(|e| e.to_string())).ok().flatten()
     }
 
-    /// busybox httpd on port 80 (v4 and v6) serving "hello from {ns}\n"; returns its handle
-    /// once it answers locally.
-    pub fn start_http(&self, ns: &str) -> Res<u32> {
-        let www = self.dir.join(format!("www-{ns}"));
-        let body = format!("hello from {ns}\n");
-        let wrote = fs::create_dir_all(&www).and_then(|_| fs::write(www.join("index.html"), body));
-        wrote.map_err(|e| format!("docroot {}: {e}", www.display()))?;
-        let log = self.dir.join(format!("httpd-{ns}.log"));
-        let args = ["busybox", "httpd", "-f", "-vv", "-p", "80", "-h", &www.to_string_lossy()];
-        let h = self.spawn(ns, &args, &log)?;
-        self.wait_started(h, &format!("httpd in {ns}"), &log, || {
-            self.http_get(ns, "http://127.0.0.1/", Duration::from_secs(1)).is_ok()
-        })?;
-        Ok(h)
-    }
-
-    /// python3 UDP echo server on [::]:port (dual stack, so v4 too); returns once bound.
-    pub fn start_udp_echo(&self, ns: &str, port: u16) -> Res<u32> {
-        let log = self.dir.join(format!("udp-echo-{ns}-{port}.log"));
-        let _ = fs::remove_file(&log);
-        let h = self.spawn(ns, &["python3", "-c", UDP_ECHO_PY, &port.to_string()], &log)?;
-        self.wait_started(h, &format!("UDP echo in {ns} on port {port}"), &log, || {
-            fs::read_to_string(&log).is_ok_and(|s| s.contains("ready"))
-        })?;
-        Ok(h)
-    }
-
-    fn wait_started(&self, h: u32, what: &str, log: &Path, ready: impl Fn() -> bool) -> Res<()> {
-        let r = Self::wait_until(what, Duration::from_secs(5), || self.status(h).is_some() || ready());
-        let why = match (r, self.status(h)) {
-            (Ok(_), None) => return Ok(()),
-            (_, Some(s)) => s.to_string(),
-            (r, None) => r.err().unwrap_or_default(),
-        };
-        let log_text = fs::read_to_string(log).unwrap_or_default();
-        Err(format!("{what} did not start ({why}); {}:\n{log_text}", log.display()))
-    }
-
-    /// GET `url` with busybox wget: Ok(body). This busybox's wget has no working `-T` (it
-    /// segfaults), so `timeout` is enforced by killing wget.
-    pub fn http_get(&self, from: &str, url: &str, timeout: Duration) -> Res<String> {
-        self.run_timeout(from, &["busybox", "wget", "-q", "-Y", "off", "-O", "-", url], timeout)
-    }
-
-    /// `count` echo requests 0.2 s apart; Ok only if all are answered within `timeout`.
-    /// Without a route it fails at once (ENETUNREACH), not after the timeout.
-    pub fn ping(&self, from: &str, addr: IpAddr, count: u32, timeout: Duration) -> Res<()> {
-        let fam = if addr.is_ipv6() { "-6" } else { "-4" };
-        let w = timeout.as_secs_f64().ceil().max(1.0).to_string();
-        let (n, a) = (count.to_string(), addr.to_string());
-        let args = ["busybox", "ping", fam, "-c", &n, "-i", "0.2", "-W", &w, "-w", &w, &a];
-        let out = self.run_timeout(from, &args, timeout + Duration::from_secs(2))?;
-        match out.contains(&format!(" {count} packets received")) {
-            true => Ok(()),
-            false => Err(format!("ping {addr} from {from}: not all {count} replies:\n{out}")),
-        }
-    }
-
-    /// Sends one datagram from `from` and returns the first reply from `addr`.
-    pub fn udp_exchange(&self, from: &str, addr: SocketAddr, data: &[u8], timeout: Duration) -> Res<Vec<u8>> {
-        let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
-        let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
-        let t = timeout.as_secs_f64().to_string();
-        let args = ["python3", "-c", UDP_CLIENT_PY, &ip, &port, &hex, &t];
-        let out = self.run_timeout(from, &args, timeout + Duration::from_secs(5))?; // + python start-up
-        let out = out.trim();
-        let byte = |i: usize| out.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok());
-        let bytes: Option<Vec<u8>> = (0..out.len()).step_by(2).map(byte).collect();
-        bytes.ok_or_else(|| format!("udp_exchange: bad helper output {out:?}"))
-    }
-
     /// Baseline path without the tunnel: mac routes both container subnets via the vm.
     /// `add`, not `replace`: it fails loudly rather than clobber routes the tunnel made.
     pub fn add_direct_routes(&self) -> Res<()> {
@@ -497,104 +413,3 @@ fn root_ip(args: &[&str]) -> Command {
     c.args(args);
     c
 }
-
-/// Runs `c` to completion, killed (its whole process group) after `timeout`: Ok(stdout), or Err
-/// naming the command, its status and stderr. Output goes to unlinked scratch files in
-/// `scratch_dir`, not pipes, so a stray grandchild holding a pipe open can never keep us
-/// waiting past the timeout.
-pub fn run_bounded(mut c: Command, timeout: Duration, scratch_dir: &Path) -> Res<String> {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let desc = describe(&c);
-    let scratch = || -> Res<(File, File)> {
-        let name = format!("run-{}-{}.tmp", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
-        let p = scratch_dir.join(name);
-        let f = OpenOptions::new().read(true).write(true).create_new(true).open(&p);
-        let f = f.map_err(|e| format!("`{desc}`: creating {}: {e}", p.display()))?;
-        let _ = fs::remove_file(&p);
-        let f2 = f.try_clone().map_err(|e| e.to_string())?;
-        Ok((f, f2))
-    };
-    let ((mut out, out2), (mut err, err2)) = (scratch()?, scratch()?);
-    c.stdin(Stdio::null()).stdout(out2).stderr(err2).process_group(0);
-    let mut child = c.spawn().map_err(|e| format!("`{desc}`: cannot start: {e}"))?;
-    let status = wait_bounded(&mut child, timeout);
-    if status.is_none() {
-        signal_child(&mut child, SIGKILL);
-        let _ = wait_bounded(&mut child, GRACE);
-    }
-    let (stdout, stderr) = (read_back(&mut out), read_back(&mut err));
-    let detail = format!("{}{}", stderr.trim(), tail(&stdout));
-    match status {
-        Some(s) if s.success() => Ok(stdout),
-        Some(s) => Err(format!("`{desc}` failed ({s}): {detail}")),
-        None => Err(format!("`{desc}` timed out after {timeout:?}, killed: {detail}")),
-    }
-}
-
-/// Signals the child's process group, but only while the child is unreaped: once reaped,
-/// its pid may belong to someone else.
-fn signal_child(c: &mut Child, sig: i32) -> bool {
-    let pgid = -(c.id() as i32);
-    matches!(c.try_wait(), Ok(None)) && pgid < -1 && unsafe { sys::kill(pgid, sig) } == 0
-}
-
-pub(crate) fn wait_bounded(c: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match c.try_wait() {
-            Ok(Some(s)) => return Some(s),
-            Ok(None) if Instant::now() < deadline => sleep(Duration::from_millis(10)),
-            _ => return None,
-        }
-    }
-}
-
-fn read_back(f: &mut File) -> String {
-    let mut s = String::new();
-    let _ = f.rewind().and_then(|_| f.read_to_string(&mut s));
-    s
-}
-
-fn tail(stdout: &str) -> String {
-    let t = stdout.trim();
-    let cut = t.char_indices().rev().nth(2000).map_or(0, |(i, _)| i);
-    if t.is_empty() {
-        String::new()
-    } else {
-        format!("\nstdout: {}", &t[cut..])
-    }
-}
-
-/// The command line for messages, with inline scripts cut to their first line.
-pub(crate) fn describe(c: &Command) -> String {
-    let arg = |a: &std::ffi::OsStr| match a.to_string_lossy().split_once('\n') {
-        Some((first, _)) => format!("'{first} ...'"),
-        None => a.to_string_lossy().into_owned(),
-    };
-    std::iter::once(c.get_program()).chain(c.get_args()).map(arg).collect::<Vec<_>>().join(" ")
-}
-
-const UDP_ECHO_PY: &str = r#"# dockroute e2e udp echo
-import socket, sys, time
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-s.bind(("::", int(sys.argv[1])))
-print("ready", flush=True)
-end = time.monotonic() + 3600
-for _ in range(10**6):  # bounded in count and time; the harness kills it at drop anyway
-    s.settimeout(max(end - time.monotonic(), 0.001))
-    try: data, peer = s.recvfrom(65535)
-    except socket.timeout: break
-    s.sendto(data, peer)
-"#;
-
-const UDP_CLIENT_PY: &str = r#"# dockroute e2e udp client
-import socket, sys
-host, port, data, t = sys.argv[1], int(sys.argv[2]), bytes.fromhex(sys.argv[3]), float(sys.argv[4])
-s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(t)
-try:
-    s.connect((host, port)); s.send(data); print(s.recv(65535).hex())
-except socket.timeout: sys.exit("no UDP reply from %s port %d within %ss" % (host, port, t))
-except OSError as e: sys.exit("UDP exchange with %s port %d: %s" % (host, port, e))
-"#;

@@ -3,8 +3,10 @@ use std::collections::HashMap;
 use bollard::models::{
     ContainerSummary, ContainerSummaryNetworkSettings, EndpointSettings, PortSummary, PortSummaryTypeEnum,
 };
+use dockroute_api::client::ClientError;
 use dockroute_api::{RouteSource, SessionInfo};
 
+use super::derive::Traffic;
 use super::*;
 
 #[test]
@@ -92,24 +94,24 @@ fn stats(tx: u64, rx: u64) -> StatsReport {
 
 #[test]
 fn throughput_is_the_rate_between_pushes() {
-    let mut v = View::default();
-    v.push_stats(stats(1_000, 0), 10_000);
+    let mut v = Traffic::default();
+    v.push(stats(1_000, 0), 10_000);
     assert_eq!(v.throughput.len(), 1);
     assert_eq!(v.throughput[0].tx_bps, 0.0, "the first push is only a baseline");
-    v.push_stats(stats(2_000, 500), 10_500);
+    v.push(stats(2_000, 500), 10_500);
     let s = v.throughput[1];
     assert_eq!((s.t_ms, s.tx_bps, s.rx_bps), (10_500, 16_000.0, 8_000.0));
     // A restarted helper starts its counters at zero: no negative or huge rate.
-    v.push_stats(stats(10, 10), 11_500);
+    v.push(stats(10, 10), 11_500);
     assert_eq!((v.throughput[2].tx_bps, v.throughput[2].rx_bps), (0.0, 0.0));
     // A push at the same instant adds no point and keeps the counters the last point used.
-    v.push_stats(stats(20, 20), 11_500);
+    v.push(stats(20, 20), 11_500);
     assert_eq!(v.throughput.len(), 3);
     assert_eq!(v.stats.as_ref().unwrap().tx_bytes, 10);
-    v.push_stats(stats(1010, 10), 12_500);
+    v.push(stats(1010, 10), 12_500);
     assert_eq!(v.throughput[3].tx_bps, 8_000.0, "1000 bytes over the 1 s since the last point");
     for i in 0..200u64 {
-        v.push_stats(stats(2000 + i, 20), 13_000 + i * 1000);
+        v.push(stats(2000 + i, 20), 13_000 + i * 1000);
     }
     assert_eq!(v.throughput.len(), THROUGHPUT_SAMPLES);
     assert_eq!(v.throughput.back().unwrap().t_ms, 13_000 + 199 * 1000, "the newest samples are kept");
@@ -272,7 +274,7 @@ fn every_field_reaches_the_page_and_the_phase_is_never_stale() {
         }),
         ..Default::default()
     };
-    v.push_stats(stats(1, 2), 5);
+    v.throughput.push_back(Sample { t_ms: 5, tx_bps: 0.0, rx_bps: 0.0 });
     let json = serde_json::to_value(&v).unwrap();
     let keys: BTreeSet<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
     let want: BTreeSet<&str> = [

@@ -1,27 +1,15 @@
-//! The controller's link to the Docker engine: connecting to it, what we subscribe to, which
-//! events matter, and how long to wait before subscribing again when the stream ends.
+//! Docker's event stream, decided without I/O: what we subscribe to, which events matter, and
+//! how long to wait before subscribing again when the stream ends. (Connecting is
+//! `endpoint::connect`; the controller's event loop reads the stream.)
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use bollard::models::{EventMessage, EventMessageTypeEnum};
 use bollard::query_parameters::{EventsOptions, EventsOptionsBuilder};
-use bollard::Docker;
 use dockroute_stdx::Backoff;
 
-use crate::endpoint::DockerEndpoint;
 use crate::guest;
-
-/// Connects to the engine at `endpoint`, speaking the API version it offers.
-pub async fn connect(endpoint: &DockerEndpoint) -> anyhow::Result<Docker> {
-    let docker = if let Some(path) = endpoint.host.strip_prefix("unix://") {
-        Docker::connect_with_unix(path, 60, bollard::API_DEFAULT_VERSION)?
-    } else {
-        Docker::connect_with_host(&endpoint.host)?
-    };
-    // The engine may be older than our default API version (docker-mac-net-connect #62).
-    Ok(docker.negotiate_version().await?)
-}
 
 /// How far back a new subscription starts: Docker replays what happened since, so nothing
 /// falls between subscribing and the listing that follows (sync is idempotent; repeats are

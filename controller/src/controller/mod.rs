@@ -1,0 +1,206 @@
+//! The controller, a thin driver: it gathers what Docker and the helper say, and carries out
+//! what the cores decide — which events matter and when to subscribe again (`docker_events`),
+//! what to send again (`sync_policy`), when to repair the tunnel (`repair`), when the guest
+//! sleeps (`idle`), what the user sees (`view::derive`), how to take it all down (`teardown`).
+//! By concern: `event_loop` (what woke it), `sync` (Docker listed, the helper and the guest
+//! told), `liveness` (repair and idle decisions carried out); here the state, connecting and
+//! reporting to the view.
+
+mod event_loop;
+mod liveness;
+mod sync;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bollard::models::ContainerSummary;
+use bollard::Docker;
+use dockroute_api::client::Client;
+use dockroute_api::Status;
+use tokio::sync::{watch, Notify};
+
+use crate::discovery::BridgeNetwork;
+use crate::endpoint::{self, DockerEndpoint, Env};
+use crate::guest::{self, GuestSpec};
+use crate::helper_link::{Connection, HelperLink};
+use crate::idle::IdlePolicy;
+use crate::names::NameSet;
+use crate::options::{validate_pairs, Options};
+use crate::repair::RepairPolicy;
+use crate::sync_policy::SyncPolicy;
+use crate::teardown;
+use crate::view::derive::Gathered;
+use crate::view::writer::ViewWriter;
+use crate::view::{self, ContainerView, Problem, ProblemError};
+
+/// The controller's channels to whoever shows its state: it reports what it gathered to the
+/// view's writer and follows the user's network toggles and Retry on the others.
+pub struct ViewChannels {
+    pub view: ViewWriter,
+    /// Names of the networks the user switched off.
+    pub disabled: watch::Receiver<BTreeSet<String>>,
+    /// The user's Retry: reconnect to Docker now rather than at the end of the backoff.
+    pub retry: Arc<Notify>,
+    /// Whether the guest may sleep while no other container runs (the app's preference).
+    pub sleep: watch::Receiver<bool>,
+}
+
+/// What to do with the guest and the routes when the controller stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Disconnect: remove the guest container, withdraw the routes, take the tunnel down.
+    Teardown,
+    /// Quit the app but keep the containers reachable: the next start adopts everything.
+    Leave,
+}
+
+pub struct Controller {
+    opts: Options,
+    helper: HelperLink,
+    docker: Docker,
+    endpoint: DockerEndpoint,
+    secret: Vec<u8>,
+    spec: GuestSpec,
+    networks: Vec<BridgeNetwork>,
+    /// What the helper and the guest have from us, and when to send again.
+    sync: SyncPolicy,
+    channels: ViewChannels,
+    containers: Vec<ContainerView>,
+    /// Docker's last container list, which the names are made from.
+    listed: Vec<ContainerSummary>,
+    names: NameSet,
+    last_status: Option<Status>,
+    docker_problem: Option<Problem>,
+    /// The last sync failed for another reason (the guest image, the helper refusing a route).
+    sync_problem: Option<Problem>,
+    repair: RepairPolicy,
+    /// The engine's CPU as `docker info` says it, asked once per connection.
+    engine_arch: Option<String>,
+    /// Whether the guest sleeps while no other container runs.
+    idle: IdlePolicy,
+    /// Pokes sent to the guest (each one a new file content, so its watch sees a change).
+    pokes: u64,
+}
+
+impl Controller {
+    /// Connects to the helper (handing it the secret) and to Docker.
+    pub async fn connect(opts: Options, channels: ViewChannels) -> anyhow::Result<Controller> {
+        validate_pairs(&opts.pairs)?;
+        let secret = match &opts.secret {
+            Some(s) => s.clone(),
+            // A fresh secret: it only ever exists in memory here, in the helper's memory and as
+            // a file inside the guest container.
+            None => crate::new_secret()?,
+        };
+        // The helper first: without it nothing works, and installing it is the user's job,
+        // while Docker Desktop usually just needs a moment.
+        let mut helper = HelperLink::new(opts.helper_socket.clone(), secret.clone());
+        helper.connect().await.map_err(ProblemError)?;
+        let endpoint = endpoint::resolve(&Env::from_process())
+            .map_err(|e| ProblemError(view::docker_problem("the configured endpoint", &e)))?;
+        let docker = endpoint::connect(&endpoint)
+            .await
+            .map_err(|e| ProblemError(view::docker_problem(&endpoint.host, &format!("{e:#}"))))?;
+        // The guest takes the helper's transport setting.
+        let transport = match helper.client() {
+            Some(c) => c.status().await.map(|s| s.transport).unwrap_or_default(),
+            None => Default::default(),
+        };
+        let spec = GuestSpec {
+            image: opts.guest_image.clone(),
+            port: opts.port,
+            host_address: opts.host_address,
+            secret_fingerprint: guest::fingerprint(&secret),
+            transport,
+        };
+        tracing::info!("docker engine: {} (from {})", endpoint.host, endpoint.source);
+        let idle = IdlePolicy::new(*channels.sleep.borrow());
+        let me = Controller {
+            opts,
+            helper,
+            docker,
+            endpoint,
+            secret,
+            spec,
+            networks: Vec::new(),
+            sync: SyncPolicy::default(),
+            channels,
+            containers: Vec::new(),
+            listed: Vec::new(),
+            names: NameSet::default(),
+            last_status: None,
+            docker_problem: None,
+            sync_problem: None,
+            repair: RepairPolicy::new(Instant::now()),
+            engine_arch: None,
+            idle,
+            pokes: 0,
+        };
+        me.publish();
+        Ok(me)
+    }
+
+    /// The helper connection, made again if it was lost; a change in whether the helper can
+    /// be reached shows in the view.
+    async fn helper(&mut self) -> anyhow::Result<&Client> {
+        let shown = self.helper.problem().cloned();
+        let connected = self.helper.connect().await;
+        if self.helper.problem() != shown.as_ref() {
+            self.publish();
+        }
+        match connected {
+            Ok(Connection::Kept) => {}
+            Ok(Connection::Made) => {
+                self.sync.helper_reconnected();
+                self.repair.helper_reconnected(Instant::now());
+            }
+            Err(problem) => return Err(ProblemError(problem).into()),
+        }
+        self.helper.client().ok_or_else(|| anyhow::anyhow!("the helper closed the connection"))
+    }
+
+    /// Reports what the controller knows to the view (the dashboard and the tray), which is
+    /// derived from it.
+    fn publish(&self) {
+        let gathered = Gathered {
+            live: true,
+            engine: Some(self.endpoint.host.clone()),
+            status: self.last_status.clone(),
+            networks: self.networks.clone(),
+            disabled: self.channels.disabled.borrow().clone(),
+            containers: self.containers.clone(),
+            names: self.names.clone(),
+            idle: self.idle.is_idle(),
+            helper_problem: self.helper.problem().cloned(),
+            docker_problem: self.docker_problem.clone(),
+            sync_problem: self.sync_problem.clone(),
+        };
+        self.channels.view.update(|inputs| inputs.controller_reports(gathered));
+    }
+
+    fn set_docker_problem(&mut self, problem: Option<Problem>) {
+        if self.docker_problem != problem {
+            self.docker_problem = problem;
+            self.publish();
+        }
+    }
+
+    fn show_status(&mut self, status: Status) {
+        if self.last_status.as_ref() != Some(&status) {
+            self.last_status = Some(status);
+            // Route conflicts and the DNS suffix change which names there are (sent on the
+            // next liveness check).
+            self.make_names();
+            self.publish();
+        }
+    }
+
+    /// Disconnect: removes the guest container and withdraws everything from the helper.
+    /// An error says something may be left (the supervisor tries again).
+    async fn teardown(mut self) -> anyhow::Result<()> {
+        let reached = self.helper().await.map(|_| ()).map_err(|e| format!("{e:#}"));
+        let helper = reached.and_then(|()| self.helper.client().ok_or_else(|| "the connection closed".to_string()));
+        teardown::run(Ok(&self.docker), helper).await.into_result()
+    }
+}

@@ -1,0 +1,175 @@
+use dockroute_api::share::{ExposedBy, ExposedRoute};
+use dockroute_api::{
+    DnsStatus, RouteSource, RouteState, RouteStatus, SecretSource, SessionInfo, ShareStatus, TunnelRequest,
+};
+
+use super::*;
+use crate::dns_view::tests::set as names;
+use crate::view::{docker_problem, helper_approval_problem, Address, Phase, ProblemKind, RouteShown};
+
+fn status(routes: &[(&str, RouteState)]) -> Status {
+    Status {
+        helper_version: "0.9.0".into(),
+        requested: TunnelRequest::Up,
+        error: None,
+        listen: Some("127.0.0.1:2511".parse().unwrap()),
+        interface: Some("dockroute0".into()),
+        link: None,
+        session: Some(SessionInfo {
+            fingerprint: "0011aabb".into(),
+            guest: "127.0.0.1:40000".parse().unwrap(),
+            alive: true,
+            handshake_age_ms: 10,
+            last_seen_ms: 10,
+            transport: Default::default(),
+        }),
+        routes: routes
+            .iter()
+            .map(|(net, state)| RouteStatus {
+                net: net.parse().unwrap(),
+                source: RouteSource::App,
+                enabled: true,
+                state: state.clone(),
+            })
+            .collect(),
+        secret_source: SecretSource::Api,
+        transport: Default::default(),
+        iptables: Vec::new(),
+        share: ShareStatus {
+            exposed: vec![ExposedRoute {
+                net: "198.19.1.0/24".parse().unwrap(),
+                source: ExposedBy::Api,
+                network: Some("id-web".into()),
+            }],
+            ..Default::default()
+        },
+        dns: Some(Box::new(DnsStatus {
+            listen: Some("198.18.0.1:53".parse().unwrap()),
+            suffix: "docker".into(),
+            zones: vec!["docker".into()],
+            names: 2,
+            resolver: "resolvectl".into(),
+            problems: Vec::new(),
+        })),
+    }
+}
+
+fn container(id: &str, network: &str, ip: &str) -> ContainerView {
+    ContainerView {
+        id: id.into(),
+        name: id.into(),
+        addresses: vec![Address { network: network.into(), ip: ip.parse().unwrap() }],
+        ports: vec![],
+        names: vec![],
+    }
+}
+
+/// A controller that sees two networks (one switched off), one container, a live session.
+fn reported() -> ViewInputs {
+    let gathered = Gathered {
+        live: true,
+        engine: Some("unix:///var/run/docker.sock".into()),
+        status: Some(status(&[("198.19.1.0/24", RouteState::Installed)])),
+        networks: vec![BridgeNetwork::test("web", &["198.19.1.0/24"]), BridgeNetwork::test("db", &["198.19.2.0/24"])],
+        disabled: BTreeSet::from(["db".to_string()]),
+        containers: vec![container("id1", "web", "198.19.1.2")],
+        names: names(),
+        ..Default::default()
+    };
+    let mut inputs = ViewInputs { app_version: "1.0.0".into(), want_connected: true, ..Default::default() };
+    inputs.controller_reports(gathered);
+    inputs
+}
+
+#[test]
+fn a_controllers_report_becomes_rows_marks_names_and_the_tunnel() {
+    let v = derive(&reported());
+    assert_eq!(v.phase(), Phase::Connected);
+    assert_eq!((v.app_version.as_str(), v.helper_version.as_deref()), ("1.0.0", Some("0.9.0")));
+    assert_eq!(v.tunnel.as_ref().and_then(|t| t.interface.as_deref()), Some("dockroute0"));
+    let rows: Vec<(&str, RouteShown, bool, usize)> =
+        v.networks.iter().map(|n| (n.name.as_str(), n.route, n.exposed, n.containers)).collect();
+    assert_eq!(rows, [("web", RouteShown::Installed, true, 1), ("db", RouteShown::Disabled, false, 0)]);
+    let names: Vec<&str> = v.containers[0].names.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["api.shop.docker", "web.docker", "*.shop.test"], "the helper's suffix");
+    assert_eq!(v.dns.as_ref().map(|d| d.clashes.len()), Some(1));
+    assert_eq!(v.share.as_ref().map(|s| s.exposed.len()), Some(1));
+    assert_eq!(v.problem, None);
+}
+
+#[test]
+fn the_first_problem_wins_start_then_helper_then_docker_then_sync_then_a_conflict() {
+    let problem =
+        |title: &str| Problem { kind: ProblemKind::Other, title: title.into(), detail: String::new(), action: None };
+    let mut i = reported();
+    let conflict = RouteState::Conflict { interface: "utun4".into(), route: "198.19.0.0/16".parse().unwrap() };
+    i.gathered.status = Some(status(&[("198.19.1.0/24", conflict)]));
+    assert_eq!(derive(&i).problem.map(|p| p.kind), Some(ProblemKind::RouteConflict), "a warning when nothing else");
+    i.gathered.sync_problem = Some(problem("sync"));
+    assert_eq!(derive(&i).problem.unwrap().title, "sync");
+    i.gathered.docker_problem = Some(docker_problem("unix:///x", &"refused"));
+    assert_eq!(derive(&i).problem.unwrap().kind, ProblemKind::DockerNotRunning);
+    i.gathered.helper_problem = Some(problem("helper"));
+    assert_eq!(derive(&i).problem.unwrap().title, "helper");
+    i.start_failed(problem("start"));
+    let v = derive(&i);
+    assert_eq!(v.problem.unwrap().title, "start");
+    assert_eq!(v.helper_version, None, "a failed start does not show what answered before");
+    i.controller_reports(reported().gathered);
+    assert_eq!(derive(&i).problem, None, "a controller that reports ends the start's problem");
+}
+
+#[test]
+fn disconnect_hides_the_tunnel_and_keeps_what_was_seen_of_engine_names_and_share() {
+    let mut i = reported();
+    i.traffic.push(StatsReport::default(), 1_000);
+    i.gathered.idle = true;
+    i.gathered.docker_problem = Some(docker_problem("unix:///x", &"refused"));
+    i.disconnected();
+    let v = derive(&i);
+    assert_eq!(v.phase(), Phase::Disconnected);
+    assert_eq!((v.problem, v.tunnel, v.helper_version), (None, None, None));
+    assert!(v.networks.is_empty() && v.containers.is_empty());
+    assert!(v.stats.is_none() && v.throughput.is_empty());
+    // As before this view was derived: the last engine, names, share and idle stay.
+    assert_eq!(v.engine.as_deref(), Some("unix:///var/run/docker.sock"));
+    assert!(v.dns.is_some() && v.share.is_some() && v.idle);
+}
+
+#[test]
+fn the_shells_facts_show_the_approval_in_place_of_the_problem_it_explains() {
+    let mut i = reported();
+    i.autostart = true;
+    i.helper_note = Some(HelperNote::Outdated { helper: "0.9.0".into(), app: "1.0.0".into() });
+    let v = derive(&i);
+    assert!(v.autostart);
+    assert_eq!(v.problem.map(|p| p.kind), Some(ProblemKind::HelperOutdated), "a warning next to a working tunnel");
+    i.helper_note = Some(HelperNote::Pending { settings: "Login Items".into() });
+    assert_eq!(derive(&i).problem, None, "the helper answers: the approval is old news");
+    let socket = std::path::Path::new("/run/dockroute.sock");
+    let missing = view::helper_problem(socket, &dockroute_api::ClientError::NotRunning(socket.into()), true);
+    i.start_failed(missing);
+    assert_eq!(derive(&i).problem, Some(helper_approval_problem("Login Items")));
+}
+
+#[test]
+fn the_toggles_shown_are_those_the_controller_applied() {
+    let mut i = reported();
+    i.gathered.disabled.clear();
+    let v = derive(&i);
+    assert_eq!(v.networks[1].route, RouteShown::Pending, "switched on, not yet routed");
+    assert!(v.networks[1].enabled);
+}
+
+#[test]
+fn containers_get_their_full_names_marked_when_they_clash_or_are_wildcards() {
+    let container =
+        |id: &str| ContainerView { id: id.into(), name: id.into(), addresses: vec![], ports: vec![], names: vec![] };
+    let mut list = [container("id1"), container("id2")];
+    with_names(&mut list, &names(), Some("docker"));
+    let shown: Vec<(&str, bool, bool)> = list[0].names.iter().map(|n| (n.name.as_str(), n.clash, n.wildcard)).collect();
+    assert_eq!(shown, [("api.shop.docker", true, false), ("web.docker", false, false), ("*.shop.test", false, true)]);
+    assert!(list[1].names.is_empty(), "a container without claims");
+    with_names(&mut list, &names(), None);
+    assert!(list[0].names.is_empty(), "no DNS server, no names shown");
+}
