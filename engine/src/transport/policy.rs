@@ -28,6 +28,10 @@ use dockroute_api::{Transport, TransportMode};
 pub const UDP_GIVE_UP: Duration = Duration::from_millis(700);
 /// While a UDP session is up, how often UDP is probed.
 pub const CHECK_EVERY: Duration = Duration::from_millis(500);
+/// While a UDP session is up but idle, how often its traffic is counted (no probe goes out):
+/// rarely enough to cost an idle guest nothing worth measuring, often enough that a break met by
+/// new traffic is left within `IDLE_CHECK_EVERY + UDP_SILENT` (2.6 s).
+pub const IDLE_CHECK_EVERY: Duration = Duration::from_millis(1000);
 /// No probe answered on a live UDP session for this long: UDP is broken, TCP. Three probes in a
 /// row must go unanswered, so one lost datagram moves nothing.
 pub const UDP_SILENT: Duration = Duration::from_millis(1600);
@@ -63,6 +67,9 @@ pub struct PathPolicy {
     udp_ok_at: Option<Instant>,
     /// The data packet count at the last check of a live UDP session: unchanged means idle.
     traffic_seen: Option<u64>,
+    /// On a live UDP session: the last check found no new packets. No probes and no silence
+    /// clock until traffic comes back.
+    udp_idle: bool,
     actions: VecDeque<Action>,
 }
 
@@ -77,6 +84,7 @@ impl PathPolicy {
             next_probe: None,
             udp_ok_at: None,
             traffic_seen: None,
+            udp_idle: false,
             actions: VecDeque::new(),
         }
     }
@@ -92,6 +100,7 @@ impl PathPolicy {
         if self.mode == TransportMode::Auto && self.path == Transport::Udp {
             self.udp_ok_at = Some(now);
             self.traffic_seen = None;
+            self.udp_idle = false;
             self.next_probe = Some(now + CHECK_EVERY);
         }
     }
@@ -136,12 +145,13 @@ impl PathPolicy {
                 return;
             }
         }
-        if self.udp_ok_at.is_some_and(|ok| now >= ok + UDP_SILENT) {
+        if !self.udp_idle && self.udp_ok_at.is_some_and(|ok| now >= ok + UDP_SILENT) {
             self.switch(Transport::Tcp, now);
             return;
         }
         if let Some(due) = self.next_probe.filter(|d| now >= *d) {
             let (action, every) = match self.path {
+                Transport::Udp if self.udp_idle => (Action::CountTraffic, IDLE_CHECK_EVERY),
                 Transport::Udp => (Action::CountTraffic, CHECK_EVERY),
                 Transport::Tcp => (Action::ProbeUdp, PROBE_EVERY),
             };
@@ -153,19 +163,28 @@ impl PathPolicy {
 
     /// The live UDP session's data packet count, as `CountTraffic` asked. A probe goes out only
     /// when packets moved since the last check: an idle session costs no probes (the guest's
-    /// idle CPU), and nobody waits on it, so idleness counts as UDP being fine; the first
-    /// packets after it are probed within `CHECK_EVERY`, and a break is noticed `UDP_SILENT`
-    /// after the last check (three idle-or-answered checks in a row). A path broken only towards
-    /// the guest while the Mac calls moves no guest counter: that case is left to the session's
-    /// dead-peer time.
+    /// idle CPU) and has no silence clock, since nobody waits on it; it is counted every
+    /// `IDLE_CHECK_EVERY`. The first check that sees packets again starts the clock and probes,
+    /// so a break met by new traffic is left within `IDLE_CHECK_EVERY + UDP_SILENT`. A path
+    /// broken only towards the guest while the Mac calls moves no guest counter: that case is
+    /// left to the session's dead-peer time.
     pub fn handle_traffic(&mut self, packets: u64, now: Instant) {
         if self.mode != TransportMode::Auto || self.path != Transport::Udp || self.udp_ok_at.is_none() {
             return;
         }
-        if self.traffic_seen.replace(packets) == Some(packets) {
-            self.handle_probe_answered(now);
-        } else {
-            self.actions.push_back(Action::ProbeUdp);
+        let moved = self.traffic_seen.replace(packets) != Some(packets);
+        match (moved, self.udp_idle) {
+            (false, _) => {
+                self.udp_idle = true;
+                self.next_probe = Some(now + IDLE_CHECK_EVERY);
+            }
+            (true, true) => {
+                self.udp_idle = false;
+                self.udp_ok_at = Some(now);
+                self.next_probe = Some(now + CHECK_EVERY);
+                self.actions.push_back(Action::ProbeUdp);
+            }
+            (true, false) => self.actions.push_back(Action::ProbeUdp),
         }
     }
 
@@ -181,6 +200,7 @@ impl PathPolicy {
         self.trying_since = Some(now);
         self.next_probe = (to == Transport::Tcp).then(|| now + PROBE_EVERY);
         self.udp_ok_at = None;
+        self.udp_idle = false;
         self.actions.push_back(Action::UsePath(to));
     }
 
@@ -194,7 +214,7 @@ impl PathPolicy {
             return None;
         }
         let give_up = self.trying_since.map(|s| s + self.give_up());
-        let silent = self.udp_ok_at.map(|ok| ok + UDP_SILENT);
+        let silent = self.udp_ok_at.filter(|_| !self.udp_idle).map(|ok| ok + UDP_SILENT);
         [give_up, self.next_probe, silent].into_iter().flatten().min()
     }
 }
@@ -280,13 +300,13 @@ mod tests {
         let idle = run_checking(&mut p, t0, 0, 60_000, |_| true, |_| false);
         assert_eq!(idle, [(500, Action::ProbeUdp)], "an idle session is not probed");
         assert_eq!(p.path(), Transport::Udp);
-        // Traffic from 60 s on, UDP broken since 59 s: probed at once, on TCP 1600 ms after the
-        // last idle check.
+        // Traffic from 60 s on, UDP broken since 59 s: the next check (idle: once a second) sees
+        // it and probes; on TCP 1600 ms after that check.
         let got = run_checking(&mut p, t0, 60_100, 64_000, |t| t < 59_000, |t| t >= 60_000);
         let probes = got.iter().filter(|(_, a)| *a == Action::ProbeUdp).count();
         let moved: Vec<_> = got.iter().filter(|(_, a)| *a != Action::ProbeUdp).collect();
         assert!(probes >= 2, "{got:?}");
-        assert_eq!(moved, [&(61_600, Action::UsePath(Transport::Tcp))], "{got:?}");
+        assert_eq!(moved, [&(62_600, Action::UsePath(Transport::Tcp))], "{got:?}");
     }
 
     #[test]
