@@ -14,6 +14,9 @@ use dockroute_engine::transport::probe::Prober;
 use dockroute_engine::transport::{Action, Connector, PathPolicy};
 use tokio::sync::mpsc;
 
+/// How long a traffic count may take the core to answer.
+const COUNT_DEADLINE: std::time::Duration = std::time::Duration::from_millis(200);
+
 pub struct Paths {
     policy: PathPolicy,
     /// The helper's address as last resolved.
@@ -125,14 +128,12 @@ impl Paths {
                 }
                 Action::ProbeUdp => self.prober.probe(self.server),
                 Action::CountTraffic => {
-                    // Read on the core's task; a core gone reads as traffic (probe rather than not).
-                    let (tx, rx) = tokio::sync::oneshot::channel();
-                    let _ = control.send(Box::new(move |g: &mut Guest, _| {
-                        let s = g.stats();
-                        let _ = tx.send(s.tx_packets.wrapping_add(s.rx_packets));
-                    }));
-                    let packets = rx.await.unwrap_or(u64::MAX);
-                    self.policy.handle_traffic(packets, Instant::now());
+                    // Read on the core's task, within a deadline so a stalled core cannot hold
+                    // the agent's loop; no answer, no news (the next check asks again).
+                    let count = |g: &mut Guest, _| g.stats().tx_packets.wrapping_add(g.stats().rx_packets);
+                    if let Some(packets) = dockroute_stdx::control::ask(control, COUNT_DEADLINE, count).await {
+                        self.policy.handle_traffic(packets, Instant::now());
+                    }
                 }
             }
         }

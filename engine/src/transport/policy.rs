@@ -62,13 +62,15 @@ pub struct PathPolicy {
     trying_since: Option<Instant>,
     /// In `auto`, on TCP or on a live UDP session: when the next UDP probe is due.
     next_probe: Option<Instant>,
-    /// On a live UDP session in `auto`: when UDP last proved to work both ways (the session
-    /// came up, or a probe was answered), or was idle (nobody waited on it).
-    udp_ok_at: Option<Instant>,
+    /// A UDP session is up (in `auto`): its path is checked.
+    udp_live: bool,
+    /// On a live UDP session: since when a probe has gone unanswered (the first of a run); an
+    /// answer clears it, and only an answer does.
+    unanswered_since: Option<Instant>,
     /// The data packet count at the last check of a live UDP session: unchanged means idle.
     traffic_seen: Option<u64>,
-    /// On a live UDP session: the last check found no new packets. No probes and no silence
-    /// clock until traffic comes back.
+    /// On a live UDP session: the last check found no new packets and no probe outstanding;
+    /// checked every `IDLE_CHECK_EVERY`, not probed.
     udp_idle: bool,
     actions: VecDeque<Action>,
 }
@@ -82,7 +84,8 @@ impl PathPolicy {
             path,
             trying_since: Some(now),
             next_probe: None,
-            udp_ok_at: None,
+            udp_live: false,
+            unanswered_since: None,
             traffic_seen: None,
             udp_idle: false,
             actions: VecDeque::new(),
@@ -98,7 +101,8 @@ impl PathPolicy {
     pub fn handle_session_up(&mut self, now: Instant) {
         self.trying_since = None;
         if self.mode == TransportMode::Auto && self.path == Transport::Udp {
-            self.udp_ok_at = Some(now);
+            self.udp_live = true;
+            self.unanswered_since = None;
             self.traffic_seen = None;
             self.udp_idle = false;
             self.next_probe = Some(now + CHECK_EVERY);
@@ -111,7 +115,8 @@ impl PathPolicy {
         self.trying_since.get_or_insert(now);
         if self.path == Transport::Udp {
             // The handshakes' own give-up decides now.
-            self.udp_ok_at = None;
+            self.udp_live = false;
+            self.unanswered_since = None;
             self.next_probe = None;
         }
     }
@@ -123,11 +128,7 @@ impl PathPolicy {
         }
         match self.path {
             Transport::Tcp => self.switch(Transport::Udp, now),
-            Transport::Udp => {
-                if let Some(ok) = self.udp_ok_at.as_mut() {
-                    *ok = (*ok).max(now);
-                }
-            }
+            Transport::Udp => self.unanswered_since = None,
         }
     }
 
@@ -145,7 +146,7 @@ impl PathPolicy {
                 return;
             }
         }
-        if !self.udp_idle && self.udp_ok_at.is_some_and(|ok| now >= ok + UDP_SILENT) {
+        if self.unanswered_since.is_some_and(|since| now >= since + UDP_SILENT) {
             self.switch(Transport::Tcp, now);
             return;
         }
@@ -161,30 +162,29 @@ impl PathPolicy {
         }
     }
 
-    /// The live UDP session's data packet count, as `CountTraffic` asked. A probe goes out only
-    /// when packets moved since the last check: an idle session costs no probes (the guest's
-    /// idle CPU) and has no silence clock, since nobody waits on it; it is counted every
-    /// `IDLE_CHECK_EVERY`. The first check that sees packets again starts the clock and probes,
-    /// so a break met by new traffic is left within `IDLE_CHECK_EVERY + UDP_SILENT`. A path
-    /// broken only towards the guest while the Mac calls moves no guest counter: that case is
-    /// left to the session's dead-peer time.
+    /// The live UDP session's data packet count, as `CountTraffic` asked. A probe goes out when
+    /// packets moved since the last check (the first check of a session always probes), or while
+    /// an earlier probe is unanswered; otherwise the session is idle: counted every
+    /// `IDLE_CHECK_EVERY`, never probed (the guest's idle CPU), since nobody waits on it. UDP is
+    /// left `UDP_SILENT` after the first unanswered probe, whatever the traffic does meanwhile,
+    /// so a break met by new traffic is left within `IDLE_CHECK_EVERY + UDP_SILENT`. A path broken
+    /// only towards the guest while the Mac calls moves no guest counter: that case is left to
+    /// the session's dead-peer time.
     pub fn handle_traffic(&mut self, packets: u64, now: Instant) {
-        if self.mode != TransportMode::Auto || self.path != Transport::Udp || self.udp_ok_at.is_none() {
+        if self.mode != TransportMode::Auto || self.path != Transport::Udp || !self.udp_live {
             return;
         }
         let moved = self.traffic_seen.replace(packets) != Some(packets);
-        match (moved, self.udp_idle) {
-            (false, _) => {
-                self.udp_idle = true;
-                self.next_probe = Some(now + IDLE_CHECK_EVERY);
-            }
-            (true, true) => {
+        if moved || self.unanswered_since.is_some() {
+            if self.udp_idle {
                 self.udp_idle = false;
-                self.udp_ok_at = Some(now);
                 self.next_probe = Some(now + CHECK_EVERY);
-                self.actions.push_back(Action::ProbeUdp);
             }
-            (true, false) => self.actions.push_back(Action::ProbeUdp),
+            self.unanswered_since.get_or_insert(now);
+            self.actions.push_back(Action::ProbeUdp);
+        } else {
+            self.udp_idle = true;
+            self.next_probe = Some(now + IDLE_CHECK_EVERY);
         }
     }
 
@@ -199,7 +199,8 @@ impl PathPolicy {
         self.path = to;
         self.trying_since = Some(now);
         self.next_probe = (to == Transport::Tcp).then(|| now + PROBE_EVERY);
-        self.udp_ok_at = None;
+        self.udp_live = false;
+        self.unanswered_since = None;
         self.udp_idle = false;
         self.actions.push_back(Action::UsePath(to));
     }
@@ -214,7 +215,7 @@ impl PathPolicy {
             return None;
         }
         let give_up = self.trying_since.map(|s| s + self.give_up());
-        let silent = self.udp_ok_at.filter(|_| !self.udp_idle).map(|ok| ok + UDP_SILENT);
+        let silent = self.unanswered_since.map(|since| since + UDP_SILENT);
         [give_up, self.next_probe, silent].into_iter().flatten().min()
     }
 }
@@ -309,6 +310,18 @@ mod tests {
         assert_eq!(moved, [&(62_600, Action::UsePath(Transport::Tcp))], "{got:?}");
     }
 
+    /// Found in review: an idle check used to count as an answer, so traffic moving in every
+    /// other check (TCP SYN retries, a DNS retry a second) kept a broken UDP path forever.
+    #[test]
+    fn sparse_traffic_on_a_broken_udp_path_still_moves_to_tcp_within_1600_ms_of_the_first_lost_probe() {
+        let t0 = Instant::now();
+        let mut p = PathPolicy::new(TransportMode::Auto, t0);
+        p.handle_session_up(t0);
+        let got = run_checking(&mut p, t0, 0, 3000, |_| false, |t| (t / 500) % 2 == 1);
+        let moved: Vec<_> = got.iter().filter(|(_, a)| *a != Action::ProbeUdp).collect();
+        assert_eq!(moved, [&(2100, Action::UsePath(Transport::Tcp))], "{got:?}");
+    }
+
     #[test]
     fn idle_then_busy_with_udp_working_stays_on_udp() {
         let t0 = Instant::now();
@@ -341,8 +354,8 @@ mod tests {
         // UDP breaks at 10 s (in either direction: the probe or its answer is lost).
         let got = run_answering(&mut p, t0, 0, 12_000, |t| t < 10_000);
         let moved: Vec<_> = got.iter().filter(|(_, a)| *a != Action::ProbeUdp).collect();
-        // Last answer at 9510 (probe of 9500): 9510 + 1600 = 11_110, seen at the 11_200 step.
-        assert_eq!(moved, [&(11_200, Action::UsePath(Transport::Tcp))]);
+        // The probe of 10_000 is the first unanswered: 10_000 + 1600.
+        assert_eq!(moved, [&(11_600, Action::UsePath(Transport::Tcp))]);
         assert_eq!(p.path(), Transport::Tcp);
     }
 
