@@ -142,8 +142,11 @@ impl Controller {
         if self.idle.is_idle() {
             // The routes stay; the guest sleeps until a container starts. Its image is made
             // present meanwhile (an engine reset or pruned while it slept), so a wake never
-            // waits for a load.
-            self.ensure_guest_image().await?;
+            // waits for a load; failing that is no problem of the sleeping tunnel's: the wake
+            // tries again and reports it then.
+            if let Err(e) = self.ensure_guest_image().await {
+                tracing::warn!("loading the guest image while it sleeps failed (the wake tries again): {e:#}");
+            }
             return Ok(());
         }
         let rules = self.guest_rules();
