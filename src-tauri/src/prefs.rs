@@ -3,7 +3,6 @@
 //! that cannot be read is set aside (never overwritten) and the defaults are used.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -76,16 +75,10 @@ impl PrefsStore {
     }
 }
 
-/// Write to a temporary file beside the target, sync, then rename over it: a crash leaves the
-/// old file or the new one, never half of one.
+/// The user's own file (0644): a crash leaves the old file or the new one, never half of one.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    dockroute_stdx::fs::write_atomic(path, bytes, 0o644)
 }
 
 #[cfg(test)]
@@ -110,7 +103,8 @@ mod tests {
         assert!(!again.get().connect);
         assert!(again.get().launch_at_login);
         assert!(again.get().disabled_networks.contains("mynet"));
-        assert!(!dir.path().join("preferences.json.tmp").exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["preferences.json"], "no temporary file stays behind");
     }
 
     #[test]
