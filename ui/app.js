@@ -1,5 +1,5 @@
 /* Dockroute dashboard: renders the `View` snapshot the Rust shell pushes (the serialised
-   `dockroute_controller::view::View`, controller/src/view.rs) and wires the controls to the
+   `dockroute_controller::view::View`, controller/src/view/mod.rs) and wires the controls to the
    app's commands. The sections (render-*.js) each render inside their own try/catch, so one
    broken field cannot blank the page. Loads last: format.js, dom.js, the sections and
    bridge.js come first (index.html). */
