@@ -82,6 +82,14 @@ pub struct ShareState {
     pub legacy_exposed: Vec<IpNet>,
 }
 
+/// Every copy of the state (the book's, a `Save` on its way to disk) wipes our private key when
+/// it goes, so clones made per share operation leave no key behind in freed memory.
+impl Drop for ShareState {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.private_key);
+    }
+}
+
 impl std::fmt::Debug for ShareState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShareState")
