@@ -24,7 +24,9 @@ pub struct Paths {
     /// The core's UDP socket, which the TCP relay sends to.
     core: SocketAddr,
     connector: Option<Connector>,
-    prober: Prober,
+    /// Only in `auto`; None also when its socket could not be opened: then no probe goes out
+    /// and no traffic is counted (no news, rather than a probe counted as unanswered).
+    prober: Option<Prober>,
     answers_tx: mpsc::UnboundedSender<()>,
 }
 
@@ -38,7 +40,10 @@ impl Paths {
         now: Instant,
     ) -> anyhow::Result<(Paths, mpsc::UnboundedReceiver<()>)> {
         let (answers_tx, answers_rx) = mpsc::unbounded_channel();
-        let prober = Prober::start(server.is_ipv6(), PROBE_WAIT, answers_tx.clone()).await?;
+        let prober = match mode {
+            TransportMode::Auto => start_prober(server, &answers_tx).await,
+            _ => None,
+        };
         let policy = PathPolicy::new(mode, now);
         let mut me = Paths { policy, server, core, connector: None, prober, answers_tx };
         if me.policy.path() == Transport::Tcp {
@@ -71,11 +76,9 @@ impl Paths {
 
     /// The helper's name resolved to `server` (again).
     pub async fn set_server(&mut self, server: SocketAddr, control: &mpsc::UnboundedSender<Control<Guest>>) {
-        if server.is_ipv6() != self.server.is_ipv6() {
-            match Prober::start(server.is_ipv6(), PROBE_WAIT, self.answers_tx.clone()).await {
-                Ok(p) => self.prober = p,
-                Err(e) => tracing::warn!("cannot open a UDP probe socket for {server}: {e}"),
-            }
+        if self.prober.is_some() && server.is_ipv6() != self.server.is_ipv6() {
+            // The old family's socket cannot reach the new address: never keep it.
+            self.prober = start_prober(server, &self.answers_tx).await;
         }
         self.server = server;
         match &self.connector {
@@ -126,7 +129,12 @@ impl Paths {
                     // After the core moved: what it still sends to the relay is lost either way.
                     self.connector = None;
                 }
-                Action::ProbeUdp => self.prober.probe(self.server),
+                Action::ProbeUdp => {
+                    if let Some(prober) = &self.prober {
+                        prober.probe(self.server);
+                    }
+                }
+                Action::CountTraffic if self.prober.is_none() => {}
                 Action::CountTraffic => {
                     // Read on the core's task, within a deadline so a stalled core cannot hold
                     // the agent's loop; no answer, no news (the next check asks again).
@@ -136,6 +144,18 @@ impl Paths {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The prober for `server`'s address family, or None (said in the log) when its socket cannot
+/// be opened.
+async fn start_prober(server: SocketAddr, answers: &mpsc::UnboundedSender<()>) -> Option<Prober> {
+    match Prober::start(server.is_ipv6(), PROBE_WAIT, answers.clone()).await {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::warn!("cannot open a UDP probe socket for {server}: {e}; the path is not checked");
+            None
         }
     }
 }
