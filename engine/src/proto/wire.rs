@@ -1,4 +1,4 @@
-//! Byte layout of every datagram on the tunnel (documented in ARCHITECTURE.md).
+//! Byte layout of every datagram on the tunnel (the table is in docs/design-notes.md, "Wire format").
 //!
 //! All messages start with a 4-byte header `[type, version, 0, 0]`; integers are big-endian.
 //! Decoding never panics and never allocates: it borrows from the datagram.

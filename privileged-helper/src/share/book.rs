@@ -187,7 +187,7 @@ impl Book {
     }
 
     /// `set_network_exposed`: the app's toggle, kept in the state by network id (see
-    /// ARCHITECTURE.md for why the state and not the config file). None: nothing to write.
+    /// docs/design-notes.md for why the state and not the config file). None: nothing to write.
     pub fn set_exposed(&self, id: &str, exposed: bool, cx: &Scene<'_>) -> Result<Option<Save>, ApiError> {
         self.usable()?;
         // By id, else by name when only one network has it (the CLI's `share expose NAME`).
