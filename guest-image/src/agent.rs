@@ -67,7 +67,7 @@ async fn serve(cli: GuestArgs, secret: dockroute_api::Secret) -> anyhow::Result<
     tracing::info!("tunnel device {}, connecting to {server}", cli.tun_name);
 
     let core_addr = udp.local_addr().context("the UDP socket has no address")?;
-    let (mut paths, mut probes) = Paths::new(cli.transport, server, core_addr, Instant::now()).await?;
+    let (mut paths, mut probes) = Paths::new(cli.transport, server, core_addr, &cli.tun_name, Instant::now()).await?;
     let guest = Guest::new(GuestConfig::new(secret), Box::new(OsEntropy), paths.target(), Instant::now());
     let (control_tx, control_rx) = mpsc::unbounded_channel::<Control<Guest>>();
     let (resolved_tx, mut resolved) = mpsc::unbounded_channel::<SocketAddr>();

@@ -6,7 +6,8 @@
 //!   cores (plan, save parsing, restore scripts, backend choice) and the driver that runs them.
 //! - `rules`: the rules file the controller writes (internal networks, subnet pairs), and
 //!   resolving pairs to the VM's bridges.
-//! - `path`: UDP or the TCP fallback, as the engine's `PathPolicy` decides.
+//! - `path`: UDP or the TCP fallback, as the engine's `PathPolicy` decides; `netdev` reads the
+//!   tunnel device's packet counts it checks for traffic.
 //! - `recheck` (when to look at the firewall: on change, plus a slow safety net) and `watch`
 //!   (the change notifications: the controller's files, the nftables ruleset).
 //! - `keeper`: `FirewallKeeper` applies `firewall` with `rules` as the session, the file and
@@ -15,6 +16,7 @@
 pub mod agent;
 pub mod firewall;
 pub mod keeper;
+pub mod netdev;
 pub mod path;
 pub mod recheck;
 pub mod rules;

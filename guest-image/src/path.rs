@@ -28,6 +28,8 @@ pub struct Paths {
     /// and no traffic is counted (no news, rather than a probe counted as unanswered).
     prober: Option<Prober>,
     answers_tx: mpsc::UnboundedSender<()>,
+    /// The tunnel device, whose packet counts tell a busy session from an idle one.
+    tun_name: String,
 }
 
 impl Paths {
@@ -37,6 +39,7 @@ impl Paths {
         mode: TransportMode,
         server: SocketAddr,
         core: SocketAddr,
+        tun_name: &str,
         now: Instant,
     ) -> anyhow::Result<(Paths, mpsc::UnboundedReceiver<()>)> {
         let (answers_tx, answers_rx) = mpsc::unbounded_channel();
@@ -45,7 +48,8 @@ impl Paths {
             _ => None,
         };
         let policy = PathPolicy::new(mode, now);
-        let mut me = Paths { policy, server, core, connector: None, prober, answers_tx };
+        let mut me =
+            Paths { policy, server, core, connector: None, prober, answers_tx, tun_name: tun_name.to_string() };
         if me.policy.path() == Transport::Tcp {
             me.connector = Some(Connector::start(server, core).await?);
         }
@@ -136,10 +140,17 @@ impl Paths {
                 }
                 Action::CountTraffic if self.prober.is_none() => {}
                 Action::CountTraffic => {
-                    // Read on the core's task, within a deadline so a stalled core cannot hold
-                    // the agent's loop; no answer, no news (the next check asks again).
-                    let count = |g: &mut Guest, _| g.stats().tx_packets.wrapping_add(g.stats().rx_packets);
-                    if let Some(packets) = dockroute_stdx::control::ask(control, COUNT_DEADLINE, count).await {
+                    // The kernel's count for the tunnel device, so an idle check does not wake
+                    // the engine's task; without it, the core's own count within a deadline (a
+                    // stalled core cannot hold the agent's loop; no answer, no news).
+                    let packets = match crate::netdev::read_packets(&self.tun_name) {
+                        Some(p) => Some(p),
+                        None => {
+                            let count = |g: &mut Guest, _| g.stats().tx_packets.wrapping_add(g.stats().rx_packets);
+                            dockroute_stdx::control::ask(control, COUNT_DEADLINE, count).await
+                        }
+                    };
+                    if let Some(packets) = packets {
                         self.policy.handle_traffic(packets, Instant::now());
                     }
                 }
