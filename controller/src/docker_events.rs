@@ -82,7 +82,7 @@ fn changes_containers(ev: &EventMessage) -> bool {
 }
 
 /// How often the networks are listed on an engine whose events do not announce them.
-pub const NETWORK_POLL: Duration = Duration::from_secs(1);
+pub const NETWORK_POLL: Duration = Duration::from_millis(500);
 
 /// Whether the engine's event stream announces networks being created and removed. Podman
 /// before 5 does not: its Docker-compatible stream carries network `connect`/`disconnect` only

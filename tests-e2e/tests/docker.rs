@@ -219,6 +219,10 @@ fn secret_and_disconnect_on(d: &mut DockerRig) {
     assert!(listing.trim().is_empty(), "guest container left: {listing}");
     let fw_after = iptables_snapshot(&d.rig.topo, d.rig.topo.ns_vm());
     assert!(!fw_after.contains("DOCKROUTE"), "guest rules left:\n{fw_after}");
+    // netavark's nftables driver (Podman 5) keeps its own table beside iptables-nft's: ours
+    // must be in neither.
+    let nft = d.rig.topo.run(d.rig.topo.ns_vm(), &["nft", "list", "ruleset"]).unwrap_or_default();
+    assert!(!nft.contains("DOCKROUTE"), "guest rules left in nftables:\n{nft}");
     assert!(!d.route_present(&n1), "route left after disconnect");
     assert!(!d.rig.topo.links(d.rig.topo.ns_mac()).contains("dockroute0"), "helper TUN left");
     assert!(!d.rig.topo.links(d.rig.topo.ns_vm()).contains("dockroute0"), "guest TUN left");

@@ -127,7 +127,10 @@ impl Controller {
             }
         };
         if poll_networks {
-            tracing::info!("the engine's events do not announce networks: listing them every second");
+            tracing::info!(
+                "the engine's events do not announce networks: listing them every {:?}",
+                crate::docker_events::NETWORK_POLL
+            );
         }
         let idle = IdlePolicy::new(*channels.sleep.borrow());
         let me = Controller {
