@@ -251,24 +251,17 @@ mod tests {
     fn podman_before_5_is_polled_for_networks_docker_and_podman_5_are_not() {
         assert!(!announces_networks(&recorded(include_str!("recorded/podman-4.3.1-version.json"))));
         assert!(announces_networks(&recorded(include_str!("recorded/podman-5.8.6-version.json"))));
-        let docker = SystemVersion {
+        let one = |name: &str, version: &str| SystemVersion {
             components: Some(vec![bollard::models::SystemVersionComponents {
-                name: "Engine".into(),
-                version: "28.5.2".into(),
+                name: name.into(),
+                version: version.into(),
                 details: None,
             }]),
             ..Default::default()
         };
-        assert!(announces_networks(&docker));
+        assert!(announces_networks(&one("Engine", "28.5.2")));
         assert!(announces_networks(&SystemVersion::default()), "no components: Docker's older answers");
-        let odd = SystemVersion {
-            components: Some(vec![bollard::models::SystemVersionComponents {
-                name: "Podman Engine".into(),
-                version: "dev".into(),
-                details: None,
-            }]),
-            ..Default::default()
-        };
+        let odd = one("Podman Engine", "dev");
         assert!(!announces_networks(&odd), "a Podman of unknown version is polled: polling is never wrong");
     }
 

@@ -275,9 +275,9 @@ fn every_scenario(slot: u8, engine: Engine) {
 }
 #[test]
 fn podman4_every_scenario() {
-    every_scenario(71, Engine::Podman4);
+    every_scenario(75, Engine::Podman4);
 }
 #[test]
 fn podman5_every_scenario() {
-    every_scenario(72, Engine::Podman5);
+    every_scenario(76, Engine::Podman5);
 }

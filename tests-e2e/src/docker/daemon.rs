@@ -87,6 +87,9 @@ impl Dockerd {
         };
         let p = |name: &str| self.dir.join(name).display().to_string();
         let mut c = Command::new("nsenter");
+        if self.engine.is_podman() {
+            c.arg(format!("--mount={}", podman::mount_namespace(&self.dir)?.display()));
+        }
         c.arg(format!("--net=/run/netns/{}", self.ns)).arg("--").arg(self.engine.dockerd_path());
         scrub_env(&mut c);
         if self.engine.is_podman() {

@@ -3,13 +3,22 @@
 //! /etc/containers but the image policy. Tests reach it only through the Docker-compatible API
 //! (the docker CLI and the app's bollard with DOCKER_HOST), as a user's DOCKER_HOST would.
 //!
+//! Rootful Podman keeps netavark's state (IPAM, aardvark-dns' config, firewall state) in
+//! /run/containers/networks, one directory for every Podman of the machine: two daemons (4.3
+//! and 5, or a crashed run's leftovers) would hand out each other's addresses and start
+//! aardvark-dns on each other's gateways. So each daemon runs in a mount namespace of its own,
+//! kept in `<dir>/ns/mnt` across restarts, where `<dir>/netrun` is mounted over that directory.
+//!
 //! Test machine quirks paid for here, never by the product: runc rather than crun (crun fails on
 //! this machine's hybrid cgroups) wrapped by `scripts/docker-env/runc-rlimits.sh` (root lacks
 //! CAP_SYS_RESOURCE, so Podman's RLIMIT_NOFILE/NPROC of 1048576 cannot be set).
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
+
+use dockroute_stdx::process::Cmd;
 
 use super::{scripts_dir, Engine, Res};
 
@@ -59,6 +68,27 @@ pub(super) fn write_config(engine: Engine, dir: &Path, bip: &str, pool: &str) ->
         fs::write(dir.join(name), text).map_err(|e| format!("writing {name}: {e}"))?;
     }
     Ok(())
+}
+
+/// The mount namespace the daemon runs in (see the module's doc), made once per `dir`:
+/// `nsenter --mount=` this path.
+pub(super) fn mount_namespace(dir: &Path) -> Res<PathBuf> {
+    let ns = dir.join("ns/mnt");
+    if fs::metadata(&ns).is_ok_and(|m| m.len() == 0) && super::cleanup::mounts_under(&dir.join("ns")).contains(&ns) {
+        return Ok(ns);
+    }
+    const SCRIPT: &str = r#"set -eu
+d=$1
+mkdir -p "$d/ns" "$d/netrun" /run/containers/networks
+# unshare --mount=FILE wants FILE on a private mount.
+mount --bind "$d/ns" "$d/ns"
+mount --make-private "$d/ns"
+touch "$d/ns/mnt"
+unshare --mount="$d/ns/mnt" --propagation slave mount --bind "$d/netrun" /run/containers/networks
+"#;
+    let c = Cmd::new("sh").args(["-c", SCRIPT, "sh"]).arg(dir.display().to_string());
+    c.timeout(Duration::from_secs(10)).run().map_err(|e| format!("podman's mount namespace: {e}"))?;
+    Ok(ns)
 }
 
 /// The arguments after the podman binary, and its environment.
