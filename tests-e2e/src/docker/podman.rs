@@ -7,7 +7,9 @@
 //! /run/containers/networks, one directory for every Podman of the machine: two daemons (4.3
 //! and 5, or a crashed run's leftovers) would hand out each other's addresses and start
 //! aardvark-dns on each other's gateways. So each daemon runs in a mount namespace of its own,
-//! kept in `<dir>/ns/mnt` across restarts, where `<dir>/netrun` is mounted over that directory.
+//! kept in `<dir>/ns/mnt` across restarts, where `<dir>/netrun` is mounted over that directory
+//! and `<dir>/netns` over /run/netns (its containers' `netns-*` files, which a stopped service
+//! left behind in the machine's /run/netns).
 //!
 //! Test machine quirks paid for here, never by the product: runc rather than crun (crun fails on
 //! this machine's hybrid cgroups) wrapped by `scripts/docker-env/runc-rlimits.sh` (root lacks
@@ -79,12 +81,13 @@ pub(super) fn mount_namespace(dir: &Path) -> Res<PathBuf> {
     }
     const SCRIPT: &str = r#"set -eu
 d=$1
-mkdir -p "$d/ns" "$d/netrun" /run/containers/networks
+mkdir -p "$d/ns" "$d/netrun" "$d/netns" /run/containers/networks /run/netns
 # unshare --mount=FILE wants FILE on a private mount.
 mount --bind "$d/ns" "$d/ns"
 mount --make-private "$d/ns"
 touch "$d/ns/mnt"
-unshare --mount="$d/ns/mnt" --propagation slave mount --bind "$d/netrun" /run/containers/networks
+unshare --mount="$d/ns/mnt" --propagation slave sh -c \
+  'mount --bind "$1/netrun" /run/containers/networks && mount --bind "$1/netns" /run/netns' sh "$d"
 "#;
     let c = Cmd::new("sh").args(["-c", SCRIPT, "sh"]).arg(dir.display().to_string());
     c.timeout(Duration::from_secs(10)).run().map_err(|e| format!("podman's mount namespace: {e}"))?;
