@@ -1,4 +1,4 @@
-//! Letting Docker Desktop sleep, on Engine 28.5 in the "vm" namespace: with no other container
+//! Letting Docker Desktop sleep, on Engine 28.5 (and Podman 4.3 and 5) in the "vm" namespace: with no other container
 //! the controller stops the guest (the routes stay), the first `docker run` wakes it and that
 //! container answers by IP within 3 s; a dockerd that stops and comes back (Resource Saver,
 //! sleep) has the tunnel back within 3 s of the first container running; and the guest's idle
@@ -43,11 +43,25 @@ fn web_restarting(d: &DockerRig, name: &str, net: &str) -> String {
 
 #[test]
 fn an_idle_guest_sleeps_and_the_first_container_wakes_it() {
-    if !require_root() || !Engine::V28.require() {
+    idle_guest_sleeps_and_wakes(48, Engine::V28);
+}
+#[test]
+fn podman4_an_idle_guest_sleeps_and_the_first_container_wakes_it() {
+    idle_guest_sleeps_and_wakes(73, Engine::Podman4);
+}
+#[test]
+fn podman5_an_idle_guest_sleeps_and_the_first_container_wakes_it() {
+    idle_guest_sleeps_and_wakes(74, Engine::Podman5);
+}
+
+/// On Podman "the VM stops" is `podman system service` restarting: its containers keep running
+/// (conmon holds them), so that part shows the event stream and the tunnel surviving it.
+fn idle_guest_sleeps_and_wakes(slot: u8, engine: Engine) {
+    if !require_root() || !engine.require() {
         return;
     }
-    let slot = 48;
-    let mut d = DockerRig::prepare(slot, Engine::V28);
+    let name = engine.name();
+    let mut d = DockerRig::prepare(slot, engine);
     d.controller_args.clear(); // the default: the guest sleeps while no container runs
     d.start_controller();
     d.wait_session(Duration::from_secs(20));
@@ -82,7 +96,11 @@ fn an_idle_guest_sleeps_and_the_first_container_wakes_it() {
     Topology::wait_until("HTTP to the first container", Duration::from_secs(10), || d.get(&ip).is_ok())
         .unwrap_or_else(|e| panic!("{e}\nguest:\n{}\n{}", d.guest_logs(), d.logs()));
     let wake = t0.elapsed();
-    println!("MEASURED wake_ms={} (docker run returned after {} ms)", wake.as_millis(), run_returned.as_millis());
+    println!(
+        "MEASURED [{name}] wake_ms={} (docker run returned after {} ms)",
+        wake.as_millis(),
+        run_returned.as_millis()
+    );
     assert!(wake <= Duration::from_secs(3), "woken in {wake:?}");
 
     // The VM stops and comes back with containers set to restart: the tunnel is back within 3 s
@@ -100,7 +118,7 @@ fn an_idle_guest_sleeps_and_the_first_container_wakes_it() {
         .unwrap_or_else(|e| panic!("{e}\nguest:\n{}\n{}", d.guest_logs(), d.logs()));
     let back = t1.elapsed();
     println!(
-        "MEASURED vm_back_ms={} (after the first container ran; dockerd answered {} ms before that)",
+        "MEASURED [{name}] vm_back_ms={} (after the first container ran; dockerd answered {} ms before that)",
         back.as_millis(),
         running.as_millis()
     );
@@ -119,7 +137,7 @@ fn an_idle_guest_sleeps_and_the_first_container_wakes_it() {
     .unwrap_or_else(|e| panic!("{e}\nguest:\n{}\n{}", d.guest_logs(), d.logs()));
     let woke = t2.elapsed();
     println!(
-        "MEASURED idle_vm_wake_ms={} (dockerd restarted while the guest slept, then docker run)",
+        "MEASURED [{name}] idle_vm_wake_ms={} (dockerd restarted while the guest slept, then docker run)",
         woke.as_millis()
     );
     assert!(woke <= Duration::from_secs(3), "woken in {woke:?}");

@@ -81,6 +81,9 @@ pub struct Controller {
     idle: IdlePolicy,
     /// Pokes sent to the guest (each one a new file content, so its watch sees a change).
     pokes: u64,
+    /// The engine's events do not announce new and removed networks (Podman before 5): list
+    /// them every `docker_events::NETWORK_POLL`.
+    poll_networks: bool,
 }
 
 impl Controller {
@@ -115,6 +118,20 @@ impl Controller {
             transport,
         };
         tracing::info!("docker engine: {} (from {})", endpoint.host, endpoint.source);
+        // An engine whose version cannot be read is taken for Docker: events as usual.
+        let poll_networks = match docker.version().await {
+            Ok(v) => !crate::docker_events::announces_networks(&v),
+            Err(e) => {
+                tracing::warn!("docker version: {e}");
+                false
+            }
+        };
+        if poll_networks {
+            tracing::info!(
+                "the engine's events do not announce networks: listing them every {:?}",
+                crate::docker_events::NETWORK_POLL
+            );
+        }
         let idle = IdlePolicy::new(*channels.sleep.borrow());
         let me = Controller {
             opts,
@@ -136,6 +153,7 @@ impl Controller {
             engine_arch: None,
             idle,
             pokes: 0,
+            poll_networks,
         };
         me.publish();
         Ok(me)
