@@ -159,7 +159,8 @@ fn until_http(d: &DockerRig, ip: &str, what: &str) -> Duration {
 }
 
 /// Where the time to the first answer went: the controller's, the helper's and the guest's log
-/// lines from 3 s before `docker run` to the answer, in ms after `docker run` started.
+/// lines from 3 s before `docker run` to the answer, in ms after `docker run` started
+/// (`answered` counts from `docker run` returning).
 fn print_timeline(d: &DockerRig, what: &str, start: SystemTime, run_returned: Duration, answered: Duration) {
     let (ctl, helper, guest) = (read(&d.controller_log), read(&d.rig.helper_log), guest_log_lines(d));
     let logs = [("controller", ctl.as_str()), ("helper", helper.as_str()), ("guest", guest.as_str())];
@@ -168,7 +169,7 @@ fn print_timeline(d: &DockerRig, what: &str, start: SystemTime, run_returned: Du
         run_returned.as_millis(),
         answered.as_millis()
     );
-    for line in timeline::merge(&logs, start, Duration::from_secs(3), answered) {
+    for line in timeline::merge(&logs, start, Duration::from_secs(3), run_returned + answered) {
         println!("MEASURED   {line}");
     }
 }
