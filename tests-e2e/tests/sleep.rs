@@ -167,7 +167,7 @@ fn print_timeline(d: &DockerRig, what: &str, start: SystemTime, run_returned: Du
     println!(
         "MEASURED {what}_timeline (ms after `docker run` started; it returned at +{} ms, the first answer at +{} ms):",
         run_returned.as_millis(),
-        answered.as_millis()
+        (run_returned + answered).as_millis()
     );
     for line in timeline::merge(&logs, start, Duration::from_secs(3), run_returned + answered) {
         println!("MEASURED   {line}");
