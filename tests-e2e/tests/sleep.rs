@@ -8,12 +8,13 @@
 //! `DOCKROUTE_IDLE_SECONDS` sets the idle window (default 10; scripts/bench.sh uses 60).
 //! Needs root and the cached engines. Measured figures print as `MEASURED …` lines.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use dockroute_e2e::docker::{cgroup_dirs, Engine};
 use dockroute_e2e::docker_rig::*;
 use dockroute_e2e::netns::{require_root, Topology};
 use dockroute_e2e::rig::read;
+use dockroute_e2e::timeline;
 
 fn guest_running(d: &DockerRig) -> bool {
     d.dockerd.docker(&["inspect", "-f", "{{.State.Running}}", "dockroute-guest"]).is_ok_and(|s| s.trim() == "true")
@@ -175,6 +176,33 @@ fn until_http(d: &DockerRig, ip: &str, what: &str) -> Duration {
     .unwrap_or_else(|e| panic!("{e}\nguest:\n{}\n{}", d.guest_logs(), d.logs()))
 }
 
+/// Where the time to the first answer went: the controller's, the helper's and the guest's log
+/// lines from 3 s before `docker run` to the answer, in ms after `docker run` started
+/// (`answered` counts from `docker run` returning).
+fn print_timeline(d: &DockerRig, what: &str, start: SystemTime, run_returned: Duration, answered: Duration) {
+    let (ctl, helper, guest) = (read(&d.controller_log), read(&d.rig.helper_log), guest_log_lines(d));
+    let logs = [("controller", ctl.as_str()), ("helper", helper.as_str()), ("guest", guest.as_str())];
+    println!(
+        "MEASURED {what}_timeline (ms after `docker run` started; it returned at +{} ms, the first answer at +{} ms):",
+        run_returned.as_millis(),
+        (run_returned + answered).as_millis()
+    );
+    for line in timeline::merge(&logs, start, Duration::from_secs(3), run_returned + answered) {
+        println!("MEASURED   {line}");
+    }
+}
+
+/// The guest's own lines, both streams (`docker logs` gives the CLI's stdout only the
+/// container's stdout): from Docker's json-file log.
+fn guest_log_lines(d: &DockerRig) -> String {
+    let path = d.dockerd.docker(&["inspect", "-f", "{{.LogPath}}", "dockroute-guest"]).unwrap_or_default();
+    read(std::path::Path::new(path.trim()))
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("log").and_then(|m| m.as_str()).map(str::to_string))
+        .collect()
+}
+
 fn image_present(d: &DockerRig) -> bool {
     d.dockerd.docker(&["image", "inspect", &dockroute_controller_image()]).is_ok()
 }
@@ -193,9 +221,11 @@ fn a_cold_start_without_the_guest_image_answers_the_first_container_soon() {
     let n1 = subnet(slot, 1);
     d.docker(&["network", "create", "--subnet", &n1, "dr-app"]);
     let t0 = Instant::now();
+    let wall0 = SystemTime::now();
     let ip = d.web("dr-web", "dr-app");
     let run_returned = t0.elapsed();
     let first = until_http(&d, &ip, "HTTP to the first container after the app started");
+    print_timeline(&d, "cold_start", wall0, run_returned, first);
     println!(
         "MEASURED cold_start_ms={} (app started, then network create + docker run at once; docker run returned after {} ms; image tarball {tar_mb:.1} MB; target ≤ {} ms: {})",
         first.as_millis(),
@@ -216,9 +246,11 @@ fn a_cold_start_without_the_guest_image_answers_the_first_container_soon() {
         .unwrap_or_else(|e| panic!("{e}\n{}", d.logs()));
     assert!(!guest_running(&d), "loading the image does not wake the guest: {}", d.logs());
     let t1 = Instant::now();
+    let wall1 = SystemTime::now();
     let ip2 = d.web("dr-web2", "dr-app");
     let run_returned = t1.elapsed();
     let woke = until_http(&d, &ip2, "HTTP to the first container after the image was reloaded");
+    print_timeline(&d, "wake_after_reload", wall1, run_returned, woke);
     println!(
         "MEASURED wake_after_reload_ms={} (image loaded while asleep; docker run returned after {} ms; target ≤ {} ms: {})",
         woke.as_millis(),
