@@ -42,6 +42,8 @@
     state.toastTimer = setTimeout(() => box.classList.remove("visible"), kind === "error" ? 6000 : 2200);
   }
 
+  D.toast = toast;
+
   function render(view) {
     state.view = obj(view) || {};
     state.receivedAt = Date.now();
@@ -145,6 +147,7 @@
       if (result.ok) state.view.let_docker_sleep = enabled;
       renderSafely();
     });
+    D.engines.wire(run);
     $("container-filter").addEventListener("input", D.containers.applyFilter);
     $("toast").addEventListener("click", () => $("toast").classList.remove("visible"));
     document.addEventListener("keydown", (event) => event.key === "Escape" && $("toast").classList.remove("visible"));

@@ -148,6 +148,14 @@ impl AppState {
         self.prefs().update(|p| p.let_docker_sleep = on).map_err(|e| format!("cannot save the choice: {e}"))
     }
 
+    /// Follow another engine (an endpoint the view lists): the routes and the guest move there,
+    /// the old engine's guest is removed; remembered for the next start.
+    pub fn set_engine(&self, id: &str) -> Result<(), String> {
+        self.service.set_engine(id)?;
+        let engine = self.service.engine();
+        self.prefs().update(|p| p.engine = engine).map_err(|e| format!("cannot save the choice: {e}"))
+    }
+
     pub fn set_autostart(&self, on: bool) -> Result<(), String> {
         self.login_item.set_enabled(on)?;
         let saved = self.prefs().update(|p| p.launch_at_login = on);
@@ -257,6 +265,11 @@ pub fn set_network_enabled(state: State<'_, AppState>, name: String, enabled: bo
 #[tauri::command]
 pub fn set_let_docker_sleep(state: State<'_, AppState>, enabled: bool) -> Result<(), String> {
     state.set_let_docker_sleep(enabled)
+}
+
+#[tauri::command]
+pub fn set_engine(state: State<'_, AppState>, id: String) -> Result<(), String> {
+    state.set_engine(&id)
 }
 
 #[tauri::command]

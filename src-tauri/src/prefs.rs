@@ -19,12 +19,21 @@ pub struct Prefs {
     pub launch_at_login: bool,
     /// Stop the guest while no other container runs, so Docker Desktop's VM can sleep.
     pub let_docker_sleep: bool,
+    /// The engine Dockroute follows (its endpoint), when the user picked one; None: the one
+    /// the docker CLI uses.
+    pub engine: Option<String>,
 }
 
 impl Default for Prefs {
     /// A new user installed the app to reach containers: connect from the first start.
     fn default() -> Prefs {
-        Prefs { connect: true, disabled_networks: BTreeSet::new(), launch_at_login: false, let_docker_sleep: true }
+        Prefs {
+            connect: true,
+            disabled_networks: BTreeSet::new(),
+            launch_at_login: false,
+            let_docker_sleep: true,
+            engine: None,
+        }
     }
 }
 
@@ -96,9 +105,11 @@ mod tests {
                 p.disabled_networks.insert("mynet".into());
                 p.launch_at_login = true;
                 p.let_docker_sleep = false;
+                p.engine = Some("unix:///Users/me/.colima/default/docker.sock".into());
             })
             .unwrap();
         let (again, _) = PrefsStore::load(dir.path());
+        assert_eq!(again.get().engine.as_deref(), Some("unix:///Users/me/.colima/default/docker.sock"));
         assert!(!again.get().let_docker_sleep);
         assert!(!again.get().connect);
         assert!(again.get().launch_at_login);
@@ -128,6 +139,7 @@ mod tests {
         assert!(!store.get().connect);
         assert!(store.get().disabled_networks.is_empty());
         assert!(store.get().let_docker_sleep, "a file from before the key: Docker may sleep");
+        assert_eq!(store.get().engine, None, "a file from before engines were picked: the docker CLI's");
     }
 
     #[test]

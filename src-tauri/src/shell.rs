@@ -54,6 +54,7 @@ pub fn run(opts: AppOptions) -> anyhow::Result<()> {
             commands::save_teammate_config,
             commands::revoke_teammate,
             commands::set_network_exposed,
+            commands::set_engine,
         ])
         .setup(move |app| {
             setup(app, opts)?;
@@ -100,7 +101,11 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, mut opts: AppOptions) -> anyhow::R
     }
     // The preference, unless `--keep-guest-running` already said no.
     opts.controller.let_docker_sleep &= prefs.get().let_docker_sleep;
-    let choices = Choices { connect: prefs.get().connect, disabled: prefs.get().disabled_networks.clone() };
+    let choices = Choices {
+        connect: prefs.get().connect,
+        disabled: prefs.get().disabled_networks.clone(),
+        engine: prefs.get().engine.clone(),
+    };
     let version = app.package_info().version.to_string();
     let service = tauri::async_runtime::block_on(async { Service::spawn(opts.controller, choices, &version) });
     let state = AppState::new(service, prefs, platform::login_item(app.handle()), platform::helper_install());
@@ -167,6 +172,7 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
             let on = view.networks.iter().find(|n| n.name == name).is_some_and(|n| n.enabled);
             state.set_network_enabled(&name, !on)
         }
+        Some(Click::Engine(id)) => state.set_engine(&id),
         Some(Click::Autostart) => state.set_autostart(!view.autostart),
         Some(Click::Dashboard) => {
             show_dashboard(app);

@@ -17,7 +17,8 @@ use crate::rig::{bin, read, Rig};
 /// (the same addresses as other slots' in places, but never inside one slot's namespaces).
 /// Slots 65..=69 (local_attacker.rs) take the addresses of slot S-20, likewise, and slots
 /// 70..=79 (the Podman tests) those of slot S-30 (not 71: its subnet 3, 198.19.171.0/24, is the
-/// topology's second container network, 198.19.(100+S).0/24).
+/// topology's second container network, 198.19.(100+S).0/24); engines.rs (two engines joined to
+/// one Mac) takes 77 and 78.
 pub struct DockerRig {
     pub rig: Rig,
     pub dockerd: Dockerd,

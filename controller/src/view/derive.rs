@@ -31,6 +31,8 @@ pub struct ViewInputs {
     pub gathered: Gathered,
     /// The helper's stats pushes.
     pub traffic: Traffic,
+    /// The engines the supervisor found last, the followed one marked.
+    pub engines: Vec<crate::view::EngineView>,
 }
 
 /// What a controller reports: what Docker and the helper said, and what went wrong.
@@ -57,6 +59,8 @@ pub struct Gathered {
     pub docker_problem: Option<Problem>,
     /// The last sync failed for another reason (the guest image, a route the helper refused).
     pub sync_problem: Option<Problem>,
+    /// The followed engine's facts (versions, how the guest reaches the host, its firewall).
+    pub runtime: Option<crate::view::RuntimeView>,
 }
 
 /// What the dashboard says about the helper besides what the controller sees (it sees only a
@@ -165,6 +169,8 @@ pub fn derive(inputs: &ViewInputs) -> View {
         share: status.map(|s| s.share.clone()),
         idle: g.idle,
         let_docker_sleep: inputs.let_docker_sleep,
+        engines: inputs.engines.clone(),
+        runtime: g.runtime.clone().filter(|_| g.live),
     };
     let controllers = || {
         let problems = [&g.helper_problem, &g.docker_problem, &g.sync_problem];

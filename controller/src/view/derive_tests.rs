@@ -173,3 +173,37 @@ fn containers_get_their_full_names_marked_when_they_clash_or_are_wildcards() {
     with_names(&mut list, &names(), None);
     assert!(list[0].names.is_empty(), "no DNS server, no names shown");
 }
+
+#[test]
+fn the_engines_facts_show_while_a_controller_runs_and_the_list_stays() {
+    let mut inputs = reported();
+    inputs.gathered.runtime = Some(crate::view::RuntimeView {
+        engine: "Colima".into(),
+        engine_version: Some("28.4.0".into()),
+        api_version: Some("1.51".into()),
+        host_name: "host.lima.internal".into(),
+        firewall: Some("IPv4 iptables-nft".into()),
+    });
+    inputs.engines = vec![crate::view::EngineView {
+        id: "unix:///x/colima.sock".into(),
+        name: "Colima".into(),
+        kind: Some(crate::engines::EngineKind::Colima),
+        source: "context \"colima\"".into(),
+        version: Some("28.4.0".into()),
+        reachable: true,
+        followed: true,
+        note: None,
+    }];
+    let v = derive(&inputs);
+    assert_eq!(v.runtime.as_ref().map(|r| r.host_name.as_str()), Some("host.lima.internal"));
+    assert_eq!(v.engines.len(), 1);
+    let page = serde_json::to_value(&v).unwrap();
+    assert_eq!(page["runtime"]["engine_version"], "28.4.0", "the page gets the facts");
+    assert_eq!(page["engines"][0]["kind"], "colima");
+    // A switch or a failed start: no controller, so no facts of an engine not followed now.
+    inputs.start_failed(crate::view::engine_not_needed_problem(&[]));
+    let v = derive(&inputs);
+    assert!(v.runtime.is_none(), "facts of the last engine are not shown as current");
+    assert_eq!(v.engines.len(), 1, "the list stays, so the user can switch");
+    assert_eq!(v.phase(), Phase::Error);
+}
