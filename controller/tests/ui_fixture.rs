@@ -279,7 +279,12 @@ fn share() -> ShareStatus {
 fn engines_found() -> Vec<Found> {
     let found = |path: &str, source: &str, kind, version: &str| Found {
         endpoint: DockerEndpoint { host: format!("unix:///Users/me/{path}"), source: source.into() },
-        probed: Ok(Probed { kind, version: Some(version.into()), api_version: Some("1.51".into()) }),
+        probed: Ok(Probed {
+            kind,
+            version: Some(version.into()),
+            api_version: Some("1.51".into()),
+            announces_networks: true,
+        }),
     };
     vec![
         found(

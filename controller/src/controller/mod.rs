@@ -154,14 +154,8 @@ impl Controller {
             runtime.api_version.as_deref().unwrap_or("?"),
             runtime.host_name
         );
-        // An engine whose version cannot be read is taken for Docker: events as usual.
-        let poll_networks = match docker.version().await {
-            Ok(v) => !crate::docker_events::announces_networks(&v),
-            Err(e) => {
-                tracing::warn!("docker version: {e}");
-                false
-            }
-        };
+        // From the `/version` the engine was recognised by (`engines::probe`).
+        let poll_networks = !probed.announces_networks;
         if poll_networks {
             tracing::info!(
                 "the engine's events do not announce networks: listing them every {:?}",

@@ -14,6 +14,9 @@ pub struct Probed {
     pub version: Option<String>,
     /// The API version both sides agreed on.
     pub api_version: Option<String>,
+    /// Whether its events announce networks being created and removed
+    /// (`docker_events::announces_networks`): if not, the controller lists them.
+    pub announces_networks: bool,
 }
 
 /// A candidate endpoint and what asking it gave.
@@ -93,7 +96,7 @@ mod tests {
         Found {
             endpoint: DockerEndpoint { host: host.into(), source: format!("source of {host}") },
             probed: kind
-                .map(|kind| Probed { kind, version: Some("1".into()), api_version: None })
+                .map(|kind| Probed { kind, version: Some("1".into()), api_version: None, announces_networks: true })
                 .ok_or("refused".into()),
         }
     }

@@ -35,6 +35,7 @@ pub async fn probe(endpoint: &DockerEndpoint, host: HostOs) -> Result<(Probed, D
         kind: recognise(&info, &version, &endpoint.host, host),
         version: engine_version(&info, &version),
         api_version: Some(docker.client_version().to_string()),
+        announces_networks: crate::docker_events::announces_networks(&version),
     };
     Ok((probed, docker))
 }
