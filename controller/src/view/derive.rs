@@ -176,7 +176,10 @@ pub fn derive(inputs: &ViewInputs) -> View {
         let problems = [&g.helper_problem, &g.docker_problem, &g.sync_problem];
         problems.into_iter().flatten().next().cloned().filter(|_| g.live)
     };
-    v.problem = inputs.start_problem.clone().or_else(controllers).or_else(|| v.conflict_warning());
+    // A disconnected app has nothing to complain about, even while the supervisor still
+    // winds down a start that failed (its problem is cleared only after the teardown).
+    let start = inputs.start_problem.clone().filter(|_| inputs.want_connected);
+    v.problem = start.or_else(controllers).or_else(|| v.conflict_warning());
     match &inputs.helper_note {
         Some(HelperNote::Pending { settings }) => v.show_helper_approval(settings),
         Some(HelperNote::Refused(why)) => v.show_helper_refused(why),

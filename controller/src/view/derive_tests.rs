@@ -120,6 +120,20 @@ fn the_first_problem_wins_start_then_helper_then_docker_then_sync_then_a_conflic
 }
 
 #[test]
+fn a_failed_start_is_not_shown_once_the_user_chose_disconnect() {
+    let mut i = reported();
+    i.start_failed(Problem { kind: ProblemKind::Other, title: "start".into(), detail: String::new(), action: None });
+    assert_eq!(derive(&i).problem.unwrap().title, "start");
+    // The choice shows at once; the supervisor clears the start's problem only after its
+    // teardown, which can take seconds with no helper.
+    i.want_connected = false;
+    let v = derive(&i);
+    assert_eq!((v.phase(), v.problem), (Phase::Disconnected, None));
+    i.want_connected = true;
+    assert_eq!(derive(&i).problem.unwrap().title, "start", "kept for when the user connects again");
+}
+
+#[test]
 fn disconnect_hides_the_tunnel_and_keeps_what_was_seen_of_engine_names_and_share() {
     let mut i = reported();
     i.traffic.push(StatsReport::default(), 1_000);
