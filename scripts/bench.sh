@@ -250,6 +250,7 @@ profile_dockroute() {
   local dir=$1 end pid rec stats=() ev
   command -v perf >/dev/null || { log "profile: perf missing (Debian: linux-perf), skipped"; return 0; }
   mkdir -p "$dir"
+  memory_of_ends "before traffic" >"$dir/memory.tsv"
   for end in helper guest; do
     [[ $end == helper ]] && pid=$HELPER_PID || pid=$GUEST_PID
     log "profile: $end (pid $pid), perf record during TCP 1 stream (${PROFILE_SECONDS}s)"
@@ -276,6 +277,18 @@ profile_dockroute() {
   done
   in_ns $MAC iperf3 -c $CTR_IP -p $IPERF_PORT -t "$PROFILE_SECONDS" -J >"$dir/syscalls.iperf3.json" 2>/dev/null || true
   for rec in "${stats[@]}"; do wait "$rec" || true; done
+  sleep 1
+  memory_of_ends "after traffic, idle 1 s" >>"$dir/memory.tsv"
+}
+# One line per end: $1 (when), then RSS, peak RSS, anonymous and file-backed RSS (kB), threads.
+memory_of_ends() {
+  local end pid
+  for end in helper guest; do
+    [[ $end == helper ]] && pid=$HELPER_PID || pid=$GUEST_PID
+    printf '%s\t%s' "$1" "$end"
+    for k in VmRSS VmHWM RssAnon RssFile Threads; do printf '\t%s=%s' "$k" "$(status_kb "$pid" "$k")"; done
+    printf '\n'
+  done
 }
 
 # --- the measurements, same for every path -------------------------------------------------

@@ -50,6 +50,7 @@ mkdir -p "$OUT"
 for end in helper guest; do
   [[ -s $OUT/$end.perf.data ]] || { echo "profile.sh: no samples for the $end (see $OUT/$end.record.log)" >&2; continue; }
   echo "==> $end: folding stacks and drawing the flame graph" >&2
+  perf evlist -i "$OUT/$end.perf.data" 2>/dev/null | head -1 >"$OUT/$end.event.txt" || true
   perf script -i "$OUT/$end.perf.data" 2>/dev/null | inferno-collapse-perf --all >"$OUT/$end.folded"
   inferno-flamegraph --title "dockroute-$end, TCP 1 stream over $TRANSPORT (iperf3, ${SECS}s)" \
     <"$OUT/$end.folded" >"$OUT/$end.svg"

@@ -42,7 +42,9 @@ KINDS = [
 KERNEL_REST = "rest of the kernel (network stack: IP, UDP, TCP, TUN, veth, bridge, GRO/GSO)"
 USER_REST = "rest of user space (libc, std, …)"
 
-SYSCALL_FRAME = re.compile(r"^(?:__x64_sys|__do_sys|__se_sys|__ia32_sys)_(\w+?)(?:_\[k\])?$")
+# The frame under do_syscall_64 names the syscall; the wrappers differ by syscall and kernel.
+SYSCALL_PREFIX = re.compile(r"^(?:__x64_sys_|__do_sys_|__se_sys_|__ia32_sys_|___?sys_|ksys_)")
+SYSCALL_SKIP = {"x64_sys_call"}
 SOFTIRQ = re.compile(r"^(?:__do_softirq|net_rx_action|do_softirq|handle_softirqs)(?:_\[k\])?$")
 
 
@@ -75,20 +77,60 @@ def kind_of(leaf):
 
 
 def syscall_of(frames):
-    for f in frames:
-        m = SYSCALL_FRAME.match(f)
-        if m:
-            return m.group(1)
-    return None
+    names = [strip(f) for f in frames]
+    if "do_syscall_64" not in names:
+        return None
+    for f in names[names.index("do_syscall_64") + 1:]:
+        if f in SYSCALL_SKIP:
+            continue
+        if f.startswith("exit_to_user_mode") or f.startswith("syscall_exit"):
+            return "(on the way back to user space: reschedule, signals)"
+        return SYSCALL_PREFIX.sub("", f)
+    return "(syscall entry/exit itself)"
+
+
+# Inclusive time of the stages a packet goes through (a sample counts for every stage on its
+# stack, so rows overlap). Kernel stages run in this process's context: the softirq work a
+# TUN write or a UDP send triggers (forwarding, the bridge, the receiver's TCP) is charged here.
+STAGES = [
+    ("TUN read (tun_do_read)", r"^tun_do_read$"),
+    ("TUN write (tun_get_user)", r"^tun_get_user$"),
+    ("UDP send (udp_sendmsg)", r"^udp_sendmsg$"),
+    ("UDP receive (do_recvmmsg)", r"^do_recvmmsg$"),
+    ("epoll_wait", r"^do_epoll_wait$|^__x64_sys_epoll_wait$"),
+    ("softirq: packets received in this context (net_rx_action)", r"^net_rx_action$"),
+    ("  IP forwarding (ip_forward)", r"^ip_forward$"),
+    ("  bridge (br_handle_frame)", r"^br_handle_frame$"),
+    ("  TCP receive (tcp_v4_rcv)", r"^tcp_v4_rcv$"),
+    ("  UDP receive queueing (udp_rcv)", r"^udp_rcv$"),
+    ("kernel GSO segmentation (skb_segment)", r"^skb_segment$|^__udp_gso_segment$"),
+    ("kernel GRO (dev_gro_receive)", r"^dev_gro_receive$"),
+    ("user: tun-rs split of a TUN super-packet (gso_split, checksums)", r"tun_rs::platform::linux::offload::gso_split"),
+    ("user: tun-rs GRO coalescing before a TUN write", r"tun_rs::platform::linux::offload::handle_gro"),
+    ("user: the protocol core (Host/Guest/Session)", r"dockroute_engine::proto::"),
+]
+
+
+def where_copied(frames):
+    """The nearest frame of ours (or tun-rs, quinn-udp) above a user-space copy, or the syscall
+    above a kernel copy."""
+    if frames[-1].endswith("_[k]"):
+        return "kernel, in " + (syscall_of(frames) or "an interrupt")
+    for f in reversed(frames[:-1]):
+        if re.search(r"dockroute|tun_rs|quinn_udp", f):
+            return "user, in " + short(f)
+    return "user, elsewhere"
 
 
 def pct(n, total):
     return f"{100.0 * n / total:5.1f} %" if total else "  n/a"
 
 
-def side_tables(stacks, end):
+def side_tables(stacks, end, secs):
+    # inferno weighs each stack by the sample's period: for cpu-clock, nanoseconds of CPU.
     total = sum(c for _, c in stacks)
-    out = [f"### {end}: {total} samples"]
+    busy = f", {total / 1e9 / secs:.2f} of a core" if secs else ""
+    out = [f"### {end}: {total / 1e9:.2f} s of CPU sampled{busy}"]
     if not total:
         return out + ["(no samples: was the process busy? see the record log)", ""]
     kernel = sum(c for f, c in stacks if f[-1].endswith("_[k]"))
@@ -114,6 +156,19 @@ def side_tables(stacks, end):
         calls[syscall_of(frames) or "(not in a syscall: user space, or an interrupt)"] += c
     for call, c in calls.most_common(12):
         out.append(f"| {pct(c, total)} | {call} |")
+    out += ["", "| incl. | stage (rows overlap) |", "|---:|---|"]
+    for stage, pattern in STAGES:
+        rx = re.compile(pattern)
+        c = sum(n for frames, n in stacks if any(rx.search(strip(f)) for f in frames))
+        out.append(f"| {pct(c, total)} | {stage} |")
+    out += ["", "| self | copies, by where they are made |", "|---:|---|"]
+    copies = Counter()
+    copy_rx = re.compile(KINDS[0][1])
+    for frames, c in stacks:
+        if copy_rx.search(strip(frames[-1])):
+            copies[where_copied(frames)] += c
+    for where, c in copies.most_common(8):
+        out.append(f"| {pct(c, total)} | {where} |")
     return out + [""]
 
 
@@ -167,6 +222,18 @@ def syscall_table(d, meta):
     return out + [""]
 
 
+def memory_table(d):
+    path = d / "memory.tsv"
+    if not path.exists():
+        return ["(no memory.tsv)"]
+    rows = [line.split("\t") for line in path.read_text().splitlines() if line.count("\t") >= 2]
+    keys = [kv.partition("=")[0] for kv in rows[0][2:]] if rows else []
+    out = ["| when | end | " + " | ".join(keys) + " |", "|---|---|" + "---:|" * len(keys)]
+    for when, end, *kvs in rows:
+        out.append(f"| {when} | {end} | " + " | ".join(kv.partition("=")[2] for kv in kvs) + " |")
+    return out + [""]
+
+
 def main():
     d = Path(sys.argv[1])
     meta = {}
@@ -183,10 +250,18 @@ def main():
         if bps:
             out.append(f"While the {end} was sampled: {bps / 1e9:.2f} Gbit/s.")
     out.append("")
+    event = (d / "helper.event.txt").read_text().strip() if (d / "helper.event.txt").exists() else "?"
+    out.append(f"Sampled event: {event}, 999 Hz, call graphs from DWARF. With cpu-clock (no PMU, as in "
+               "most VMs) a sample due while interrupts are off lands where they are turned back on: "
+               "part of `_raw_spin_unlock_irqrestore`, `finish_task_switch` and `handle_softirqs` is the "
+               "work just before them.")
+    out.append("")
+    secs = float(meta.get("profile_seconds") or 0)
     for end in ENDS:
         f = d / f"{end}.folded"
-        out += side_tables(read_folded(f), end) if f.exists() else [f"### {end}: no folded stacks", ""]
+        out += side_tables(read_folded(f), end, secs) if f.exists() else [f"### {end}: no folded stacks", ""]
     out += ["### syscalls per packet", ""] + syscall_table(d, meta)
+    out += ["### memory (kB, from /proc/PID/status)", ""] + memory_table(d)
     print("\n".join(out))
 
 
