@@ -277,6 +277,19 @@ profile_dockroute() {
   done
   in_ns $MAC iperf3 -c $CTR_IP -p $IPERF_PORT -t "$PROFILE_SECONDS" -J >"$dir/syscalls.iperf3.json" 2>/dev/null || true
   for rec in "${stats[@]}"; do wait "$rec" || true; done
+  # The round trip: pings 10 ms apart (each finds both ends asleep, as a user's request does),
+  # counting each end's wake-ups, syscalls and CPU time per ping.
+  local pings=$((PROFILE_SECONDS * 100))
+  log "profile: context switches and CPU of both ends per ping ($pings pings, 10 ms apart)"
+  stats=()
+  for end in helper guest; do
+    [[ $end == helper ]] && pid=$HELPER_PID || pid=$GUEST_PID
+    perf stat -x $'\t' -e raw_syscalls:sys_enter,context-switches,task-clock -p "$pid" -o "$dir/$end.ping-stat.tsv" \
+      -- sleep "$((PROFILE_SECONDS + 2))" >/dev/null 2>&1 &
+    stats+=($!)
+  done
+  in_ns $MAC ping -c "$pings" -i 0.01 -W 1 $CTR_IP >"$dir/ping.txt" 2>&1 || true
+  for rec in "${stats[@]}"; do wait "$rec" || true; done
   sleep 1
   memory_of_ends "after traffic, idle 1 s" >>"$dir/memory.tsv"
 }

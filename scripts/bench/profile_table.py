@@ -222,6 +222,24 @@ def syscall_table(d, meta):
     return out + [""]
 
 
+def ping_table(d):
+    path = d / "ping.txt"
+    if not path.exists():
+        return ["(no ping.txt)"]
+    rtts = sorted(float(m) for m in re.findall(r"time=([0-9.]+) ms", path.read_text()))
+    if not rtts:
+        return ["(no replies)"]
+    p50 = rtts[len(rtts) // 2] * 1e3
+    out = [f"{len(rtts)} pings answered, 10 ms apart, RTT p50 {p50:.0f} µs; per ping (counted over the run and "
+           "2 s after it, so idle keepalives are included):", "", "| | helper | guest |", "|---|---:|---:|"]
+    stats = {end: read_stat(d / f"{end}.ping-stat.tsv") for end in ENDS}
+    for key, label, scale in (("context-switches", "context switches (wake-ups)", 1),
+                              ("raw_syscalls:sys_enter", "syscalls", 1), ("task-clock", "CPU µs", 1e3)):
+        vals = [stats[e].get(key) for e in ENDS]
+        out.append(f"| {label} | " + " | ".join("-" if v is None else f"{v * scale / len(rtts):.1f}" for v in vals) + " |")
+    return out + [""]
+
+
 def memory_table(d):
     path = d / "memory.tsv"
     if not path.exists():
@@ -261,6 +279,7 @@ def main():
         f = d / f"{end}.folded"
         out += side_tables(read_folded(f), end, secs) if f.exists() else [f"### {end}: no folded stacks", ""]
     out += ["### syscalls per packet", ""] + syscall_table(d, meta)
+    out += ["### the round trip: per ping", ""] + ping_table(d)
     out += ["### memory (kB, from /proc/PID/status)", ""] + memory_table(d)
     print("\n".join(out))
 
