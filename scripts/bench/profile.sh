@@ -14,6 +14,8 @@
 #
 #   flock /var/tmp/dockroute-e2e.lock scripts/bench/profile.sh [--out DIR] [--seconds N] [--transport udp|tcp] [--no-build]
 #
+# DOCKROUTE_SPIN_US=N in the environment sets both ends' busy-poll after traffic (µs, 0 = off;
+# default 100 on more than one CPU): the round trip's table shows what the spin costs and saves.
 # Needs perf (Debian: linux-perf) and inferno (crates.io; installed with `cargo install` into
 # $DOCKROUTE_PROFILE_TOOLS, default $CARGO_TARGET_DIR/profile-tools, when not on PATH).
 set -euo pipefail

@@ -102,7 +102,7 @@ STAGES = [
     ("  IP forwarding (ip_forward)", r"^ip_forward$"),
     ("  bridge (br_handle_frame)", r"^br_handle_frame$"),
     ("  TCP receive (tcp_v4_rcv)", r"^tcp_v4_rcv$"),
-    ("  UDP receive queueing (udp_rcv)", r"^udp_rcv$"),
+    ("  UDP receive queueing (udp_rcv)", r"^(?:udp_rcv|__udp4_lib_rcv|udp_queue_rcv_one_skb)$"),
     ("kernel GSO segmentation (skb_segment)", r"^skb_segment$|^__udp_gso_segment$"),
     ("kernel GRO (dev_gro_receive)", r"^dev_gro_receive$"),
     ("user: tun-rs split of a TUN super-packet (gso_split, checksums)", r"tun_rs::platform::linux::offload::gso_split"),
@@ -262,7 +262,8 @@ def main():
     out = [f"# Profile: Dockroute over {meta.get('profile_transport', 'udp')}, TCP 1 stream under iperf3",
            f"commit {meta.get('dockroute_commit', '?')}, {meta.get('nproc', '?')} CPUs "
            f"({meta.get('cpu_model', '?')}), kernel {meta.get('kernel', '?')}, "
-           f"load {meta.get('loadavg_start', '?')}, {meta.get('date', '?')}", ""]
+           f"load {meta.get('loadavg_start', '?')}, {meta.get('date', '?')}, "
+           f"busy-poll after traffic (DOCKROUTE_SPIN_US): {meta.get('spin_us', '?')}", ""]
     for end in ENDS:
         moved, bps = iperf_bytes(d / f"{end}.iperf3.json")
         if bps:
