@@ -73,6 +73,13 @@ pub enum Op {
         names: BTreeMap<String, Vec<IpAddr>>,
         #[serde(default)]
         domains: BTreeMap<String, Vec<IpAddr>>,
+        /// The HTTPS front's port per name, keyed as in `names` (relative) and `domains`
+        /// (absolute); a name without one is served from its port 80. Apps before HTTPS send
+        /// neither.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        name_ports: BTreeMap<String, u16>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        domain_ports: BTreeMap<String, u16>,
     },
     /// The Docker networks behind the app's routes, as a whole set (like `set_routes`): what
     /// "the containers of an exposed network" means to the helper (see `DockerNetwork`).
@@ -206,6 +213,36 @@ pub struct Status {
     /// Boxed: `Status` travels inside enums, which should not all grow by its size.
     #[serde(default)]
     pub dns: Option<Box<DnsStatus>>,
+    /// The HTTPS front and the local CA (config `https on`); None from a helper before HTTPS
+    /// or with `https off`.
+    #[serde(default)]
+    pub https: Option<Box<HttpsStatus>>,
+}
+
+/// The HTTPS front and its local CA as `status` reports them (what the app shows).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpsStatus {
+    /// Where TLS is served (port 443 of the link address); None while the tunnel is down or
+    /// when it could not listen (see `problems`).
+    pub listen: Option<SocketAddr>,
+    pub ca: Option<CaStatus>,
+    pub problems: Vec<String>,
+}
+
+/// The local CA: where its certificate is, until when, what it may sign, and where it is
+/// trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaStatus {
+    /// The certificate (PEM): what `dockroute-helper ca path` prints and a container mounts.
+    pub path: String,
+    /// Short fingerprint; names its trust-store entries.
+    pub id: String,
+    /// Unix seconds.
+    pub not_after: u64,
+    /// The name constraints in words ("names *.docker, *.test, … and addresses in … only").
+    pub constraints: String,
+    /// Where `ca trust` added it (the record); empty: trusted nowhere yet.
+    pub trusted_in: Vec<String>,
 }
 
 /// The helper's DNS server as `status` reports it.

@@ -51,6 +51,17 @@ fn status() -> Status {
         iptables: vec!["198.19.1.0+198.19.2.0".parse().unwrap()],
         share: Default::default(),
         transport: TransportMode::Auto,
+        https: Some(Box::new(HttpsStatus {
+            listen: Some("192.168.251.1:443".parse().unwrap()),
+            ca: Some(CaStatus {
+                path: "/etc/dockroute/dockroute.ca.pem".into(),
+                id: "ab12cd34".into(),
+                not_after: 2_100_000_000,
+                constraints: "names *.docker, *.test only".into(),
+                trusted_in: vec!["system store".into()],
+            }),
+            problems: Vec::new(),
+        })),
     }
 }
 
@@ -76,6 +87,8 @@ fn every_request_round_trips_and_has_the_documented_shape() {
         Op::SetNames {
             names: BTreeMap::from([("web".into(), vec!["172.18.0.2".parse().unwrap(), "fd00::2".parse().unwrap()])]),
             domains: BTreeMap::from([("*.shop.test".into(), vec!["172.18.0.3".parse().unwrap()])]),
+            name_ports: BTreeMap::from([("web".into(), 8080)]),
+            domain_ports: BTreeMap::new(),
         },
         Op::SetNetworkExposed { network: "4f1d".into(), exposed: true },
         Op::SetNetworks {
@@ -146,15 +159,26 @@ fn set_names_has_the_documented_shape_and_an_older_status_still_reads() {
         op: Op::SetNames {
             names: BTreeMap::from([("api.shop".into(), vec!["172.18.0.3".parse().unwrap()])]),
             domains: BTreeMap::new(),
+            name_ports: BTreeMap::new(),
+            domain_ports: BTreeMap::new(),
         },
     });
+    // No ports: exactly what apps before HTTPS sent, so either side may be the older one.
     assert_eq!(text, r#"{"id":7,"op":"set_names","names":{"api.shop":["172.18.0.3"]},"domains":{}}"#);
     let bare = parse_request(br#"{"id":8,"op":"set_names"}"#).unwrap();
-    assert_eq!(bare.op, Op::SetNames { names: BTreeMap::new(), domains: BTreeMap::new() }, "both default to empty");
+    let empty = BTreeMap::new;
+    let none = Op::SetNames { names: empty(), domains: empty(), name_ports: empty(), domain_ports: empty() };
+    assert_eq!(bare.op, none, "all default to empty");
+    let ported = parse_request(br#"{"id":9,"op":"set_names","names":{"web":[]},"name_ports":{"web":8080}}"#).unwrap();
+    assert!(matches!(ported.op, Op::SetNames { name_ports, .. } if name_ports["web"] == 8080));
+    let bad = parse_request(br#"{"id":10,"op":"set_names","name_ports":{"web":70000}}"#).unwrap_err();
+    assert_eq!((bad.0, bad.1.code), (Some(10), ErrorCode::InvalidArgument), "a port past 65535 is an error reply");
     // A helper from before DNS sends no `dns`; a stats push without it reads too.
     let mut old = serde_json::to_value(status()).unwrap();
     old.as_object_mut().unwrap().remove("dns");
-    assert_eq!(serde_json::from_value::<Status>(old).unwrap().dns, None);
+    old.as_object_mut().unwrap().remove("https");
+    let older = serde_json::from_value::<Status>(old).unwrap();
+    assert_eq!((older.dns, older.https), (None, None), "a helper from before DNS and HTTPS");
     let stats: StatsReport = serde_json::from_str(
         r#"{"tx_packets":0,"tx_bytes":0,"rx_packets":0,"rx_bytes":0,"keepalives_sent":0,"handshakes":0,"stale_notices":0,"drops":{}}"#,
     )

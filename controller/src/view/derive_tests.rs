@@ -51,6 +51,7 @@ fn status(routes: &[(&str, RouteState)]) -> Status {
             resolver: "resolvectl".into(),
             problems: Vec::new(),
         })),
+        https: None,
     }
 }
 

@@ -47,6 +47,8 @@ pub struct Daemon {
     tunnel: Option<Tunnel>,
     /// Runs while the tunnel does (unless the config says `dns off`).
     dns: Option<DnsService>,
+    /// The HTTPS front and the local CA: runs while the tunnel does, unless `https off`.
+    https: crate::https::service::HttpsService,
     pub events: broadcast::Sender<Event>,
     last_stats: Option<StatsReport>,
     /// The helper belongs to an app bundle: non-root callers must be that app.
@@ -96,6 +98,7 @@ impl Daemon {
             tun_name,
             tunnel: None,
             dns: None,
+            https: crate::https::service::HttpsService::new(config_path),
             events: broadcast::channel(64).0,
             last_stats: None,
             has_app: false,
@@ -181,6 +184,7 @@ impl Daemon {
                 }
                 Wake::ConfigTick => {
                     if self.reload_config() {
+                        self.sync_https().await;
                         self.sync_share().await;
                         let _ = policy.send(self.policy());
                         self.publish_status().await;
@@ -249,6 +253,7 @@ impl Daemon {
                 if let Some(d) = &mut self.dns {
                     d.set_names(&self.state.names);
                 }
+                self.https.set_names(&self.state.config.dns.suffix, &self.state.names);
                 Answer::Done
             }
             Effect::Share => {
@@ -283,6 +288,7 @@ impl Daemon {
                     ops::log_installed(&t.routes);
                 }
                 self.start_dns().await;
+                self.sync_https().await;
                 self.sync_share().await;
                 Ok(())
             }
@@ -300,6 +306,7 @@ impl Daemon {
         if let Some(d) = self.dns.take() {
             d.stop().await;
         }
+        self.https.stop().await;
         let Some(t) = self.tunnel.take() else { return };
         self.state.tunnel_link = None;
         let ifname = t.ifname.clone();
@@ -316,6 +323,19 @@ impl Daemon {
         let address = t.link.host_v4.addr().into();
         let suffix = self.state.config.dns.suffix.clone();
         self.dns = Some(DnsService::start(&suffix, address, &t.ifname, &self.state.names, resolver).await);
+    }
+
+    /// Runs the HTTPS front while the tunnel is up and the config says `https on` (the
+    /// default); stops it otherwise. Called on connect and after every config reload.
+    async fn sync_https(&mut self) {
+        match (&self.tunnel, self.state.config.https) {
+            (Some(t), true) => {
+                let address = t.link.host_v4.addr().into();
+                let suffix = self.state.config.dns.suffix.clone();
+                self.https.start(&suffix, address, &self.state.names).await;
+            }
+            _ => self.https.stop().await,
+        }
     }
 
     /// Compares the routes with the policy and the OS table and fixes the difference. It runs
@@ -360,6 +380,7 @@ impl Daemon {
         };
         let mut status = self.state.status(facts);
         status.dns = self.dns.as_ref().map(|d| Box::new(d.status()));
+        status.https = self.state.config.https.then(|| Box::new(self.https.status()));
         status.share = self.share_status().await;
         status
     }

@@ -167,8 +167,10 @@ impl State {
                 }
                 Effect::Routes
             }
-            Op::SetNames { names, domains } => {
-                self.names = dns_names::validate(&names, &domains, &self.config.dns.suffix).map_err(invalid)?;
+            Op::SetNames { names, domains, name_ports, domain_ports } => {
+                let suffix = &self.config.dns.suffix;
+                let spec = dns_names::validate(&names, &domains, suffix).map_err(invalid)?;
+                self.names = dns_names::with_ports(spec, &name_ports, &domain_ports, suffix).map_err(invalid)?;
                 Effect::Names
             }
             Op::SetNetworks { networks } => {
@@ -282,6 +284,7 @@ impl State {
             secret_source: self.secret_source,
             // The daemon adds the DNS server's part: it owns the server.
             dns: None,
+            https: None,
             iptables: self.config.iptables_pairs(),
             // Filled in by the daemon's `Share`.
             share: Default::default(),

@@ -148,15 +148,27 @@ fn set_routes_replaces_the_apps_set_and_a_bad_set_changes_nothing() {
 fn set_names_replaces_the_names_and_a_bad_set_changes_nothing() {
     let mut s = state("dns-suffix test\n");
     let ip: std::net::IpAddr = "172.18.0.2".parse().unwrap();
-    let op =
-        |name: &str| Op::SetNames { names: BTreeMap::from([(name.to_string(), vec![ip])]), domains: BTreeMap::new() };
+    let op = |name: &str| Op::SetNames {
+        names: BTreeMap::from([(name.to_string(), vec![ip])]),
+        domains: BTreeMap::new(),
+        name_ports: BTreeMap::new(),
+        domain_ports: BTreeMap::new(),
+    };
     assert_eq!(s.as_root(op("Web")), Ok(Effect::Names));
     assert_eq!(s.names.names, BTreeMap::from([("web".to_string(), vec![ip])]));
     let (code, msg) = refusal(s.as_root(op("my_app")));
     assert_eq!(code, ErrorCode::InvalidArgument);
     assert!(msg.starts_with("name \"my_app\""), "{msg}");
     assert_eq!(s.names.names.keys().collect::<Vec<_>>(), ["web"], "unchanged by the refused set");
-    assert_eq!(s.as_root(Op::SetNames { names: BTreeMap::new(), domains: BTreeMap::new() }), Ok(Effect::Names));
+    assert_eq!(
+        s.as_root(Op::SetNames {
+            names: BTreeMap::new(),
+            domains: BTreeMap::new(),
+            name_ports: BTreeMap::new(),
+            domain_ports: BTreeMap::new()
+        }),
+        Ok(Effect::Names)
+    );
     assert!(s.names.is_empty());
 }
 

@@ -1,0 +1,98 @@
+//! The CA and the front as one thing the daemon starts with the tunnel (unless `https off`)
+//! and stops with it, or when the config switches HTTPS off. The CA is loaded, or made on the
+//! first start; a failure is a problem in the status, never fatal (the tunnel and plain HTTP
+//! work without it).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use dockroute_api::{CaStatus, HttpsStatus};
+
+use super::ca::{self, Ca, CaFiles};
+use super::front::{HttpsFront, PORT};
+use super::route::Routes;
+use super::trust::Record;
+use crate::dns::NameSpec;
+
+pub struct HttpsService {
+    files: CaFiles,
+    ca: Option<Arc<Ca>>,
+    front: Option<HttpsFront>,
+    problems: Vec<String>,
+}
+
+impl HttpsService {
+    pub fn new(config_path: &std::path::Path) -> HttpsService {
+        HttpsService { files: CaFiles::for_config(config_path), ca: None, front: None, problems: Vec::new() }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.front.is_some()
+    }
+
+    /// Serves `spec`'s names on `address`:443 (idempotent).
+    pub async fn start(&mut self, suffix: &str, address: IpAddr, spec: &NameSpec) {
+        if self.front.is_some() {
+            return;
+        }
+        self.problems.clear();
+        let ca = match tokio::task::block_in_place(|| ca::load_or_make(&self.files, suffix, SystemTime::now())) {
+            Ok((ca, made)) => {
+                if made {
+                    tracing::info!("https: made the local CA {} ({})", ca.id, self.files.cert.display());
+                }
+                Arc::new(ca)
+            }
+            Err(e) => {
+                let why = format!("no local CA: {e}");
+                tracing::error!("https: {why}");
+                self.problems.push(why);
+                return;
+            }
+        };
+        self.ca = Some(ca.clone());
+        let listen = SocketAddr::new(address, PORT);
+        match HttpsFront::start(listen, ca, Routes::new(suffix, spec)).await {
+            Ok(front) => {
+                tracing::info!("https: serving container names on {listen}");
+                self.front = Some(front);
+            }
+            Err(e) => {
+                let why = format!("cannot listen on {listen}: {e}");
+                tracing::error!("https: {why}");
+                self.problems.push(why);
+            }
+        }
+    }
+
+    pub fn set_names(&self, suffix: &str, spec: &NameSpec) {
+        if let Some(f) = &self.front {
+            f.set_routes(Routes::new(suffix, spec));
+        }
+    }
+
+    /// Closes the listener and every connection.
+    pub async fn stop(&mut self) {
+        if let Some(f) = self.front.take() {
+            f.stop().await;
+            tracing::info!("https: stopped");
+        }
+        self.problems.clear();
+    }
+
+    pub fn status(&self) -> HttpsStatus {
+        let record = std::fs::read_to_string(&self.files.trust_record).map(|t| Record::parse(&t)).unwrap_or_default();
+        HttpsStatus {
+            listen: self.front.as_ref().map(|f| f.listen),
+            ca: self.ca.as_ref().map(|ca| CaStatus {
+                path: self.files.cert.display().to_string(),
+                id: ca.id.clone(),
+                not_after: ca.not_after.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+                constraints: ca.constraints.in_words(),
+                trusted_in: record.entries.iter().map(|e| e.describe()).collect(),
+            }),
+            problems: self.problems.clone(),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! macOS's `security` tool, as plain logic: the command lines (`add-trusted-cert`,
+//! `remove-trusted-cert`) and what their exit codes and messages mean. Only running them is
+//! left to the caller (`apply`), on a Mac, in the user's session: macOS asks for the user's
+//! password (or Touch ID) itself, and a daemon without a session cannot get that consent.
+//!
+//! Recorded outputs the tests use, and where they come from:
+//! - `SecTrustSettingsSetTrustSettings: errSecInternalComponent`, exit 1: mkcert issue #94
+//!   (a locked login keychain) and actions/runner-images issue #4734 (no user session to ask).
+//! - `SecTrustSettingsRemoveTrustSettings: No Trust Settings were found.`, exit non-zero
+//!   (the recording runs it as `… || true`): actions/runner-images issue #4734.
+//! - The command forms: `man security` (add-trusted-cert `-d` admin domain, `-r trustRoot`,
+//!   `-k keychain`; remove-trusted-cert `-d`), as mkcert's truststore_darwin.go uses them.
+
+use std::path::Path;
+
+/// The user's login keychain (admin `false`: the user's own trust settings, which need no
+/// root, only their consent), or the admin domain in the System keychain.
+pub fn add_trusted_cert(cert: &Path, admin: bool) -> Vec<String> {
+    let mut argv: Vec<String> = vec!["security".into(), "add-trusted-cert".into()];
+    if admin {
+        argv.extend(["-d".into(), "-k".into(), "/Library/Keychains/System.keychain".into()]);
+    }
+    // trustRoot: a root the user trusts for everything it may sign (the name constraints are
+    // what limits it to our names).
+    argv.extend(["-r".into(), "trustRoot".into(), cert.display().to_string()]);
+    argv
+}
+
+pub fn remove_trusted_cert(cert: &Path, admin: bool) -> Vec<String> {
+    let mut argv: Vec<String> = vec!["security".into(), "remove-trusted-cert".into()];
+    if admin {
+        argv.push("-d".into());
+    }
+    argv.push(cert.display().to_string());
+    argv
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Removing trust that was not there: untrust is idempotent.
+    AlreadyGone,
+    Failed(String),
+}
+
+/// What `security`'s exit code and stderr mean.
+pub fn outcome(code: Option<i32>, stderr: &str) -> Outcome {
+    if code == Some(0) {
+        return Outcome::Done;
+    }
+    if stderr.contains("No Trust Settings were found") {
+        return Outcome::AlreadyGone;
+    }
+    let said = stderr.trim();
+    if said.contains("errSecInternalComponent") {
+        return Outcome::Failed(format!(
+            "macOS refused to change the trust settings ({said}): run `dockroute-helper ca trust` from a \
+             Terminal in your own session with the login keychain unlocked, and confirm when macOS asks"
+        ));
+    }
+    let code = code.map_or("a signal".to_string(), |c| format!("exit {c}"));
+    Outcome::Failed(format!("security failed ({code}): {said}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_lines_are_securitys_own_forms() {
+        let cert = Path::new("/Library/Application Support/Dockroute/dockroute.ca.pem");
+        assert_eq!(
+            add_trusted_cert(cert, false),
+            [
+                "security",
+                "add-trusted-cert",
+                "-r",
+                "trustRoot",
+                "/Library/Application Support/Dockroute/dockroute.ca.pem"
+            ]
+        );
+        assert_eq!(
+            add_trusted_cert(cert, true)[..5],
+            ["security", "add-trusted-cert", "-d", "-k", "/Library/Keychains/System.keychain"]
+        );
+        assert_eq!(
+            remove_trusted_cert(cert, true),
+            ["security", "remove-trusted-cert", "-d", "/Library/Application Support/Dockroute/dockroute.ca.pem"]
+        );
+        assert_eq!(remove_trusted_cert(cert, false).len(), 3);
+    }
+
+    #[test]
+    fn recorded_outputs_mean_done_already_gone_or_a_failure_that_says_what_to_do() {
+        assert_eq!(outcome(Some(0), ""), Outcome::Done);
+        // actions/runner-images#4734
+        let gone = "SecTrustSettingsRemoveTrustSettings: No Trust Settings were found.\n";
+        assert_eq!(outcome(Some(1), gone), Outcome::AlreadyGone);
+        // mkcert#94, actions/runner-images#4734
+        let Outcome::Failed(why) = outcome(Some(1), "SecTrustSettingsSetTrustSettings: errSecInternalComponent\n")
+        else {
+            panic!()
+        };
+        assert!(why.contains("in your own session") && why.contains("errSecInternalComponent"), "{why}");
+        assert_eq!(outcome(None, "").clone(), Outcome::Failed("security failed (a signal): ".into()));
+    }
+}
