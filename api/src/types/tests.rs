@@ -166,8 +166,12 @@ fn set_names_has_the_documented_shape_and_an_older_status_still_reads() {
     // No ports: exactly what apps before HTTPS sent, so either side may be the older one.
     assert_eq!(text, r#"{"id":7,"op":"set_names","names":{"api.shop":["172.18.0.3"]},"domains":{}}"#);
     let bare = parse_request(br#"{"id":8,"op":"set_names"}"#).unwrap();
-    let empty = BTreeMap::new;
-    let none = Op::SetNames { names: empty(), domains: empty(), name_ports: empty(), domain_ports: empty() };
+    let none = Op::SetNames {
+        names: BTreeMap::new(),
+        domains: BTreeMap::new(),
+        name_ports: BTreeMap::new(),
+        domain_ports: BTreeMap::new(),
+    };
     assert_eq!(bare.op, none, "all default to empty");
     let ported = parse_request(br#"{"id":9,"op":"set_names","names":{"web":[]},"name_ports":{"web":8080}}"#).unwrap();
     assert!(matches!(ported.op, Op::SetNames { name_ports, .. } if name_ports["web"] == 8080));
