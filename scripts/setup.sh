@@ -27,6 +27,8 @@ packages=(build-essential curl ca-certificates busybox-static iproute2 python3 c
   qemu-user-static python3-yaml ruby
   # container names: dig for the DNS tests, dnsperf and dnsmasq (the baseline) for the benchmark
   bind9-dnsutils dnsperf dnsmasq-base
+  # HTTPS for container names: openssl (forging a leaf, s_time), an NSS database for `ca trust --nss`
+  openssl libnss3-tools
   # the Tauri app: build, then run under a virtual X server and drive through WebDriver
   pkg-config libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
   webkit2gtk-driver xvfb xauth dbus dbus-x11 xclip)

@@ -471,6 +471,18 @@ pub fn render_status(s: &Status) -> String {
             let _ = writeln!(o, "    PROBLEM: {p}");
         }
     }
+    if let Some(h) = &s.https {
+        let listen = h.listen.map_or("not listening".to_string(), |a| format!("on {a}"));
+        let _ = writeln!(o, "  https {listen}");
+        if let Some(ca) = &h.ca {
+            let trusted = if ca.trusted_in.is_empty() { "nowhere yet".to_string() } else { ca.trusted_in.join(", ") };
+            let _ = writeln!(o, "    local CA {} ({}), trusted in: {trusted}", ca.id, ca.path);
+            let _ = writeln!(o, "    signs {}", ca.constraints);
+        }
+        for p in &h.problems {
+            let _ = writeln!(o, "    PROBLEM: {p}");
+        }
+    }
     o
 }
 
