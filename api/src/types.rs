@@ -102,6 +102,26 @@ pub enum Op {
     ShareRevoke {
         name: String,
     },
+    /// The app's HTTPS switch (the user's remembered choice): the helper serves HTTPS iff its
+    /// config says `https on` (the admin's ceiling) and the app's latest wish is to serve. The
+    /// wish starts as "serve", so an app from before the switch changes nothing; the helper
+    /// forgets it when it restarts, and the app sends it on every connection.
+    SetHttps {
+        serve: bool,
+    },
+    /// Adds the local CA to the system's trust store, where the helper can do it (Linux:
+    /// Debian's or p11-kit's store; macOS wants the user's session: see `ca_trusted`). Needs the
+    /// right to share: it changes what the whole machine trusts.
+    CaTrust,
+    /// Removes the CA from every store the helper's record names that the helper can reach
+    /// (a macOS login keychain stays: the app removes it there). Needs the right to share.
+    CaUntrust,
+    /// The app added (`trusted`) or removed the CA in the user's macOS login keychain itself
+    /// (macOS asked the user): the helper keeps its record complete, so uninstall knows where
+    /// it went. Needs the right to share.
+    CaTrusted {
+        trusted: bool,
+    },
 }
 
 /// Everything the helper sends: a reply to a request, or a pushed event.
@@ -227,6 +247,10 @@ pub struct HttpsStatus {
     pub listen: Option<SocketAddr>,
     pub ca: Option<CaStatus>,
     pub problems: Vec<String>,
+    /// The app switched the front off (`set_https`); the config would allow it. A helper
+    /// before the switch sends nothing: false.
+    #[serde(default)]
+    pub off_by_app: bool,
 }
 
 /// The local CA: where its certificate is, until when, what it may sign, and where it is
@@ -378,7 +402,7 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ApiError)> {
     let Some(op) = value.get("op").and_then(serde_json::Value::as_str).map(str::to_owned) else {
         return Err((Some(id), ApiError::new(ErrorCode::BadRequest, "missing \"op\"")));
     };
-    const OPS: [&str; 15] = [
+    const OPS: [&str; 19] = [
         "hello",
         "status",
         "connect",
@@ -394,6 +418,10 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ApiError)> {
         "share_add",
         "share_list",
         "share_revoke",
+        "set_https",
+        "ca_trust",
+        "ca_untrust",
+        "ca_trusted",
     ];
     if !OPS.contains(&op.as_str()) {
         return Err((
@@ -472,7 +500,11 @@ pub fn render_status(s: &Status) -> String {
         }
     }
     if let Some(h) = &s.https {
-        let listen = h.listen.map_or("not listening".to_string(), |a| format!("on {a}"));
+        let listen = match (h.listen, h.off_by_app) {
+            (Some(a), _) => format!("on {a}"),
+            (None, true) => "switched off in the app".to_string(),
+            (None, false) => "not listening".to_string(),
+        };
         let _ = writeln!(o, "  https {listen}");
         if let Some(ca) = &h.ca {
             let trusted = if ca.trusted_in.is_empty() { "nowhere yet".to_string() } else { ca.trusted_in.join(", ") };

@@ -61,6 +61,7 @@ fn status() -> Status {
                 trusted_in: vec!["system store".into()],
             }),
             problems: Vec::new(),
+            off_by_app: false,
         })),
     }
 }
@@ -103,6 +104,10 @@ fn every_request_round_trips_and_has_the_documented_shape() {
         Op::ShareAdd(ShareAdd { name: "alice".into(), ip: None, endpoint: Some("mac.lan:2512".into()), rotate: false }),
         Op::ShareList,
         Op::ShareRevoke { name: "alice".into() },
+        Op::SetHttps { serve: false },
+        Op::CaTrust,
+        Op::CaUntrust,
+        Op::CaTrusted { trusted: true },
     ];
     for (i, op) in ops.into_iter().enumerate() {
         round_trip(&Request { id: i as u64, op });
@@ -267,4 +272,25 @@ fn a_status_or_stats_from_a_helper_without_share_fields_still_parses() {
     )
     .unwrap();
     assert!(stats.teammates.is_empty());
+}
+
+#[test]
+fn the_https_ops_have_the_documented_shape_and_a_bad_one_is_an_error_reply() {
+    let text = round_trip(&Request { id: 3, op: Op::SetHttps { serve: false } });
+    assert_eq!(text, r#"{"id":3,"op":"set_https","serve":false}"#);
+    assert_eq!(round_trip(&Request { id: 4, op: Op::CaTrust }), r#"{"id":4,"op":"ca_trust"}"#);
+    let text = round_trip(&Request { id: 5, op: Op::CaTrusted { trusted: true } });
+    assert_eq!(text, r#"{"id":5,"op":"ca_trusted","trusted":true}"#);
+    let bad = parse_request(br#"{"id":6,"op":"set_https","serve":"yes"}"#).unwrap_err();
+    assert_eq!((bad.0, bad.1.code), (Some(6), ErrorCode::InvalidArgument));
+    let missing = parse_request(br#"{"id":7,"op":"ca_trusted"}"#).unwrap_err();
+    assert_eq!((missing.0, missing.1.code), (Some(7), ErrorCode::InvalidArgument));
+    // A helper from before the app's switch sends no `off_by_app`.
+    let mut v = serde_json::to_value(status()).unwrap();
+    v["https"].as_object_mut().unwrap().remove("off_by_app");
+    assert!(!serde_json::from_value::<Status>(v).unwrap().https.unwrap().off_by_app);
+    let mut off = status();
+    let h = off.https.as_mut().unwrap();
+    (h.listen, h.off_by_app) = (None, true);
+    assert!(render_status(&off).contains("  https switched off in the app\n"), "{}", render_status(&off));
 }

@@ -265,6 +265,23 @@ impl Daemon {
                 self.save_share(save).await?;
                 Answer::Done
             }
+            Effect::Https => {
+                self.sync_https().await;
+                Answer::Done
+            }
+            Effect::CaTrust(change) => {
+                let suffix = self.state.config.dns.suffix.clone();
+                let ca =
+                    self.https.reload_ca(&suffix).ok_or_else(|| ApiError::new(ErrorCode::Failed, "no local CA"))?;
+                let files = self.https.files();
+                let macos = cfg!(target_os = "macos");
+                let done =
+                    tokio::task::block_in_place(|| crate::https::app_trust::carry_out(files, &ca, change, macos));
+                for line in done.map_err(|e| ApiError::new(ErrorCode::Failed, e))? {
+                    tracing::info!("https: {line}");
+                }
+                Answer::Done
+            }
             Effect::Nothing => Answer::Done,
         };
         self.publish_status().await;
@@ -325,14 +342,20 @@ impl Daemon {
         self.dns = Some(DnsService::start(&suffix, address, &t.ifname, &self.state.names, resolver).await);
     }
 
-    /// Runs the HTTPS front while the tunnel is up and the config says `https on` (the
-    /// default); stops it otherwise. Called on connect and after every config reload.
+    /// Runs the HTTPS front while the tunnel is up, the config says `https on` (the default)
+    /// and the app has not switched it off (`set_https`); stops it otherwise. Called on
+    /// connect, after every config reload and on `set_https`.
     async fn sync_https(&mut self) {
-        match (&self.tunnel, self.state.config.https) {
-            (Some(t), true) => {
+        let suffix = self.state.config.dns.suffix.clone();
+        match (&self.tunnel, self.state.config.https, self.state.https_wanted) {
+            (Some(t), true, true) => {
                 let address = t.link.host_v4.addr().into();
-                let suffix = self.state.config.dns.suffix.clone();
                 self.https.start(&suffix, address, &self.state.names).await;
+            }
+            // Off by the app's switch: the CA is still shown, and can be trusted.
+            (Some(_), true, false) => {
+                self.https.stop().await;
+                self.https.reload_ca(&suffix);
             }
             _ => self.https.stop().await,
         }
@@ -380,7 +403,11 @@ impl Daemon {
         };
         let mut status = self.state.status(facts);
         status.dns = self.dns.as_ref().map(|d| Box::new(d.status()));
-        status.https = self.state.config.https.then(|| Box::new(self.https.status()));
+        status.https = self.state.config.https.then(|| {
+            let mut https = Box::new(self.https.status());
+            https.off_by_app = !self.state.https_wanted;
+            https
+        });
         status.share = self.share_status().await;
         status
     }

@@ -54,39 +54,53 @@ pub fn run(config_path: &Path, command: CaCommand) -> anyhow::Result<()> {
         }
         CaCommand::Trust { nss, system } => {
             let ca = ca()?;
-            let mut record = read_record(&files);
             let mut plans = Vec::new();
             if system {
-                let has = |tool: &str| {
-                    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].iter().any(|d| Path::new(d).join(tool).exists())
-                };
-                let store = trust::system_store(cfg!(target_os = "macos"), has("update-ca-certificates"), has("trust"))
-                    .ok_or_else(|| {
-                        anyhow!("no system trust store tool found (update-ca-certificates or p11-kit's trust)")
-                    })?;
-                plans.push(trust::trust_steps(store, &files.cert, &ca.id, Path::new("/")));
+                plans.push(system_plan(&files, &ca)?);
             }
             if let Some(dir) = nss {
                 plans.push(trust::nss_trust_steps(&dir, &files.cert, &ca.id));
             }
-            for (entry, steps) in plans {
-                trust::apply(&steps, &ca.cert_pem).map_err(|e| anyhow!("{}: {e}", entry.describe()))?;
-                println!("trusted in {}", entry.describe());
-                record.add(entry);
-                write_record(&files, &record)?;
-            }
+            trust_with(&files, &ca, plans)?.into_iter().for_each(|line| println!("{line}"));
         }
         CaCommand::Untrust => untrust_all(&files)?.into_iter().for_each(|line| println!("{line}")),
     }
     Ok(())
 }
 
+/// The steps into this system's own store, by the tools it has.
+pub fn system_plan(files: &CaFiles, ca: &Ca) -> anyhow::Result<(Entry, Vec<trust::Step>)> {
+    let has = |tool: &str| ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].iter().any(|d| Path::new(d).join(tool).exists());
+    let store = trust::system_store(cfg!(target_os = "macos"), has("update-ca-certificates"), has("trust"))
+        .ok_or_else(|| anyhow!("no system trust store tool found (update-ca-certificates or p11-kit's trust)"))?;
+    Ok(trust::trust_steps(store, &files.cert, &ca.id, Path::new("/")))
+}
+
+/// Carries out each plan, recording each store at once (so a failure half-way leaves a record
+/// of exactly where the CA went).
+pub fn trust_with(files: &CaFiles, ca: &Ca, plans: Vec<(Entry, Vec<trust::Step>)>) -> anyhow::Result<Vec<String>> {
+    let mut record = read_record(files);
+    let mut done = Vec::new();
+    for (entry, steps) in plans {
+        trust::apply(&steps, &ca.cert_pem).map_err(|e| anyhow!("{}: {e}", entry.describe()))?;
+        done.push(format!("trusted in {}", entry.describe()));
+        record.add(entry);
+        write_record(files, &record)?;
+    }
+    Ok(done)
+}
+
 /// Removes the CA from every store the record names; what was removed leaves the record at
 /// once, so a failure half-way leaves a record of exactly what is still there. Idempotent.
 pub fn untrust_all(files: &CaFiles) -> anyhow::Result<Vec<String>> {
+    untrust_where(files, |_| true)
+}
+
+/// `untrust_all` for the entries `pick` chooses; the others stay in the record.
+pub fn untrust_where(files: &CaFiles, pick: impl Fn(&Entry) -> bool) -> anyhow::Result<Vec<String>> {
     let mut record = read_record(files);
     let mut done = Vec::new();
-    for entry in record.entries.clone() {
+    for entry in record.entries.clone().into_iter().filter(|e| pick(e)) {
         trust::apply(&trust::untrust_steps(&entry), "").map_err(|e| anyhow!("{}: {e}", entry.describe()))?;
         done.push(format!("no longer trusted in {}", entry.describe()));
         record.remove(&entry);
@@ -95,11 +109,11 @@ pub fn untrust_all(files: &CaFiles) -> anyhow::Result<Vec<String>> {
     Ok(done)
 }
 
-fn read_record(files: &CaFiles) -> Record {
+pub fn read_record(files: &CaFiles) -> Record {
     std::fs::read_to_string(&files.trust_record).map(|t| Record::parse(&t)).unwrap_or_default()
 }
 
-fn write_record(files: &CaFiles, record: &Record) -> anyhow::Result<()> {
+pub fn write_record(files: &CaFiles, record: &Record) -> anyhow::Result<()> {
     if record.entries.is_empty() {
         match std::fs::remove_file(&files.trust_record) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),

@@ -10,7 +10,9 @@
 //! - `trust`: `ca trust` / `ca untrust`: the steps per trust store, and the record of where.
 //! - `cli`: `dockroute-helper ca show|path|trust|untrust`.
 //! - `service`: the CA and the front, started and stopped with the tunnel by the daemon.
+//! - `app_trust`: `ca_trust` / `ca_untrust` / `ca_trusted` from the API (the app's buttons).
 
+pub mod app_trust;
 pub mod ca;
 pub mod cli;
 pub mod front;

@@ -37,21 +37,7 @@ impl HttpsService {
             return;
         }
         self.problems.clear();
-        let ca = match tokio::task::block_in_place(|| ca::load_or_make(&self.files, suffix, SystemTime::now())) {
-            Ok((ca, made)) => {
-                if made {
-                    tracing::info!("https: made the local CA {} ({})", ca.id, self.files.cert.display());
-                }
-                Arc::new(ca)
-            }
-            Err(e) => {
-                let why = format!("no local CA: {e}");
-                tracing::error!("https: {why}");
-                self.problems.push(why);
-                return;
-            }
-        };
-        self.ca = Some(ca.clone());
+        let Some(ca) = self.reload_ca(suffix) else { return };
         let listen = SocketAddr::new(address, PORT);
         match HttpsFront::start(listen, ca, Routes::new(suffix, spec)).await {
             Ok(front) => {
@@ -64,6 +50,31 @@ impl HttpsService {
                 self.problems.push(why);
             }
         }
+    }
+
+    /// Loads the CA (or makes it, the first time), also while the front is off, so the status
+    /// can show it and the app can trust it; a failure is a problem in the status.
+    pub fn reload_ca(&mut self, suffix: &str) -> Option<Arc<Ca>> {
+        match tokio::task::block_in_place(|| ca::load_or_make(&self.files, suffix, SystemTime::now())) {
+            Ok((ca, made)) => {
+                if made {
+                    tracing::info!("https: made the local CA {} ({})", ca.id, self.files.cert.display());
+                }
+                let ca = Arc::new(ca);
+                self.ca = Some(ca.clone());
+                Some(ca)
+            }
+            Err(e) => {
+                let why = format!("no local CA: {e}");
+                tracing::error!("https: {why}");
+                self.problems.push(why);
+                None
+            }
+        }
+    }
+
+    pub fn files(&self) -> &CaFiles {
+        &self.files
     }
 
     pub fn set_names(&self, suffix: &str, spec: &NameSpec) {
@@ -93,6 +104,8 @@ impl HttpsService {
                 trusted_in: record.entries.iter().map(|e| e.describe()).collect(),
             }),
             problems: self.problems.clone(),
+            // The daemon knows the app's wish.
+            off_by_app: false,
         }
     }
 }

@@ -14,7 +14,8 @@
 //!   Linux read their own): `certutil -A` / `-D` from libnss3-tools.
 //! - macOS: `security add-trusted-cert` in the user's session (macOS asks for the password).
 
-pub mod macos;
+/// In `dockroute_api`: the app runs the same commands in the user's session.
+pub use dockroute_api::macos_trust as macos;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -227,6 +228,7 @@ pub fn apply(steps: &[Step], cert_pem: &str) -> Result<(), String> {
                         Failure::Exit(o) if argv[0] == "security" => match macos::outcome(o.code, &o.stderr) {
                             macos::Outcome::Done | macos::Outcome::AlreadyGone => {}
                             macos::Outcome::Failed(why) => return Err(why),
+                            macos::Outcome::Cancelled => return Err("cancelled in macOS's dialog".into()),
                         },
                         _ => return Err(e.to_string()),
                     },

@@ -1,13 +1,18 @@
 //! macOS's `security` tool, as plain logic: the command lines (`add-trusted-cert`,
 //! `remove-trusted-cert`) and what their exit codes and messages mean. Only running them is
-//! left to the caller (`apply`), on a Mac, in the user's session: macOS asks for the user's
-//! password (or Touch ID) itself, and a daemon without a session cannot get that consent.
+//! left to the caller, on a Mac, in the user's session: macOS asks for the user's password (or
+//! Touch ID) itself, and a daemon without a session cannot get that consent. Two callers: the
+//! app's Trust / Remove buttons, and the helper's `ca trust` / `ca untrust` / uninstall.
 //!
 //! Recorded outputs the tests use, and where they come from:
 //! - `SecTrustSettingsSetTrustSettings: errSecInternalComponent`, exit 1: mkcert issue #94
 //!   (a locked login keychain) and actions/runner-images issue #4734 (no user session to ask).
 //! - `SecTrustSettingsRemoveTrustSettings: No Trust Settings were found.`, exit non-zero
 //!   (the recording runs it as `… || true`): actions/runner-images issue #4734.
+//! - `SecTrustSettingsSetTrustSettings: The authorization was canceled by the user.`, exit 1:
+//!   anchordotdev/cli issue #34 (the user pressed Cancel in macOS's password dialog).
+//! - `SecTrustSettingsSetTrustSettings: The authorization was denied since no user interaction
+//!   was possible.`: PeculiarVentures/fortify issue #475 (run where macOS cannot ask).
 //! - The command forms: `man security` (add-trusted-cert `-d` admin domain, `-r trustRoot`,
 //!   `-k keychain`; remove-trusted-cert `-d`), as mkcert's truststore_darwin.go uses them.
 
@@ -40,6 +45,8 @@ pub enum Outcome {
     Done,
     /// Removing trust that was not there: untrust is idempotent.
     AlreadyGone,
+    /// The user said no in macOS's dialog: nothing changed, and nothing is wrong.
+    Cancelled,
     Failed(String),
 }
 
@@ -52,10 +59,14 @@ pub fn outcome(code: Option<i32>, stderr: &str) -> Outcome {
         return Outcome::AlreadyGone;
     }
     let said = stderr.trim();
-    if said.contains("errSecInternalComponent") {
+    if said.contains("canceled by the user") {
+        return Outcome::Cancelled;
+    }
+    if said.contains("errSecInternalComponent") || said.contains("no user interaction was possible") {
         return Outcome::Failed(format!(
-            "macOS refused to change the trust settings ({said}): run `dockroute-helper ca trust` from a \
-             Terminal in your own session with the login keychain unlocked, and confirm when macOS asks"
+            "macOS refused to change the trust settings ({said}): trust it from your own \
+             session (the app's Trust button, or `dockroute-helper ca trust` in a Terminal) with the login keychain \
+             unlocked, and confirm when macOS asks"
         ));
     }
     let code = code.map_or("a signal".to_string(), |c| format!("exit {c}"));
@@ -101,7 +112,14 @@ mod tests {
         else {
             panic!()
         };
-        assert!(why.contains("in your own session") && why.contains("errSecInternalComponent"), "{why}");
+        assert!(why.contains("your own session") && why.contains("errSecInternalComponent"), "{why}");
+        // anchordotdev/cli#34: Cancel in the password dialog.
+        let cancel = "SecTrustSettingsSetTrustSettings: The authorization was canceled by the user.\n";
+        assert_eq!(outcome(Some(1), cancel), Outcome::Cancelled);
+        // PeculiarVentures/fortify#475: run where macOS cannot ask.
+        let no_ui =
+            "SecTrustSettingsSetTrustSettings: The authorization was denied since no user interaction was possible.";
+        assert!(matches!(outcome(Some(1), no_ui), Outcome::Failed(why) if why.contains("your own session")));
         assert_eq!(outcome(None, "").clone(), Outcome::Failed("security failed (a signal): ".into()));
     }
 }
