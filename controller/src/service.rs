@@ -18,11 +18,21 @@ use crate::view::writer::ViewWriter;
 use crate::view::{Problem, ProblemError, ProblemKind, View};
 
 /// What the user chose last time (the app persists it).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choices {
     pub connect: bool,
     /// Names of the networks switched off.
     pub disabled: BTreeSet<String>,
+    /// The HTTPS switch: the helper serves its HTTPS front (where its config allows).
+    pub https: bool,
+}
+
+/// Not connected; HTTPS served where the helper's config allows (`--headless` and an app
+/// before the switch leave it on).
+impl Default for Choices {
+    fn default() -> Choices {
+        Choices { connect: false, disabled: BTreeSet::new(), https: true }
+    }
 }
 
 /// Retries of a failed start: 1 s doubling to this (Docker Desktop takes a while to boot).
@@ -33,6 +43,7 @@ pub struct Service {
     want: watch::Sender<bool>,
     disabled: watch::Sender<BTreeSet<String>>,
     sleep: watch::Sender<bool>,
+    https: watch::Sender<bool>,
     retry: Arc<Notify>,
     /// Set once: stop the supervisor, leaving or tearing down what it made.
     stop: watch::Sender<Option<Exit>>,
@@ -50,18 +61,25 @@ impl Service {
             want_connected: choices.connect,
             helper_socket: opts.helper_socket.display().to_string(),
             let_docker_sleep: opts.let_docker_sleep,
+            https_wanted: choices.https,
             ..Default::default()
         });
         let view = writer.subscribe();
         let (want, want_rx) = watch::channel(choices.connect);
         let (disabled, disabled_rx) = watch::channel(choices.disabled);
         let (sleep, sleep_rx) = watch::channel(opts.let_docker_sleep);
+        let (https, https_rx) = watch::channel(choices.https);
         let (stop, stop_rx) = watch::channel(None);
         let retry = Arc::new(Notify::new());
-        let channels =
-            ViewChannels { view: writer.clone(), disabled: disabled_rx, retry: retry.clone(), sleep: sleep_rx };
+        let channels = ViewChannels {
+            view: writer.clone(),
+            disabled: disabled_rx,
+            retry: retry.clone(),
+            sleep: sleep_rx,
+            https: https_rx,
+        };
         let task = tokio::spawn(supervise(opts, channels, want_rx, stop_rx));
-        Service { want, disabled, sleep, retry, stop, view, writer, task: tokio::sync::Mutex::new(Some(task)) }
+        Service { want, disabled, sleep, https, retry, stop, view, writer, task: tokio::sync::Mutex::new(Some(task)) }
     }
 
     pub fn view(&self) -> watch::Receiver<View> {
@@ -103,6 +121,13 @@ impl Service {
     pub fn set_let_docker_sleep(&self, on: bool) {
         self.sleep.send_replace(on);
         self.writer.update(|i| i.let_docker_sleep = on);
+    }
+
+    /// The HTTPS switch: the helper serves its HTTPS front (where its config allows) or not;
+    /// applies at once (and on every new connection to the helper).
+    pub fn set_https(&self, on: bool) {
+        self.https.send_replace(on);
+        self.writer.update(|i| i.https_wanted = on);
     }
 
     /// Launch at login as the app shell keeps it, for the view (the controller does not own
@@ -170,7 +195,7 @@ async fn supervise(
     mut want: watch::Receiver<bool>,
     mut stop: watch::Receiver<Option<Exit>>,
 ) -> anyhow::Result<()> {
-    let ViewChannels { view, disabled, retry, sleep } = channels;
+    let ViewChannels { view, disabled, retry, sleep, https } = channels;
     let mut delay = Backoff::new(FIRST_RETRY, MAX_RETRY);
     // Set once a connect was attempted and no controller's teardown followed: the helper may
     // have a tunnel up (or an earlier run's guest may still run) that Disconnect must remove.
@@ -196,8 +221,13 @@ async fn supervise(
             continue;
         }
         view.update(|i| i.want_connected = true);
-        let channels =
-            ViewChannels { view: view.clone(), disabled: disabled.clone(), retry: retry.clone(), sleep: sleep.clone() };
+        let channels = ViewChannels {
+            view: view.clone(),
+            disabled: disabled.clone(),
+            retry: retry.clone(),
+            sleep: sleep.clone(),
+            https: https.clone(),
+        };
         unclean = true;
         let attempt = tokio::select! {
             c = Controller::connect(opts.clone(), channels) => c,

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::discovery::BridgeNetwork;
 use crate::dns_view::{DnsView, NameView};
+use crate::https_view::HttpsView;
 
 pub mod derive;
 mod problems;
@@ -59,6 +60,10 @@ pub struct View {
     pub idle: bool,
     /// The preference behind `idle`: stop the guest while no other container runs.
     pub let_docker_sleep: bool,
+    /// HTTPS for container names: the switch, the front, the local CA; while the helper
+    /// answers.
+    #[serde(default)]
+    pub https: Option<HttpsView>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,6 +244,7 @@ impl Serialize for View {
             share: &'a Option<ShareStatus>,
             idle: bool,
             let_docker_sleep: bool,
+            https: &'a Option<HttpsView>,
         }
         // Named one by one (no `..`): a field added to `View` fails to compile here until the
         // page gets it too.
@@ -259,6 +265,7 @@ impl Serialize for View {
             share,
             idle,
             let_docker_sleep,
+            https,
         } = self;
         Page {
             app_version,
@@ -278,6 +285,7 @@ impl Serialize for View {
             share,
             idle: *idle,
             let_docker_sleep: *let_docker_sleep,
+            https,
         }
         .serialize(s)
     }
