@@ -19,12 +19,21 @@ pub struct Prefs {
     pub launch_at_login: bool,
     /// Stop the guest while no other container runs, so Docker Desktop's VM can sleep.
     pub let_docker_sleep: bool,
+    /// The HTTPS switch: the helper serves container names over HTTPS (where its config's
+    /// `https on` allows it). Told to the helper on every connection.
+    pub https: bool,
 }
 
 impl Default for Prefs {
     /// A new user installed the app to reach containers: connect from the first start.
     fn default() -> Prefs {
-        Prefs { connect: true, disabled_networks: BTreeSet::new(), launch_at_login: false, let_docker_sleep: true }
+        Prefs {
+            connect: true,
+            disabled_networks: BTreeSet::new(),
+            launch_at_login: false,
+            let_docker_sleep: true,
+            https: true,
+        }
     }
 }
 
@@ -96,9 +105,11 @@ mod tests {
                 p.disabled_networks.insert("mynet".into());
                 p.launch_at_login = true;
                 p.let_docker_sleep = false;
+                p.https = false;
             })
             .unwrap();
         let (again, _) = PrefsStore::load(dir.path());
+        assert!(!again.get().https, "the HTTPS switch survives a restart");
         assert!(!again.get().let_docker_sleep);
         assert!(!again.get().connect);
         assert!(again.get().launch_at_login);
@@ -128,6 +139,7 @@ mod tests {
         assert!(!store.get().connect);
         assert!(store.get().disabled_networks.is_empty());
         assert!(store.get().let_docker_sleep, "a file from before the key: Docker may sleep");
+        assert!(store.get().https, "a file from before the switch: HTTPS as the helper's config says");
     }
 
     #[test]

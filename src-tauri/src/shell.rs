@@ -54,6 +54,10 @@ pub fn run(opts: AppOptions) -> anyhow::Result<()> {
             commands::save_teammate_config,
             commands::revoke_teammate,
             commands::set_network_exposed,
+            commands::set_https,
+            commands::trust_ca,
+            commands::untrust_ca,
+            commands::open_container_name,
         ])
         .setup(move |app| {
             setup(app, opts)?;
@@ -100,7 +104,11 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, mut opts: AppOptions) -> anyhow::R
     }
     // The preference, unless `--keep-guest-running` already said no.
     opts.controller.let_docker_sleep &= prefs.get().let_docker_sleep;
-    let choices = Choices { connect: prefs.get().connect, disabled: prefs.get().disabled_networks.clone() };
+    let choices = Choices {
+        connect: prefs.get().connect,
+        disabled: prefs.get().disabled_networks.clone(),
+        https: prefs.get().https,
+    };
     let version = app.package_info().version.to_string();
     let service = tauri::async_runtime::block_on(async { Service::spawn(opts.controller, choices, &version) });
     let state = AppState::new(service, prefs, platform::login_item(app.handle()), platform::helper_install());

@@ -447,7 +447,22 @@ window.DockroutePreviewViews = {
       }
     },
     "idle": false,
-    "let_docker_sleep": false
+    "let_docker_sleep": false,
+    "https": {
+      "on": true,
+      "allowed": true,
+      "serving": true,
+      "listen": "192.168.251.1:443",
+      "summary": "Serving container names over HTTPS on 192.168.251.1:443",
+      "ca": {
+        "id": "3f9a1c07",
+        "path": "/Library/Application Support/Dockroute/dockroute.ca.pem",
+        "expires": "2036-11-28",
+        "constraints": "names *.docker, *.test, *.example, *.internal, *.home.arpa and addresses in 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7 only",
+        "trusted_in": []
+      },
+      "problems": []
+    }
   },
   "connected": {
     "app_version": "0.1.0",
@@ -843,7 +858,22 @@ window.DockroutePreviewViews = {
       }
     },
     "idle": false,
-    "let_docker_sleep": false
+    "let_docker_sleep": false,
+    "https": {
+      "on": true,
+      "allowed": true,
+      "serving": true,
+      "listen": "192.168.251.1:443",
+      "summary": "Serving container names over HTTPS on 192.168.251.1:443",
+      "ca": {
+        "id": "3f9a1c07",
+        "path": "/Library/Application Support/Dockroute/dockroute.ca.pem",
+        "expires": "2036-11-28",
+        "constraints": "names *.docker, *.test, *.example, *.internal, *.home.arpa and addresses in 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7 only",
+        "trusted_in": []
+      },
+      "problems": []
+    }
   },
   "disconnected": {
     "app_version": "0.1.0",
@@ -862,7 +892,8 @@ window.DockroutePreviewViews = {
     "dns": null,
     "share": null,
     "idle": false,
-    "let_docker_sleep": false
+    "let_docker_sleep": false,
+    "https": null
   },
   "docker_missing": {
     "app_version": "0.1.0",
@@ -886,7 +917,8 @@ window.DockroutePreviewViews = {
     "dns": null,
     "share": null,
     "idle": false,
-    "let_docker_sleep": false
+    "let_docker_sleep": false,
+    "https": null
   },
   "helper_missing": {
     "app_version": "0.1.0",
@@ -910,7 +942,8 @@ window.DockroutePreviewViews = {
     "dns": null,
     "share": null,
     "idle": false,
-    "let_docker_sleep": false
+    "let_docker_sleep": false,
+    "https": null
   },
   "helper_refused": {
     "app_version": "0.1.0",
@@ -934,6 +967,7 @@ window.DockroutePreviewViews = {
     "dns": null,
     "share": null,
     "idle": false,
-    "let_docker_sleep": false
+    "let_docker_sleep": false,
+    "https": null
   }
 };
