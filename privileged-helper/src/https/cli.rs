@@ -60,10 +60,15 @@ pub fn run(config_path: &Path, command: CaCommand) -> anyhow::Result<()> {
                 let has = |tool: &str| {
                     ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].iter().any(|d| Path::new(d).join(tool).exists())
                 };
-                let store = trust::system_store(cfg!(target_os = "macos"), has("update-ca-certificates"), has("trust"))
-                    .ok_or_else(|| {
-                        anyhow!("no system trust store tool found (update-ca-certificates or p11-kit's trust)")
-                    })?;
+                let store = trust::system_store(
+                    cfg!(target_os = "macos"),
+                    is_root(),
+                    has("update-ca-certificates"),
+                    has("trust"),
+                )
+                .ok_or_else(|| {
+                    anyhow!("no system trust store tool found (update-ca-certificates or p11-kit's trust)")
+                })?;
                 plans.push(trust::trust_steps(store, &files.cert, &ca.id, Path::new("/")));
             }
             if let Some(dir) = nss {
@@ -93,6 +98,11 @@ pub fn untrust_all(files: &CaFiles) -> anyhow::Result<Vec<String>> {
         write_record(files, &record)?;
     }
     Ok(done)
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 fn read_record(files: &CaFiles) -> Record {
