@@ -177,9 +177,10 @@ pub fn untrust_steps(entry: &Entry) -> Vec<Step> {
     match entry {
         Entry::Debian(file) => vec![
             Step::Remove(file.clone()),
-            // It notices the file gone and removes its link and its bundle entry ("1 removed");
-            // not --fresh, which would rebuild every link of the machine's store.
-            run(&["update-ca-certificates"]),
+            // --fresh: a plain run rebuilds the bundle without it but leaves its link in
+            // /etc/ssl/certs dangling; --fresh removes dangling links and re-adds the rest
+            // (Debian's own way to take a local CA out).
+            run(&["update-ca-certificates", "--fresh"]),
         ],
         Entry::P11Kit(cert) => {
             // Exit 1 with "no such anchor" when it is already gone.
@@ -283,7 +284,7 @@ mod tests {
         let file = PathBuf::from("/usr/local/share/ca-certificates/dockroute-ab12cd34.crt");
         assert_eq!(entry, Entry::Debian(file.clone()));
         assert_eq!(steps, [Step::WriteCert(file.clone()), run(&["update-ca-certificates"])]);
-        assert_eq!(untrust_steps(&entry), [Step::Remove(file), run(&["update-ca-certificates"])]);
+        assert_eq!(untrust_steps(&entry), [Step::Remove(file), run(&["update-ca-certificates", "--fresh"])]);
         let (_, in_root) = trust_steps(SystemStore::Debian, cert, "ab12cd34", Path::new("/tmp/t"));
         assert_eq!(in_root[0], Step::WriteCert("/tmp/t/usr/local/share/ca-certificates/dockroute-ab12cd34.crt".into()));
     }
