@@ -190,9 +190,12 @@ fn engine28_https_names_through_a_constrained_local_ca() {
     let check = |name: &str| s.get(name).cloned().unwrap_or_else(|| panic!("no {name} in:\n{text}\n{}", d.logs()));
     let (body, code) = check("curl_before_trust");
     assert!(code != 0 && body.contains("certificate"), "untrusted before `ca trust`: {body}");
+    let bundle_count = |body: &str| body.lines().last().and_then(|l| l.trim().parse::<u32>().ok());
     let (body, code) = check("trust");
     assert_eq!(code, 0, "ca trust: {body}");
     assert!(body.contains("trusted in system store (/usr/local/share/ca-certificates/dockroute-"), "{body}");
+    let (store_with, code) = check("store_has_it");
+    assert!(code == 0 && store_with.contains("dockroute-"), "{store_with}");
     assert_eq!(check("curl_web"), ("hello from web".to_string(), 0), "curl with the system store, no -k");
     assert_eq!(check("curl_admin"), ("hello from admin".to_string(), 0), "the second port of one name");
     let (body, code) = check("curl_gone");
@@ -210,6 +213,14 @@ fn engine28_https_names_through_a_constrained_local_ca() {
     assert!(code == 0 && !body.contains("Dockroute"), "gone from the NSS database: {body}");
     let (body, code) = check("curl_after_untrust");
     assert!(code != 0 && body.contains("certificate"), "untrusted again after `ca untrust`: {body}");
+    let (store_after, code) = check("store_after_untrust");
+    assert_eq!(code, 0, "{store_after}");
+    assert_eq!(
+        store_after.lines().count(),
+        1,
+        "no file, no dangling link left, only the bundle's count: {store_after}"
+    );
+    assert_eq!(bundle_count(&store_after).map(|n| n + 1), bundle_count(&store_with), "exactly one certificate fewer");
     let status = helper_status(&sock).unwrap();
     assert!(status.contains("trusted in: nowhere yet"), "the record is empty again:\n{status}");
 

@@ -71,7 +71,7 @@ pub fn run(config_path: &Path, command: CaCommand) -> anyhow::Result<()> {
 /// The steps into this system's own store, by the tools it has.
 pub fn system_plan(files: &CaFiles, ca: &Ca) -> anyhow::Result<(Entry, Vec<trust::Step>)> {
     let has = |tool: &str| ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].iter().any(|d| Path::new(d).join(tool).exists());
-    let store = trust::system_store(cfg!(target_os = "macos"), has("update-ca-certificates"), has("trust"))
+    let store = trust::system_store(cfg!(target_os = "macos"), is_root(), has("update-ca-certificates"), has("trust"))
         .ok_or_else(|| anyhow!("no system trust store tool found (update-ca-certificates or p11-kit's trust)"))?;
     Ok(trust::trust_steps(store, &files.cert, &ca.id, Path::new("/")))
 }
@@ -107,6 +107,11 @@ pub fn untrust_where(files: &CaFiles, pick: impl Fn(&Entry) -> bool) -> anyhow::
         write_record(files, &record)?;
     }
     Ok(done)
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 pub fn read_record(files: &CaFiles) -> Record {

@@ -50,6 +50,15 @@ async fn closed_port() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
+/// A new CA and the front on loopback: `web.docker` → an echo backend, `down.docker` → a
+/// closed port.
+async fn start() -> (Arc<Ca>, HttpsFront) {
+    let ca = Arc::new(Ca::make("docker", SystemTime::now()).unwrap());
+    let routes = routes(echo_backend().await, closed_port().await);
+    let front = HttpsFront::start("127.0.0.1:0".parse().unwrap(), ca.clone(), routes).await.unwrap();
+    (ca, front)
+}
+
 async fn read_all(s: &mut tokio_rustls::client::TlsStream<TcpStream>) -> String {
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
@@ -58,14 +67,7 @@ async fn read_all(s: &mut tokio_rustls::client::TlsStream<TcpStream>) -> String 
 
 #[tokio::test]
 async fn tls_is_spliced_to_the_container_byte_for_byte() {
-    let ca = Arc::new(Ca::make("docker", SystemTime::now()).unwrap());
-    let front = HttpsFront::start(
-        "127.0.0.1:0".parse().unwrap(),
-        ca.clone(),
-        routes(echo_backend().await, closed_port().await),
-    )
-    .await
-    .unwrap();
+    let (ca, front) = start().await;
     let mut s = client(&ca, front.listen, "web.docker").await.unwrap();
     assert_eq!(s.get_ref().1.alpn_protocol(), None, "no ALPN asked, none agreed");
     for msg in [&b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"[..], &[0u8, 1, 2, 255][..]] {
@@ -80,14 +82,7 @@ async fn tls_is_spliced_to_the_container_byte_for_byte() {
 
 #[tokio::test]
 async fn a_name_without_a_container_gets_a_404_page_and_a_dead_port_a_502() {
-    let ca = Arc::new(Ca::make("docker", SystemTime::now()).unwrap());
-    let front = HttpsFront::start(
-        "127.0.0.1:0".parse().unwrap(),
-        ca.clone(),
-        routes(echo_backend().await, closed_port().await),
-    )
-    .await
-    .unwrap();
+    let (ca, front) = start().await;
     let mut s = client(&ca, front.listen, "gone.docker").await.unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: gone.docker\r\n\r\n").await.unwrap();
     let page = read_all(&mut s).await;
@@ -102,15 +97,8 @@ async fn a_name_without_a_container_gets_a_404_page_and_a_dead_port_a_502() {
 
 #[tokio::test]
 async fn a_client_asking_for_github_com_gets_no_certificate_at_all() {
-    let ca = Arc::new(Ca::make("docker", SystemTime::now()).unwrap());
-    let front = HttpsFront::start(
-        "127.0.0.1:0".parse().unwrap(),
-        ca.clone(),
-        routes(echo_backend().await, closed_port().await),
-    )
-    .await
-    .unwrap();
-    let e = client(&ca, front.listen, "github.com").await.err().expect("the handshake fails");
+    let (ca, front) = start().await;
+    let Err(e) = client(&ca, front.listen, "github.com").await else { panic!("the handshake succeeded") };
     assert!(e.to_string().contains("alert") || e.to_string().contains("Alert"), "{e}");
     assert_eq!(front.counters.leaves_issued.load(Ordering::Relaxed), 0);
     front.stop().await;
@@ -118,14 +106,7 @@ async fn a_client_asking_for_github_com_gets_no_certificate_at_all() {
 
 #[tokio::test]
 async fn a_flood_of_made_up_names_signs_a_few_leaves_then_refuses() {
-    let ca = Arc::new(Ca::make("docker", SystemTime::now()).unwrap());
-    let front = HttpsFront::start(
-        "127.0.0.1:0".parse().unwrap(),
-        ca.clone(),
-        routes(echo_backend().await, closed_port().await),
-    )
-    .await
-    .unwrap();
+    let (ca, front) = start().await;
     let mut refused = 0;
     for i in 0..40 {
         if client(&ca, front.listen, &format!("made-up-{i}.docker")).await.is_err() {
@@ -142,14 +123,7 @@ async fn a_flood_of_made_up_names_signs_a_few_leaves_then_refuses() {
 
 #[tokio::test]
 async fn a_stalled_handshake_holds_a_place_only_until_its_source_limit() {
-    let ca = Arc::new(Ca::make("docker", SystemTime::now()).unwrap());
-    let front = HttpsFront::start(
-        "127.0.0.1:0".parse().unwrap(),
-        ca.clone(),
-        routes(echo_backend().await, closed_port().await),
-    )
-    .await
-    .unwrap();
+    let (ca, front) = start().await;
     // Silent connections from one source, past its limit: the surplus is closed at once.
     let mut silent = Vec::new();
     for _ in 0..PER_SOURCE + 4 {

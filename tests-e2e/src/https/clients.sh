@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The HTTPS end-to-end test's clients, run by tests-e2e/tests/https.rs inside a mount
 # namespace of its own (`unshare --mount --propagation private`): /etc/ssl/certs and
-# /usr/local/share/ca-certificates are copies on a tmpfs there, so `dockroute-helper ca trust`
+# /usr/local/share/ca-certificates are copies (as they are) on a tmpfs there, so `dockroute-helper ca trust`
 # runs Debian's real update-ca-certificates against a system store nobody else sees, and the
 # machine's own store is never touched. Each check prints `== NAME`, its output, `exit=N`.
 #
@@ -14,6 +14,7 @@ py=/usr/bin/python3  # Debian's: its ssl module reads the system store (/usr/lib
 mount -t tmpfs dr-https-store "$store" || exit 90
 mkdir -p "$store/certs" "$store/local"
 cp -a /etc/ssl/certs/. "$store/certs/" || exit 91
+cp -a /usr/local/share/ca-certificates/. "$store/local/" || exit 91
 mount --bind "$store/certs" /etc/ssl/certs || exit 92
 mount --bind "$store/local" /usr/local/share/ca-certificates || exit 93
 
@@ -40,3 +41,4 @@ check nss_trust sh -c "certutil -N -d sql:$store/nssdb --empty-password && \"$he
 check untrust "$helper" ca untrust --config "$config"
 check nss_after_untrust certutil -L -d "sql:$store/nssdb"
 check curl_after_untrust in_ns curl -sS --max-time 5 https://web.docker/
+check store_after_untrust sh -c 'ls /usr/local/share/ca-certificates | grep dockroute; find /etc/ssl/certs -xtype l; grep -c "BEGIN CERTIFICATE" /etc/ssl/certs/ca-certificates.crt' 

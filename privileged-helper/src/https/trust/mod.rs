@@ -107,12 +107,17 @@ impl Record {
 pub enum SystemStore {
     Debian,
     P11Kit,
-    MacOs,
+    /// `admin`: the admin trust domain in the System keychain (mkcert's choice under sudo);
+    /// otherwise the user's own trust settings in their login keychain (the app's, in the
+    /// user's session).
+    MacOs {
+        admin: bool,
+    },
 }
 
-pub fn system_store(macos: bool, has_update_ca_certificates: bool, has_trust: bool) -> Option<SystemStore> {
+pub fn system_store(macos: bool, root: bool, has_update_ca_certificates: bool, has_trust: bool) -> Option<SystemStore> {
     match (macos, has_update_ca_certificates, has_trust) {
-        (true, _, _) => Some(SystemStore::MacOs),
+        (true, _, _) => Some(SystemStore::MacOs { admin: root }),
         (false, true, _) => Some(SystemStore::Debian),
         (false, false, true) => Some(SystemStore::P11Kit),
         _ => None,
@@ -152,9 +157,9 @@ pub fn trust_steps(store: SystemStore, cert: &Path, id: &str, root: &Path) -> (E
             (Entry::Debian(file), steps)
         }
         SystemStore::P11Kit => (Entry::P11Kit(cert.to_path_buf()), vec![run(&["trust", "anchor", "--store", &cert_s])]),
-        SystemStore::MacOs => {
-            let entry = Entry::MacOs { admin: false, cert: cert.to_path_buf() };
-            (entry, vec![Step::Run { argv: macos::add_trusted_cert(cert, false), ok_codes: Vec::new() }])
+        SystemStore::MacOs { admin } => {
+            let entry = Entry::MacOs { admin, cert: cert.to_path_buf() };
+            (entry, vec![Step::Run { argv: macos::add_trusted_cert(cert, admin), ok_codes: Vec::new() }])
         }
     }
 }
@@ -173,7 +178,9 @@ pub fn untrust_steps(entry: &Entry) -> Vec<Step> {
     match entry {
         Entry::Debian(file) => vec![
             Step::Remove(file.clone()),
-            // --fresh: the hashed links in /etc/ssl/certs are rebuilt, so the removed one goes.
+            // --fresh: a plain run rebuilds the bundle without it but leaves its link in
+            // /etc/ssl/certs dangling; --fresh removes dangling links and re-adds the rest
+            // (Debian's own way to take a local CA out).
             run(&["update-ca-certificates", "--fresh"]),
         ],
         Entry::P11Kit(cert) => {
@@ -261,10 +268,15 @@ mod tests {
 
     #[test]
     fn the_system_store_is_debians_where_update_ca_certificates_exists_else_p11_kits() {
-        assert_eq!(system_store(false, true, true), Some(SystemStore::Debian));
-        assert_eq!(system_store(false, false, true), Some(SystemStore::P11Kit));
-        assert_eq!(system_store(false, false, false), None);
-        assert_eq!(system_store(true, false, false), Some(SystemStore::MacOs));
+        assert_eq!(system_store(false, true, true, true), Some(SystemStore::Debian));
+        assert_eq!(system_store(false, true, false, true), Some(SystemStore::P11Kit));
+        assert_eq!(system_store(false, true, false, false), None);
+        assert_eq!(
+            system_store(true, true, false, false),
+            Some(SystemStore::MacOs { admin: true }),
+            "root: the admin domain"
+        );
+        assert_eq!(system_store(true, false, false, false), Some(SystemStore::MacOs { admin: false }));
     }
 
     #[test]
