@@ -14,7 +14,7 @@ use dockroute_e2e::docker::Engine;
 use dockroute_e2e::docker_rig::{helper_status, subnet, wait_route, workspace, DockerRig};
 use dockroute_e2e::netns::{require_root, Topology};
 use dockroute_e2e::rig::{bin, read};
-use dockroute_e2e::webdriver::{artifacts_dir, Desktop, KernelKeyringEntry, Session};
+use dockroute_e2e::webdriver::{app_env, artifacts_dir, keychain_service, Desktop, KernelKeyringEntry, Session};
 
 const SLOT: u8 = 58;
 /// tauri-driver's port inside the test's own "mac" namespace.
@@ -57,35 +57,11 @@ fn dashboard_https_switch_turns_the_front_off_and_on_and_trust_changes_only_a_pr
         )
     });
     let link = d.rig.link_host();
-    let service = format!("dev.dockroute.e2e.{}", topo.slot);
-    let _secret = KernelKeyringEntry::for_service(&service);
+    let _secret = KernelKeyringEntry::for_service(&keychain_service(topo));
     let home = topo.dir().join("home");
-    // The desktop's opener, replaced by one that writes down what it was asked to open.
-    let opened = topo.dir().join("opened.txt");
-    let fakebin = topo.dir().join("fakebin");
-    std::fs::create_dir_all(&fakebin).unwrap();
-    std::fs::write(fakebin.join("xdg-open"), format!("#!/bin/sh\necho \"$1\" >> {}\n", opened.display())).unwrap();
-    std::process::Command::new("chmod").arg("+x").arg(fakebin.join("xdg-open")).status().unwrap();
-    let env = vec![
-        ("DOCKROUTE_KEYCHAIN_SERVICE", service.clone()),
-        ("HOME", home.display().to_string()),
-        ("XDG_CONFIG_HOME", home.join(".config").display().to_string()),
-        ("XDG_DATA_HOME", home.join(".local/share").display().to_string()),
-        ("DOCKER_HOST", format!("unix://{}", d.dockerd.socket.display())),
-        ("RUST_LOG", "info,dockroute_app=debug,dockroute_controller=debug".to_string()),
-        ("PATH", format!("{}:{}", fakebin.display(), std::env::var("PATH").unwrap_or_default())),
-    ];
+    let (env, opened) = app_env(topo, format!("unix://{}", d.dockerd.socket.display()));
     let desktop = Desktop::start(topo, 100 + u16::from(SLOT), DRIVER_PORT, &env).unwrap();
-    let args: Vec<String> = vec![
-        "--show-dashboard".into(),
-        "--helper-socket".into(),
-        d.rig.api_socket().display().to_string(),
-        "--host-address".into(),
-        topo.mac_addr().to_string(),
-        "--guest-image-tar".into(),
-        d.tar.display().to_string(),
-        "--keep-guest-running".into(),
-    ];
+    let args = d.app_args();
     let fail = |e: String| -> ! {
         panic!("{e}\ndesktop log:\n{}\n{}\nhelper log:\n{}", read(&desktop.log), d.logs(), read(&private_log))
     };
