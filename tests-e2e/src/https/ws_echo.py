@@ -3,10 +3,13 @@ end-to-end test: it runs in a container's network namespace (nsenter), so the fr
 it at the container's address like any web server in the container. Standard library only.
 
     python3 ws_echo.py PORT
+
+It ends itself after 10 minutes whatever happens to the test that started it (SIGALRM).
 """
 import asyncio
 import base64
 import hashlib
+import signal
 import sys
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -72,4 +75,5 @@ async def main():
         await server.serve_forever()
 
 
+signal.alarm(600)
 asyncio.run(main())
