@@ -5,8 +5,9 @@
 #   1. as root, without sudo (a minimal Debian has none): `scripts/setup.sh --demo` (what
 #      `scripts/demo.sh` runs first), then `scripts/setup.sh` (what `scripts/test-all.sh` runs);
 #   2. both again, through sudo from an ordinary account: they must print nothing (done).
-# It fails unless dockerd, containerd, runc and debootstrap are installed by dpkg, Engine 28 is
-# extracted into the chroot's own cache, both base rootfs tarballs exist, no kernel was
+# It fails unless dockerd, containerd, runc, podman (with netavark and aardvark-dns) and
+# debootstrap are installed by dpkg, Engine 28 and Podman 5 are extracted into the chroot's own
+# cache (and Podman 5 runs), both base rootfs tarballs exist, no kernel was
 # installed, and no service the packages bring was left running.
 #
 # Inside: this checkout (read-only at /dockroute); what a machine of this kind comes with
@@ -119,24 +120,27 @@ if [ "${1:-}" = --inside ]; then
     fi
     echo "    scripts/setup.sh ${args:-(tests)}: $(secs "$t") s, $(grep -c '^==> ' "$log") steps"
   done
-  for pkg in docker.io containerd runc debootstrap; do
+  for pkg in docker.io containerd runc debootstrap podman netavark aardvark-dns conmon; do
     status=$(in_root dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
     [ "$status" = "install ok installed" ] || fail "$pkg is not installed ($status)"
   done
   # A set-up never installs a kernel (it would become the next boot's default).
   kernels=$(in_root dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' 'linux-image*' 2>/dev/null | awk '$1 == "ii" {print $2}' || true)
   [ -z "$kernels" ] || fail "the set-up installed a kernel: $kernels"
-  for bin in /usr/sbin/dockerd /usr/bin/containerd /usr/sbin/runc /usr/sbin/debootstrap; do
+  for bin in /usr/sbin/dockerd /usr/bin/containerd /usr/sbin/runc /usr/sbin/debootstrap /usr/bin/podman; do
     [ -x "$root$bin" ] || fail "$bin is missing"
   done
   cache=$root/var/tmp/dockroute-ci
   case "$(cat "$cache/docker28/VERSION" 2>/dev/null)" in 28.*) ;; *) fail "no Engine 28 in the fresh machine's cache" ;; esac
   [ -x "$cache/docker28/usr/sbin/dockerd" ] || fail "no Engine 28 dockerd"
+  case "$(cat "$cache/podman5/VERSION" 2>/dev/null)" in 5.*) ;; *) fail "no Podman 5 in the fresh machine's cache" ;; esac
+  p5=$(in_root /var/tmp/dockroute-ci/podman5/usr/bin/podman --version 2>&1) || fail "Podman 5 does not run: $p5"
   for tar in base-rootfs.tar base-rootfs-arm64.tar; do
     [ -s "$cache/$tar" ] || fail "no $tar in the fresh machine's cache"
   done
-  echo "ok: dpkg has docker.io $(in_root dpkg-query -W -f='${Version}' docker.io), containerd, runc, debootstrap;" \
-    "Engine 28 $(cat "$cache/docker28/VERSION") extracted; both base rootfs tarballs"
+  echo "ok: dpkg has docker.io $(in_root dpkg-query -W -f='${Version}' docker.io), containerd, runc, debootstrap," \
+    "podman $(in_root dpkg-query -W -f='${Version}' podman);" \
+    "Engine 28 $(cat "$cache/docker28/VERSION") and Podman 5 $(cat "$cache/podman5/VERSION") extracted; both base rootfs tarballs"
 
   echo "==> 2. again, through sudo from an ordinary account: nothing to do, nothing printed"
   out=$(in_root bash -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sudo >/dev/null &&

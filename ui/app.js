@@ -42,6 +42,8 @@
     state.toastTimer = setTimeout(() => box.classList.remove("visible"), kind === "error" ? 6000 : 2200);
   }
 
+  D.toast = toast;
+
   function render(view) {
     state.view = obj(view) || {};
     state.receivedAt = Date.now();
@@ -167,6 +169,7 @@
       const result = await run("untrust_ca");
       if (result.ok) toast("The local CA is no longer trusted", "success");
     });
+    D.engines.wire(run);
     $("container-filter").addEventListener("input", D.containers.applyFilter);
     $("toast").addEventListener("click", () => $("toast").classList.remove("visible"));
     document.addEventListener("keydown", (event) => event.key === "Escape" && $("toast").classList.remove("visible"));

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use bollard::models::{EventMessage, EventMessageTypeEnum};
+use bollard::models::{EventMessage, EventMessageTypeEnum, SystemVersion};
 use bollard::query_parameters::{EventsOptions, EventsOptionsBuilder};
 use dockroute_stdx::Backoff;
 
@@ -79,6 +79,24 @@ pub fn is_network_change(ev: &EventMessage) -> bool {
 fn changes_containers(ev: &EventMessage) -> bool {
     ev.typ == Some(EventMessageTypeEnum::CONTAINER)
         && matches!(ev.action.as_deref().unwrap_or_default(), "start" | "die" | "destroy" | "rename")
+}
+
+/// How often the networks are listed on an engine whose events do not announce them.
+pub const NETWORK_POLL: Duration = Duration::from_millis(500);
+
+/// Whether the engine's event stream announces networks being created and removed. Podman
+/// before 5 does not: its Docker-compatible stream carries network `connect`/`disconnect` only
+/// (recorded from Podman 4.3.1 here: a `network create`, a container run on it, `network rm`
+/// gave no network event but `connect`), so a new network would wait for its first container
+/// and a removed one for the 30 s resync; there the networks are listed every `NETWORK_POLL`.
+/// Docker and Podman 5 (`create`/`remove`) announce them. Only this is read from the version
+/// here: which engine it is, for the view, is decided elsewhere.
+pub fn announces_networks(version: &SystemVersion) -> bool {
+    let podman = version.components.iter().flatten().find(|c| c.name == "Podman Engine");
+    match podman {
+        None => true,
+        Some(c) => c.version.split('.').next().and_then(|major| major.parse::<u32>().ok()).is_some_and(|m| m >= 5),
+    }
 }
 
 /// A stream that stayed up this long was fine, even without events.
@@ -221,6 +239,30 @@ mod tests {
         assert!(is_network_change(&event(NETWORK, "connect", &[])));
         assert!(!is_network_change(&event(NETWORK, "prune", &[])));
         assert!(!is_network_change(&event(CONTAINER, "die", &[guest::LABEL_OURS])));
+    }
+
+    /// `GET /v1.41/version` answered by `podman system service` (Debian bookworm's 4.3.1 and
+    /// sid's 5.8.6) in the end-to-end harness.
+    fn recorded(json: &str) -> SystemVersion {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn podman_before_5_is_polled_for_networks_docker_and_podman_5_are_not() {
+        assert!(!announces_networks(&recorded(include_str!("recorded/podman-4.3.1-version.json"))));
+        assert!(announces_networks(&recorded(include_str!("recorded/podman-5.8.6-version.json"))));
+        let one = |name: &str, version: &str| SystemVersion {
+            components: Some(vec![bollard::models::SystemVersionComponents {
+                name: name.into(),
+                version: version.into(),
+                details: None,
+            }]),
+            ..Default::default()
+        };
+        assert!(announces_networks(&one("Engine", "28.5.2")));
+        assert!(announces_networks(&SystemVersion::default()), "no components: Docker's older answers");
+        let odd = one("Podman Engine", "dev");
+        assert!(!announces_networks(&odd), "a Podman of unknown version is polled: polling is never wrong");
     }
 
     #[test]

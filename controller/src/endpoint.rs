@@ -54,8 +54,7 @@ pub fn resolve(env: &Env) -> Result<DockerEndpoint, String> {
     if let Some(host) = env.vars.get("DOCKER_HOST").filter(|h| !h.is_empty()) {
         return Ok(DockerEndpoint { host: host.clone(), source: "DOCKER_HOST".into() });
     }
-    let docker_dir =
-        env.vars.get("DOCKER_CONFIG").map(PathBuf::from).or_else(|| env.home.as_ref().map(|h| h.join(".docker")));
+    let docker_dir = docker_dir(env);
     let context = match env.vars.get("DOCKER_CONTEXT").filter(|c| !c.is_empty()) {
         Some(c) => Some((c.clone(), "DOCKER_CONTEXT")),
         None => docker_dir.as_deref().and_then(current_context).map(|c| (c, "config.json currentContext")),
@@ -71,6 +70,51 @@ pub fn resolve(env: &Env) -> Result<DockerEndpoint, String> {
         }
     }
     Err("no Docker engine found: set DOCKER_HOST or a docker context, or start Docker".into())
+}
+
+/// Every engine the user may mean, the docker CLI's pick (`resolve`) first: then every docker
+/// context, then the well-known sockets that exist; each endpoint once. Someone running
+/// Docker Desktop and Colima has both here, and the app lets them pick.
+pub fn candidates(env: &Env) -> Vec<DockerEndpoint> {
+    let mut found: Vec<DockerEndpoint> = resolve(env).into_iter().collect();
+    let docker_dir = docker_dir(env);
+    let contexts = docker_dir.as_deref().map(all_contexts).unwrap_or_default();
+    let sockets = well_known_sockets(env.home.as_deref()).into_iter().filter(|(p, _)| p.exists());
+    let sockets =
+        sockets.map(|(p, what)| DockerEndpoint { host: format!("unix://{}", p.display()), source: what.to_string() });
+    for e in contexts.into_iter().chain(sockets) {
+        if !found.iter().any(|f| f.host == e.host) {
+            found.push(e);
+        }
+    }
+    found
+}
+
+/// Every context under `contexts/meta/` with a docker endpoint, by name.
+fn all_contexts(docker_dir: &Path) -> Vec<DockerEndpoint> {
+    #[derive(Deserialize)]
+    struct Named {
+        #[serde(rename = "Name")]
+        name: String,
+        #[serde(rename = "Endpoints", default)]
+        endpoints: ContextEndpoints,
+    }
+    let Ok(dirs) = std::fs::read_dir(docker_dir.join("contexts/meta")) else { return Vec::new() };
+    let mut out: Vec<DockerEndpoint> = dirs
+        .flatten()
+        .filter_map(|d| std::fs::read_to_string(d.path().join("meta.json")).ok())
+        .filter_map(|text| serde_json::from_str::<Named>(&text).ok())
+        .filter_map(|m| {
+            let host = m.endpoints.docker.and_then(|d| d.host)?;
+            Some(DockerEndpoint { host, source: format!("context {:?}", m.name) })
+        })
+        .collect();
+    out.sort_by(|a, b| a.source.cmp(&b.source));
+    out
+}
+
+fn docker_dir(env: &Env) -> Option<PathBuf> {
+    env.vars.get("DOCKER_CONFIG").map(PathBuf::from).or_else(|| env.home.as_ref().map(|h| h.join(".docker")))
 }
 
 /// The docker CLI keeps a context's files under the SHA-256 of its name, in hex.
@@ -179,6 +223,26 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let e = resolve(&env(&[("DOCKER_CONTEXT", "ghost")], home.path())).unwrap_err();
         assert!(e.contains("ghost") && e.contains("meta.json"), "{e}");
+    }
+
+    #[test]
+    fn every_context_and_existing_socket_is_a_candidate_the_clis_pick_first_each_once() {
+        let home = tempfile::tempdir().unwrap();
+        write_context(home.path(), "colima", "unix:///x/colima.sock");
+        write_context(home.path(), "orbstack", "unix:///x/orb.sock");
+        std::fs::write(home.path().join(".docker/config.json"), r#"{"currentContext":"orbstack"}"#).unwrap();
+        std::fs::create_dir_all(home.path().join(".docker/run")).unwrap();
+        std::fs::write(home.path().join(".docker/run/docker.sock"), "").unwrap();
+        let c = candidates(&env(&[], home.path()));
+        let hosts: Vec<&str> = c.iter().map(|e| e.host.as_str()).collect();
+        let dd = format!("unix://{}", home.path().join(".docker/run/docker.sock").display());
+        assert_eq!(&hosts[..3], ["unix:///x/orb.sock", "unix:///x/colima.sock", dd.as_str()]);
+        assert!(c[0].source.contains("currentContext"), "the CLI's pick keeps its reason");
+        assert_eq!(c[1].source, "context \"colima\"");
+        assert_eq!(hosts.iter().filter(|h| **h == "unix:///x/orb.sock").count(), 1, "listed once");
+        let with_host = candidates(&env(&[("DOCKER_HOST", "unix:///x/colima.sock")], home.path()));
+        assert_eq!(with_host[0].source, "DOCKER_HOST");
+        assert_eq!(with_host.iter().filter(|e| e.host == "unix:///x/colima.sock").count(), 1);
     }
 
     #[test]

@@ -15,6 +15,8 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use dockroute_api::{GuestArgs, TransportMode};
+
+use crate::engines::HostNames;
 use dockroute_stdx::hex;
 use sha2::{Digest, Sha256};
 
@@ -35,8 +37,11 @@ pub struct GuestSpec {
     pub image: String,
     /// The helper's port on the host.
     pub port: u16,
-    /// Pin `host.docker.internal` to this address (tests; hosts without Docker Desktop's DNS).
+    /// Pin the engine's name for the host (`host_names.primary`) to this address (the user's
+    /// override: tests, engines on Linux without such a name).
     pub host_address: Option<IpAddr>,
+    /// How the engine's VM reaches the Mac (`engines::host_names`).
+    pub host_names: HostNames,
     /// SHA-256 of the secret, so a new secret means a new container; reveals nothing usable.
     pub secret_fingerprint: String,
     /// The helper's `transport` setting, passed on to the guest.
@@ -50,8 +55,16 @@ impl GuestSpec {
         if self.transport != TransportMode::Auto {
             text.push_str(&format!("|{}", self.transport));
         }
+        if self.host_names != docker_host_names() {
+            text.push_str(&format!("|{}|{}", self.host_names.primary, self.host_names.fallback));
+        }
         hex::encode(&Sha256::digest(text.as_bytes())[..16])
     }
+}
+
+/// Docker Desktop's names for the host, what every guest dialled before engines were told apart.
+pub fn docker_host_names() -> HostNames {
+    HostNames { primary: dockroute_api::HOST_NAME_IN_VM, fallback: dockroute_api::GATEWAY_NAME_IN_VM }
 }
 
 pub fn fingerprint(secret: &[u8]) -> String {
@@ -152,13 +165,16 @@ pub async fn ensure(
 }
 
 /// The guest's command line: the secret and rules files where `upload` puts them, the helper
-/// on `port` over the helper's transport, logs as JSON (Docker keeps them).
+/// on `port` under the engine's names for the host, over the helper's transport, logs as JSON
+/// (Docker keeps them).
 fn guest_args(spec: &GuestSpec) -> GuestArgs {
     GuestArgs {
         rules_file: Some(format!("{CONFIG_DIR}/rules").into()),
         log_json: true,
         transport: spec.transport,
-        ..GuestArgs::new(format!("{CONFIG_DIR}/secret")).with_port(spec.port)
+        server: format!("{}:{}", spec.host_names.primary, spec.port),
+        fallback_server: format!("{}:{}", spec.host_names.fallback, spec.port),
+        ..GuestArgs::new(format!("{CONFIG_DIR}/secret"))
     }
 }
 
@@ -177,7 +193,7 @@ fn container_body(spec: &GuestSpec, hash: &str) -> ContainerCreateBody {
             name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
             maximum_retry_count: None,
         }),
-        extra_hosts: spec.host_address.map(|a| vec![format!("{}:{a}", dockroute_api::HOST_NAME_IN_VM)]),
+        extra_hosts: spec.host_address.map(|a| vec![format!("{}:{a}", spec.host_names.primary)]),
         ..Default::default()
     };
     ContainerCreateBody {
@@ -288,9 +304,55 @@ fn config_archive(files: &[(&str, &[u8], u32)]) -> std::io::Result<Vec<u8>> {
     builder.into_inner()
 }
 
+/// The guest's firewall backend per family, from its JSON log ("firewall backend chosen"
+/// lines): `IPv4 iptables-nft, IPv6 iptables-legacy`. None until the guest has said (or when it
+/// runs without a firewall). The guest reports nothing to the controller otherwise: its log is
+/// the one channel both already have.
+pub fn firewall_from_log(log: &str) -> Option<String> {
+    let mut found: Vec<(String, String)> = Vec::new();
+    for line in log.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line.trim()) else { continue };
+        let fields = &v["fields"];
+        if fields["message"] != "firewall backend chosen" {
+            continue;
+        }
+        let (Some(family), Some(backend)) = (fields["family"].as_str(), fields["backend"].as_str()) else { continue };
+        let family = match family {
+            "V4" => "IPv4",
+            "V6" => "IPv6",
+            other => other,
+        };
+        let backend = match backend {
+            "Nft" => "iptables-nft",
+            "Legacy" => "iptables-legacy",
+            other => other,
+        };
+        // A later choice (the guest restarted) replaces an earlier one for its family.
+        found.retain(|(f, _)| f != family);
+        found.push((family.to_string(), backend.to_string()));
+    }
+    found.sort();
+    (!found.is_empty()).then(|| found.iter().map(|(f, b)| format!("{f} {b}")).collect::<Vec<_>>().join(", "))
+}
+
+/// Reads the running guest's log (its last lines) for `firewall_from_log`.
+pub async fn firewall_backend(docker: &Docker) -> anyhow::Result<Option<String>> {
+    use futures_util::StreamExt;
+    let Some(id) = ours(docker).await?.into_iter().find(|c| c.running).map(|c| c.id) else { return Ok(None) };
+    let options =
+        bollard::query_parameters::LogsOptionsBuilder::default().stdout(true).stderr(true).tail("400").build();
+    let mut log = String::new();
+    let mut stream = docker.logs(&id, Some(options));
+    while let Some(chunk) = stream.next().await {
+        log.push_str(&String::from_utf8_lossy(&chunk?.into_bytes()));
+    }
+    Ok(firewall_from_log(&log))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engines::EngineKind;
 
     #[test]
     fn the_spec_hash_changes_with_every_field_and_the_fingerprint_hides_the_secret() {
@@ -300,6 +362,7 @@ mod tests {
             host_address: None,
             secret_fingerprint: fingerprint(b"s"),
             transport: TransportMode::Auto,
+            host_names: docker_host_names(),
         };
         let h = base.hash();
         // The default transport adds nothing: guests made by earlier versions are kept.
@@ -314,6 +377,7 @@ mod tests {
             GuestSpec { secret_fingerprint: fingerprint(b"t"), ..base.clone() },
             GuestSpec { transport: TransportMode::Tcp, ..base.clone() },
             GuestSpec { transport: TransportMode::Udp, ..base.clone() },
+            GuestSpec { host_names: crate::engines::host_names(EngineKind::Colima).unwrap(), ..base.clone() },
         ] {
             assert_ne!(other.hash(), h, "{other:?}");
         }
@@ -329,6 +393,7 @@ mod tests {
             host_address: Some("198.18.0.1".parse().unwrap()),
             secret_fingerprint: fingerprint(b"s"),
             transport: TransportMode::Auto,
+            host_names: docker_host_names(),
         }
     }
 
@@ -372,6 +437,38 @@ mod tests {
         assert!(body.env.is_none(), "the secret never goes into the environment");
         let plain = container_body(&GuestSpec { host_address: None, ..spec() }, "h1");
         assert_eq!(plain.host_config.unwrap().extra_hosts, None, "Docker Desktop's own name is used");
+    }
+
+    /// Lines as the guest's `--log-json` writes them (tracing-subscriber's JSON format).
+    #[test]
+    fn the_firewall_backend_is_read_from_the_guests_log() {
+        let log = r#"{"timestamp":"2026-12-06T21:40:00Z","level":"INFO","fields":{"message":"tunnel device up"},"target":"dockroute_guest"}
+{"timestamp":"2026-12-06T21:40:00Z","level":"INFO","fields":{"message":"firewall backend chosen","family":"V4","backend":"Nft","reason":"DockerUser"},"target":"dockroute_guest::firewall"}
+not json at all
+{"timestamp":"2026-12-06T21:40:00Z","level":"INFO","fields":{"message":"firewall backend chosen","family":"V6","backend":"Legacy","reason":"DockerUser"},"target":"dockroute_guest::firewall"}"#;
+        assert_eq!(firewall_from_log(log).as_deref(), Some("IPv4 iptables-nft, IPv6 iptables-legacy"));
+        let restarted = format!(
+            "{log}\n{}",
+            r#"{"fields":{"message":"firewall backend chosen","family":"V4","backend":"Legacy"}}"#
+        );
+        assert_eq!(firewall_from_log(&restarted).as_deref(), Some("IPv4 iptables-legacy, IPv6 iptables-legacy"));
+        assert_eq!(firewall_from_log("{\"fields\":{\"message\":\"tunnel device up\"}}"), None);
+        assert_eq!(firewall_from_log(""), None);
+    }
+
+    #[test]
+    fn the_guest_dials_the_engines_name_for_the_host_and_the_override_pins_that_name() {
+        let lima = GuestSpec { host_names: crate::engines::host_names(EngineKind::RancherDesktop).unwrap(), ..spec() };
+        let body = container_body(&lima, "h");
+        let parsed = <GuestArgs as clap::Parser>::try_parse_from(
+            std::iter::once("dockroute-guest".to_string()).chain(body.cmd.unwrap()),
+        )
+        .unwrap();
+        assert_eq!(parsed.server, "host.lima.internal:2600");
+        assert_eq!(parsed.fallback_server, "host.docker.internal:2600");
+        assert_eq!(body.host_config.unwrap().extra_hosts, Some(vec!["host.lima.internal:198.18.0.1".to_string()]));
+        let podman = GuestSpec { host_names: crate::engines::host_names(EngineKind::PodmanMachine).unwrap(), ..spec() };
+        assert_eq!(guest_args(&podman).server, "host.containers.internal:2600");
     }
 
     fn found(id: &str, spec: Option<&str>, running: bool) -> Ours {

@@ -26,6 +26,7 @@ pub mod discovery;
 pub mod dns_view;
 pub mod docker_events;
 pub mod endpoint;
+pub mod engines;
 pub mod guest;
 pub mod guest_image;
 pub mod helper_link;
@@ -40,7 +41,7 @@ pub mod sync_policy;
 pub mod teardown;
 pub mod view;
 
-pub use controller::{Controller, Exit, ViewChannels};
+pub use controller::{Controller, Exit, Followed, ViewChannels};
 pub use options::{validate_pairs, Options};
 pub use service::{Choices, Service};
 

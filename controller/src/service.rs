@@ -9,13 +9,14 @@ use std::time::Duration;
 use dockroute_stdx::Backoff;
 use tokio::sync::{watch, Notify};
 
-use crate::controller::{Controller, Exit, ViewChannels};
-use crate::endpoint::Env;
+use crate::controller::{Controller, Exit, Followed, ViewChannels};
+use crate::endpoint::{DockerEndpoint, Env};
+use crate::engines::{choice, HostOs};
 use crate::options::Options;
-use crate::teardown;
 use crate::view::derive::{HelperNote, ViewInputs};
 use crate::view::writer::ViewWriter;
 use crate::view::{Problem, ProblemError, ProblemKind, View};
+use crate::{engines, teardown};
 
 /// What the user chose last time (the app persists it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,13 +26,15 @@ pub struct Choices {
     pub disabled: BTreeSet<String>,
     /// The HTTPS switch: the helper serves its HTTPS front (where its config allows).
     pub https: bool,
+    /// The engine to follow (an endpoint, `unix:///…`); None: the docker CLI's.
+    pub engine: Option<String>,
 }
 
 /// Not connected; HTTPS served where the helper's config allows (`--headless` and an app
 /// before the switch leave it on).
 impl Default for Choices {
     fn default() -> Choices {
-        Choices { connect: false, disabled: BTreeSet::new(), https: true }
+        Choices { connect: false, disabled: BTreeSet::new(), https: true, engine: None }
     }
 }
 
@@ -44,6 +47,8 @@ pub struct Service {
     disabled: watch::Sender<BTreeSet<String>>,
     sleep: watch::Sender<bool>,
     https: watch::Sender<bool>,
+    /// The engine the user picked (None: the docker CLI's).
+    engine: watch::Sender<Option<String>>,
     retry: Arc<Notify>,
     /// Set once: stop the supervisor, leaving or tearing down what it made.
     stop: watch::Sender<Option<Exit>>,
@@ -69,6 +74,7 @@ impl Service {
         let (disabled, disabled_rx) = watch::channel(choices.disabled);
         let (sleep, sleep_rx) = watch::channel(opts.let_docker_sleep);
         let (https, https_rx) = watch::channel(choices.https);
+        let (engine, engine_rx) = watch::channel(choices.engine);
         let (stop, stop_rx) = watch::channel(None);
         let retry = Arc::new(Notify::new());
         let channels = ViewChannels {
@@ -78,8 +84,20 @@ impl Service {
             sleep: sleep_rx,
             https: https_rx,
         };
-        let task = tokio::spawn(supervise(opts, channels, want_rx, stop_rx));
-        Service { want, disabled, sleep, https, retry, stop, view, writer, task: tokio::sync::Mutex::new(Some(task)) }
+        let wishes = Wishes { want: want_rx, engine: engine_rx, stop: stop_rx };
+        let task = tokio::spawn(supervise(opts, channels, wishes));
+        Service {
+            want,
+            disabled,
+            sleep,
+            https,
+            engine,
+            retry,
+            stop,
+            view,
+            writer,
+            task: tokio::sync::Mutex::new(Some(task)),
+        }
     }
 
     pub fn view(&self) -> watch::Receiver<View> {
@@ -128,6 +146,26 @@ impl Service {
     pub fn set_https(&self, on: bool) {
         self.https.send_replace(on);
         self.writer.update(|i| i.https_wanted = on);
+    }
+
+    /// Follow the engine at `id` (an endpoint the view lists): the guest and the routes move
+    /// there, and the old engine's guest is removed. An id not listed is refused.
+    pub fn set_engine(&self, id: &str) -> Result<(), String> {
+        if !self.view.borrow().engines.iter().any(|e| e.id == id) {
+            return Err(format!("no engine at {id:?}"));
+        }
+        self.engine.send_if_modified(|e| e.replace(id.to_string()).as_deref() != Some(id));
+        self.writer.update(|i| {
+            for e in &mut i.engines {
+                e.followed = e.id == id;
+            }
+        });
+        Ok(())
+    }
+
+    /// The engine the user picked, if any.
+    pub fn engine(&self) -> Option<String> {
+        self.engine.borrow().clone()
     }
 
     /// Launch at login as the app shell keeps it, for the view (the controller does not own
@@ -188,30 +226,41 @@ fn first_stop(stop: &mut Option<Exit>, exit: Exit) -> bool {
     true
 }
 
+/// What the user wants of the supervisor: connected or not, which engine, and when to stop.
+struct Wishes {
+    want: watch::Receiver<bool>,
+    engine: watch::Receiver<Option<String>>,
+    stop: watch::Receiver<Option<Exit>>,
+}
+
+/// How long an engine that needs no Dockroute (OrbStack) is left before the engines are
+/// asked again (another may have started).
+const RESURVEY: Duration = Duration::from_secs(15);
+
 /// Runs until told to stop; the result is that of the final teardown, if there was one.
-async fn supervise(
-    opts: Options,
-    channels: ViewChannels,
-    mut want: watch::Receiver<bool>,
-    mut stop: watch::Receiver<Option<Exit>>,
-) -> anyhow::Result<()> {
+async fn supervise(opts: Options, channels: ViewChannels, wishes: Wishes) -> anyhow::Result<()> {
     let ViewChannels { view, disabled, retry, sleep, https } = channels;
+    let Wishes { mut want, mut engine, mut stop } = wishes;
     let mut delay = Backoff::new(FIRST_RETRY, MAX_RETRY);
     // Set once a connect was attempted and no controller's teardown followed: the helper may
     // have a tunnel up (or an earlier run's guest may still run) that Disconnect must remove.
     let mut unclean = false;
+    // The engine a controller last ran on: a teardown after a failed one goes there.
+    let mut last_engine: Option<DockerEndpoint> = None;
     loop {
         let stopping = *stop.borrow();
         match stopping {
             Some(Exit::Teardown) if unclean => {
-                return teardown::detached(&opts.helper_socket, &Env::from_process()).await.into_result()
+                return teardown::detached(&opts.helper_socket, last_engine.as_ref(), &Env::from_process())
+                    .await
+                    .into_result()
             }
             Some(_) => return Ok(()),
             None => {}
         }
         if !*want.borrow_and_update() {
             if std::mem::take(&mut unclean) {
-                let _ = teardown::detached(&opts.helper_socket, &Env::from_process()).await;
+                let _ = teardown::detached(&opts.helper_socket, last_engine.as_ref(), &Env::from_process()).await;
             }
             view.update(ViewInputs::disconnected);
             tokio::select! {
@@ -221,6 +270,27 @@ async fn supervise(
             continue;
         }
         view.update(|i| i.want_connected = true);
+        let chosen = engine.borrow_and_update().clone();
+        let found = engines::probe::survey(&Env::from_process(), HostOs::current()).await;
+        let followed = choice::choose(&found, chosen.as_deref());
+        view.update(|i| i.engines = choice::views(&found, followed));
+        let target = followed.map(|i| found[i].clone());
+        let not_needed =
+            target.as_ref().and_then(|f| f.probed.as_ref().ok()).is_some_and(|p| p.kind.routes_containers_itself());
+        if not_needed {
+            // OrbStack: nothing to start. Whatever an earlier engine had is gone already (a
+            // switch tears down first).
+            let others = choice::alternatives(&found, followed);
+            view.update(|i| i.start_failed(crate::view::engine_not_needed_problem(&others)));
+            tokio::select! {
+                _ = tokio::time::sleep(RESURVEY) => {}
+                _ = retry.notified() => {}
+                _ = engine.changed() => {}
+                _ = want.changed() => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
         let channels = ViewChannels {
             view: view.clone(),
             disabled: disabled.clone(),
@@ -228,11 +298,26 @@ async fn supervise(
             sleep: sleep.clone(),
             https: https.clone(),
         };
+        let followed = match target {
+            None => Err(crate::view::docker_problem(
+                "the configured endpoint",
+                &"no Docker engine found: set DOCKER_HOST or a docker context, or start Docker",
+            )),
+            Some(f) => match f.probed {
+                Ok(probed) => {
+                    last_engine = Some(f.endpoint.clone());
+                    Ok(Followed { endpoint: f.endpoint, probed })
+                }
+                Err(e) => Err(crate::view::docker_problem(&f.endpoint.host, &e)),
+            },
+        };
         unclean = true;
+        let attempt = Controller::connect(opts.clone(), channels, followed);
         let attempt = tokio::select! {
-            c = Controller::connect(opts.clone(), channels) => c,
+            c = attempt => c,
             _ = want.wait_for(|w| !*w) => continue,
             _ = stop.wait_for(Option::is_some) => continue,
+            _ = engine.changed() => continue,
         };
         let controller = match attempt {
             Ok(c) => c,
@@ -253,6 +338,7 @@ async fn supervise(
                     // The user acted (Retry, the helper installed or allowed): what was missing
                     // may come up in a moment, so the quick retries start again.
                     _ = retry.notified() => delay.reset(),
+                    _ = engine.changed() => delay.reset(),
                     _ = want.changed() => {}
                     _ = stop.changed() => {}
                 }
@@ -260,10 +346,13 @@ async fn supervise(
             }
         };
         delay.reset();
-        let (mut want2, mut stop2) = (want.clone(), stop.clone());
+        let (mut want2, mut stop2, mut engine2) = (want.clone(), stop.clone(), engine.clone());
         let until = async move {
             tokio::select! {
                 Ok(_) = want2.wait_for(|w| !*w) => Exit::Teardown,
+                // Another engine picked: this one's guest goes and its routes are withdrawn;
+                // the next round connects to the new one.
+                Ok(_) = engine2.changed() => Exit::Teardown,
                 // Quit (or the Service is gone: leave everything up), or stop with a teardown.
                 s = stop2.wait_for(Option::is_some) => s.ok().and_then(|s| *s).unwrap_or(Exit::Leave),
             }
@@ -327,7 +416,7 @@ mod tests {
         service.set_connected(false);
         let now = service.snapshot();
         assert_eq!((now.want_connected, now.phase()), (false, Phase::Disconnected), "the choice shows before any work");
-        until(&mut view, "no problem while disconnected", |v| v.problem.is_none()).await;
+        assert_eq!(now.problem, None, "and nothing is complained about while the start winds down");
         service.set_connected(true);
         until(&mut view, "the problem again", |v| v.want_connected && v.problem.is_some()).await;
     }

@@ -11,7 +11,7 @@ use bollard::Docker;
 use dockroute_api::client::Client;
 use dockroute_api::Op;
 
-use crate::endpoint::{self, Env};
+use crate::endpoint::{self, DockerEndpoint, Env};
 use crate::{guest, helper_link};
 
 /// Reaching Docker or the helper for a teardown takes at most this long.
@@ -109,10 +109,14 @@ pub async fn run(docker: Result<&Docker, String>, helper: Result<&Client, String
 }
 
 /// Tears down what an earlier run (or a connect that never finished) may have left, without a
-/// running controller: reaches Docker (found through `env`) and the helper at `socket` first.
-pub async fn detached(socket: &Path, env: &Env) -> Report {
+/// running controller: reaches Docker (the engine that was followed, else the one found
+/// through `env`) and the helper at `socket` first.
+pub async fn detached(socket: &Path, engine: Option<&DockerEndpoint>, env: &Env) -> Report {
     let docker = async {
-        let endpoint = endpoint::resolve(env)?;
+        let endpoint = match engine {
+            Some(e) => e.clone(),
+            None => endpoint::resolve(env)?,
+        };
         endpoint::connect(&endpoint).await.map_err(|e| format!("{} ({}): {e:#}", endpoint.host, endpoint.source))
     };
     let docker = tokio::time::timeout(REACH_LIMIT, docker).await.unwrap_or_else(|_| Err(too_slow()));
@@ -160,7 +164,7 @@ mod tests {
             home: None,
         };
         let started = Instant::now();
-        let r = detached(&dir.path().join("no-helper.sock"), &env).await;
+        let r = detached(&dir.path().join("no-helper.sock"), None, &env).await;
         assert!(started.elapsed() < REACH_LIMIT, "took {:?}", started.elapsed());
         assert!(matches!(&r.guest, Step::Unreachable(e) if e.contains("no-docker.sock")), "{r:?}");
         assert!(matches!(&r.helper, Step::Unreachable(e) if e.contains("no-helper.sock")), "{r:?}");

@@ -19,10 +19,13 @@ use dockroute_api::{
     DEFAULT_API_SOCKET,
 };
 use dockroute_controller::discovery::BridgeNetwork;
+use dockroute_controller::endpoint::DockerEndpoint;
+use dockroute_controller::engines::choice::{self, Found, Probed};
+use dockroute_controller::engines::EngineKind;
 use dockroute_controller::guest::LABEL_OURS;
 use dockroute_controller::names::{self, COMPOSE_PROJECT, COMPOSE_SERVICE, LABEL_DOMAINS};
 use dockroute_controller::view::derive::Traffic;
-use dockroute_controller::view::{self, ProblemKind, TunnelView, View};
+use dockroute_controller::view::{self, ProblemKind, RuntimeView, TunnelView, View};
 use dockroute_controller::{dns_view, https_view};
 
 const FIXTURE: &str = "../ui/preview/views.js";
@@ -218,6 +221,14 @@ fn connected(conflict: bool) -> View {
         ..Default::default()
     };
     v.problem = v.conflict_warning();
+    v.engines = choice::views(&engines_found(), Some(0));
+    v.runtime = Some(RuntimeView {
+        engine: EngineKind::DockerDesktop.display_name().into(),
+        engine_version: Some("28.5.1".into()),
+        api_version: Some("1.51".into()),
+        host_name: "host.docker.internal".into(),
+        firewall: None,
+    });
     push_traffic(&mut v);
     let share = share();
     view::mark_exposed(&mut v.networks, &share.exposed);
@@ -286,6 +297,42 @@ fn share() -> ShareStatus {
     }
 }
 
+/// Docker Desktop, Colima and OrbStack on one Mac, as `engines::probe::survey` reports them.
+fn engines_found() -> Vec<Found> {
+    let found = |path: &str, source: &str, kind, version: &str| Found {
+        endpoint: DockerEndpoint { host: format!("unix:///Users/me/{path}"), source: source.into() },
+        probed: Ok(Probed {
+            kind,
+            version: Some(version.into()),
+            api_version: Some("1.51".into()),
+            announces_networks: true,
+        }),
+    };
+    vec![
+        found(
+            ".docker/run/docker.sock",
+            "context \"desktop-linux\" (config.json currentContext)",
+            EngineKind::DockerDesktop,
+            "28.5.1",
+        ),
+        found(".colima/default/docker.sock", "context \"colima\"", EngineKind::Colima, "28.4.0"),
+        found(".orbstack/run/docker.sock", "context \"orbstack\"", EngineKind::OrbStack, "28.5.2"),
+    ]
+}
+
+/// The user follows OrbStack: nothing starts there, the others are offered.
+fn orbstack() -> View {
+    let found = engines_found();
+    View {
+        app_version: APP_VERSION.into(),
+        want_connected: true,
+        helper_socket: DEFAULT_API_SOCKET.into(),
+        problem: Some(view::engine_not_needed_problem(&choice::alternatives(&found, Some(2)))),
+        engines: choice::views(&found, Some(2)),
+        ..Default::default()
+    }
+}
+
 /// Connect was asked for, but the helper is not installed.
 fn helper_missing() -> View {
     let socket = Path::new(DEFAULT_API_SOCKET);
@@ -333,6 +380,7 @@ fn views() -> BTreeMap<&'static str, View> {
         ("helper_refused", helper_refused()),
         ("docker_missing", docker_missing()),
         ("disconnected", disconnected()),
+        ("orbstack", orbstack()),
     ])
 }
 
@@ -360,8 +408,13 @@ fn the_preview_shows_what_the_controller_makes() {
             ("docker_missing", "error"),
             ("helper_missing", "error"),
             ("helper_refused", "error"),
+            ("orbstack", "error"),
         ]
     );
+    let orb = &views["orbstack"];
+    assert_eq!(orb.problem.as_ref().map(|p| p.kind), Some(ProblemKind::EngineNotNeeded));
+    assert!(orb.problem.as_ref().unwrap().detail.contains("Docker Desktop, Colima"), "the others are offered");
+    assert!(orb.engines[2].followed && orb.tunnel.is_none() && orb.runtime.is_none(), "nothing runs on OrbStack");
     let refused = views["helper_refused"].problem.as_ref().unwrap();
     assert_eq!(
         (refused.kind, refused.action),

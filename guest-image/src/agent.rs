@@ -56,11 +56,15 @@ async fn serve(cli: GuestArgs, secret: dockroute_api::Secret) -> anyhow::Result<
     let bind: SocketAddr = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse()?;
     let udp = Arc::new(tokio::net::UdpSocket::bind(bind).await.context("cannot open a UDP socket")?);
     let forwarding = Forwarding::enable().context("cannot enable IP forwarding")?;
-    let mut firewall = match cli.no_firewall {
-        true => None,
-        false => Some(FirewallKeeper::new(cli.rules_file.clone()).map_err(|e| anyhow::anyhow!("VM firewall: {e}"))?),
-    };
-    let (mut files, mut ruleset) = watches(&cli, firewall.is_some());
+    // The firewall's backend detection and cleanup of a killed guest's leftovers run a dozen
+    // iptables processes (hundreds of ms in a busy VM): they run while the handshake does, and
+    // the session's link goes into the rules once both are there (`setup_done`).
+    let mut firewall: Option<FirewallKeeper> = None;
+    let mut firewall_setup = (!cli.no_firewall).then(|| {
+        let rules = cli.rules_file.clone();
+        tokio::task::spawn_blocking(move || FirewallKeeper::new(rules))
+    });
+    let (mut files, mut ruleset) = watches(&cli, !cli.no_firewall);
     // Without a watch on the rules file it is polled every second, as it always was.
     let every = if cli.rules_file.is_some() && files.is_none() { POLL_WITHOUT_WATCH } else { SAFETY_NET };
     let mut recheck = Recheck::new(Instant::now(), every);
@@ -83,6 +87,19 @@ async fn serve(cli: GuestArgs, secret: dockroute_api::Secret) -> anyhow::Result<
         let path_timer = dockroute_stdx::time::sleep_until(path_wake);
         tokio::select! {
             () = path_timer => paths.handle_timeout(Instant::now(), &control_tx).await,
+            r = setup_done(&mut firewall_setup) => {
+                firewall_setup = None;
+                match r {
+                    Ok(Ok(mut fw)) => {
+                        if let Some(params) = &applied {
+                            fw.set_link(&cli.tun_name, params);
+                        }
+                        firewall = Some(fw);
+                    }
+                    Ok(Err(e)) => break Err(anyhow::anyhow!("VM firewall: {e}")),
+                    Err(e) => break Err(anyhow::anyhow!("VM firewall setup failed: {e}")),
+                }
+            }
             Some(()) = probes.recv() => {
                 paths.probe_answered(Instant::now());
                 paths.act(&control_tx).await;
@@ -157,6 +174,13 @@ async fn serve(cli: GuestArgs, secret: dockroute_api::Secret) -> anyhow::Result<
         let _ = engine.await;
     }
     drop(control_tx);
+    // A setup still running finishes first, so nothing it adds outlives us.
+    if let Some(Ok(Ok(fw))) = match firewall_setup.take() {
+        Some(setup) => Some(setup.await),
+        None => None,
+    } {
+        firewall = Some(fw);
+    }
     if let Some(fw) = firewall.as_mut() {
         fw.teardown();
     }
@@ -176,6 +200,16 @@ fn watches(cli: &GuestArgs, firewall: bool) -> (Option<ConfigDirWatch>, Option<R
         .then(|| RulesetChanges::open().map_err(|e| tracing::info!("no nftables notifications ({e})")).ok())
         .flatten();
     (files, ruleset)
+}
+
+/// The firewall's setup, once it finished; forever when there is none (or it was taken).
+async fn setup_done(
+    setup: &mut Option<tokio::task::JoinHandle<Result<FirewallKeeper, String>>>,
+) -> Result<Result<FirewallKeeper, String>, tokio::task::JoinError> {
+    match setup {
+        Some(handle) => handle.await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Waits for `watch`, or forever without one.

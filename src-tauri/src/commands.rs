@@ -167,6 +167,14 @@ impl AppState {
         ca_trust::run(&steps, &self.helper_socket(), &run_security).await
     }
 
+    /// Follow another engine (an endpoint the view lists): the routes and the guest move there,
+    /// the old engine's guest is removed; remembered for the next start.
+    pub fn set_engine(&self, id: &str) -> Result<(), String> {
+        self.service.set_engine(id)?;
+        let engine = self.service.engine();
+        self.prefs().update(|p| p.engine = engine).map_err(|e| format!("cannot save the choice: {e}"))
+    }
+
     pub fn set_autostart(&self, on: bool) -> Result<(), String> {
         self.login_item.set_enabled(on)?;
         let saved = self.prefs().update(|p| p.launch_at_login = on);
@@ -316,6 +324,11 @@ pub async fn trust_ca(state: State<'_, AppState>) -> Result<(), String> {
 #[tauri::command]
 pub async fn untrust_ca(state: State<'_, AppState>) -> Result<(), String> {
     state.set_ca_trusted(false).await
+}
+
+#[tauri::command]
+pub fn set_engine(state: State<'_, AppState>, id: String) -> Result<(), String> {
+    state.set_engine(&id)
 }
 
 #[tauri::command]

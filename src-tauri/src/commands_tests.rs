@@ -159,6 +159,7 @@ fn harness_with(broken_login: bool, helper: FakeHelper) -> Harness {
             trust_ca,
             untrust_ca,
             open_container_name,
+            set_engine,
         ])
         .build(mock_context(noop_assets()))
         .unwrap();
@@ -241,6 +242,9 @@ fn bad_requests_get_errors_and_change_nothing() {
     assert!(not_ip.as_str().unwrap().contains("not an IP address"), "{not_ip}");
     let stranger = h.invoke("open_container_url", json!({"ip": "198.19.1.2", "port": 80})).unwrap_err();
     assert!(stranger.as_str().unwrap().contains("no running container"), "{stranger}");
+    // The page may only name an engine the view lists: a made-up socket is refused, unsaved.
+    let engine = h.invoke("set_engine", json!({"id": "unix:///tmp/attacker.sock"})).unwrap_err();
+    assert!(engine.as_str().unwrap().contains("no engine at \"unix:///tmp/attacker.sock\""), "{engine}");
     let no_such = h.invoke("frobnicate", json!({})).unwrap_err();
     assert!(no_such.to_string().contains("frobnicate"), "{no_such}");
     // And the app still answers.

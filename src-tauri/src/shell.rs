@@ -58,6 +58,7 @@ pub fn run(opts: AppOptions) -> anyhow::Result<()> {
             commands::trust_ca,
             commands::untrust_ca,
             commands::open_container_name,
+            commands::set_engine,
         ])
         .setup(move |app| {
             setup(app, opts)?;
@@ -108,6 +109,7 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, mut opts: AppOptions) -> anyhow::R
         connect: prefs.get().connect,
         disabled: prefs.get().disabled_networks.clone(),
         https: prefs.get().https,
+        engine: prefs.get().engine.clone(),
     };
     let version = app.package_info().version.to_string();
     let service = tauri::async_runtime::block_on(async { Service::spawn(opts.controller, choices, &version) });
@@ -175,6 +177,7 @@ fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
             let on = view.networks.iter().find(|n| n.name == name).is_some_and(|n| n.enabled);
             state.set_network_enabled(&name, !on)
         }
+        Some(Click::Engine(id)) => state.set_engine(&id),
         Some(Click::Autostart) => state.set_autostart(!view.autostart),
         Some(Click::Dashboard) => {
             show_dashboard(app);

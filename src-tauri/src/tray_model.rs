@@ -1,7 +1,7 @@
 //! The tray menu as data, derived from the `View`: `shell` turns it into Tauri menu items, and
 //! rebuilds them only when this model changes. Menu ids name what a click does.
 
-use dockroute_controller::view::{Phase, RouteShown, View};
+use dockroute_controller::view::{Phase, ProblemKind, RouteShown, View};
 
 pub const CONNECT: &str = "connect";
 pub const AUTOSTART: &str = "autostart";
@@ -9,6 +9,8 @@ pub const DASHBOARD: &str = "dashboard";
 pub const QUIT: &str = "quit";
 /// Prefix of a network's checkbox id; the rest is the network's name.
 pub const NETWORK_PREFIX: &str = "net:";
+/// Prefix of an engine's checkbox id; the rest is its endpoint.
+pub const ENGINE_PREFIX: &str = "engine:";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
@@ -33,6 +35,8 @@ pub enum Entry {
 pub enum Click {
     Connect(bool),
     Network(String),
+    /// Follow the engine at this endpoint.
+    Engine(String),
     Autostart,
     Dashboard,
     Quit,
@@ -71,6 +75,7 @@ pub fn entries(view: &View) -> Vec<Entry> {
             enabled: n.checkable,
         });
     }
+    engine_entries(view, &mut out);
     out.push(Entry::Separator);
     out.push(Entry::Check {
         id: AUTOSTART.into(),
@@ -84,11 +89,39 @@ pub fn entries(view: &View) -> Vec<Entry> {
     out
 }
 
+/// The engines, when there is more than one to pick from: a check each, the followed one
+/// checked; OrbStack says why Dockroute does nothing there.
+fn engine_entries(view: &View, out: &mut Vec<Entry>) {
+    let label = |e: &dockroute_controller::view::EngineView| match &e.version {
+        Some(v) => format!("{} {v}", e.name),
+        None => e.name.clone(),
+    };
+    match view.engines.as_slice() {
+        [] => return,
+        [only] => return out.push(Entry::Label(format!("Engine: {}", label(only)))),
+        _ => {}
+    }
+    out.push(Entry::Separator);
+    out.push(Entry::Label("Engine".into()));
+    for e in &view.engines {
+        let mut text = label(e);
+        if e.kind.is_some_and(|k| k.routes_containers_itself()) {
+            text.push_str(" · not needed");
+        } else if !e.reachable {
+            text.push_str(" · not answering");
+        }
+        out.push(Entry::Check { id: format!("{ENGINE_PREFIX}{}", e.id), text, checked: e.followed, enabled: true });
+    }
+}
+
 /// The first line of the menu, also the tray tooltip.
 pub fn status_line(view: &View) -> String {
     match view.phase() {
         Phase::Disconnected => "Dockroute: disconnected".into(),
         Phase::Connecting => "Dockroute: connecting…".into(),
+        Phase::Error if view.problem.as_ref().is_some_and(|p| p.kind == ProblemKind::EngineNotNeeded) => {
+            "Dockroute: not needed for OrbStack".into()
+        }
         Phase::Error => "Dockroute: not working".into(),
         Phase::Idle => "Dockroute: idle · no containers".into(),
         Phase::Connected => {
@@ -108,13 +141,15 @@ pub fn click(id: &str, view: &View) -> Option<Click> {
         AUTOSTART => Some(Click::Autostart),
         DASHBOARD => Some(Click::Dashboard),
         QUIT => Some(Click::Quit),
-        _ => id.strip_prefix(NETWORK_PREFIX).map(|name| Click::Network(name.to_string())),
+        _ => (id.strip_prefix(NETWORK_PREFIX).map(|name| Click::Network(name.to_string())))
+            .or_else(|| id.strip_prefix(ENGINE_PREFIX).map(|e| Click::Engine(e.to_string()))),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use dockroute_controller::view::{NetworkView, TunnelView};
+    use dockroute_controller::engines::EngineKind;
+    use dockroute_controller::view::{EngineView, NetworkView, TunnelView};
 
     use super::*;
 
@@ -223,6 +258,52 @@ mod tests {
         let view = View { want_connected: true, idle: true, ..Default::default() };
         assert_eq!(entries(&view)[0], Entry::Label("Dockroute: idle · no containers".into()));
         assert!(entries(&view).contains(&Entry::Item { id: CONNECT.into(), text: "Disconnect".into(), enabled: true }));
+    }
+
+    fn engine(id: &str, kind: EngineKind, followed: bool) -> EngineView {
+        EngineView {
+            id: id.into(),
+            name: kind.display_name().into(),
+            kind: Some(kind),
+            source: "context".into(),
+            version: Some("28.5.1".into()),
+            reachable: true,
+            followed,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn several_engines_are_offered_and_orbstack_says_it_is_not_needed() {
+        let mut view = View { want_connected: true, ..Default::default() };
+        view.engines = vec![engine("unix:///a.sock", EngineKind::DockerDesktop, true)];
+        assert!(!entries(&view).contains(&Entry::Label("Engine".into())), "one engine: nothing to pick");
+        assert!(entries(&view).contains(&Entry::Label("Engine: Docker Desktop 28.5.1".into())), "but it is named");
+        view.engines.push(engine("unix:///orb.sock", EngineKind::OrbStack, false));
+        let mut dead = engine("unix:///colima.sock", EngineKind::Colima, false);
+        dead.reachable = false;
+        view.engines.push(dead);
+        let menu = entries(&view);
+        let engines: Vec<(&str, &str, bool)> = menu
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Check { id, text, checked, .. } if id.starts_with(ENGINE_PREFIX) => {
+                    Some((id.as_str(), text.as_str(), *checked))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            engines,
+            [
+                ("engine:unix:///a.sock", "Docker Desktop 28.5.1", true),
+                ("engine:unix:///orb.sock", "OrbStack 28.5.1 · not needed", false),
+                ("engine:unix:///colima.sock", "Colima 28.5.1 · not answering", false),
+            ]
+        );
+        assert_eq!(click("engine:unix:///orb.sock", &view), Some(Click::Engine("unix:///orb.sock".into())));
+        view.problem = Some(dockroute_controller::view::engine_not_needed_problem(&["Colima".into()]));
+        assert_eq!(status_line(&view), "Dockroute: not needed for OrbStack");
     }
 
     #[test]

@@ -15,7 +15,10 @@ use crate::rig::{bin, read, Rig};
 /// hostile-teammate tests, whose teammate network is 198.18.(150+S).0/24) use a band of their
 /// own: bridge 198.18.(180+S).1/24, pool 198.18.(190+S).0/24, networks 198.19.(200+8(S-60)+i).0/24
 /// (the same addresses as other slots' in places, but never inside one slot's namespaces).
-/// Slots 65..=69 (local_attacker.rs) take the addresses of slot S-20, likewise.
+/// Slots 65..=69 (local_attacker.rs) take the addresses of slot S-20, likewise, and slots
+/// 70..=79 (the Podman tests) those of slot S-30 (not 71: its subnet 3, 198.19.171.0/24, is the
+/// topology's second container network, 198.19.(100+S).0/24); engines.rs (two engines joined to
+/// one Mac) takes 77 and 78.
 pub struct DockerRig {
     pub rig: Rig,
     pub dockerd: Dockerd,
@@ -39,6 +42,7 @@ pub fn subnet(slot: u8, i: u8) -> String {
 fn in_band(slot: u8) -> u8 {
     match slot {
         65..=69 => slot - 20,
+        70..=79 => slot - 30,
         _ => slot,
     }
 }

@@ -5,4 +5,5 @@ pub mod load;
 pub mod netns;
 pub mod rig;
 pub mod teammate;
+pub mod timeline;
 pub mod webdriver;

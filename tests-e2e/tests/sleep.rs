@@ -1,4 +1,4 @@
-//! Letting Docker Desktop sleep, on Engine 28.5 in the "vm" namespace: with no other container
+//! Letting Docker Desktop sleep, on Engine 28.5 (and Podman 4.3 and 5) in the "vm" namespace: with no other container
 //! the controller stops the guest (the routes stay), the first `docker run` wakes it and that
 //! container answers by IP within 3 s; a dockerd that stops and comes back (Resource Saver,
 //! sleep) has the tunnel back within 3 s of the first container running; and the guest's idle
@@ -8,12 +8,13 @@
 //! `DOCKROUTE_IDLE_SECONDS` sets the idle window (default 10; scripts/bench.sh uses 60).
 //! Needs root and the cached engines. Measured figures print as `MEASURED …` lines.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use dockroute_e2e::docker::{cgroup_dirs, Engine};
 use dockroute_e2e::docker_rig::*;
 use dockroute_e2e::netns::{require_root, Topology};
 use dockroute_e2e::rig::read;
+use dockroute_e2e::timeline;
 
 fn guest_running(d: &DockerRig) -> bool {
     d.dockerd.docker(&["inspect", "-f", "{{.State.Running}}", "dockroute-guest"]).is_ok_and(|s| s.trim() == "true")
@@ -43,11 +44,25 @@ fn web_restarting(d: &DockerRig, name: &str, net: &str) -> String {
 
 #[test]
 fn an_idle_guest_sleeps_and_the_first_container_wakes_it() {
-    if !require_root() || !Engine::V28.require() {
+    idle_guest_sleeps_and_wakes(48, Engine::V28);
+}
+#[test]
+fn podman4_an_idle_guest_sleeps_and_the_first_container_wakes_it() {
+    idle_guest_sleeps_and_wakes(73, Engine::Podman4);
+}
+#[test]
+fn podman5_an_idle_guest_sleeps_and_the_first_container_wakes_it() {
+    idle_guest_sleeps_and_wakes(74, Engine::Podman5);
+}
+
+/// On Podman "the VM stops" is `podman system service` restarting: its containers keep running
+/// (conmon holds them), so that part shows the event stream and the tunnel surviving it.
+fn idle_guest_sleeps_and_wakes(slot: u8, engine: Engine) {
+    if !require_root() || !engine.require() {
         return;
     }
-    let slot = 48;
-    let mut d = DockerRig::prepare(slot, Engine::V28);
+    let name = engine.name();
+    let mut d = DockerRig::prepare(slot, engine);
     d.controller_args.clear(); // the default: the guest sleeps while no container runs
     d.start_controller();
     d.wait_session(Duration::from_secs(20));
@@ -82,7 +97,11 @@ fn an_idle_guest_sleeps_and_the_first_container_wakes_it() {
     Topology::wait_until("HTTP to the first container", Duration::from_secs(10), || d.get(&ip).is_ok())
         .unwrap_or_else(|e| panic!("{e}\nguest:\n{}\n{}", d.guest_logs(), d.logs()));
     let wake = t0.elapsed();
-    println!("MEASURED wake_ms={} (docker run returned after {} ms)", wake.as_millis(), run_returned.as_millis());
+    println!(
+        "MEASURED [{name}] wake_ms={} (docker run returned after {} ms)",
+        wake.as_millis(),
+        run_returned.as_millis()
+    );
     assert!(wake <= Duration::from_secs(3), "woken in {wake:?}");
 
     // The VM stops and comes back with containers set to restart: the tunnel is back within 3 s
@@ -100,7 +119,7 @@ fn an_idle_guest_sleeps_and_the_first_container_wakes_it() {
         .unwrap_or_else(|e| panic!("{e}\nguest:\n{}\n{}", d.guest_logs(), d.logs()));
     let back = t1.elapsed();
     println!(
-        "MEASURED vm_back_ms={} (after the first container ran; dockerd answered {} ms before that)",
+        "MEASURED [{name}] vm_back_ms={} (after the first container ran; dockerd answered {} ms before that)",
         back.as_millis(),
         running.as_millis()
     );
@@ -119,7 +138,7 @@ fn an_idle_guest_sleeps_and_the_first_container_wakes_it() {
     .unwrap_or_else(|e| panic!("{e}\nguest:\n{}\n{}", d.guest_logs(), d.logs()));
     let woke = t2.elapsed();
     println!(
-        "MEASURED idle_vm_wake_ms={} (dockerd restarted while the guest slept, then docker run)",
+        "MEASURED [{name}] idle_vm_wake_ms={} (dockerd restarted while the guest slept, then docker run)",
         woke.as_millis()
     );
     assert!(woke <= Duration::from_secs(3), "woken in {woke:?}");
@@ -157,6 +176,33 @@ fn until_http(d: &DockerRig, ip: &str, what: &str) -> Duration {
     .unwrap_or_else(|e| panic!("{e}\nguest:\n{}\n{}", d.guest_logs(), d.logs()))
 }
 
+/// Where the time to the first answer went: the controller's, the helper's and the guest's log
+/// lines from 3 s before `docker run` to the answer, in ms after `docker run` started
+/// (`answered` counts from `docker run` returning).
+fn print_timeline(d: &DockerRig, what: &str, start: SystemTime, run_returned: Duration, answered: Duration) {
+    let (ctl, helper, guest) = (read(&d.controller_log), read(&d.rig.helper_log), guest_log_lines(d));
+    let logs = [("controller", ctl.as_str()), ("helper", helper.as_str()), ("guest", guest.as_str())];
+    println!(
+        "MEASURED {what}_timeline (ms after `docker run` started; it returned at +{} ms, the first answer at +{} ms):",
+        run_returned.as_millis(),
+        (run_returned + answered).as_millis()
+    );
+    for line in timeline::merge(&logs, start, Duration::from_secs(3), run_returned + answered) {
+        println!("MEASURED   {line}");
+    }
+}
+
+/// The guest's own lines, both streams (`docker logs` gives the CLI's stdout only the
+/// container's stdout): from Docker's json-file log.
+fn guest_log_lines(d: &DockerRig) -> String {
+    let path = d.dockerd.docker(&["inspect", "-f", "{{.LogPath}}", "dockroute-guest"]).unwrap_or_default();
+    read(std::path::Path::new(path.trim()))
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("log").and_then(|m| m.as_str()).map(str::to_string))
+        .collect()
+}
+
 fn image_present(d: &DockerRig) -> bool {
     d.dockerd.docker(&["image", "inspect", &dockroute_controller_image()]).is_ok()
 }
@@ -175,9 +221,11 @@ fn a_cold_start_without_the_guest_image_answers_the_first_container_soon() {
     let n1 = subnet(slot, 1);
     d.docker(&["network", "create", "--subnet", &n1, "dr-app"]);
     let t0 = Instant::now();
+    let wall0 = SystemTime::now();
     let ip = d.web("dr-web", "dr-app");
     let run_returned = t0.elapsed();
     let first = until_http(&d, &ip, "HTTP to the first container after the app started");
+    print_timeline(&d, "cold_start", wall0, run_returned, first);
     println!(
         "MEASURED cold_start_ms={} (app started, then network create + docker run at once; docker run returned after {} ms; image tarball {tar_mb:.1} MB; target ≤ {} ms: {})",
         first.as_millis(),
@@ -198,9 +246,11 @@ fn a_cold_start_without_the_guest_image_answers_the_first_container_soon() {
         .unwrap_or_else(|e| panic!("{e}\n{}", d.logs()));
     assert!(!guest_running(&d), "loading the image does not wake the guest: {}", d.logs());
     let t1 = Instant::now();
+    let wall1 = SystemTime::now();
     let ip2 = d.web("dr-web2", "dr-app");
     let run_returned = t1.elapsed();
     let woke = until_http(&d, &ip2, "HTTP to the first container after the image was reloaded");
+    print_timeline(&d, "wake_after_reload", wall1, run_returned, woke);
     println!(
         "MEASURED wake_after_reload_ms={} (image loaded while asleep; docker run returned after {} ms; target ≤ {} ms: {})",
         woke.as_millis(),

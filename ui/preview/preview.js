@@ -1,6 +1,6 @@
 /* Browser preview of the dashboard, without the app: open ui/index.html?preview=NAME (file://
    works), NAME one of the Views in views.js: connected, conflict, helper_missing,
-   docker_missing, disconnected; add &fail=1 to make every command fail (the error toast).
+   docker_missing, disconnected, orbstack; add &fail=1 to make every command fail (the error toast).
    views.js is generated from the Rust `View` by controller/tests/ui_fixture.rs, so what the
    preview shows cannot drift from what the app sends.
    It stands in for Tauri (window.__TAURI__): commands change a local copy and push it back as
@@ -43,7 +43,8 @@
   const emit = () => setTimeout(() => listeners.view.forEach((h) => h({ payload: clone(view) })), 0);
   const later = (fn, ms) => setTimeout(() => (fn(), emit()), ms);
   const comeUp = () => later(() => Object.assign(view, clone(healthy),
-    { networks: view.networks.length ? view.networks : healthy.networks, autostart: view.autostart }), 900);
+    { networks: view.networks.length ? view.networks : healthy.networks, autostart: view.autostart,
+      engines: view.engines && view.engines.length ? view.engines : healthy.engines }), 900);
 
   const commands = {
     view: () => clone(view),
@@ -58,6 +59,13 @@
       if (enabled) later(() => (network.route = "installed"), 700);
     },
     set_autostart: ({ enabled }) => (view.autostart = enabled),
+    // As the app: the picked engine is followed; one that needs Dockroute comes up like a connect.
+    set_engine({ id }) {
+      const engine = (view.engines || []).find((e) => e.id === id);
+      if (!engine) throw "no engine at " + id;
+      view.engines.forEach((e) => (e.followed = e.id === id));
+      if (engine.kind !== "orb_stack") Object.assign(view, { problem: null, phase: "connecting" }), comeUp();
+    },
     install_helper: () => (Object.assign(view, { problem: null, phase: "connecting" }), comeUp(), "Installed dockroute-helper and started it."),
     install_helper_with_password: () => (Object.assign(view, { problem: null, phase: "connecting" }), comeUp(),
       "Helper installed with the administrator's password: it runs as a system service now."),

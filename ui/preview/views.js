@@ -462,6 +462,45 @@ window.DockroutePreviewViews = {
         "trusted_in": []
       },
       "problems": []
+    },
+    "engines": [
+      {
+        "id": "unix:///Users/me/.docker/run/docker.sock",
+        "name": "Docker Desktop",
+        "kind": "docker_desktop",
+        "source": "context \"desktop-linux\" (config.json currentContext)",
+        "version": "28.5.1",
+        "reachable": true,
+        "followed": true,
+        "note": null
+      },
+      {
+        "id": "unix:///Users/me/.colima/default/docker.sock",
+        "name": "Colima",
+        "kind": "colima",
+        "source": "context \"colima\"",
+        "version": "28.4.0",
+        "reachable": true,
+        "followed": false,
+        "note": null
+      },
+      {
+        "id": "unix:///Users/me/.orbstack/run/docker.sock",
+        "name": "OrbStack",
+        "kind": "orb_stack",
+        "source": "context \"orbstack\"",
+        "version": "28.5.2",
+        "reachable": true,
+        "followed": false,
+        "note": "OrbStack already makes containers reachable; Dockroute is not needed for it"
+      }
+    ],
+    "runtime": {
+      "engine": "Docker Desktop",
+      "engine_version": "28.5.1",
+      "api_version": "1.51",
+      "host_name": "host.docker.internal",
+      "firewall": null
     }
   },
   "connected": {
@@ -873,6 +912,45 @@ window.DockroutePreviewViews = {
         "trusted_in": []
       },
       "problems": []
+    },
+    "engines": [
+      {
+        "id": "unix:///Users/me/.docker/run/docker.sock",
+        "name": "Docker Desktop",
+        "kind": "docker_desktop",
+        "source": "context \"desktop-linux\" (config.json currentContext)",
+        "version": "28.5.1",
+        "reachable": true,
+        "followed": true,
+        "note": null
+      },
+      {
+        "id": "unix:///Users/me/.colima/default/docker.sock",
+        "name": "Colima",
+        "kind": "colima",
+        "source": "context \"colima\"",
+        "version": "28.4.0",
+        "reachable": true,
+        "followed": false,
+        "note": null
+      },
+      {
+        "id": "unix:///Users/me/.orbstack/run/docker.sock",
+        "name": "OrbStack",
+        "kind": "orb_stack",
+        "source": "context \"orbstack\"",
+        "version": "28.5.2",
+        "reachable": true,
+        "followed": false,
+        "note": "OrbStack already makes containers reachable; Dockroute is not needed for it"
+      }
+    ],
+    "runtime": {
+      "engine": "Docker Desktop",
+      "engine_version": "28.5.1",
+      "api_version": "1.51",
+      "host_name": "host.docker.internal",
+      "firewall": null
     }
   },
   "disconnected": {
@@ -893,7 +971,9 @@ window.DockroutePreviewViews = {
     "share": null,
     "idle": false,
     "let_docker_sleep": false,
-    "https": null
+    "https": null,
+    "engines": [],
+    "runtime": null
   },
   "docker_missing": {
     "app_version": "0.1.0",
@@ -918,7 +998,9 @@ window.DockroutePreviewViews = {
     "share": null,
     "idle": false,
     "let_docker_sleep": false,
-    "https": null
+    "https": null,
+    "engines": [],
+    "runtime": null
   },
   "helper_missing": {
     "app_version": "0.1.0",
@@ -943,7 +1025,9 @@ window.DockroutePreviewViews = {
     "share": null,
     "idle": false,
     "let_docker_sleep": false,
-    "https": null
+    "https": null,
+    "engines": [],
+    "runtime": null
   },
   "helper_refused": {
     "app_version": "0.1.0",
@@ -968,6 +1052,66 @@ window.DockroutePreviewViews = {
     "share": null,
     "idle": false,
     "let_docker_sleep": false,
-    "https": null
+    "https": null,
+    "engines": [],
+    "runtime": null
+  },
+  "orbstack": {
+    "app_version": "0.1.0",
+    "phase": "error",
+    "want_connected": true,
+    "problem": {
+      "kind": "engine_not_needed",
+      "title": "OrbStack already makes containers reachable; Dockroute is not needed for it",
+      "detail": "Its containers are reachable by IP and by name from the Mac already. Dockroute starts nothing on it. Also running here: Docker Desktop, Colima; pick one under Engines for Dockroute to follow.",
+      "action": null
+    },
+    "engine": null,
+    "helper_socket": "/var/run/dockroute.sock",
+    "helper_version": null,
+    "tunnel": null,
+    "networks": [],
+    "containers": [],
+    "stats": null,
+    "throughput": [],
+    "autostart": false,
+    "dns": null,
+    "share": null,
+    "idle": false,
+    "let_docker_sleep": false,
+    "https": null,
+    "engines": [
+      {
+        "id": "unix:///Users/me/.docker/run/docker.sock",
+        "name": "Docker Desktop",
+        "kind": "docker_desktop",
+        "source": "context \"desktop-linux\" (config.json currentContext)",
+        "version": "28.5.1",
+        "reachable": true,
+        "followed": false,
+        "note": null
+      },
+      {
+        "id": "unix:///Users/me/.colima/default/docker.sock",
+        "name": "Colima",
+        "kind": "colima",
+        "source": "context \"colima\"",
+        "version": "28.4.0",
+        "reachable": true,
+        "followed": false,
+        "note": null
+      },
+      {
+        "id": "unix:///Users/me/.orbstack/run/docker.sock",
+        "name": "OrbStack",
+        "kind": "orb_stack",
+        "source": "context \"orbstack\"",
+        "version": "28.5.2",
+        "reachable": true,
+        "followed": true,
+        "note": "OrbStack already makes containers reachable; Dockroute is not needed for it"
+      }
+    ],
+    "runtime": null
   }
 };

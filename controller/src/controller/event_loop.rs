@@ -22,6 +22,8 @@ const LIVENESS_CHECK: Duration = Duration::from_secs(1);
 enum Wake {
     Docker(Option<Result<EventMessage, bollard::errors::Error>>),
     Resync,
+    /// Time to list the networks of an engine that does not announce them.
+    NetworkPoll,
     Helper(Option<Event>),
     Liveness,
     Toggle,
@@ -40,6 +42,8 @@ impl Controller {
         tokio::pin!(shutdown);
         let mut resync = tokio::time::interval(RESYNC);
         let mut liveness = tokio::time::interval(LIVENESS_CHECK);
+        let mut network_poll = tokio::time::interval(docker_events::NETWORK_POLL);
+        network_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut resubscribe = Resubscribe::default();
         let mut disabled = self.channels.disabled.clone();
         let mut sleep = self.channels.sleep.clone();
@@ -59,6 +63,7 @@ impl Controller {
                     let wake = tokio::select! {
                         ev = events.next() => Wake::Docker(ev),
                         _ = resync.tick() => Wake::Resync,
+                        _ = network_poll.tick(), if self.poll_networks => Wake::NetworkPoll,
                         ev = self.helper.next_event() => Wake::Helper(ev),
                         _ = liveness.tick() => Wake::Liveness,
                         Ok(()) = disabled.changed() => Wake::Toggle,
@@ -104,6 +109,7 @@ impl Controller {
                                 tracing::warn!("periodic sync failed: {e:#}");
                             }
                         }
+                        Wake::NetworkPoll => self.poll_networks().await,
                         Wake::Helper(ev) => {
                             self.on_helper_event(ev);
                             if self.sync.sync_after_helper_event(&self.desired_routes()) {

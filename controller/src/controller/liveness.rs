@@ -36,6 +36,25 @@ impl Controller {
         }
     }
 
+    /// The guest's firewall backend for the view, read from its log once it is up: a few tries
+    /// per connection (a guest without a firewall never says), then no more.
+    async fn read_firewall_backend(&mut self) {
+        const TRIES: u8 = 5;
+        if self.runtime.firewall.is_some() || self.firewall_reads >= TRIES {
+            return;
+        }
+        self.firewall_reads += 1;
+        match guest::firewall_backend(&self.docker).await {
+            Ok(Some(found)) => {
+                tracing::info!("the guest's firewall: {found}");
+                self.runtime.firewall = Some(found);
+                self.publish();
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!("reading the guest's log: {e:#}"),
+        }
+    }
+
     /// Every second: the helper's status into the repair policy, its decisions carried out.
     pub(super) async fn check_liveness(&mut self) {
         let status = match self.helper().await {
@@ -60,7 +79,11 @@ impl Controller {
                 tracing::warn!("sync after a transport change failed: {e:#}");
             }
         }
+        let alive = status.session.as_ref().is_some_and(|s| s.alive);
         self.repair.handle_status(now, &status);
+        if alive {
+            self.read_firewall_backend().await;
+        }
         // Events come only on change (and a lagging receiver misses some): the second-by-second
         // status keeps the dashboard's handshake age and session state current.
         self.show_status(status);

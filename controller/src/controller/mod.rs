@@ -21,7 +21,8 @@ use dockroute_api::Status;
 use tokio::sync::{watch, Notify};
 
 use crate::discovery::BridgeNetwork;
-use crate::endpoint::{self, DockerEndpoint, Env};
+use crate::endpoint::{self, DockerEndpoint};
+use crate::engines::{self, choice::Probed};
 use crate::guest::{self, GuestSpec};
 use crate::helper_link::{Connection, HelperLink};
 use crate::idle::IdlePolicy;
@@ -32,7 +33,7 @@ use crate::sync_policy::SyncPolicy;
 use crate::teardown;
 use crate::view::derive::Gathered;
 use crate::view::writer::ViewWriter;
-use crate::view::{self, ContainerView, Problem, ProblemError};
+use crate::view::{self, ContainerView, Problem, ProblemError, RuntimeView};
 
 /// The controller's channels to whoever shows its state: it reports what it gathered to the
 /// view's writer and follows the user's network toggles and Retry on the others.
@@ -46,6 +47,13 @@ pub struct ViewChannels {
     pub sleep: watch::Receiver<bool>,
     /// The user's HTTPS switch: whether the helper should serve its HTTPS front.
     pub https: watch::Receiver<bool>,
+}
+
+/// The engine the supervisor chose to follow, as asked (`engines::probe`).
+#[derive(Debug, Clone)]
+pub struct Followed {
+    pub endpoint: DockerEndpoint,
+    pub probed: Probed,
 }
 
 /// What to do with the guest and the routes when the controller stops.
@@ -83,11 +91,23 @@ pub struct Controller {
     idle: IdlePolicy,
     /// Pokes sent to the guest (each one a new file content, so its watch sees a change).
     pokes: u64,
+    /// The engine's events do not announce new and removed networks (Podman before 5): list
+    /// them every `docker_events::NETWORK_POLL`.
+    poll_networks: bool,
+    /// The followed engine's facts, for the view.
+    runtime: RuntimeView,
+    /// Times the guest's log was read for its firewall backend.
+    firewall_reads: u8,
 }
 
 impl Controller {
-    /// Connects to the helper (handing it the secret) and to Docker.
-    pub async fn connect(opts: Options, channels: ViewChannels) -> anyhow::Result<Controller> {
+    /// Connects to the helper (handing it the secret) and to the engine the supervisor chose
+    /// (or says why there is none).
+    pub async fn connect(
+        opts: Options,
+        channels: ViewChannels,
+        followed: Result<Followed, Problem>,
+    ) -> anyhow::Result<Controller> {
         validate_pairs(&opts.pairs)?;
         let secret = match &opts.secret {
             Some(s) => s.clone(),
@@ -99,8 +119,7 @@ impl Controller {
         // while Docker Desktop usually just needs a moment.
         let mut helper = HelperLink::new(opts.helper_socket.clone(), secret.clone(), channels.https.clone());
         helper.connect().await.map_err(ProblemError)?;
-        let endpoint = endpoint::resolve(&Env::from_process())
-            .map_err(|e| ProblemError(view::docker_problem("the configured endpoint", &e)))?;
+        let Followed { endpoint, probed } = followed.map_err(ProblemError)?;
         let docker = endpoint::connect(&endpoint)
             .await
             .map_err(|e| ProblemError(view::docker_problem(&endpoint.host, &format!("{e:#}"))))?;
@@ -109,14 +128,42 @@ impl Controller {
             Some(c) => c.status().await.map(|s| s.transport).unwrap_or_default(),
             None => Default::default(),
         };
+        let host_names = engines::host_names(probed.kind).unwrap_or_else(guest::docker_host_names);
+        let runtime = RuntimeView {
+            engine: probed.kind.display_name().to_string(),
+            engine_version: probed.version.clone(),
+            api_version: Some(docker.client_version().to_string()),
+            host_name: match opts.host_address {
+                Some(a) => format!("{} → {a} (--host-address)", host_names.primary),
+                None => host_names.primary.to_string(),
+            },
+            firewall: None,
+        };
         let spec = GuestSpec {
             image: opts.guest_image.clone(),
             port: opts.port,
             host_address: opts.host_address,
+            host_names,
             secret_fingerprint: guest::fingerprint(&secret),
             transport,
         };
-        tracing::info!("docker engine: {} (from {})", endpoint.host, endpoint.source);
+        tracing::info!(
+            "docker engine: {} (from {}): {} {}, API {}, the guest reaches the host as {}",
+            endpoint.host,
+            endpoint.source,
+            runtime.engine,
+            runtime.engine_version.as_deref().unwrap_or("(version unknown)"),
+            runtime.api_version.as_deref().unwrap_or("?"),
+            runtime.host_name
+        );
+        // From the `/version` the engine was recognised by (`engines::probe`).
+        let poll_networks = !probed.announces_networks;
+        if poll_networks {
+            tracing::info!(
+                "the engine's events do not announce networks: listing them every {:?}",
+                crate::docker_events::NETWORK_POLL
+            );
+        }
         let idle = IdlePolicy::new(*channels.sleep.borrow());
         let me = Controller {
             opts,
@@ -138,6 +185,9 @@ impl Controller {
             engine_arch: None,
             idle,
             pokes: 0,
+            poll_networks,
+            runtime,
+            firewall_reads: 0,
         };
         me.publish();
         Ok(me)
@@ -177,6 +227,7 @@ impl Controller {
             helper_problem: self.helper.problem().cloned(),
             docker_problem: self.docker_problem.clone(),
             sync_problem: self.sync_problem.clone(),
+            runtime: Some(self.runtime.clone()),
         };
         self.channels.view.update(|inputs| inputs.controller_reports(gathered));
     }

@@ -89,6 +89,21 @@ impl Controller {
         }
     }
 
+    /// The networks listed again (an engine whose events do not announce them): a sync when
+    /// they changed, as a network event would have made.
+    pub(super) async fn poll_networks(&mut self) {
+        let listed = self.docker.list_networks(None::<bollard::query_parameters::ListNetworksOptions>).await;
+        let Ok(all) = listed else { return };
+        if discovery::bridge_networks(&all) == self.networks {
+            return;
+        }
+        // A new bridge may come with rebuilt firewall chains, as after a network event.
+        self.sync.docker_may_have_rebuilt_chains();
+        if let Err(e) = self.sync().await {
+            tracing::warn!("sync after the networks changed failed: {e:#}");
+        }
+    }
+
     /// `sync_once`, with a failure the user can see (and a success clearing it).
     pub(super) async fn sync(&mut self) -> anyhow::Result<()> {
         let result = self.sync_once().await;

@@ -34,6 +34,8 @@ pub struct ViewInputs {
     pub gathered: Gathered,
     /// The helper's stats pushes.
     pub traffic: Traffic,
+    /// The engines the supervisor found last, the followed one marked.
+    pub engines: Vec<crate::view::EngineView>,
 }
 
 /// What a controller reports: what Docker and the helper said, and what went wrong.
@@ -60,6 +62,8 @@ pub struct Gathered {
     pub docker_problem: Option<Problem>,
     /// The last sync failed for another reason (the guest image, a route the helper refused).
     pub sync_problem: Option<Problem>,
+    /// The followed engine's facts (versions, how the guest reaches the host, its firewall).
+    pub runtime: Option<crate::view::RuntimeView>,
 }
 
 /// What the dashboard says about the helper besides what the controller sees (it sees only a
@@ -169,12 +173,17 @@ pub fn derive(inputs: &ViewInputs) -> View {
         idle: g.idle,
         let_docker_sleep: inputs.let_docker_sleep,
         https: live_status.map(|s| https_view(s.https.as_deref(), inputs.https_wanted)),
+        engines: inputs.engines.clone(),
+        runtime: g.runtime.clone().filter(|_| g.live),
     };
     let controllers = || {
         let problems = [&g.helper_problem, &g.docker_problem, &g.sync_problem];
         problems.into_iter().flatten().next().cloned().filter(|_| g.live)
     };
-    v.problem = inputs.start_problem.clone().or_else(controllers).or_else(|| v.conflict_warning());
+    // A disconnected app has nothing to complain about, even while the supervisor still
+    // winds down a start that failed (its problem is cleared only after the teardown).
+    let start = inputs.start_problem.clone().filter(|_| inputs.want_connected);
+    v.problem = start.or_else(controllers).or_else(|| v.conflict_warning());
     match &inputs.helper_note {
         Some(HelperNote::Pending { settings }) => v.show_helper_approval(settings),
         Some(HelperNote::Refused(why)) => v.show_helper_refused(why),

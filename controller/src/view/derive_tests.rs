@@ -121,6 +121,20 @@ fn the_first_problem_wins_start_then_helper_then_docker_then_sync_then_a_conflic
 }
 
 #[test]
+fn a_failed_start_is_not_shown_once_the_user_chose_disconnect() {
+    let mut i = reported();
+    i.start_failed(Problem { kind: ProblemKind::Other, title: "start".into(), detail: String::new(), action: None });
+    assert_eq!(derive(&i).problem.unwrap().title, "start");
+    // The choice shows at once; the supervisor clears the start's problem only after its
+    // teardown, which can take seconds with no helper.
+    i.want_connected = false;
+    let v = derive(&i);
+    assert_eq!((v.phase(), v.problem), (Phase::Disconnected, None));
+    i.want_connected = true;
+    assert_eq!(derive(&i).problem.unwrap().title, "start", "kept for when the user connects again");
+}
+
+#[test]
 fn disconnect_hides_the_tunnel_and_keeps_what_was_seen_of_engine_names_and_share() {
     let mut i = reported();
     i.traffic.push(StatsReport::default(), 1_000);
@@ -237,4 +251,38 @@ fn the_https_section_tells_off_here_off_in_the_config_starting_and_a_problem_apa
     let mut inputs = reported();
     inputs.gathered.live = false;
     assert_eq!(derive(&inputs).https, None);
+}
+
+#[test]
+fn the_engines_facts_show_while_a_controller_runs_and_the_list_stays() {
+    let mut inputs = reported();
+    inputs.gathered.runtime = Some(crate::view::RuntimeView {
+        engine: "Colima".into(),
+        engine_version: Some("28.4.0".into()),
+        api_version: Some("1.51".into()),
+        host_name: "host.lima.internal".into(),
+        firewall: Some("IPv4 iptables-nft".into()),
+    });
+    inputs.engines = vec![crate::view::EngineView {
+        id: "unix:///x/colima.sock".into(),
+        name: "Colima".into(),
+        kind: Some(crate::engines::EngineKind::Colima),
+        source: "context \"colima\"".into(),
+        version: Some("28.4.0".into()),
+        reachable: true,
+        followed: true,
+        note: None,
+    }];
+    let v = derive(&inputs);
+    assert_eq!(v.runtime.as_ref().map(|r| r.host_name.as_str()), Some("host.lima.internal"));
+    assert_eq!(v.engines.len(), 1);
+    let page = serde_json::to_value(&v).unwrap();
+    assert_eq!(page["runtime"]["engine_version"], "28.4.0", "the page gets the facts");
+    assert_eq!(page["engines"][0]["kind"], "colima");
+    // A switch or a failed start: no controller, so no facts of an engine not followed now.
+    inputs.start_failed(crate::view::engine_not_needed_problem(&[]));
+    let v = derive(&inputs);
+    assert!(v.runtime.is_none(), "facts of the last engine are not shown as current");
+    assert_eq!(v.engines.len(), 1, "the list stays, so the user can switch");
+    assert_eq!(v.phase(), Phase::Error);
 }

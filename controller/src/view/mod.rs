@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::discovery::BridgeNetwork;
 use crate::dns_view::{DnsView, NameView};
+pub use crate::engines::choice::EngineView;
 use crate::https_view::HttpsView;
 
 pub mod derive;
@@ -23,8 +24,8 @@ mod problems;
 pub mod writer;
 
 pub use problems::{
-    docker_problem, helper_approval_problem, helper_outdated_problem, helper_problem, helper_refused_problem, Action,
-    Problem, ProblemError, ProblemKind,
+    docker_problem, engine_not_needed_problem, helper_approval_problem, helper_outdated_problem, helper_problem,
+    helper_refused_problem, Action, Problem, ProblemError, ProblemKind,
 };
 
 /// Samples kept for the throughput chart (the helper pushes stats about once a second).
@@ -64,6 +65,29 @@ pub struct View {
     /// answers.
     #[serde(default)]
     pub https: Option<HttpsView>,
+    /// Every engine found, the followed one marked: the dashboard and the menu switch here.
+    #[serde(default)]
+    pub engines: Vec<EngineView>,
+    /// What a user debugging a broken setup asks first: which engine, which versions, how the
+    /// guest reaches the host, which firewall it found.
+    #[serde(default)]
+    pub runtime: Option<RuntimeView>,
+}
+
+/// The followed engine's facts, while a controller runs on it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RuntimeView {
+    /// "Docker Desktop", "Colima", …
+    pub engine: String,
+    pub engine_version: Option<String>,
+    /// The Docker API version both sides agreed on.
+    pub api_version: Option<String>,
+    /// The name the guest dials for the host, with the address it is pinned to if the user
+    /// pinned one: `host.lima.internal`, `host.docker.internal → 198.18.0.1 (--host-address)`.
+    pub host_name: String,
+    /// The guest's firewall backend per family, as its log says (`iptables-nft`, …); None
+    /// until the guest has said.
+    pub firewall: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -245,6 +269,8 @@ impl Serialize for View {
             idle: bool,
             let_docker_sleep: bool,
             https: &'a Option<HttpsView>,
+            engines: &'a [EngineView],
+            runtime: &'a Option<RuntimeView>,
         }
         // Named one by one (no `..`): a field added to `View` fails to compile here until the
         // page gets it too.
@@ -266,6 +292,8 @@ impl Serialize for View {
             idle,
             let_docker_sleep,
             https,
+            engines,
+            runtime,
         } = self;
         Page {
             app_version,
@@ -286,6 +314,8 @@ impl Serialize for View {
             idle: *idle,
             let_docker_sleep: *let_docker_sleep,
             https,
+            engines,
+            runtime,
         }
         .serialize(s)
     }

@@ -29,6 +29,8 @@ pub enum ProblemKind {
     RouteConflict,
     /// A network on public address space is not routed (no `route` line covers it).
     RouteSkipped,
+    /// The followed engine routes containers itself (OrbStack): Dockroute starts nothing there.
+    EngineNotNeeded,
     Other,
 }
 
@@ -62,6 +64,22 @@ impl std::fmt::Display for ProblemError {
 }
 
 impl std::error::Error for ProblemError {}
+
+/// The followed engine needs no Dockroute (OrbStack); `others` are the engines the user could
+/// switch to.
+pub fn engine_not_needed_problem(others: &[String]) -> Problem {
+    let detail = match others {
+        [] => "Its containers are reachable by IP and by name from the Mac already. Dockroute starts nothing on it; \
+               when another engine runs, pick it under Engines."
+            .to_string(),
+        others => format!(
+            "Its containers are reachable by IP and by name from the Mac already. Dockroute starts nothing on it. \
+             Also running here: {}; pick one under Engines for Dockroute to follow.",
+            others.join(", ")
+        ),
+    };
+    Problem { kind: ProblemKind::EngineNotNeeded, title: crate::engines::ORBSTACK_NOTE.into(), detail, action: None }
+}
 
 /// macOS: the helper is registered but runs only once the user allows it in `settings`.
 pub fn helper_approval_problem(settings: &str) -> Problem {

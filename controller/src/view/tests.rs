@@ -296,6 +296,8 @@ fn every_field_reaches_the_page_and_the_phase_is_never_stale() {
         "idle",
         "let_docker_sleep",
         "https",
+        "engines",
+        "runtime",
     ]
     .into();
     assert_eq!(keys, want);

@@ -9,6 +9,7 @@
 //!
 //! - `frame`: the framing (sans-IO).
 //! - `relay`: the two directions both ends relay (frames → datagrams, datagrams → frames).
+//! - `batch`: the relays' loopback UDP socket, many datagrams per call where the OS allows.
 //! - `policy`: when the guest moves between UDP and TCP (sans-IO).
 //! - `admission`: which connections the helper keeps (sans-IO).
 //! - `listener`: the helper's end (TCP on the same address and port as UDP).
@@ -16,6 +17,7 @@
 //! - `probe`: the guest's UDP probe while it is on TCP.
 
 pub mod admission;
+mod batch;
 pub mod connector;
 pub mod frame;
 pub mod listener;

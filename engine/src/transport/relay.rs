@@ -8,15 +8,20 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UdpSocket;
 
+use super::batch::{Receiver, Sender};
 use super::frame::{self, FrameDecoder};
 
 /// A write the other end does not take within this is a dead connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Datagrams gathered into one TCP write.
-const WRITE_BATCH: usize = 64;
+/// Bytes of frames gathered into one TCP write (more receive calls are taken while they
+/// return something at once and the write is smaller than this).
+const WRITE_BATCH_BYTES: usize = 256 * 1024;
+/// Bytes one TCP read may bring.
+const READ_BUF: usize = 256 * 1024;
 
 /// Reads frames from `rd` and sends each message to `udp` (connected to the core) until the
-/// stream ends or fails. After each read's messages have gone out, `after_read` is told how
+/// stream ends or fails; runs of equal-size messages go out in one send where the platform
+/// batches (`batch`). After each read's messages have gone out, `after_read` is told how
 /// many frames that read skipped for being oversized (usually 0).
 pub async fn frames_to_udp<R: AsyncRead + Unpin>(
     mut rd: R,
@@ -24,8 +29,12 @@ pub async fn frames_to_udp<R: AsyncRead + Unpin>(
     peer: &str,
     mut after_read: impl FnMut(u64),
 ) -> String {
+    let mut sender = match Sender::new(udp) {
+        Ok(s) => s,
+        Err(e) => return format!("relay socket: {e}"),
+    };
     let mut decoder = FrameDecoder::default();
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; READ_BUF];
     loop {
         let n = match rd.read(&mut buf).await {
             Ok(0) => return format!("closed by the {peer}"),
@@ -35,44 +44,44 @@ pub async fn frames_to_udp<R: AsyncRead + Unpin>(
         decoder.push(&buf[..n]);
         let before = decoder.oversized();
         while let Some(msg) = decoder.next_message() {
-            // Awaited: a full socket buffer slows the stream down instead of dropping.
-            let _ = udp.send(msg).await;
+            // Awaited: a full socket buffer slows the stream down instead of dropping. An
+            // error (the core gone) loses only this batch, as a lost datagram would.
+            let _ = sender.push(udp, msg).await;
         }
+        let _ = sender.flush(udp).await;
         after_read(decoder.oversized() - before);
     }
 }
 
-/// Sends what the core sends to `udp` into `wr` as frames, up to `WRITE_BATCH` datagrams per
-/// write, until the socket fails or a write fails or is not taken within `WRITE_TIMEOUT`.
-/// `each` sees every datagram before it is framed; `Err(why)` stops the relay before that
-/// datagram goes out.
+/// Sends what the core sends to `udp` into `wr` as frames, as many datagrams per write as
+/// are there (up to `WRITE_BATCH_BYTES`), until the socket fails or a write fails or is not
+/// taken within `WRITE_TIMEOUT`. `each` sees every datagram before it is framed; `Err(why)`
+/// stops the relay before that datagram goes out.
 pub async fn udp_to_frames<W: AsyncWrite + Unpin>(
     mut wr: W,
     udp: &UdpSocket,
     peer: &str,
     mut each: impl FnMut(&[u8]) -> Result<(), String>,
 ) -> String {
-    let mut dgram = vec![0u8; 65535];
-    let mut out = Vec::with_capacity(64 * 1024);
+    let mut receiver = match Receiver::new(udp) {
+        Ok(r) => r,
+        Err(e) => return format!("relay socket: {e}"),
+    };
+    let mut out = Vec::with_capacity(WRITE_BATCH_BYTES + 64 * 1024);
     loop {
-        let n = match udp.recv(&mut dgram).await {
-            Ok(n) => n,
-            Err(e) => return format!("relay receive: {e}"),
-        };
-        out.clear();
-        if let Err(why) = each(&dgram[..n]) {
-            return why;
+        if let Err(e) = receiver.recv(udp).await {
+            return format!("relay receive: {e}");
         }
-        frame::encode(&dgram[..n], &mut out);
-        for _ in 1..WRITE_BATCH {
-            match udp.try_recv(&mut dgram) {
-                Ok(n) => {
-                    if let Err(why) = each(&dgram[..n]) {
-                        return why;
-                    }
-                    frame::encode(&dgram[..n], &mut out);
+        out.clear();
+        loop {
+            for dgram in receiver.datagrams() {
+                if let Err(why) = each(dgram) {
+                    return why;
                 }
-                Err(_) => break,
+                frame::encode(dgram, &mut out);
+            }
+            if out.len() >= WRITE_BATCH_BYTES || !receiver.try_recv(udp) {
+                break;
             }
         }
         match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&out)).await {
@@ -164,5 +173,83 @@ mod tests {
         core.send(&[1, 2, 3]).await.unwrap();
         let why = udp_to_frames(tx, &relay, "guest", |_| Ok(())).await;
         assert!(why.starts_with("write: "), "{why}");
+    }
+
+    #[tokio::test]
+    async fn a_run_of_equal_frames_arrives_as_the_same_datagrams_in_order() {
+        let (relay, core) = pair().await;
+        let mut msgs: Vec<Vec<u8>> = (0..60u8).map(|i| vec![i; 1400]).collect();
+        msgs.insert(40, Vec::new());
+        msgs.insert(50, vec![0xaa; 17]);
+        msgs.push(vec![0xbb; 9020]);
+        let mut stream = Vec::new();
+        for m in &msgs {
+            frame::encode(m, &mut stream);
+        }
+        let (mut tx, rx) = tokio::io::duplex(1 << 20);
+        tx.write_all(&stream).await.unwrap();
+        drop(tx);
+        // Read while it sends: the core's socket buffer is the default one.
+        let reading = async {
+            let mut got = Vec::new();
+            for _ in 0..msgs.len() {
+                got.push(recv(&core).await);
+            }
+            got
+        };
+        let (why, got) = tokio::join!(frames_to_udp(rx, &relay, "guest", |_| {}), reading);
+        assert_eq!(why, "closed by the guest");
+        for (i, want) in msgs.iter().enumerate() {
+            assert_eq!(&got[i], want, "message {i}");
+        }
+    }
+
+    /// The core sends like the driver does, a GSO batch: the relay still sees and frames each
+    /// datagram alone.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_gso_batch_from_the_core_becomes_one_frame_per_datagram() {
+        use quinn_udp::{Transmit, UdpSockRef, UdpSocketState};
+        let (relay, core) = pair().await;
+        let state = UdpSocketState::new(UdpSockRef::from(&core)).unwrap();
+        let segments = state.max_gso_segments().clamp(1, 20);
+        let mut contents = Vec::new();
+        for i in 0..segments {
+            contents.extend(std::iter::repeat_n(i as u8, 1000));
+        }
+        let t = Transmit {
+            destination: relay.local_addr().unwrap(),
+            ecn: None,
+            contents: &contents,
+            segment_size: (segments > 1).then_some(1000),
+            src_ip: None,
+        };
+        let (tx, mut rx) = tokio::io::duplex(1 << 20);
+        let mut seen = Vec::new();
+        let mut got = vec![0u8; segments * (1000 + frame::LEN_PREFIX)];
+        {
+            let relaying = udp_to_frames(tx, &relay, "helper", |m| {
+                seen.push(m.len());
+                Ok(())
+            });
+            tokio::pin!(relaying);
+            // Received only once the relay has set its socket up (GRO), as in the helper.
+            tokio::select! {
+                why = &mut relaying => panic!("stopped: {why}"),
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+            state.try_send(UdpSockRef::from(&core), &t).unwrap();
+            tokio::select! {
+                why = &mut relaying => panic!("stopped: {why}"),
+                r = rx.read_exact(&mut got) => { r.unwrap(); }
+                () = tokio::time::sleep(Duration::from_secs(5)) => panic!("not every datagram became a frame"),
+            }
+        }
+        let mut d = FrameDecoder::default();
+        d.push(&got);
+        let msgs: Vec<Vec<u8>> = std::iter::from_fn(|| d.next_message().map(<[u8]>::to_vec)).collect();
+        let want: Vec<Vec<u8>> = (0..segments).map(|i| vec![i as u8; 1000]).collect();
+        assert_eq!(msgs, want);
+        assert_eq!(seen, vec![1000; segments]);
     }
 }

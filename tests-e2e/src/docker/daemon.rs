@@ -10,7 +10,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use super::cleanup::{cleanup_dir, mounts_under, owned_processes};
-use super::{scrub_env, sys, Engine, Res, SYS_PATH};
+use super::{podman, scrub_env, sys, Engine, Res, SYS_PATH};
 use crate::netns::{describe, wait_bounded, SIGKILL, SIGTERM};
 
 /// Bound for `docker version` answering after a start.
@@ -64,8 +64,12 @@ impl Dockerd {
         let config = match engine {
             Engine::V20 => format!("{{\"deprecated-key-path\": {:?}}}\n", dir.join("key.json").display().to_string()),
             Engine::V28 => "{}\n".to_string(),
+            Engine::Podman4 | Engine::Podman5 => String::new(),
         };
-        fs::write(dir.join("daemon.json"), config).map_err(|e| format!("writing daemon.json: {e}"))?;
+        match engine.is_podman() {
+            true => podman::write_config(engine, &dir, bip, pool)?,
+            false => fs::write(dir.join("daemon.json"), config).map_err(|e| format!("writing daemon.json: {e}"))?,
+        }
         let mut d =
             Dockerd { socket, ns: ns.to_string(), engine, dir, bip: bip.into(), pool: pool.into(), child: None };
         d.spawn()?;
@@ -83,16 +87,23 @@ impl Dockerd {
         };
         let p = |name: &str| self.dir.join(name).display().to_string();
         let mut c = Command::new("nsenter");
-        c.arg(format!("--net=/run/netns/{}", self.ns)).arg("--").arg(self.engine.dockerd_path());
-        c.args(["--config-file", &p("daemon.json"), "--data-root", &p("data"), "--exec-root", &p("exec")]);
-        c.args(["--pidfile", &p("dockerd.pid"), "-H", &format!("unix://{}", self.socket.display())]);
-        c.args(["--bip", &self.bip, "--default-address-pool", &pool, "--ip6tables"]);
-        if self.engine == Engine::V20 {
-            c.arg("--experimental");
+        if self.engine.is_podman() {
+            c.arg(format!("--mount={}", podman::mount_namespace(&self.dir)?.display()));
         }
-        c.arg("--userland-proxy-path").arg(self.engine.proxy_path());
-        c.args(["--cgroup-parent", &format!("/{}", self.cgroup_parent())]);
+        c.arg(format!("--net=/run/netns/{}", self.ns)).arg("--").arg(self.engine.dockerd_path());
         scrub_env(&mut c);
+        if self.engine.is_podman() {
+            podman::command(&mut c, &self.dir, &self.socket);
+        } else {
+            c.args(["--config-file", &p("daemon.json"), "--data-root", &p("data"), "--exec-root", &p("exec")]);
+            c.args(["--pidfile", &p("dockerd.pid"), "-H", &format!("unix://{}", self.socket.display())]);
+            c.args(["--bip", &self.bip, "--default-address-pool", &pool, "--ip6tables"]);
+            if self.engine == Engine::V20 {
+                c.arg("--experimental");
+            }
+            c.arg("--userland-proxy-path").arg(self.engine.proxy_path());
+            c.args(["--cgroup-parent", &format!("/{}", self.cgroup_parent())]);
+        }
         c.env("PATH", SYS_PATH).current_dir(&self.dir);
         c.stdin(Stdio::null()).stdout(log).stderr(log2).process_group(0);
         // nsenter without --fork execs dockerd: the child's pid is dockerd's.

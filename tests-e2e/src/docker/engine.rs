@@ -28,16 +28,34 @@ pub enum Engine {
     V20,
     /// Engine 28, sid's docker.io extracted into `$DOCKROUTE_CACHE/docker28/`.
     V28,
+    /// Podman 4.3, bookworm's podman (netavark 1.4 on iptables): /usr/bin/podman, run as
+    /// `podman system service` and driven only through its Docker-compatible API.
+    Podman4,
+    /// Podman 5, sid's podman and netavark (nftables driver) extracted into
+    /// `$DOCKROUTE_CACHE/podman5/` with sid's C library (install-engines.sh).
+    Podman5,
 }
 
 impl Engine {
-    pub const ALL: [Engine; 2] = [Engine::V20, Engine::V28];
+    pub const ALL: [Engine; 4] = [Engine::V20, Engine::V28, Engine::Podman4, Engine::Podman5];
 
+    /// The daemon's binary: dockerd, or podman (which serves the API as `system service`).
     pub fn dockerd_path(&self) -> PathBuf {
         match self {
             Engine::V20 => "/usr/sbin/dockerd".into(),
             Engine::V28 => cache_dir().join("docker28/usr/sbin/dockerd"),
+            Engine::Podman4 => "/usr/bin/podman".into(),
+            Engine::Podman5 => cache_dir().join("podman5/usr/bin/podman"),
         }
+    }
+
+    pub fn is_podman(&self) -> bool {
+        matches!(self, Engine::Podman4 | Engine::Podman5)
+    }
+
+    /// Where podman finds netavark and aardvark-dns (`helper_binaries_dir`).
+    pub fn podman_helpers(&self) -> PathBuf {
+        self.dockerd_path().parent().and_then(Path::parent).map(|usr| usr.join("lib/podman")).unwrap_or_default()
     }
 
     /// The engine's own docker-proxy (only used for published ports).
@@ -54,10 +72,13 @@ impl Engine {
         match self {
             Engine::V20 => "engine20",
             Engine::V28 => "engine28",
+            Engine::Podman4 => "podman4",
+            Engine::Podman5 => "podman5",
         }
     }
 
-    /// `dockerd --version`, e.g. "Docker version 28.5.2+dfsg4, build 3ef3c07".
+    /// `dockerd --version`, e.g. "Docker version 28.5.2+dfsg4, build 3ef3c07" (or "podman
+    /// version 4.3.1").
     pub fn version(&self) -> Res<String> {
         // A short tool that starts nothing: the workspace's runner fits.
         let c = Cmd::new(self.dockerd_path().display().to_string()).arg("--version").timeout(Duration::from_secs(10));

@@ -19,6 +19,9 @@
 //! Images: nothing is pulled; [`Dockerd::import_busybox`] and [`Dockerd::import_base`]
 //! (`scripts/docker-env/base-rootfs.sh`) make them locally.
 //!
+//! Podman 4.3 and 5 run the same way as `podman system service` (`podman.rs`): the tests see
+//! only its Docker-compatible API.
+//!
 //! Files: `engine.rs` (which engines, where: the cache, dockerd, the CLI), `daemon.rs` (start,
 //! restart, stop, drop), `cli.rs` (the docker CLI and commands in the namespace), `images.rs`
 //! (the busybox and base images), `cleanup.rs` (processes, mounts and cgroups left behind).
@@ -31,6 +34,7 @@ mod cli;
 mod daemon;
 mod engine;
 mod images;
+mod podman;
 
 use std::process::Command;
 use std::time::Duration;
