@@ -251,6 +251,10 @@ pub struct HttpsStatus {
     /// before the switch sends nothing: false.
     #[serde(default)]
     pub off_by_app: bool,
+    /// How many container addresses have this machine's connections to their port 443 sent to
+    /// the front (what makes `https://name/` reach it: DNS answers the container's address).
+    #[serde(default)]
+    pub redirected: usize,
 }
 
 /// The local CA: where its certificate is, until when, what it may sign, and where it is
@@ -501,7 +505,7 @@ pub fn render_status(s: &Status) -> String {
     }
     if let Some(h) = &s.https {
         let listen = match (h.listen, h.off_by_app) {
-            (Some(a), _) => format!("on {a}"),
+            (Some(a), _) => format!("on {a}, port 443 of {} container addresses redirected here", h.redirected),
             (None, true) => "switched off in the app".to_string(),
             (None, false) => "not listening".to_string(),
         };

@@ -246,6 +246,7 @@ fn label_claims(c: &ContainerSummary, name: &str, suffix: Option<&str>, skipped:
 }
 
 /// The port the HTTPS front serves the container from: its `dev.dockroute.https-port` label,
+/// else 443 if it exposes 443 (it speaks TLS itself: the helper leaves its port 443 alone),
 /// else its only exposed TCP port, else 80 (a label that is not a port counts as absent).
 pub fn web_port(c: &ContainerSummary) -> u16 {
     if let Some(p) = label(c, LABEL_HTTPS_PORT).and_then(|v| v.trim().parse::<u16>().ok()).filter(|p| *p != 0) {
@@ -256,6 +257,9 @@ pub fn web_port(c: &ContainerSummary) -> u16 {
         .filter(|p| matches!(p.typ, None | Some(PortSummaryTypeEnum::TCP)))
         .map(|p| p.private_port)
         .collect();
+    if tcp.contains(&443) {
+        return 443;
+    }
     match tcp.len() {
         1 => tcp.into_iter().next().unwrap_or(80),
         _ => 80,

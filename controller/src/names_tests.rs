@@ -242,9 +242,12 @@ fn https_ports_come_from_the_label_else_the_only_exposed_port_else_80_and_subs_a
         &[("app", "172.18.0.4", "")],
     );
     let bad_label = container("bad", &[(LABEL_HTTPS_PORT, "99999")], &[("app", "172.18.0.5", "")]);
-    let set = name_set(&[one, two, labelled, bad_label], &routed(), Some("docker"));
+    // nginx with its own certificate: 443 among its ports says it speaks TLS itself.
+    let mut own_tls = container("tls", &[], &[("app", "172.18.0.6", "")]);
+    own_tls.ports = Some(vec![port(80, PortSummaryTypeEnum::TCP), port(443, PortSummaryTypeEnum::TCP)]);
+    let set = name_set(&[one, two, labelled, bad_label, own_tls], &routed(), Some("docker"));
     let ports: Vec<(&str, u16)> = set.name_ports.iter().map(|(n, p)| (n.as_str(), *p)).collect();
-    assert_eq!(ports, [("admin.lab", 8081), ("bad", 80), ("lab", 8443), ("one", 3000), ("two", 80)]);
+    assert_eq!(ports, [("admin.lab", 8081), ("bad", 80), ("lab", 8443), ("one", 3000), ("tls", 443), ("two", 80)]);
     assert_eq!(set.domain_ports, BTreeMap::from([("lab.test".to_string(), 8443)]));
     assert_eq!(set.names["admin.lab"], ips(&["172.18.0.4"]), "the sub name resolves to the container too");
     let skipped: Vec<&str> = set.skipped.iter().map(|s| s.name.as_str()).collect();

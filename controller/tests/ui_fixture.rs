@@ -253,6 +253,7 @@ fn https() -> HttpsStatus {
         }),
         problems: vec![],
         off_by_app: false,
+        redirected: 3,
     }
 }
 

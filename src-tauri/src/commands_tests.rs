@@ -438,6 +438,7 @@ fn only_a_running_containers_own_name_opens_as_an_https_link() {
             ca: None,
             problems: vec![],
             off_by_app: false,
+            redirected: 0,
         }),
         true,
     );

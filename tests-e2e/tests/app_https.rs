@@ -106,8 +106,11 @@ fn dashboard_https_switch_turns_the_front_off_and_on_and_trust_changes_only_a_pr
     .unwrap_or_else(|e| fail(format!("{e}: opener got {:?}", read(&opened))));
     shot(&s, "dashboard-https.png");
 
-    // Through the front with the CA (no -k): the container's page.
-    let resolve = format!("web.docker:443:{link}");
+    // Through the front with the CA (no -k): the container's page, by the container's own
+    // address as DNS answers it (the helper redirects its port 443 to the front).
+    let web_ip = d.docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "web"]);
+    let resolve = format!("web.docker:443:{}", web_ip.trim());
+    let redirect_table = || topo.run(topo.ns_mac(), &["nft", "list", "table", "ip", "dockroute_https"]);
     let cacert = ca_pem.display().to_string();
     let curl = |extra: &[&str]| {
         let mut a = vec!["curl", "-sS", "--max-time", "5", "--resolve", &resolve];
@@ -127,6 +130,7 @@ fn dashboard_https_switch_turns_the_front_off_and_on_and_trust_changes_only_a_pr
     })
     .unwrap_or_else(|e| fail(format!("{e}: {:?}", curl(&["--cacert", &cacert]))));
     println!("MEASURED dashboard HTTPS switch off → TLS connect refused: {t:?}");
+    assert!(redirect_table().is_err(), "switching off removes the redirect of port 443: {:?}", redirect_table());
     s.wait("the section says off", Duration::from_secs(10), |s| {
         Ok(text(s, "#https-summary") == "Off: switched off here")
     })
@@ -145,6 +149,7 @@ fn dashboard_https_switch_turns_the_front_off_and_on_and_trust_changes_only_a_pr
     })
     .unwrap_or_else(|e| fail(format!("{e}: {:?}", curl(&["--cacert", &cacert]))));
     println!("MEASURED dashboard HTTPS switch on → served again: {t:?}");
+    assert!(redirect_table().is_ok_and(|t| t.contains(web_ip.trim())), "{:?}", redirect_table());
     s.wait("web.docker a link again", Duration::from_secs(10), |s| Ok(s.content(name_link)?.is_some()))
         .unwrap_or_else(|e| fail(e));
 

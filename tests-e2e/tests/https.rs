@@ -1,5 +1,6 @@
 //! HTTPS for container names from the "mac" namespace, on real dockerd (Engine 28): the
-//! helper's front on port 443 of its link address, its local CA trusted through Debian's real
+//! helper's front on port 443 of its link address, reached by the containers' own addresses as
+//! DNS answers them (the helper redirects their port 443 there), its local CA trusted through Debian's real
 //! `update-ca-certificates` in a mount namespace of the test's own (`src/https/clients.sh`:
 //! the machine's store is never touched), then real clients with no `-k` and no `--cacert`:
 //! curl, Python's `ssl`, a WebSocket echo through the front (`src/https/ws_echo.py`, run in a
@@ -155,6 +156,22 @@ fn engine28_https_names_through_a_constrained_local_ca() {
         "sleep",
         "600",
     ]);
+    // A container with TLS of its own on 443 (here plain HTTP on 443, which shows it all the
+    // same): exposing 443 keeps the helper's redirect off its address.
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "tls",
+        "--network",
+        "dr-https",
+        "--expose",
+        "443",
+        "dr-busybox",
+        "sh",
+        "-c",
+        "mkdir -p /www && echo hello from its own 443 > /www/index.html && exec httpd -f -p 443 -h /www",
+    ]);
     let pid = d.docker(&["inspect", "-f", "{{.State.Pid}}", "ws"]).trim().to_string();
     let scripts = workspace().join("tests-e2e/src/https");
     let _ws = WsEcho(
@@ -167,12 +184,19 @@ fn engine28_https_names_through_a_constrained_local_ca() {
             .spawn()
             .unwrap(),
     );
-    for name in ["web.docker", "admin.web.docker", "ws.docker"] {
+    for name in ["web.docker", "admin.web.docker", "ws.docker", "tls.docker"] {
         Topology::wait_until(&format!("{name} in the helper's DNS"), Duration::from_secs(10), || {
             dig(t, t.ns_mac(), server, name, "A", false).is_ok_and(|a| !a.answers.is_empty())
         })
         .unwrap_or_else(|e| panic!("{e}\n{}", d.logs()));
     }
+
+    // DNS answers the containers' own addresses: the helper sends this machine's connections
+    // to port 443 of web and ws (not tls) to its front.
+    Topology::wait_until("the redirect of port 443 to the front", Duration::from_secs(10), || {
+        helper_status(&sock).is_some_and(|s| s.contains("port 443 of 2 container addresses redirected here"))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}\n{}", helper_status(&sock).unwrap_or_default(), d.logs()));
 
     // The clients, in a mount namespace with a private copy of the system store.
     let store = t.dir().join("trust-store");
@@ -204,6 +228,7 @@ fn engine28_https_names_through_a_constrained_local_ca() {
     assert_eq!(code, 0, "{body}");
     assert!(body.contains("no running container is named gone.docker") && body.ends_with("status=404"), "{body}");
     assert_ne!(check("curl_ip_no_sni").1, 0, "an address has no name: no certificate");
+    assert_eq!(check("own_443"), ("hello from its own 443".to_string(), 0), "a container's own 443 is left alone");
     assert_eq!(check("python"), ("hello from web".to_string(), 0), "Python's ssl with its default context");
     assert_eq!(check("websocket"), ("hello over wss".to_string(), 0), "a WebSocket echo through the front");
     let (body, code) = check("nss_trust");

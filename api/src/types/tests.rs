@@ -62,6 +62,7 @@ fn status() -> Status {
             }),
             problems: Vec::new(),
             off_by_app: false,
+            redirected: 3,
         })),
     }
 }
@@ -204,7 +205,10 @@ fn rendered_status_names_session_routes_and_conflicts() {
     assert!(text.contains("CONFLICT with 10.0.0.0/8 on en0 [config]"), "{text}");
     assert!(text.contains("  dns on 192.168.251.1:53 for docker, shop.test (3 names)\n"), "{text}");
     assert!(text.contains("PROBLEM: /etc/resolver/shop.test was not written"), "{text}");
-    assert!(text.contains("  https on 192.168.251.1:443\n"), "{text}");
+    assert!(
+        text.contains("  https on 192.168.251.1:443, port 443 of 3 container addresses redirected here\n"),
+        "{text}"
+    );
     assert!(text.contains("local CA ab12cd34 (/etc/dockroute/dockroute.ca.pem), trusted in: system store\n"), "{text}");
 }
 

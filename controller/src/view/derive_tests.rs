@@ -202,6 +202,7 @@ fn https_status(listen: Option<&str>, off_by_app: bool, problems: &[&str]) -> do
         }),
         problems: problems.iter().map(|p| p.to_string()).collect(),
         off_by_app,
+        redirected: 2,
     }
 }
 

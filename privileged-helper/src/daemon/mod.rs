@@ -349,8 +349,8 @@ impl Daemon {
         let suffix = self.state.config.dns.suffix.clone();
         match (&self.tunnel, self.state.config.https, self.state.https_wanted) {
             (Some(t), true, true) => {
-                let address = t.link.host_v4.addr().into();
-                self.https.start(&suffix, address, &self.state.names).await;
+                let (address, ifname) = (t.link.host_v4.addr().into(), t.ifname.clone());
+                self.https.start(&suffix, address, &ifname, &self.state.names).await;
             }
             // Off by the app's switch: the CA is still shown, and can be trusted.
             (Some(_), true, false) => {

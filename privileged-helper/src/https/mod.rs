@@ -7,6 +7,8 @@
 //! - `limits`: what anyone who reaches the front may spend: connections per source, leaves for
 //!   made-up names (pure).
 //! - `front`: the tokio driver: TLS with leaves by SNI, then a byte splice to the container.
+//! - `intercept`: this machine's connections to port 443 of a served container, sent to the
+//!   front by the OS's packet filter (nftables on Linux, a pf anchor on macOS).
 //! - `trust`: `ca trust` / `ca untrust`: the steps per trust store, and the record of where.
 //! - `cli`: `dockroute-helper ca show|path|trust|untrust`.
 //! - `service`: the CA and the front, started and stopped with the tunnel by the daemon.
@@ -16,6 +18,7 @@ pub mod app_trust;
 pub mod ca;
 pub mod cli;
 pub mod front;
+pub mod intercept;
 pub mod leaf;
 pub mod limits;
 pub mod route;

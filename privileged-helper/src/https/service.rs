@@ -11,6 +11,7 @@ use dockroute_api::{CaStatus, HttpsStatus};
 
 use super::ca::{self, Ca, CaFiles};
 use super::front::{HttpsFront, PORT};
+use super::intercept::{Plan, PlatformRedirect, Redirect};
 use super::route::Routes;
 use super::trust::Record;
 use crate::dns::NameSpec;
@@ -19,20 +20,35 @@ pub struct HttpsService {
     files: CaFiles,
     ca: Option<Arc<Ca>>,
     front: Option<HttpsFront>,
+    /// Sends this machine's connections to port 443 of served containers to the front.
+    redirect: Option<PlatformRedirect>,
+    /// How many addresses the redirect holds now.
+    redirected: usize,
+    /// Why the redirect failed (the front still answers on the link address).
+    redirect_problem: Option<String>,
     problems: Vec<String>,
 }
 
 impl HttpsService {
     pub fn new(config_path: &std::path::Path) -> HttpsService {
-        HttpsService { files: CaFiles::for_config(config_path), ca: None, front: None, problems: Vec::new() }
+        HttpsService {
+            files: CaFiles::for_config(config_path),
+            ca: None,
+            front: None,
+            redirect: None,
+            redirected: 0,
+            redirect_problem: None,
+            problems: Vec::new(),
+        }
     }
 
     pub fn is_running(&self) -> bool {
         self.front.is_some()
     }
 
-    /// Serves `spec`'s names on `address`:443 (idempotent).
-    pub async fn start(&mut self, suffix: &str, address: IpAddr, spec: &NameSpec) {
+    /// Serves `spec`'s names on `address`:443, and redirects this machine's connections to
+    /// port 443 of their containers there, through the tunnel interface `ifname` (idempotent).
+    pub async fn start(&mut self, suffix: &str, address: IpAddr, ifname: &str, spec: &NameSpec) {
         if self.front.is_some() {
             return;
         }
@@ -43,6 +59,8 @@ impl HttpsService {
             Ok(front) => {
                 tracing::info!("https: serving container names on {listen}");
                 self.front = Some(front);
+                self.redirect = Some(PlatformRedirect::new(ifname));
+                self.redirect_names(suffix, spec);
             }
             Err(e) => {
                 let why = format!("cannot listen on {listen}: {e}");
@@ -77,14 +95,41 @@ impl HttpsService {
         &self.files
     }
 
-    pub fn set_names(&self, suffix: &str, spec: &NameSpec) {
+    pub fn set_names(&mut self, suffix: &str, spec: &NameSpec) {
         if let Some(f) = &self.front {
             f.set_routes(Routes::new(suffix, spec));
+            self.redirect_names(suffix, spec);
         }
     }
 
-    /// Closes the listener and every connection.
+    /// Sets the redirect to `spec`'s served addresses; a failure is a problem in the status.
+    fn redirect_names(&mut self, suffix: &str, spec: &NameSpec) {
+        let (Some(front), Some(redirect)) = (&self.front, self.redirect.as_mut()) else { return };
+        let plan = Plan::for_names(spec, suffix, front.listen);
+        match tokio::task::block_in_place(|| redirect.apply(&plan)) {
+            Ok(()) => {
+                self.redirected = plan.addresses.len();
+                self.redirect_problem = None;
+            }
+            Err(e) => {
+                let why =
+                    format!("port 443 of containers is not sent to the front ({e}); it answers on {}", front.listen);
+                tracing::error!("https: {why}");
+                self.redirected = 0;
+                self.redirect_problem = Some(why);
+            }
+        }
+    }
+
+    /// Removes the redirect, then closes the listener and every connection.
     pub async fn stop(&mut self) {
+        if let Some(mut redirect) = self.redirect.take() {
+            if let Err(e) = tokio::task::block_in_place(|| redirect.remove()) {
+                tracing::error!("https: cannot remove the redirect of port 443: {e}");
+            }
+        }
+        self.redirected = 0;
+        self.redirect_problem = None;
         if let Some(f) = self.front.take() {
             f.stop().await;
             tracing::info!("https: stopped");
@@ -103,9 +148,10 @@ impl HttpsService {
                 constraints: ca.constraints.in_words(),
                 trusted_in: record.entries.iter().map(|e| e.describe()).collect(),
             }),
-            problems: self.problems.clone(),
+            problems: self.problems.iter().chain(&self.redirect_problem).cloned().collect(),
             // The daemon knows the app's wish.
             off_by_app: false,
+            redirected: self.redirected,
         }
     }
 }

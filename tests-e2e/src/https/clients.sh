@@ -33,6 +33,7 @@ check curl_web in_ns curl -sS --max-time 5 https://web.docker/
 check curl_admin in_ns curl -sS --max-time 5 https://admin.web.docker/
 check curl_gone in_ns curl -sS --max-time 5 --resolve "gone.docker:443:$link" -w '\nstatus=%{http_code}\n' https://gone.docker/
 check curl_ip_no_sni in_ns curl -sS --max-time 5 "https://$link/"
+check own_443 in_ns curl -sS --max-time 5 http://tls.docker:443/
 check python in_ns "$py" -c 'import urllib.request; print(urllib.request.urlopen("https://web.docker/", timeout=5).read().decode().strip())'
 check websocket in_ns "$py" "$here/ws_client.py" ws.docker "hello over wss"
 # A browser's NSS database (Chromium on Linux reads ~/.pki/nssdb): one the test makes.
