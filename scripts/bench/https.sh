@@ -2,8 +2,10 @@
 # $MAC, $CTR, $RES, $WORK, $PY, $ROOT, $QUICK): the HTTPS rows. nginx in drb-ctr answers "hello"
 # with keep-alive; from drb-mac, in the same run, wrk asks it
 #   - over plain HTTP at the container's address through the tunnel (the baseline), and
-#   - over HTTPS at `b9.docker` through the helper's front (TLS on the link address, a leaf
-#     from the local CA, then the splice through the tunnel to the same container);
+#   - over HTTPS at `b9.docker` through the helper's front, by the container's own address as
+#     DNS answers it (the helper's nftables redirect of port 443 to the front on the link
+#     address, TLS with a leaf from the local CA, then the splice through the tunnel to the
+#     same container): the path a browser takes;
 # each with keep-alive (requests/s, p50/p99) and with `Connection: close` (a new connection,
 # and over HTTPS a full handshake, per request). `openssl s_time -new` adds TLS handshakes per
 # second against the front (a full handshake per connection, no request). wrk does not verify
@@ -36,7 +38,7 @@ CONF
   spawn "$CTR" "$WORK/nginx.log" nginx -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/stderr.log"
   local nginx_pid=$LAST_PID
   mkdir -p "/etc/netns/$MAC"
-  printf '%s %s.docker\n' "$link" "$HTTPS_NAME" >"/etc/netns/$MAC/hosts"
+  printf '%s %s.docker\n' "$ctr" "$HTTPS_NAME" >"/etc/netns/$MAC/hosts"
   if ! wait_for 10 sh -c "ip netns exec $MAC curl -sk --max-time 2 https://$HTTPS_NAME.docker/ | grep -q hello"; then
     log "https: the front does not serve $HTTPS_NAME.docker; skipping (see $d/error)"
     { echo "no answer through the front"; ip netns exec "$MAC" curl -skv --max-time 2 "https://$HTTPS_NAME.docker/" 2>&1 | tail -5; } >"$d/error"
@@ -50,7 +52,7 @@ CONF
       done
     done
     log "https: openssl s_time -new against the front (${secs}s)"
-    in_ns "$MAC" openssl s_time -connect "$link:443" -servername "$HTTPS_NAME.docker" -new -time "$secs" \
+    in_ns "$MAC" openssl s_time -connect "$ctr:443" -servername "$HTTPS_NAME.docker" -new -time "$secs" \
       >"$d/s_time.txt" 2>&1 || true
   fi
   rm -f "/etc/netns/$MAC/hosts"
