@@ -89,6 +89,21 @@ const ROUTES_CHECK_NOTIFIED: Duration = Duration::from_secs(60);
 /// deleting our route (some VPN clients) must not make us spin.
 const ROUTE_CHANGE_GAP: Duration = Duration::from_secs(1);
 
+/// SIGTERM and SIGINT, caught from before the tunnel starts: a stop during start-up waits
+/// for it and then tears down what it added (the firewall rules of the HTTPS redirect outlive
+/// the process otherwise), instead of killing the helper mid-way.
+pub struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    pub fn install() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+}
+
 impl Daemon {
     pub fn new(config_path: &Path, config: Config, secret: Secret, tun_name: Option<String>) -> Daemon {
         let (share, book) = crate::share::Share::load_or_unusable(config_path);
@@ -122,17 +137,15 @@ impl Daemon {
         }
     }
 
-    /// Runs until SIGTERM/SIGINT, then tears down what it added.
+    /// Runs until SIGTERM/SIGINT (caught since `stop` was installed, so one that came during
+    /// start-up counts too), then tears down what it added.
     pub async fn run(
         mut self,
         mut commands: mpsc::Receiver<Command>,
         policy: tokio::sync::watch::Sender<crate::authz::Policy>,
+        stop: StopSignals,
     ) {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-            tracing::error!("cannot install signal handlers");
-            return;
-        };
+        let StopSignals { mut term, mut int } = stop;
         let mut config_watch = crate::config_watch::ConfigWatch::new(self.reload.path());
         let config_every = if config_watch.is_watching() { CONFIG_POLL_WATCHED } else { CONFIG_POLL };
         let mut config_tick = tokio::time::interval(config_every);
