@@ -3,11 +3,11 @@
 //! DNS answers them (the helper redirects their port 443 there), its local CA trusted through Debian's real
 //! `update-ca-certificates` in a mount namespace of the test's own (`src/https/clients.sh`:
 //! the machine's store is never touched), then real clients with no `-k` and no `--cacert`:
-//! curl, Python's `ssl`, a WebSocket echo through the front (`src/https/ws_echo.py`, run in a
+//! curl, Python's `ssl`, headless Chromium (its NSS database), a WebSocket echo through the front (`src/https/ws_echo.py`, run in a
 //! container's network namespace), two ports on one name, the error page for a name with no
 //! container, and `ca untrust` taking it all back. Then the attacks on the CA: OpenSSL's
 //! verifier rejects a leaf forged for `github.com` with the CA's own key, and the key file is
-//! 0600 root. Needs root, the cached Engine 28, curl, openssl, python3 and ca-certificates.
+//! 0600 root. Needs root, the cached Engine 28, curl, openssl, python3, chromium and ca-certificates.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -233,6 +233,13 @@ fn engine28_https_names_through_a_constrained_local_ca() {
     assert_eq!(check("websocket"), ("hello over wss".to_string(), 0), "a WebSocket echo through the front");
     let (body, code) = check("nss_trust");
     assert!(code == 0 && body.contains("Dockroute local CA") && body.contains("C,,"), "ca trust --nss: {body}");
+    // A real browser: headless Chromium resolves web.docker through the helper's DNS, connects
+    // to the container's port 443 (redirected to the front) and checks the leaf against the
+    // roots in its NSS database; the page's text is the container's.
+    let (body, _) = check("chromium_before_trust");
+    assert!(!body.contains("hello from web"), "control: untrusted, Chromium shows no page: {body}");
+    let (body, code) = check("chromium");
+    assert!(code == 0 && body.contains("<body>hello from web"), "Chromium's page load: {body}");
     let (body, code) = check("untrust");
     assert!(code == 0 && body.contains("no longer trusted in system store"), "ca untrust: {body}");
     assert!(body.contains("no longer trusted in NSS database"), "untrust removes it from every store: {body}");

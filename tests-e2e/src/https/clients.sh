@@ -38,7 +38,17 @@ check python in_ns "$py" -c 'import urllib.request; print(urllib.request.urlopen
 check websocket in_ns "$py" "$here/ws_client.py" ws.docker "hello over wss"
 # A browser's NSS database (Chromium on Linux reads ~/.pki/nssdb): one the test makes.
 mkdir -p "$store/nssdb"
+# Chromium on Linux trusts local roots through ~/.pki/nssdb; it runs as root, so unsandboxed.
+chromium_load() {
+  HOME="$store/home" timeout -k 2 60 ip netns exec "$ns" chromium --headless --no-sandbox --disable-gpu --no-first-run \
+    --user-data-dir="$store/chromium-profile" --dump-dom "https://web.docker/"
+}
+mkdir -p "$store/home/.pki"
+check chromium_before_trust chromium_load
 check nss_trust sh -c "certutil -N -d sql:$store/nssdb --empty-password && \"$helper\" ca trust --no-system --nss $store/nssdb --config \"$config\" && certutil -L -d sql:$store/nssdb"
+ln -s "$store/nssdb" "$store/home/.pki/nssdb"
+rm -rf "$store/chromium-profile"
+check chromium chromium_load
 check untrust "$helper" ca untrust --config "$config"
 check nss_after_untrust certutil -L -d "sql:$store/nssdb"
 check curl_after_untrust in_ns curl -sS --max-time 5 https://web.docker/
