@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Data-path benchmark, one network-namespace topology, one run, in this order: raw kernel
 # forwarding; wireguard-go; Dockroute over UDP, then the helper's DNS server against dnsmasq
-# (scripts/bench/dns.sh) and a teammate through the share; Dockroute over its TCP fallback path
+# (scripts/bench/dns.sh), HTTPS through the helper's front against plain HTTP to the same
+# container (requests/s, p50/p99, TLS handshakes/s: scripts/bench/https.sh) and a teammate through the share; Dockroute over its TCP fallback path
 # (`transport tcp`); the teammate reference (wireguard-go ⇄ wireguard-go); last, the guest's
 # idle CPU in real Docker (Engine 28.5 in a namespace, the guest container's cgroup, children
 # included: tests-e2e/tests/sleep.rs). Run as root.
@@ -140,6 +141,7 @@ cleanup() {
   [[ -n $FG_PID ]] && stop_pid "$FG_PID"
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_pid "${pids[$i]}"; done
   for ns in $MAC $VM $CTR $TM; do ip netns del "$ns" 2>/dev/null; done
+  rm -f "/etc/netns/$MAC/hosts"; rmdir "/etc/netns/$MAC" /etc/netns 2>/dev/null
   rm -f /var/run/wireguard/$WG_IF_MAC.sock /var/run/wireguard/$WG_IF_VM.sock
   rm -f /var/run/wireguard/$TMWG_IF_MAC.sock /var/run/wireguard/$TMWG_IF_TM.sock /var/run/wireguard/$SHARE_IF_TM.sock
   if [[ $KEEP == 1 ]]; then echo "bench: raw results kept in $WORK" >&3; else rm -rf "$WORK"; fi
@@ -188,8 +190,9 @@ cpu_ticks() { local s; s=$(cat "/proc/$1/stat") && s=${s##*) } && awk '{print $1
 sched_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
-# The DNS rows: dns_bench.
+# The DNS rows: dns_bench. The HTTPS rows: https_bench.
 . "$ROOT/scripts/bench/dns.sh"
+. "$ROOT/scripts/bench/https.sh"
 
 # --- topology ------------------------------------------------------------------------------
 log "topology: $MAC <-veth-> $VM <-bridge-> $CTR (mode $MODE, ${T}s per iperf3 test)"
@@ -441,6 +444,7 @@ run_suite dockroute "helper:$HELPER_PID" "guest:$GUEST_PID"
 measure_idle dockroute "helper:$HELPER_PID" "guest:$GUEST_PID"
 [[ -n $PROFILE ]] && profile_dockroute "$PROFILE"
 dns_bench "$WORK/helper.sock" "${DR_ADDR%/*}" "${CTR_NET%.*}"
+https_bench "$WORK/helper.sock" "${DR_ADDR%/*}" "$CTR_IP"
 # --- 4. sharing: a teammate through the helper, against wireguard-go ⇄ wireguard-go ------------
 log "teammate-dockroute: exposing $CTR_NET on $TM_MAC_IP:2512 (config hot reload), wireguard-go in $TM"
 printf 'route %s expose\nexpose %s:2512\n' "$CTR_NET" "$TM_MAC_IP" >>"$WORK/dockroute.conf"
@@ -528,3 +532,4 @@ meta runtime_s "$(awk -v a="$START_NS" -v b="$(date +%s%N)" 'BEGIN {printf "%.1f
 mkdir -p "$(dirname "$JSON_OUT")"
 "$PY" "$ROOT/scripts/bench/report.py" "$RES" "$JSON_OUT"
 "$PY" "$ROOT/scripts/bench/dns_report.py" "$RES" "$JSON_OUT"
+"$PY" "$ROOT/scripts/bench/https_report.py" "$RES" "$JSON_OUT"

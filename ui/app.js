@@ -13,7 +13,7 @@
     view: {}, receivedAt: Date.now(),
     busy: new Set(), // commands in flight, so their buttons can't be double-clicked
     pendingNetworks: new Map(), // name → enabled, while set_network_enabled is in flight
-    pendingAutostart: null, pendingSleep: null, copiedIp: null, copiedTimer: 0, toastTimer: 0,
+    pendingAutostart: null, pendingSleep: null, pendingHttps: null, copiedIp: null, copiedTimer: 0, toastTimer: 0,
     issued: null, // the teammate config added last (name, address, QR code), until another or a revoke
   };
 
@@ -72,6 +72,11 @@
     $("containers").addEventListener("click", (event) => {
       const ipButton = event.target.closest("button.ip");
       if (ipButton) return copyIp(ipButton.dataset.ip);
+      const httpsLink = event.target.closest("a.https-link");
+      if (httpsLink) {
+        event.preventDefault(); // the shell opens the default browser, and only our own names
+        return run("open_container_name", { name: httpsLink.dataset.name });
+      }
       const nameButton = event.target.closest("button.dns-name");
       if (nameButton) return copyUrl(nameButton.dataset.url);
       const port = event.target.closest("a.port");
@@ -146,6 +151,23 @@
       state.pendingSleep = null;
       if (result.ok) state.view.let_docker_sleep = enabled;
       renderSafely();
+    });
+    $("https-switch").addEventListener("change", async (event) => {
+      const enabled = event.target.checked;
+      state.pendingHttps = enabled;
+      const result = await run("set_https", { enabled });
+      state.pendingHttps = null;
+      if (result.ok && obj(state.view.https)) state.view.https.on = enabled;
+      renderSafely();
+    });
+    $("https-trust").addEventListener("click", async () => {
+      const result = await run("trust_ca");
+      if (result.ok) toast("The local CA is trusted: https:// names open without a warning", "success");
+    });
+    $("https-untrust").addEventListener("click", async () => {
+      if (!window.confirm("Remove the local CA from the trust stores it was added to? Browsers will warn on https:// names again.")) return;
+      const result = await run("untrust_ca");
+      if (result.ok) toast("The local CA is no longer trusted", "success");
     });
     D.engines.wire(run);
     $("container-filter").addEventListener("input", D.containers.applyFilter);

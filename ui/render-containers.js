@@ -1,7 +1,8 @@
 /* Dockroute dashboard: the containers, each with its addresses (click to copy), its DNS names
-   (click to copy http://name/; a name two containers claim is marked) and exposed ports (click
-   to open http://IP:port), the filter box once the list is long, and notes on clashing and
-   skipped names. */
+   (click to copy http://name/, or while the helper serves HTTPS an https://name/ link the app
+   opens; a name two containers claim is marked) and exposed ports (click to open
+   http://IP:port), the filter box once the list is long, and notes on clashing and skipped
+   names. */
 (function (D) {
   "use strict";
 
@@ -18,10 +19,11 @@
   function renderContainers(v, state) {
     const containers = arr(v.containers).filter(obj).sort((a, b) => text(a.name).localeCompare(text(b.name)));
     const routeByNetwork = safe(() => new Map(arr(v.networks).filter(obj).map((n) => [text(n.name), text(n.route)])), new Map());
+    const https = safe(() => obj(v.https) !== null && v.https.serving === true, false);
     const list = $("containers");
     reconcile(list, containers, (c, i) => text(c.id) || text(c.name) || "container-" + i,
-      (c) => JSON.stringify([c, arr(c.addresses).map((a) => obj(a) && routeByNetwork.get(text(a.network)))]),
-      (c) => containerRow(c, routeByNetwork));
+      (c) => JSON.stringify([c, https, arr(c.addresses).map((a) => obj(a) && routeByNetwork.get(text(a.network)))]),
+      (c) => containerRow(c, routeByNetwork, https));
     // Toggled in place rather than via the signature, so the "Copied" bubble animates and rows stay put.
     for (const button of list.querySelectorAll("button.ip")) {
       button.classList.toggle("copied", state.copiedIp !== null && button.dataset.ip === state.copiedIp);
@@ -47,7 +49,7 @@
     }
   }
 
-  function containerRow(c, routeByNetwork) {
+  function containerRow(c, routeByNetwork, https) {
     const name = text(c.name) || text(c.id).slice(0, 12) || "unnamed";
     const ip = firstIp(c);
     const seenPorts = new Set(); // Docker lists a published port once per IP family
@@ -83,6 +85,10 @@
       const clash = n.clash === true;
       const note = clash ? " — another container claims it too; it answers with both" : "";
       if (n.wildcard === true) return h("span", { class: "dns-name wildcard mono" + (clash ? " clash" : ""), title: "Any name below " + dnsName.slice(2) + note }, dnsName);
+      if (https) {
+        const link = "https://" + dnsName + "/";
+        return h("a", { class: "dns-name https-link mono" + (clash ? " clash" : ""), href: link, "data-name": dnsName, "data-focus": "name-" + dnsName, title: "Open " + link + note }, "https://" + dnsName);
+      }
       const url = "http://" + dnsName + "/";
       return h("button", { type: "button", class: "dns-name mono" + (clash ? " clash" : ""), "data-url": url, "data-focus": "name-" + dnsName, title: "Copy " + url + note }, dnsName);
     });

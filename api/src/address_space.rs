@@ -34,6 +34,13 @@ const PRIVATE_V4: [(Ipv4Addr, u8); 5] = [
 const PRIVATE_V6: [(Ipv6Addr, u8); 2] =
     [(Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7), (Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 0), 48)];
 
+/// Every private range (v4 first): what the local CA's IP name constraints permit.
+pub fn private_ranges() -> Vec<IpNet> {
+    let v4 = PRIVATE_V4.iter().filter_map(|(a, p)| Ipv4Net::new(*a, *p).ok()).map(IpNet::V4);
+    let v6 = PRIVATE_V6.iter().filter_map(|(a, p)| Ipv6Net::new(*a, *p).ok()).map(IpNet::V6);
+    v4.chain(v6).collect()
+}
+
 /// Whether all of `net` lies inside one private range.
 pub fn is_private(net: &IpNet) -> bool {
     match net {

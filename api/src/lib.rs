@@ -13,6 +13,9 @@
 //! - `transport`: the tunnel's path (UDP, or TCP frames when UDP is broken) and its setting.
 //! - `launchd`: the helper's job on macOS as both its installer and the app see it (the label,
 //!   both ways in, what `launchctl print` says).
+//! - `macos_trust`: macOS's `security add-trusted-cert` / `remove-trusted-cert` for the local
+//!   CA (command lines, what their outputs mean): the app runs them in the user's session, the
+//!   helper's `ca trust` and uninstall too.
 //! - the defaults both ends must agree on (port, socket path).
 //!
 //! API boundary: this crate is what a client of the helper depends on; it never depends on
@@ -24,6 +27,7 @@ pub mod codec;
 pub mod dns_name;
 pub mod guest_args;
 pub mod launchd;
+pub mod macos_trust;
 pub mod pair;
 mod secret;
 pub mod share;

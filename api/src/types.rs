@@ -73,6 +73,13 @@ pub enum Op {
         names: BTreeMap<String, Vec<IpAddr>>,
         #[serde(default)]
         domains: BTreeMap<String, Vec<IpAddr>>,
+        /// The HTTPS front's port per name, keyed as in `names` (relative) and `domains`
+        /// (absolute); a name without one is served from its port 80. Apps before HTTPS send
+        /// neither.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        name_ports: BTreeMap<String, u16>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        domain_ports: BTreeMap<String, u16>,
     },
     /// The Docker networks behind the app's routes, as a whole set (like `set_routes`): what
     /// "the containers of an exposed network" means to the helper (see `DockerNetwork`).
@@ -94,6 +101,26 @@ pub enum Op {
     /// Cuts a teammate off and forgets their key.
     ShareRevoke {
         name: String,
+    },
+    /// The app's HTTPS switch (the user's remembered choice): the helper serves HTTPS iff its
+    /// config says `https on` (the admin's ceiling) and the app's latest wish is to serve. The
+    /// wish starts as "serve", so an app from before the switch changes nothing; the helper
+    /// forgets it when it restarts, and the app sends it on every connection.
+    SetHttps {
+        serve: bool,
+    },
+    /// Adds the local CA to the system's trust store, where the helper can do it (Linux:
+    /// Debian's or p11-kit's store; macOS wants the user's session: see `ca_trusted`). Needs the
+    /// right to share: it changes what the whole machine trusts.
+    CaTrust,
+    /// Removes the CA from every store the helper's record names that the helper can reach
+    /// (a macOS login keychain stays: the app removes it there). Needs the right to share.
+    CaUntrust,
+    /// The app added (`trusted`) or removed the CA in the user's macOS login keychain itself
+    /// (macOS asked the user): the helper keeps its record complete, so uninstall knows where
+    /// it went. Needs the right to share.
+    CaTrusted {
+        trusted: bool,
     },
 }
 
@@ -206,6 +233,44 @@ pub struct Status {
     /// Boxed: `Status` travels inside enums, which should not all grow by its size.
     #[serde(default)]
     pub dns: Option<Box<DnsStatus>>,
+    /// The HTTPS front and the local CA (config `https on`); None from a helper before HTTPS
+    /// or with `https off`.
+    #[serde(default)]
+    pub https: Option<Box<HttpsStatus>>,
+}
+
+/// The HTTPS front and its local CA as `status` reports them (what the app shows).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpsStatus {
+    /// Where TLS is served (port 443 of the link address); None while the tunnel is down or
+    /// when it could not listen (see `problems`).
+    pub listen: Option<SocketAddr>,
+    pub ca: Option<CaStatus>,
+    pub problems: Vec<String>,
+    /// The app switched the front off (`set_https`); the config would allow it. A helper
+    /// before the switch sends nothing: false.
+    #[serde(default)]
+    pub off_by_app: bool,
+    /// How many container addresses have this machine's connections to their port 443 sent to
+    /// the front (what makes `https://name/` reach it: DNS answers the container's address).
+    #[serde(default)]
+    pub redirected: usize,
+}
+
+/// The local CA: where its certificate is, until when, what it may sign, and where it is
+/// trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaStatus {
+    /// The certificate (PEM): what `dockroute-helper ca path` prints and a container mounts.
+    pub path: String,
+    /// Short fingerprint; names its trust-store entries.
+    pub id: String,
+    /// Unix seconds.
+    pub not_after: u64,
+    /// The name constraints in words ("names *.docker, *.test, … and addresses in … only").
+    pub constraints: String,
+    /// Where `ca trust` added it (the record); empty: trusted nowhere yet.
+    pub trusted_in: Vec<String>,
 }
 
 /// The helper's DNS server as `status` reports it.
@@ -341,7 +406,7 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ApiError)> {
     let Some(op) = value.get("op").and_then(serde_json::Value::as_str).map(str::to_owned) else {
         return Err((Some(id), ApiError::new(ErrorCode::BadRequest, "missing \"op\"")));
     };
-    const OPS: [&str; 15] = [
+    const OPS: [&str; 19] = [
         "hello",
         "status",
         "connect",
@@ -357,6 +422,10 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, (Option<u64>, ApiError)> {
         "share_add",
         "share_list",
         "share_revoke",
+        "set_https",
+        "ca_trust",
+        "ca_untrust",
+        "ca_trusted",
     ];
     if !OPS.contains(&op.as_str()) {
         return Err((
@@ -431,6 +500,22 @@ pub fn render_status(s: &Status) -> String {
         let _ = writeln!(o, "  dns {listen} for {} ({} names)", d.zones.join(", "), d.names);
         let _ = writeln!(o, "    host resolver: {}", d.resolver);
         for p in &d.problems {
+            let _ = writeln!(o, "    PROBLEM: {p}");
+        }
+    }
+    if let Some(h) = &s.https {
+        let listen = match (h.listen, h.off_by_app) {
+            (Some(a), _) => format!("on {a}, port 443 of {} container addresses redirected here", h.redirected),
+            (None, true) => "switched off in the app".to_string(),
+            (None, false) => "not listening".to_string(),
+        };
+        let _ = writeln!(o, "  https {listen}");
+        if let Some(ca) = &h.ca {
+            let trusted = if ca.trusted_in.is_empty() { "nowhere yet".to_string() } else { ca.trusted_in.join(", ") };
+            let _ = writeln!(o, "    local CA {} ({}), trusted in: {trusted}", ca.id, ca.path);
+            let _ = writeln!(o, "    signs {}", ca.constraints);
+        }
+        for p in &h.problems {
             let _ = writeln!(o, "    PROBLEM: {p}");
         }
     }

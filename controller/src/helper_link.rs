@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use dockroute_api::client::{Client, ClientError};
 use dockroute_api::{Event, Op, Redacted};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::view::{self, Problem};
 
@@ -21,6 +21,9 @@ pub struct HelperLink {
     events: Option<broadcast::Receiver<Event>>,
     /// Why the helper cannot be reached, as the user sees it; None while it can.
     problem: Option<Problem>,
+    /// The user's HTTPS switch, told to every new connection before the tunnel is asked for
+    /// (so a front the user switched off never starts in between).
+    serve_https: watch::Receiver<bool>,
 }
 
 /// What `connect` did.
@@ -34,8 +37,8 @@ pub enum Connection {
 
 impl HelperLink {
     /// A link not yet open; `connect` opens it.
-    pub fn new(socket: PathBuf, secret: Vec<u8>) -> HelperLink {
-        HelperLink { socket, secret, client: None, events: None, problem: None }
+    pub fn new(socket: PathBuf, secret: Vec<u8>, serve_https: watch::Receiver<bool>) -> HelperLink {
+        HelperLink { socket, secret, client: None, events: None, problem: None, serve_https }
     }
 
     pub fn socket(&self) -> &std::path::Path {
@@ -58,7 +61,8 @@ impl HelperLink {
             return Ok(Connection::Kept);
         }
         self.client = None;
-        match open(&self.socket, &self.secret).await {
+        let serve_https = *self.serve_https.borrow();
+        match open(&self.socket, &self.secret, serve_https).await {
             Ok((client, events)) => {
                 self.client = Some(client);
                 self.events = Some(events);
@@ -89,13 +93,32 @@ impl HelperLink {
     }
 }
 
-/// Connects to the helper, hands it the secret, asks for the tunnel and subscribes to its events.
-async fn open(socket: &std::path::Path, secret: &[u8]) -> Result<(Client, broadcast::Receiver<Event>), ClientError> {
+/// Connects to the helper, hands it the secret and the HTTPS switch, asks for the tunnel and
+/// subscribes to its events.
+async fn open(
+    socket: &std::path::Path,
+    secret: &[u8],
+    serve_https: bool,
+) -> Result<(Client, broadcast::Receiver<Event>), ClientError> {
     let client = Client::connect(socket, CLIENT_NAME).await?;
     client.call(Op::SetSecret { secret: Redacted(String::from_utf8_lossy(secret).into_owned()) }).await?;
+    send_https(&client, serve_https).await?;
     client.call(Op::Connect).await?;
     let events = client.subscribe().await?;
     Ok((client, events))
+}
+
+/// Tells the helper the user's HTTPS switch. A helper from before the switch does not know the
+/// operation: it serves as its config says, and nothing else is wrong.
+pub async fn send_https(client: &Client, serve: bool) -> Result<(), ClientError> {
+    match client.call(Op::SetHttps { serve }).await {
+        Ok(_) => Ok(()),
+        Err(ClientError::Api(e)) if e.code == dockroute_api::ErrorCode::UnknownOp => {
+            tracing::info!("the helper predates the HTTPS switch: it serves HTTPS as its config says");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Connects without handing over a secret or asking for anything (for a teardown).
@@ -113,7 +136,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_helper_is_a_problem_to_install_it() {
         let dir = tempfile::tempdir().unwrap();
-        let mut link = HelperLink::new(dir.path().join("none.sock"), b"s".to_vec());
+        let mut link = HelperLink::new(dir.path().join("none.sock"), b"s".to_vec(), watch::channel(true).1);
         assert_eq!(link.problem(), None, "nothing known before the first try");
         let p = link.connect().await.unwrap_err();
         assert_eq!((p.kind, p.action), (ProblemKind::HelperNotInstalled, Some(Action::InstallHelper)));
@@ -128,7 +151,7 @@ mod tests {
         let path = dir.path().join("stale.sock");
         // A helper that died without removing its socket.
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-        let mut link = HelperLink::new(path.clone(), b"s".to_vec());
+        let mut link = HelperLink::new(path.clone(), b"s".to_vec(), watch::channel(true).1);
         let p = link.connect().await.unwrap_err();
         assert_eq!(p.kind, ProblemKind::HelperNotRunning);
         assert!(p.detail.contains(&path.display().to_string()), "{}", p.detail);
@@ -137,7 +160,7 @@ mod tests {
     #[tokio::test]
     async fn a_link_without_events_waits_instead_of_spinning() {
         let dir = tempfile::tempdir().unwrap();
-        let mut link = HelperLink::new(dir.path().join("none.sock"), b"s".to_vec());
+        let mut link = HelperLink::new(dir.path().join("none.sock"), b"s".to_vec(), watch::channel(true).1);
         let waited = tokio::time::timeout(Duration::from_millis(50), link.next_event()).await;
         assert!(waited.is_err(), "no connection, no events: next_event must not return");
     }

@@ -20,6 +20,7 @@
 //! dependencies (webkit and friends). The headless mode is the same Tauri binary with
 //! `--headless` (no window, no tray), so that binary does link them.
 
+pub mod ca_trust;
 pub mod controller;
 pub mod discovery;
 pub mod dns_view;
@@ -29,6 +30,7 @@ pub mod engines;
 pub mod guest;
 pub mod guest_image;
 pub mod helper_link;
+pub mod https_view;
 pub mod idle;
 pub mod names;
 pub mod options;

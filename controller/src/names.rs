@@ -26,6 +26,12 @@ use ipnet::IpNet;
 use crate::discovery::BridgeNetwork;
 
 pub const LABEL_DOMAINS: &str = "dev.dockroute.domains";
+/// The port the HTTPS front serves a container's names from (else its only exposed TCP
+/// port, else 80).
+pub const LABEL_HTTPS_PORT: &str = "dev.dockroute.https-port";
+/// `dev.dockroute.https.<sub>=<port>`: one more name, `<sub>.<name>.<suffix>`, served from
+/// that port (a second web port of one container: an admin UI, an API beside the app).
+pub const LABEL_HTTPS_SUB: &str = "dev.dockroute.https.";
 pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
 pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
 
@@ -65,6 +71,9 @@ pub struct NameSet {
     /// For `set_names`.
     pub names: BTreeMap<String, Vec<IpAddr>>,
     pub domains: BTreeMap<String, Vec<IpAddr>>,
+    /// The HTTPS front's port per name (keys as in `names` and `domains`).
+    pub name_ports: BTreeMap<String, u16>,
+    pub domain_ports: BTreeMap<String, u16>,
     /// Container id → its names.
     pub claims: BTreeMap<String, Vec<Claim>>,
     pub clashes: Vec<Clash>,
@@ -111,6 +120,7 @@ pub fn name_set(list: &[ContainerSummary], routed: &Routed, suffix: Option<&str>
     let mut set = NameSet::default();
     // Every container's own names first, so a label anywhere in the list can be checked.
     let mut named = Vec::new();
+    let mut port_of: Vec<BTreeMap<Claim, u16>> = Vec::new();
     for c in list.iter().filter(|c| !is_guest(c)) {
         let Some(id) = c.id.clone() else { continue };
         let name = c.names.iter().flatten().next().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
@@ -118,9 +128,17 @@ pub fn name_set(list: &[ContainerSummary], routed: &Routed, suffix: Option<&str>
         if name.is_empty() || addrs.is_empty() {
             continue;
         }
-        let own = own_claims(c, &name, suffix, &mut set.skipped);
+        let port = web_port(c);
+        let mut own = own_claims(c, &name, suffix, &mut set.skipped);
+        let mut ports: BTreeMap<Claim, u16> = own.iter().map(|claim| (claim.clone(), port)).collect();
+        for (claim, p) in sub_claims(c, &name, &own, suffix, &mut set.skipped) {
+            ports.insert(claim.clone(), p);
+            own.push(claim);
+        }
         let labels = label_claims(c, &name, suffix, &mut set.skipped);
+        ports.extend(labels.iter().map(|claim| (claim.clone(), port)));
         named.push((id, name, addrs, own, labels));
+        port_of.push(ports);
     }
     let mut own_names: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
     for (_, name, _, own, _) in &named {
@@ -130,7 +148,7 @@ pub fn name_set(list: &[ContainerSummary], routed: &Routed, suffix: Option<&str>
     }
     // Claim → (container names, addresses)
     let mut owners: BTreeMap<Claim, (BTreeSet<String>, BTreeSet<IpAddr>)> = BTreeMap::new();
-    for (id, name, addrs, own, labels) in &named {
+    for ((id, name, addrs, own, labels), ports) in named.iter().zip(&port_of) {
         let mut claims: BTreeSet<Claim> = own.iter().cloned().collect();
         for claim in labels {
             let full = claim.full(suffix.unwrap_or_default());
@@ -143,6 +161,11 @@ pub fn name_set(list: &[ContainerSummary], routed: &Routed, suffix: Option<&str>
             }
         }
         for claim in &claims {
+            let port = ports.get(claim).copied().unwrap_or(80);
+            match claim {
+                Claim::Relative(n) => set.name_ports.insert(n.clone(), port),
+                Claim::Absolute(n) => set.domain_ports.insert(n.clone(), port),
+            };
             let owner = owners.entry(claim.clone()).or_default();
             owner.0.insert(name.clone());
             owner.1.extend(addrs.iter().copied());
@@ -220,6 +243,60 @@ fn label_claims(c: &ContainerSummary, name: &str, suffix: Option<&str>, skipped:
         }
     }
     claims
+}
+
+/// The port the HTTPS front serves the container from: its `dev.dockroute.https-port` label,
+/// else 443 if it exposes 443 (it speaks TLS itself: the helper leaves its port 443 alone),
+/// else its only exposed TCP port, else 80 (a label that is not a port counts as absent).
+pub fn web_port(c: &ContainerSummary) -> u16 {
+    if let Some(p) = label(c, LABEL_HTTPS_PORT).and_then(|v| v.trim().parse::<u16>().ok()).filter(|p| *p != 0) {
+        return p;
+    }
+    use bollard::models::PortSummaryTypeEnum;
+    let tcp: BTreeSet<u16> = (c.ports.iter().flatten())
+        .filter(|p| matches!(p.typ, None | Some(PortSummaryTypeEnum::TCP)))
+        .map(|p| p.private_port)
+        .collect();
+    if tcp.contains(&443) {
+        return 443;
+    }
+    match tcp.len() {
+        1 => tcp.into_iter().next().unwrap_or(80),
+        _ => 80,
+    }
+}
+
+/// `dev.dockroute.https.<sub>=<port>` labels: `<sub>.<own name>` for each own relative name,
+/// served from that port. A bad sub label or port is skipped, saying why.
+fn sub_claims(
+    c: &ContainerSummary,
+    name: &str,
+    own: &[Claim],
+    suffix: Option<&str>,
+    skipped: &mut Vec<Skipped>,
+) -> Vec<(Claim, u16)> {
+    let mut out = Vec::new();
+    // Sorted: Docker's labels are a map without order, and what is skipped is shown in order.
+    let labels: BTreeMap<&str, &String> =
+        c.labels.iter().flatten().filter_map(|(k, v)| Some((k.strip_prefix(LABEL_HTTPS_SUB)?, v))).collect();
+    for (sub, value) in labels {
+        let port = value.trim().parse::<u16>().ok().filter(|p| *p != 0);
+        let problem = label_problem(sub).or_else(|| port.is_none().then(|| format!("{value:?} is not a port")));
+        if let Some(reason) = problem {
+            skipped.push(Skipped { container: name.to_string(), name: format!("{LABEL_HTTPS_SUB}{sub}"), reason });
+            continue;
+        }
+        for claim in own {
+            let Claim::Relative(n) = claim else { continue };
+            let full = format!("{}.{n}", sub.to_ascii_lowercase());
+            if suffix.is_some_and(|s| full.len() + 1 + s.len() > MAX_NAME_LEN) {
+                skipped.push(Skipped { container: name.to_string(), name: full, reason: "too long".into() });
+                continue;
+            }
+            out.push((Claim::Relative(full), port.unwrap_or(80)));
+        }
+    }
+    out
 }
 
 fn label<'c>(c: &'c ContainerSummary, key: &str) -> Option<&'c str> {

@@ -221,3 +221,35 @@ fn compose_labels_too_long_with_a_long_suffix_are_skipped_not_sent() {
     assert!(set.skipped[0].reason.ends_with("is longer than 253 characters"), "{:?}", set.skipped[0]);
     assert_eq!(name_set(&list, &routed(), Some("docker")).names.len(), 2, "both fit below .docker");
 }
+
+#[test]
+fn https_ports_come_from_the_label_else_the_only_exposed_port_else_80_and_subs_add_names() {
+    use bollard::models::{PortSummary, PortSummaryTypeEnum};
+    let port = |p: u16, typ| PortSummary { private_port: p, typ: Some(typ), ..Default::default() };
+    let mut one = container("one", &[], &[("app", "172.18.0.2", "")]);
+    one.ports = Some(vec![port(3000, PortSummaryTypeEnum::TCP), port(53, PortSummaryTypeEnum::UDP)]);
+    let mut two = container("two", &[], &[("app", "172.18.0.3", "")]);
+    two.ports = Some(vec![port(3000, PortSummaryTypeEnum::TCP), port(3001, PortSummaryTypeEnum::TCP)]);
+    let labelled = container(
+        "lab",
+        &[
+            (LABEL_HTTPS_PORT, "8443"),
+            ("dev.dockroute.https.admin", "8081"),
+            ("dev.dockroute.https.bad_sub", "1"),
+            ("dev.dockroute.https.api", "http"),
+            (LABEL_DOMAINS, "lab.test"),
+        ],
+        &[("app", "172.18.0.4", "")],
+    );
+    let bad_label = container("bad", &[(LABEL_HTTPS_PORT, "99999")], &[("app", "172.18.0.5", "")]);
+    // nginx with its own certificate: 443 among its ports says it speaks TLS itself.
+    let mut own_tls = container("tls", &[], &[("app", "172.18.0.6", "")]);
+    own_tls.ports = Some(vec![port(80, PortSummaryTypeEnum::TCP), port(443, PortSummaryTypeEnum::TCP)]);
+    let set = name_set(&[one, two, labelled, bad_label, own_tls], &routed(), Some("docker"));
+    let ports: Vec<(&str, u16)> = set.name_ports.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+    assert_eq!(ports, [("admin.lab", 8081), ("bad", 80), ("lab", 8443), ("one", 3000), ("tls", 443), ("two", 80)]);
+    assert_eq!(set.domain_ports, BTreeMap::from([("lab.test".to_string(), 8443)]));
+    assert_eq!(set.names["admin.lab"], ips(&["172.18.0.4"]), "the sub name resolves to the container too");
+    let skipped: Vec<&str> = set.skipped.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(skipped, ["dev.dockroute.https.api", "dev.dockroute.https.bad_sub"]);
+}

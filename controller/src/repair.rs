@@ -158,6 +158,7 @@ mod tests {
             routes: Vec::new(),
             secret_source: SecretSource::Api,
             dns: None,
+            https: None,
             iptables: Vec::new(),
             share: Default::default(),
             transport: dockroute_api::TransportMode::Auto,

@@ -19,13 +19,23 @@ use crate::view::{Problem, ProblemError, ProblemKind, View};
 use crate::{engines, teardown};
 
 /// What the user chose last time (the app persists it).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choices {
     pub connect: bool,
     /// Names of the networks switched off.
     pub disabled: BTreeSet<String>,
+    /// The HTTPS switch: the helper serves its HTTPS front (where its config allows).
+    pub https: bool,
     /// The engine to follow (an endpoint, `unix:///…`); None: the docker CLI's.
     pub engine: Option<String>,
+}
+
+/// Not connected; HTTPS served where the helper's config allows (`--headless` and an app
+/// before the switch leave it on).
+impl Default for Choices {
+    fn default() -> Choices {
+        Choices { connect: false, disabled: BTreeSet::new(), https: true, engine: None }
+    }
 }
 
 /// Retries of a failed start: 1 s doubling to this (Docker Desktop takes a while to boot).
@@ -36,6 +46,7 @@ pub struct Service {
     want: watch::Sender<bool>,
     disabled: watch::Sender<BTreeSet<String>>,
     sleep: watch::Sender<bool>,
+    https: watch::Sender<bool>,
     /// The engine the user picked (None: the docker CLI's).
     engine: watch::Sender<Option<String>>,
     retry: Arc<Notify>,
@@ -55,20 +66,38 @@ impl Service {
             want_connected: choices.connect,
             helper_socket: opts.helper_socket.display().to_string(),
             let_docker_sleep: opts.let_docker_sleep,
+            https_wanted: choices.https,
             ..Default::default()
         });
         let view = writer.subscribe();
         let (want, want_rx) = watch::channel(choices.connect);
         let (disabled, disabled_rx) = watch::channel(choices.disabled);
         let (sleep, sleep_rx) = watch::channel(opts.let_docker_sleep);
+        let (https, https_rx) = watch::channel(choices.https);
         let (engine, engine_rx) = watch::channel(choices.engine);
         let (stop, stop_rx) = watch::channel(None);
         let retry = Arc::new(Notify::new());
-        let channels =
-            ViewChannels { view: writer.clone(), disabled: disabled_rx, retry: retry.clone(), sleep: sleep_rx };
+        let channels = ViewChannels {
+            view: writer.clone(),
+            disabled: disabled_rx,
+            retry: retry.clone(),
+            sleep: sleep_rx,
+            https: https_rx,
+        };
         let wishes = Wishes { want: want_rx, engine: engine_rx, stop: stop_rx };
         let task = tokio::spawn(supervise(opts, channels, wishes));
-        Service { want, disabled, sleep, engine, retry, stop, view, writer, task: tokio::sync::Mutex::new(Some(task)) }
+        Service {
+            want,
+            disabled,
+            sleep,
+            https,
+            engine,
+            retry,
+            stop,
+            view,
+            writer,
+            task: tokio::sync::Mutex::new(Some(task)),
+        }
     }
 
     pub fn view(&self) -> watch::Receiver<View> {
@@ -110,6 +139,13 @@ impl Service {
     pub fn set_let_docker_sleep(&self, on: bool) {
         self.sleep.send_replace(on);
         self.writer.update(|i| i.let_docker_sleep = on);
+    }
+
+    /// The HTTPS switch: the helper serves its HTTPS front (where its config allows) or not;
+    /// applies at once (and on every new connection to the helper).
+    pub fn set_https(&self, on: bool) {
+        self.https.send_replace(on);
+        self.writer.update(|i| i.https_wanted = on);
     }
 
     /// Follow the engine at `id` (an endpoint the view lists): the guest and the routes move
@@ -203,7 +239,7 @@ const RESURVEY: Duration = Duration::from_secs(15);
 
 /// Runs until told to stop; the result is that of the final teardown, if there was one.
 async fn supervise(opts: Options, channels: ViewChannels, wishes: Wishes) -> anyhow::Result<()> {
-    let ViewChannels { view, disabled, retry, sleep } = channels;
+    let ViewChannels { view, disabled, retry, sleep, https } = channels;
     let Wishes { mut want, mut engine, mut stop } = wishes;
     let mut delay = Backoff::new(FIRST_RETRY, MAX_RETRY);
     // Set once a connect was attempted and no controller's teardown followed: the helper may
@@ -255,8 +291,13 @@ async fn supervise(opts: Options, channels: ViewChannels, wishes: Wishes) -> any
             }
             continue;
         }
-        let channels =
-            ViewChannels { view: view.clone(), disabled: disabled.clone(), retry: retry.clone(), sleep: sleep.clone() };
+        let channels = ViewChannels {
+            view: view.clone(),
+            disabled: disabled.clone(),
+            retry: retry.clone(),
+            sleep: sleep.clone(),
+            https: https.clone(),
+        };
         let followed = match target {
             None => Err(crate::view::docker_problem(
                 "the configured endpoint",

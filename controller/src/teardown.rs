@@ -86,7 +86,13 @@ pub async fn run(docker: Result<&Docker, String>, helper: Result<&Client, String
         Ok(h) => {
             let withdraw = async {
                 h.call(Op::SetRoutes { routes: Vec::new() }).await?;
-                h.call(Op::SetNames { names: Default::default(), domains: Default::default() }).await?;
+                h.call(Op::SetNames {
+                    names: Default::default(),
+                    domains: Default::default(),
+                    name_ports: Default::default(),
+                    domain_ports: Default::default(),
+                })
+                .await?;
                 h.call(Op::Disconnect).await
             };
             match tokio::time::timeout(STEP_LIMIT, withdraw).await {

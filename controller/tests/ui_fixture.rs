@@ -15,10 +15,10 @@ use bollard::models::{
 use dockroute_api::client::ClientError;
 use dockroute_api::share::{ExposedBy, ExposedRoute, ShareStatus, TeammateCounters, TeammateInfo};
 use dockroute_api::{
-    DnsCounters, DnsStatus, RouteSource, RouteState, RouteStatus, SessionInfo, StatsReport, DEFAULT_API_SOCKET,
+    CaStatus, DnsCounters, DnsStatus, HttpsStatus, RouteSource, RouteState, RouteStatus, SessionInfo, StatsReport,
+    DEFAULT_API_SOCKET,
 };
 use dockroute_controller::discovery::BridgeNetwork;
-use dockroute_controller::dns_view;
 use dockroute_controller::endpoint::DockerEndpoint;
 use dockroute_controller::engines::choice::{self, Found, Probed};
 use dockroute_controller::engines::EngineKind;
@@ -26,6 +26,7 @@ use dockroute_controller::guest::LABEL_OURS;
 use dockroute_controller::names::{self, COMPOSE_PROJECT, COMPOSE_SERVICE, LABEL_DOMAINS};
 use dockroute_controller::view::derive::Traffic;
 use dockroute_controller::view::{self, ProblemKind, RuntimeView, TunnelView, View};
+use dockroute_controller::{dns_view, https_view};
 
 const FIXTURE: &str = "../ui/preview/views.js";
 const UPDATE_VAR: &str = "DOCKROUTE_UPDATE_FIXTURES";
@@ -216,6 +217,7 @@ fn connected(conflict: bool) -> View {
         networks: view::network_views(&bridges, &disabled, &routes, &containers),
         containers,
         dns: Some(dns_view::dns_view(&dns, &names)),
+        https: Some(https_view::https_view(Some(&https()), true)),
         ..Default::default()
     };
     v.problem = v.conflict_warning();
@@ -232,6 +234,27 @@ fn connected(conflict: bool) -> View {
     view::mark_exposed(&mut v.networks, &share.exposed);
     v.share = Some(share);
     v
+}
+
+/// The HTTPS front on the link address, its CA not yet trusted anywhere (the Trust button's
+/// moment).
+fn https() -> HttpsStatus {
+    HttpsStatus {
+        listen: Some("192.168.251.1:443".parse().unwrap()),
+        ca: Some(CaStatus {
+            path: "/Library/Application Support/Dockroute/dockroute.ca.pem".into(),
+            id: "3f9a1c07".into(),
+            // 2036-11-28
+            not_after: 2_111_443_200,
+            constraints: "names *.docker, *.test, *.example, *.internal, *.home.arpa and addresses in 10.0.0.0/8, \
+                          172.16.0.0/12, 192.168.0.0/16, fc00::/7 only"
+                .into(),
+            trusted_in: vec![],
+        }),
+        problems: vec![],
+        off_by_app: false,
+        redirected: 3,
+    }
 }
 
 /// One network shared with two teammates over WireGuard: one connected, one never yet.

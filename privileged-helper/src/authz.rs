@@ -165,8 +165,8 @@ pub fn share_check(caller: &Caller, share_groups: &[AllowedGroup], signed_app: b
         names => format!("an administrator can add the user to group {}", names.join(" or ")),
     };
     Err(format!(
-        "not authorised to share: {who} may route but not hand out teammate keys, revoke them or expose \
-         networks; that takes root (sudo dockroute-helper share …), the signed Dockroute app, or a share-group \
+        "not authorised to share: {who} may route but not hand out teammate keys, revoke them, expose \
+         networks or change where the local CA is trusted; that takes root (sudo dockroute-helper share …), the signed Dockroute app, or a share-group \
          member ({how})"
     ))
 }

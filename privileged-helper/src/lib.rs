@@ -24,6 +24,7 @@ pub mod config_watch;
 pub mod daemon;
 pub mod default_config;
 pub mod dns;
+pub mod https;
 pub mod install;
 pub mod link;
 pub mod log_file;

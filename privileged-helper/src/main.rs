@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use dockroute_helper::https::cli::CaCommand;
 use dockroute_helper::share::cli::{self as share_cli, ShareCommand};
 use dockroute_helper::{install, run};
 
@@ -54,6 +55,14 @@ enum Command {
         #[command(subcommand)]
         op: ShareOp,
     },
+    /// The local CA behind HTTPS for container names (it can sign only those names).
+    Ca {
+        /// The helper's config (the CA's files live beside it).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        op: CaOp,
+    },
     /// Install the helper as a system service (launchd on macOS, systemd on Linux).
     Install {
         /// Config file the service runs with (created with defaults if missing);
@@ -80,6 +89,25 @@ enum Command {
         #[arg(long)]
         purge: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum CaOp {
+    /// Print the CA certificate (PEM); what it may sign and where it is trusted go to stderr.
+    Show,
+    /// Print where the CA certificate is.
+    Path,
+    /// Add the CA to the system's trust store (and, with --nss, a browser's NSS database).
+    Trust {
+        /// An NSS database directory (Chromium: ~/.pki/nssdb; Firefox: the profile directory).
+        #[arg(long)]
+        nss: Option<PathBuf>,
+        /// Leave the system store alone (only --nss).
+        #[arg(long)]
+        no_system: bool,
+    },
+    /// Remove the CA from every store `trust` added it to.
+    Untrust,
 }
 
 #[derive(Subcommand)]
@@ -131,6 +159,19 @@ fn main() -> ExitCode {
                 ShareOp::Expose { network, off } => ShareCommand::Expose { network, exposed: !off },
             },
         ),
+        Command::Ca { config, op } => {
+            let platform = if cfg!(target_os = "macos") { install::Platform::MacOs } else { install::Platform::Linux };
+            let config = config.unwrap_or_else(|| platform.default_config_path().to_path_buf());
+            dockroute_helper::https::cli::run(
+                &config,
+                match op {
+                    CaOp::Show => CaCommand::Show,
+                    CaOp::Path => CaCommand::Path,
+                    CaOp::Trust { nss, no_system } => CaCommand::Trust { nss, system: !no_system },
+                    CaOp::Untrust => CaCommand::Untrust,
+                },
+            )
+        }
         Command::Install { config, app_bundle } => service(config, app_bundle, false, install::install),
         Command::Uninstall { config, purge } => service(config, None, purge, install::uninstall),
         Command::PrintSmappservicePlist => {

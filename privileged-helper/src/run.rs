@@ -52,6 +52,7 @@ pub fn run(
                 Err(e) => tracing::warn!("the app's code requirement is unreadable for now ({e})"),
             }
         }
+        let stop = crate::daemon::StopSignals::install()?;
         let mut daemon = Daemon::new(config_path, cfg, secret, tun_name).with_app(app.is_some());
         // A failure here (port taken, TUN unavailable) is reported in status; we keep serving
         // so the app can show it and retry, instead of a service manager restart loop.
@@ -61,7 +62,7 @@ pub fn run(
         let events = daemon.events.clone();
         tokio::select! {
             () = server::serve(&api, commands, events, policy_rx, app) => {}
-            () = daemon.run(command_rx, policy) => {}
+            () = daemon.run(command_rx, policy, stop) => {}
         }
         drop(api);
         tracing::info!("stopped");

@@ -3,7 +3,9 @@
 
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::time::Duration;
 
+use dockroute_controller::ca_trust;
 use dockroute_controller::share::{self, IssuedConfig};
 use dockroute_controller::view::View;
 use dockroute_controller::Service;
@@ -148,6 +150,23 @@ impl AppState {
         self.prefs().update(|p| p.let_docker_sleep = on).map_err(|e| format!("cannot save the choice: {e}"))
     }
 
+    /// The HTTPS switch: the helper serves container names over HTTPS (where its config
+    /// allows), or not; applies at once and is remembered.
+    pub fn set_https(&self, on: bool) -> Result<(), String> {
+        self.service.set_https(on);
+        self.prefs().update(|p| p.https = on).map_err(|e| format!("cannot save the choice: {e}"))
+    }
+
+    /// Trust (`trust`) or Remove the local CA: on macOS in the user's session (macOS asks for
+    /// the password), on Linux through the helper (if this user may). The certificate is the
+    /// one the helper's status names, never a path from the page.
+    pub async fn set_ca_trusted(&self, trust: bool) -> Result<(), String> {
+        let view = self.service.snapshot();
+        let ca = view.https.and_then(|h| h.ca).ok_or("the helper has not reported a local CA (is HTTPS on?)")?;
+        let steps = ca_trust::plan(ca_trust::TrustWay::here(), trust, std::path::Path::new(&ca.path));
+        ca_trust::run(&steps, &self.helper_socket(), &run_security).await
+    }
+
     /// Follow another engine (an endpoint the view lists): the routes and the guest move there,
     /// the old engine's guest is removed; remembered for the next start.
     pub fn set_engine(&self, id: &str) -> Result<(), String> {
@@ -223,6 +242,12 @@ impl AppState {
         share::set_exposed(&self.helper_socket(), &network.id, exposed).await
     }
 
+    /// `https://name/` for a running container's own name while the helper serves HTTPS
+    /// (`name_url`).
+    pub fn container_name_url(&self, name: &str) -> Result<String, String> {
+        name_url(&self.service.snapshot(), name)
+    }
+
     /// `http://ip:port` for a port a running container exposes; anything else is refused, so
     /// the page cannot make the app open arbitrary addresses.
     pub fn container_url(&self, ip: &str, port: u16) -> Result<String, String> {
@@ -240,6 +265,25 @@ impl AppState {
             IpAddr::V6(v6) => format!("http://[{v6}]:{port}/"),
         })
     }
+}
+
+/// `https://name/` for a running container's own name (not a wildcard) while the helper serves
+/// HTTPS; anything else is refused, so the page cannot make the app open arbitrary URLs.
+pub fn name_url(view: &View, name: &str) -> Result<String, String> {
+    if !view.https.as_ref().is_some_and(|h| h.serving) {
+        return Err("HTTPS is not being served (switched off, or off in the helper's config)".into());
+    }
+    let known = view.containers.iter().any(|c| c.names.iter().any(|n| !n.wildcard && n.name == name));
+    if !known {
+        return Err(format!("{name:?} is not the name of a running container"));
+    }
+    Ok(format!("https://{name}/"))
+}
+
+/// macOS's `security` in the user's session: it waits while macOS asks for the password.
+fn run_security(argv: &[String]) -> Result<(Option<i32>, String), String> {
+    let cmd = dockroute_stdx::Cmd::new("/usr/bin/security").args(&argv[1..]).timeout(Duration::from_secs(300));
+    cmd.output().map(|o| (o.code, o.stderr)).map_err(|e| format!("cannot run security: {e}"))
 }
 
 #[tauri::command]
@@ -265,6 +309,21 @@ pub fn set_network_enabled(state: State<'_, AppState>, name: String, enabled: bo
 #[tauri::command]
 pub fn set_let_docker_sleep(state: State<'_, AppState>, enabled: bool) -> Result<(), String> {
     state.set_let_docker_sleep(enabled)
+}
+
+#[tauri::command]
+pub fn set_https(state: State<'_, AppState>, enabled: bool) -> Result<(), String> {
+    state.set_https(enabled)
+}
+
+#[tauri::command]
+pub async fn trust_ca(state: State<'_, AppState>) -> Result<(), String> {
+    state.set_ca_trusted(true).await
+}
+
+#[tauri::command]
+pub async fn untrust_ca(state: State<'_, AppState>) -> Result<(), String> {
+    state.set_ca_trusted(false).await
 }
 
 #[tauri::command]
@@ -359,6 +418,17 @@ pub fn open_container_url<R: Runtime>(
 ) -> Result<(), String> {
     use tauri_plugin_opener::OpenerExt;
     let url = state.container_url(&ip, port)?;
+    app.opener().open_url(url, None::<&str>).map_err(|e| format!("cannot open a browser: {e}"))
+}
+
+#[tauri::command]
+pub fn open_container_name<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<(), String> {
+    use tauri_plugin_opener::OpenerExt;
+    let url = state.container_name_url(&name)?;
     app.opener().open_url(url, None::<&str>).map_err(|e| format!("cannot open a browser: {e}"))
 }
 

@@ -155,6 +155,10 @@ fn harness_with(broken_login: bool, helper: FakeHelper) -> Harness {
             add_teammate,
             revoke_teammate,
             set_network_exposed,
+            set_https,
+            trust_ca,
+            untrust_ca,
+            open_container_name,
             set_engine,
         ])
         .build(mock_context(noop_assets()))
@@ -402,4 +406,58 @@ fn a_failed_install_is_said_and_changes_nothing() {
     assert_eq!(err, json!("Registering the helper failed: damaged"));
     let v = h.view_until("the helper problem", |v| !v["problem"].is_null());
     assert_eq!(Harness::problem_kind(&v), ProblemKind::HelperNotInstalled);
+}
+
+#[test]
+fn the_https_switch_is_remembered_and_links_and_trust_need_a_helper_that_serves() {
+    let h = harness(false);
+    assert_eq!(h.invoke("set_https", json!({"enabled": false})), Ok(Value::Null));
+    assert_eq!(h.saved_prefs()["https"], false);
+    assert_eq!(h.invoke("set_https", json!({"enabled": true})), Ok(Value::Null));
+    assert_eq!(h.saved_prefs()["https"], true);
+    assert!(h.invoke("set_https", json!({})).is_err(), "the argument is required");
+    // No helper: no HTTPS is served, so no name opens, whatever the page asks for.
+    for name in ["web.docker", "https://evil.example/", "github.com"] {
+        let e = h.invoke("open_container_name", json!({"name": name})).unwrap_err();
+        assert!(e.as_str().unwrap().contains("not being served"), "{name}: {e}");
+    }
+    let e = h.invoke("trust_ca", json!({})).unwrap_err();
+    assert!(e.as_str().unwrap().contains("has not reported a local CA"), "{e}");
+    let e = h.invoke("untrust_ca", json!({})).unwrap_err();
+    assert!(e.as_str().unwrap().contains("has not reported a local CA"), "{e}");
+}
+
+#[test]
+fn only_a_running_containers_own_name_opens_as_an_https_link() {
+    use dockroute_controller::dns_view::NameView;
+    use dockroute_controller::view::{ContainerView, View};
+    let name = |n: &str, wildcard: bool| NameView { name: n.into(), wildcard, clash: false };
+    let https = dockroute_controller::https_view::https_view(
+        Some(&dockroute_api::HttpsStatus {
+            listen: Some("198.18.0.1:443".parse().unwrap()),
+            ca: None,
+            problems: vec![],
+            off_by_app: false,
+            redirected: 0,
+        }),
+        true,
+    );
+    let mut view = View {
+        containers: vec![ContainerView {
+            id: "id1".into(),
+            name: "web".into(),
+            addresses: vec![],
+            ports: vec![],
+            names: vec![name("web.docker", false), name("*.shop.test", true)],
+        }],
+        https: Some(https),
+        ..Default::default()
+    };
+    assert_eq!(name_url(&view, "web.docker"), Ok("https://web.docker/".into()));
+    for attack in ["*.shop.test", "evil.docker", "web.docker/@evil.example", "https://evil.example/", ""] {
+        let e = name_url(&view, attack).unwrap_err();
+        assert!(e.contains("not the name of a running container"), "{attack}: {e}");
+    }
+    view.https.as_mut().unwrap().serving = false;
+    assert!(name_url(&view, "web.docker").unwrap_err().contains("not being served"));
 }

@@ -19,6 +19,9 @@ pub struct Prefs {
     pub launch_at_login: bool,
     /// Stop the guest while no other container runs, so Docker Desktop's VM can sleep.
     pub let_docker_sleep: bool,
+    /// The HTTPS switch: the helper serves container names over HTTPS (where its config's
+    /// `https on` allows it). Told to the helper on every connection.
+    pub https: bool,
     /// The engine Dockroute follows (its endpoint), when the user picked one; None: the one
     /// the docker CLI uses.
     pub engine: Option<String>,
@@ -32,6 +35,7 @@ impl Default for Prefs {
             disabled_networks: BTreeSet::new(),
             launch_at_login: false,
             let_docker_sleep: true,
+            https: true,
             engine: None,
         }
     }
@@ -105,10 +109,12 @@ mod tests {
                 p.disabled_networks.insert("mynet".into());
                 p.launch_at_login = true;
                 p.let_docker_sleep = false;
+                p.https = false;
                 p.engine = Some("unix:///Users/me/.colima/default/docker.sock".into());
             })
             .unwrap();
         let (again, _) = PrefsStore::load(dir.path());
+        assert!(!again.get().https, "the HTTPS switch survives a restart");
         assert_eq!(again.get().engine.as_deref(), Some("unix:///Users/me/.colima/default/docker.sock"));
         assert!(!again.get().let_docker_sleep);
         assert!(!again.get().connect);
@@ -139,6 +145,7 @@ mod tests {
         assert!(!store.get().connect);
         assert!(store.get().disabled_networks.is_empty());
         assert!(store.get().let_docker_sleep, "a file from before the key: Docker may sleep");
+        assert!(store.get().https, "a file from before the switch: HTTPS as the helper's config says");
         assert_eq!(store.get().engine, None, "a file from before engines were picked: the docker CLI's");
     }
 

@@ -54,6 +54,10 @@ pub fn run(opts: AppOptions) -> anyhow::Result<()> {
             commands::save_teammate_config,
             commands::revoke_teammate,
             commands::set_network_exposed,
+            commands::set_https,
+            commands::trust_ca,
+            commands::untrust_ca,
+            commands::open_container_name,
             commands::set_engine,
         ])
         .setup(move |app| {
@@ -104,6 +108,7 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, mut opts: AppOptions) -> anyhow::R
     let choices = Choices {
         connect: prefs.get().connect,
         disabled: prefs.get().disabled_networks.clone(),
+        https: prefs.get().https,
         engine: prefs.get().engine.clone(),
     };
     let version = app.package_info().version.to_string();

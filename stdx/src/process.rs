@@ -65,7 +65,6 @@ impl CmdError {
         }
     }
 
-    #[cfg(test)]
     /// The program is not installed.
     pub fn is_not_found(&self) -> bool {
         matches!(&self.failure, Failure::Spawn(e) if e.kind() == io::ErrorKind::NotFound)

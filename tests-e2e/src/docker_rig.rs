@@ -154,6 +154,21 @@ impl DockerRig {
         self.rig.topo.http_get(self.rig.topo.ns_mac(), &url, Duration::from_secs(3))
     }
 
+    /// The app's command line against this rig: its helper, the "mac" address, the guest
+    /// tarball, the dashboard shown, the guest kept running (tests/sleep.rs covers sleeping).
+    pub fn app_args(&self) -> Vec<String> {
+        vec![
+            "--show-dashboard".into(),
+            "--helper-socket".into(),
+            self.rig.api_socket().display().to_string(),
+            "--host-address".into(),
+            self.rig.topo.mac_addr().to_string(),
+            "--guest-image-tar".into(),
+            self.tar.display().to_string(),
+            "--keep-guest-running".into(),
+        ]
+    }
+
     pub fn web(&self, name: &str, net: &str) -> String {
         self.docker(&["run", "-d", "--name", name, "--network", net, "dr-busybox", "sh", "-c", &httpd_cmd(name)]);
         self.dockerd.container_ip(name, net).unwrap()

@@ -285,6 +285,33 @@ impl Session<'_> {
 }
 
 /// Where screenshots go: `$DOCKROUTE_ARTIFACTS`, else `target/e2e-artifacts` of this build.
+/// The app's environment for a test: its own keychain service, home and config dirs, the
+/// test's dockerd, debug logs, and a fake `xdg-open` first on PATH that writes what the app
+/// asked to open into the returned file (the desktop's opener is not the test's).
+pub fn app_env(topo: &Topology, docker_host: String) -> (Vec<(&'static str, String)>, PathBuf) {
+    let home = topo.dir().join("home");
+    let opened = topo.dir().join("opened.txt");
+    let fakebin = topo.dir().join("fakebin");
+    std::fs::create_dir_all(&fakebin).unwrap();
+    std::fs::write(fakebin.join("xdg-open"), format!("#!/bin/sh\necho \"$1\" >> {}\n", opened.display())).unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(fakebin.join("xdg-open")).status().unwrap();
+    let env = vec![
+        ("DOCKROUTE_KEYCHAIN_SERVICE", keychain_service(topo)),
+        ("HOME", home.display().to_string()),
+        ("XDG_CONFIG_HOME", home.join(".config").display().to_string()),
+        ("XDG_DATA_HOME", home.join(".local/share").display().to_string()),
+        ("DOCKER_HOST", docker_host),
+        ("RUST_LOG", "info,dockroute_app=debug,dockroute_controller=debug".to_string()),
+        ("PATH", format!("{}:{}", fakebin.display(), std::env::var("PATH").unwrap_or_default())),
+    ];
+    (env, opened)
+}
+
+/// The keychain service each test's app uses, so its secret is its own.
+pub fn keychain_service(topo: &Topology) -> String {
+    format!("dev.dockroute.e2e.{}", topo.slot)
+}
+
 pub fn artifacts_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("DOCKROUTE_ARTIFACTS") {
         return d.into();

@@ -10,27 +10,10 @@ use dockroute_e2e::docker::Engine;
 use dockroute_e2e::docker_rig::{helper_status, httpd_cmd, subnet, wait_route, DockerRig};
 use dockroute_e2e::netns::{require_root, Topology};
 use dockroute_e2e::rig::{bin, read, Rig};
-use dockroute_e2e::webdriver::{artifacts_dir, Desktop, KernelKeyringEntry, Session};
+use dockroute_e2e::webdriver::{app_env, artifacts_dir, keychain_service, Desktop, KernelKeyringEntry, Session};
 
 /// tauri-driver's port inside the test's own "mac" namespace (each test has its own loopback).
 const DRIVER_PORT: u16 = 4444;
-
-/// The keychain service each test's app uses, so its secret is its own.
-fn keychain_service(topo: &Topology) -> String {
-    format!("dev.dockroute.e2e.{}", topo.slot)
-}
-
-fn app_env(topo: &Topology, docker_host: String) -> Vec<(&'static str, String)> {
-    let home = topo.dir().join("home");
-    vec![
-        ("DOCKROUTE_KEYCHAIN_SERVICE", keychain_service(topo)),
-        ("HOME", home.display().to_string()),
-        ("XDG_CONFIG_HOME", home.join(".config").display().to_string()),
-        ("XDG_DATA_HOME", home.join(".local/share").display().to_string()),
-        ("DOCKER_HOST", docker_host),
-        ("RUST_LOG", "info,dockroute_app=debug,dockroute_controller=debug".to_string()),
-    ]
-}
 
 /// The "mac" namespace's routes that do not go through the tunnel device.
 fn other_routes(topo: &Topology) -> Vec<String> {
@@ -77,26 +60,9 @@ fn dashboard_connects_lists_and_toggles_real_routes() {
     let topo = &d.rig.topo;
     let secret = KernelKeyringEntry::for_service(&keychain_service(topo));
     let routes_before = other_routes(topo);
-    let mut env = app_env(topo, format!("unix://{}", d.dockerd.socket.display()));
-    // The desktop's opener, replaced by one that writes down what it was asked to open.
-    let opened = topo.dir().join("opened.txt");
-    let fakebin = topo.dir().join("fakebin");
-    std::fs::create_dir_all(&fakebin).unwrap();
-    std::fs::write(fakebin.join("xdg-open"), format!("#!/bin/sh\necho \"$1\" >> {}\n", opened.display())).unwrap();
-    std::process::Command::new("chmod").arg("+x").arg(fakebin.join("xdg-open")).status().unwrap();
-    env.push(("PATH", format!("{}:{}", fakebin.display(), std::env::var("PATH").unwrap_or_default())));
+    let (env, opened) = app_env(topo, format!("unix://{}", d.dockerd.socket.display()));
     let desktop = Desktop::start(topo, 100 + u16::from(slot), DRIVER_PORT, &env).unwrap();
-    let args: Vec<String> = vec![
-        "--show-dashboard".into(),
-        "--helper-socket".into(),
-        d.rig.api_socket().display().to_string(),
-        "--host-address".into(),
-        topo.mac_addr().to_string(),
-        "--guest-image-tar".into(),
-        d.tar.display().to_string(),
-        // These tests watch the tunnel before any container runs (tests/sleep.rs covers sleeping).
-        "--keep-guest-running".into(),
-    ];
+    let args = d.app_args();
     let fail = |e: String| -> ! { panic!("{e}\ndesktop log:\n{}\n{}", read(&desktop.log), d.logs()) };
     let s = desktop.launch(&bin("dockroute"), &args).unwrap_or_else(|e| fail(e));
 
@@ -262,7 +228,7 @@ fn dashboard_says_what_is_missing_and_recovers() {
     let mut rig = Rig::new(slot, |_| Vec::new()).unwrap();
     let topo = &rig.topo;
     let _secret = KernelKeyringEntry::for_service(&keychain_service(topo));
-    let env = app_env(topo, format!("unix://{}", topo.dir().join("no-docker.sock").display()));
+    let (env, _) = app_env(topo, format!("unix://{}", topo.dir().join("no-docker.sock").display()));
     let desktop = Desktop::start(topo, 100 + u16::from(slot), DRIVER_PORT, &env).unwrap();
     let args: Vec<String> =
         vec!["--show-dashboard".into(), "--helper-socket".into(), rig.api_socket().display().to_string()];

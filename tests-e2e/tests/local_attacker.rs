@@ -348,7 +348,7 @@ fn an_api_caller_cannot_route_public_space_or_claim_zones_outside_ours() {
     let set_names = |domains: &[&str]| {
         let domains: BTreeMap<String, Vec<IpAddr>> = domains.iter().map(|d| (d.to_string(), vec![ctr])).collect();
         let names = BTreeMap::from([("web".to_string(), vec![ctr])]);
-        rt.block_on(c.call(Op::SetNames { names, domains }))
+        rt.block_on(c.call(Op::SetNames { names, domains, name_ports: BTreeMap::new(), domain_ports: BTreeMap::new() }))
     };
     set_names(&["shop.test"]).expect("a label domain below .test is fine");
     let zones_before = status(&sock).dns.expect("dns runs").zones;

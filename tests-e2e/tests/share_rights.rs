@@ -1,7 +1,8 @@
 //! Handing out teammate keys is a higher privilege than routing, against the real helper: a
 //! real unprivileged user in the allowed group may route and list, but `share_add`,
 //! `share_revoke` and `set_network_exposed` are answered `not_authorised` and the connection
-//! stays up; once a `share-group` names the user's group (reloaded live), the same requests
+//! stays up, and so are `ca_trust`, `ca_untrust` and `ca_trusted` (changing what the machine
+//! trusts: no trust-store file or record appears); once a `share-group` names the user's group (reloaded live), the same requests
 //! get past the check. Needs root (to make the user and run as them).
 
 use std::time::Duration;
@@ -60,6 +61,9 @@ fn run(args: &[&str]) -> String {
 const ADD: &str = r#"{"op":"share_add","name":"mallory","ip":null,"endpoint":null}"#;
 const REVOKE: &str = r#"{"op":"share_revoke","name":"alice"}"#;
 const EXPOSE: &str = r#"{"op":"set_network_exposed","network":"4f1d","exposed":true}"#;
+const CA_TRUST: &str = r#"{"op":"ca_trust"}"#;
+const CA_UNTRUST: &str = r#"{"op":"ca_untrust"}"#;
+const CA_TRUSTED: &str = r#"{"op":"ca_trusted","trusted":true}"#;
 const STATUS: &str = r#"{"op":"status"}"#;
 const LIST: &str = r#"{"op":"share_list"}"#;
 
@@ -85,16 +89,21 @@ fn an_api_user_who_may_route_is_refused_minting_a_teammate_key_and_keeps_the_con
     };
     let code = |v: &serde_json::Value| v["error"]["code"].as_str().unwrap_or("").to_string();
 
-    let answers = as_user(&[ADD, REVOKE, EXPOSE, STATUS, LIST]);
-    assert_eq!(answers.len(), 5, "every request answered on the one connection: {answers:?}");
-    for a in &answers[..3] {
+    let answers = as_user(&[ADD, REVOKE, EXPOSE, CA_TRUST, CA_UNTRUST, CA_TRUSTED, STATUS, LIST]);
+    assert_eq!(answers.len(), 8, "every request answered on the one connection: {answers:?}");
+    for a in &answers[..6] {
         assert_eq!(code(a), "not_authorised", "{a}");
         let msg = a["error"]["message"].as_str().unwrap();
         assert!(msg.starts_with("not authorised to share: user drtest-sharer"), "{msg}");
         assert!(msg.contains("share-group"), "it says how to get the right: {msg}");
     }
-    assert!(answers[3]["ok"]["kind"] == "status", "routing-level requests still served after: {}", answers[3]);
-    assert!(answers[4]["ok"]["kind"] == "share", "listing the share is not sharing: {}", answers[4]);
+    assert!(answers[6]["ok"]["kind"] == "status", "routing-level requests still served after: {}", answers[6]);
+    assert!(answers[7]["ok"]["kind"] == "share", "listing the share is not sharing: {}", answers[7]);
+    let record = rig.config.with_file_name("dockroute.ca.trust");
+    assert!(!record.exists(), "a refused ca_trusted recorded nothing");
+    let machine_store = std::fs::read_dir("/usr/local/share/ca-certificates")
+        .map(|r| r.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().starts_with("dockroute-")));
+    assert!(!machine_store.unwrap_or(false), "a refused ca_trust added nothing to the system store");
     Topology::wait_until("the refusal in the helper log", Duration::from_secs(3), || {
         read(&rig.helper_log).contains("share operation refused")
     })

@@ -72,6 +72,20 @@
     retry: () => (Object.assign(view, { problem: null, phase: "connecting" }), comeUp()),
     copy_text: ({ text }) => navigator.clipboard && navigator.clipboard.writeText(text).catch(() => {}),
     open_container_url: ({ ip, port }) => console.info("dockroute preview: would open http://" + ip + ":" + port),
+    open_container_name: ({ name }) => console.info("dockroute preview: would open https://" + name + "/"),
+    set_https({ enabled }) {
+      if (!view.https) throw "Not connected";
+      Object.assign(view.https, { on: enabled, serving: false, summary: enabled ? "Turning on…" : "Off: switched off here" });
+      if (enabled) later(() => Object.assign(view.https, clone(healthy.https)), 700);
+    },
+    trust_ca() {
+      if (!view.https || !view.https.ca) throw "The helper has not reported a local CA";
+      view.https.ca.trusted_in = ["macOS login keychain"];
+    },
+    untrust_ca() {
+      if (!view.https || !view.https.ca) throw "The helper has not reported a local CA";
+      view.https.ca.trusted_in = [];
+    },
   };
 
   window.__TAURI__ = {

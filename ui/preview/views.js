@@ -448,6 +448,21 @@ window.DockroutePreviewViews = {
     },
     "idle": false,
     "let_docker_sleep": false,
+    "https": {
+      "on": true,
+      "allowed": true,
+      "serving": true,
+      "listen": "192.168.251.1:443",
+      "summary": "Serving container names over HTTPS on 192.168.251.1:443",
+      "ca": {
+        "id": "3f9a1c07",
+        "path": "/Library/Application Support/Dockroute/dockroute.ca.pem",
+        "expires": "2036-11-28",
+        "constraints": "names *.docker, *.test, *.example, *.internal, *.home.arpa and addresses in 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7 only",
+        "trusted_in": []
+      },
+      "problems": []
+    },
     "engines": [
       {
         "id": "unix:///Users/me/.docker/run/docker.sock",
@@ -883,6 +898,21 @@ window.DockroutePreviewViews = {
     },
     "idle": false,
     "let_docker_sleep": false,
+    "https": {
+      "on": true,
+      "allowed": true,
+      "serving": true,
+      "listen": "192.168.251.1:443",
+      "summary": "Serving container names over HTTPS on 192.168.251.1:443",
+      "ca": {
+        "id": "3f9a1c07",
+        "path": "/Library/Application Support/Dockroute/dockroute.ca.pem",
+        "expires": "2036-11-28",
+        "constraints": "names *.docker, *.test, *.example, *.internal, *.home.arpa and addresses in 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7 only",
+        "trusted_in": []
+      },
+      "problems": []
+    },
     "engines": [
       {
         "id": "unix:///Users/me/.docker/run/docker.sock",
@@ -941,6 +971,7 @@ window.DockroutePreviewViews = {
     "share": null,
     "idle": false,
     "let_docker_sleep": false,
+    "https": null,
     "engines": [],
     "runtime": null
   },
@@ -967,6 +998,7 @@ window.DockroutePreviewViews = {
     "share": null,
     "idle": false,
     "let_docker_sleep": false,
+    "https": null,
     "engines": [],
     "runtime": null
   },
@@ -993,6 +1025,7 @@ window.DockroutePreviewViews = {
     "share": null,
     "idle": false,
     "let_docker_sleep": false,
+    "https": null,
     "engines": [],
     "runtime": null
   },
@@ -1019,6 +1052,7 @@ window.DockroutePreviewViews = {
     "share": null,
     "idle": false,
     "let_docker_sleep": false,
+    "https": null,
     "engines": [],
     "runtime": null
   },
@@ -1045,6 +1079,7 @@ window.DockroutePreviewViews = {
     "share": null,
     "idle": false,
     "let_docker_sleep": false,
+    "https": null,
     "engines": [
       {
         "id": "unix:///Users/me/.docker/run/docker.sock",

@@ -51,6 +51,19 @@ fn status() -> Status {
         iptables: vec!["198.19.1.0+198.19.2.0".parse().unwrap()],
         share: Default::default(),
         transport: TransportMode::Auto,
+        https: Some(Box::new(HttpsStatus {
+            listen: Some("192.168.251.1:443".parse().unwrap()),
+            ca: Some(CaStatus {
+                path: "/etc/dockroute/dockroute.ca.pem".into(),
+                id: "ab12cd34".into(),
+                not_after: 2_100_000_000,
+                constraints: "names *.docker, *.test only".into(),
+                trusted_in: vec!["system store".into()],
+            }),
+            problems: Vec::new(),
+            off_by_app: false,
+            redirected: 3,
+        })),
     }
 }
 
@@ -76,6 +89,8 @@ fn every_request_round_trips_and_has_the_documented_shape() {
         Op::SetNames {
             names: BTreeMap::from([("web".into(), vec!["172.18.0.2".parse().unwrap(), "fd00::2".parse().unwrap()])]),
             domains: BTreeMap::from([("*.shop.test".into(), vec!["172.18.0.3".parse().unwrap()])]),
+            name_ports: BTreeMap::from([("web".into(), 8080)]),
+            domain_ports: BTreeMap::new(),
         },
         Op::SetNetworkExposed { network: "4f1d".into(), exposed: true },
         Op::SetNetworks {
@@ -90,6 +105,10 @@ fn every_request_round_trips_and_has_the_documented_shape() {
         Op::ShareAdd(ShareAdd { name: "alice".into(), ip: None, endpoint: Some("mac.lan:2512".into()), rotate: false }),
         Op::ShareList,
         Op::ShareRevoke { name: "alice".into() },
+        Op::SetHttps { serve: false },
+        Op::CaTrust,
+        Op::CaUntrust,
+        Op::CaTrusted { trusted: true },
     ];
     for (i, op) in ops.into_iter().enumerate() {
         round_trip(&Request { id: i as u64, op });
@@ -146,15 +165,30 @@ fn set_names_has_the_documented_shape_and_an_older_status_still_reads() {
         op: Op::SetNames {
             names: BTreeMap::from([("api.shop".into(), vec!["172.18.0.3".parse().unwrap()])]),
             domains: BTreeMap::new(),
+            name_ports: BTreeMap::new(),
+            domain_ports: BTreeMap::new(),
         },
     });
+    // No ports: exactly what apps before HTTPS sent, so either side may be the older one.
     assert_eq!(text, r#"{"id":7,"op":"set_names","names":{"api.shop":["172.18.0.3"]},"domains":{}}"#);
     let bare = parse_request(br#"{"id":8,"op":"set_names"}"#).unwrap();
-    assert_eq!(bare.op, Op::SetNames { names: BTreeMap::new(), domains: BTreeMap::new() }, "both default to empty");
+    let none = Op::SetNames {
+        names: BTreeMap::new(),
+        domains: BTreeMap::new(),
+        name_ports: BTreeMap::new(),
+        domain_ports: BTreeMap::new(),
+    };
+    assert_eq!(bare.op, none, "all default to empty");
+    let ported = parse_request(br#"{"id":9,"op":"set_names","names":{"web":[]},"name_ports":{"web":8080}}"#).unwrap();
+    assert!(matches!(ported.op, Op::SetNames { name_ports, .. } if name_ports["web"] == 8080));
+    let bad = parse_request(br#"{"id":10,"op":"set_names","name_ports":{"web":70000}}"#).unwrap_err();
+    assert_eq!((bad.0, bad.1.code), (Some(10), ErrorCode::InvalidArgument), "a port past 65535 is an error reply");
     // A helper from before DNS sends no `dns`; a stats push without it reads too.
     let mut old = serde_json::to_value(status()).unwrap();
     old.as_object_mut().unwrap().remove("dns");
-    assert_eq!(serde_json::from_value::<Status>(old).unwrap().dns, None);
+    old.as_object_mut().unwrap().remove("https");
+    let older = serde_json::from_value::<Status>(old).unwrap();
+    assert_eq!((older.dns, older.https), (None, None), "a helper from before DNS and HTTPS");
     let stats: StatsReport = serde_json::from_str(
         r#"{"tx_packets":0,"tx_bytes":0,"rx_packets":0,"rx_bytes":0,"keepalives_sent":0,"handshakes":0,"stale_notices":0,"drops":{}}"#,
     )
@@ -171,6 +205,11 @@ fn rendered_status_names_session_routes_and_conflicts() {
     assert!(text.contains("CONFLICT with 10.0.0.0/8 on en0 [config]"), "{text}");
     assert!(text.contains("  dns on 192.168.251.1:53 for docker, shop.test (3 names)\n"), "{text}");
     assert!(text.contains("PROBLEM: /etc/resolver/shop.test was not written"), "{text}");
+    assert!(
+        text.contains("  https on 192.168.251.1:443, port 443 of 3 container addresses redirected here\n"),
+        "{text}"
+    );
+    assert!(text.contains("local CA ab12cd34 (/etc/dockroute/dockroute.ca.pem), trusted in: system store\n"), "{text}");
 }
 
 #[test]
@@ -237,4 +276,25 @@ fn a_status_or_stats_from_a_helper_without_share_fields_still_parses() {
     )
     .unwrap();
     assert!(stats.teammates.is_empty());
+}
+
+#[test]
+fn the_https_ops_have_the_documented_shape_and_a_bad_one_is_an_error_reply() {
+    let text = round_trip(&Request { id: 3, op: Op::SetHttps { serve: false } });
+    assert_eq!(text, r#"{"id":3,"op":"set_https","serve":false}"#);
+    assert_eq!(round_trip(&Request { id: 4, op: Op::CaTrust }), r#"{"id":4,"op":"ca_trust"}"#);
+    let text = round_trip(&Request { id: 5, op: Op::CaTrusted { trusted: true } });
+    assert_eq!(text, r#"{"id":5,"op":"ca_trusted","trusted":true}"#);
+    let bad = parse_request(br#"{"id":6,"op":"set_https","serve":"yes"}"#).unwrap_err();
+    assert_eq!((bad.0, bad.1.code), (Some(6), ErrorCode::InvalidArgument));
+    let missing = parse_request(br#"{"id":7,"op":"ca_trusted"}"#).unwrap_err();
+    assert_eq!((missing.0, missing.1.code), (Some(7), ErrorCode::InvalidArgument));
+    // A helper from before the app's switch sends no `off_by_app`.
+    let mut v = serde_json::to_value(status()).unwrap();
+    v["https"].as_object_mut().unwrap().remove("off_by_app");
+    assert!(!serde_json::from_value::<Status>(v).unwrap().https.unwrap().off_by_app);
+    let mut off = status();
+    let h = off.https.as_mut().unwrap();
+    (h.listen, h.off_by_app) = (None, true);
+    assert!(render_status(&off).contains("  https switched off in the app\n"), "{}", render_status(&off));
 }

@@ -31,6 +31,8 @@ enum Wake {
     IdleDue,
     /// The preference to let Docker sleep changed.
     SleepPreference,
+    /// The user's HTTPS switch changed.
+    HttpsSwitch,
     Stop(Exit),
 }
 
@@ -45,6 +47,7 @@ impl Controller {
         let mut resubscribe = Resubscribe::default();
         let mut disabled = self.channels.disabled.clone();
         let mut sleep = self.channels.sleep.clone();
+        let mut https = self.channels.https.clone();
         let exit = 'outer: loop {
             // Subscribed before the listing in `sync`, so nothing falls between the two.
             let mut events = self.docker.events(Some(docker_events::subscription(SystemTime::now()))).boxed();
@@ -66,6 +69,7 @@ impl Controller {
                         Ok(()) = disabled.changed() => Wake::Toggle,
                         () = idle_timer => Wake::IdleDue,
                         Ok(()) = sleep.changed() => Wake::SleepPreference,
+                        Ok(()) = https.changed() => Wake::HttpsSwitch,
                         exit = &mut shutdown => Wake::Stop(exit),
                     };
                     match wake {
@@ -122,6 +126,16 @@ impl Controller {
                         }
                         Wake::IdleDue => self.idle.handle_timeout(Instant::now()),
                         Wake::SleepPreference => self.idle.set_enabled(*sleep.borrow_and_update()),
+                        Wake::HttpsSwitch => {
+                            let serve = *https.borrow_and_update();
+                            // A new connection tells the helper itself (`HelperLink::connect`).
+                            if let Some(c) = self.helper.client() {
+                                match crate::helper_link::send_https(c, serve).await {
+                                    Ok(()) => tracing::info!("https front: {}", if serve { "on" } else { "off" }),
+                                    Err(e) => tracing::warn!("the helper refused the HTTPS switch: {e}"),
+                                }
+                            }
+                        }
                         Wake::Stop(exit) => break 'outer exit,
                     }
                     self.carry_out_idle().await;

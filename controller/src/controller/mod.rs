@@ -45,6 +45,8 @@ pub struct ViewChannels {
     pub retry: Arc<Notify>,
     /// Whether the guest may sleep while no other container runs (the app's preference).
     pub sleep: watch::Receiver<bool>,
+    /// The user's HTTPS switch: whether the helper should serve its HTTPS front.
+    pub https: watch::Receiver<bool>,
 }
 
 /// The engine the supervisor chose to follow, as asked (`engines::probe`).
@@ -115,7 +117,7 @@ impl Controller {
         };
         // The helper first: without it nothing works, and installing it is the user's job,
         // while Docker Desktop usually just needs a moment.
-        let mut helper = HelperLink::new(opts.helper_socket.clone(), secret.clone());
+        let mut helper = HelperLink::new(opts.helper_socket.clone(), secret.clone(), channels.https.clone());
         helper.connect().await.map_err(ProblemError)?;
         let Followed { endpoint, probed } = followed.map_err(ProblemError)?;
         let docker = endpoint::connect(&endpoint)

@@ -33,7 +33,12 @@ impl Controller {
         if !self.sync.names_needed(&self.names) {
             return;
         }
-        let op = Op::SetNames { names: self.names.names.clone(), domains: self.names.domains.clone() };
+        let op = Op::SetNames {
+            names: self.names.names.clone(),
+            domains: self.names.domains.clone(),
+            name_ports: self.names.name_ports.clone(),
+            domain_ports: self.names.domain_ports.clone(),
+        };
         let Some(helper) = self.helper.client() else { return };
         match helper.call(op).await {
             Ok(_) => {

@@ -9,6 +9,7 @@ use dockroute_api::{StatsReport, Status};
 
 use crate::discovery::BridgeNetwork;
 use crate::dns_view::{self, NameView};
+use crate::https_view::https_view;
 use crate::names::{Claim, NameSet};
 use crate::view::{self, ContainerView, Problem, Sample, View, THROUGHPUT_SAMPLES};
 
@@ -21,6 +22,8 @@ pub struct ViewInputs {
     pub want_connected: bool,
     /// The preference to let the guest sleep while no other container runs.
     pub let_docker_sleep: bool,
+    /// The HTTPS switch (the app's preference).
+    pub https_wanted: bool,
     /// Launch at login, as the app shell knows it (the controller does not own login items).
     pub autostart: bool,
     /// What the app shell knows about the helper's installation from the OS.
@@ -169,6 +172,7 @@ pub fn derive(inputs: &ViewInputs) -> View {
         share: status.map(|s| s.share.clone()),
         idle: g.idle,
         let_docker_sleep: inputs.let_docker_sleep,
+        https: live_status.map(|s| https_view(s.https.as_deref(), inputs.https_wanted)),
         engines: inputs.engines.clone(),
         runtime: g.runtime.clone().filter(|_| g.live),
     };

@@ -51,6 +51,7 @@ fn status(routes: &[(&str, RouteState)]) -> Status {
             resolver: "resolvectl".into(),
             problems: Vec::new(),
         })),
+        https: None,
     }
 }
 
@@ -186,6 +187,71 @@ fn containers_get_their_full_names_marked_when_they_clash_or_are_wildcards() {
     assert!(list[1].names.is_empty(), "a container without claims");
     with_names(&mut list, &names(), None);
     assert!(list[0].names.is_empty(), "no DNS server, no names shown");
+}
+
+fn https_status(listen: Option<&str>, off_by_app: bool, problems: &[&str]) -> dockroute_api::HttpsStatus {
+    dockroute_api::HttpsStatus {
+        listen: listen.map(|a| a.parse().unwrap()),
+        ca: Some(dockroute_api::CaStatus {
+            path: "/etc/dockroute/dockroute.ca.pem".into(),
+            id: "ab12cd34".into(),
+            not_after: 2_100_000_000,
+            constraints: "names *.docker, *.test, *.example, *.internal, *.home.arpa and addresses in 10.0.0.0/8 only"
+                .into(),
+            trusted_in: vec!["system store (/usr/local/share/ca-certificates/dockroute-ab12cd34.crt)".into()],
+        }),
+        problems: problems.iter().map(|p| p.to_string()).collect(),
+        off_by_app,
+        redirected: 2,
+    }
+}
+
+fn with_https(https: Option<dockroute_api::HttpsStatus>, on: bool) -> View {
+    let mut inputs = reported();
+    inputs.https_wanted = on;
+    if let Some(s) = inputs.gathered.status.as_mut() {
+        s.https = https.map(Box::new);
+    }
+    derive(&inputs)
+}
+
+#[test]
+fn the_https_section_shows_where_it_serves_the_cas_expiry_constraints_and_trust() {
+    let v = with_https(Some(https_status(Some("198.18.0.1:443"), false, &[])), true);
+    let h = v.https.expect("an HTTPS section while the helper answers");
+    assert!(h.on && h.allowed && h.serving, "{h:?}");
+    assert_eq!(h.listen.as_deref(), Some("198.18.0.1:443"));
+    assert_eq!(h.summary, "Serving container names over HTTPS on 198.18.0.1:443");
+    let ca = h.ca.expect("the CA");
+    assert_eq!((ca.id.as_str(), ca.expires.as_str()), ("ab12cd34", "2036-07-18"));
+    assert!(ca.constraints.starts_with("names *.docker, *.test"), "{}", ca.constraints);
+    assert_eq!(ca.trusted_in.len(), 1);
+    // The page gets it under `https`.
+    let page = serde_json::to_value(with_https(Some(https_status(Some("198.18.0.1:443"), false, &[])), true)).unwrap();
+    assert_eq!(page["https"]["ca"]["expires"], "2036-07-18");
+    assert_eq!(page["https"]["serving"], true);
+}
+
+#[test]
+fn the_https_section_tells_off_here_off_in_the_config_starting_and_a_problem_apart() {
+    let off = with_https(Some(https_status(None, true, &[])), false).https.unwrap();
+    assert!(!off.on && off.allowed && !off.serving);
+    assert_eq!(off.summary, "Off: switched off here");
+    assert_eq!(off.ca.unwrap().id, "ab12cd34", "the CA is shown (and can be trusted) while the front is off");
+    // Switched on here, the helper not yet told.
+    let starting = with_https(Some(https_status(None, true, &[])), true).https.unwrap();
+    assert_eq!((starting.on, starting.serving, starting.summary.as_str()), (true, false, "Turning on…"));
+    let broken = with_https(Some(https_status(None, false, &["cannot listen on 198.18.0.1:443: in use"])), true);
+    let broken = broken.https.unwrap();
+    assert_eq!(broken.summary, "Not serving: cannot listen on 198.18.0.1:443: in use");
+    // `https off` in the helper's config (or a helper before HTTPS): the switch can do nothing.
+    let config_off = with_https(None, true).https.unwrap();
+    assert!(!config_off.allowed && !config_off.serving && config_off.ca.is_none());
+    assert!(config_off.summary.contains("`https off`"), "{}", config_off.summary);
+    // Nobody answers: no section at all.
+    let mut inputs = reported();
+    inputs.gathered.live = false;
+    assert_eq!(derive(&inputs).https, None);
 }
 
 #[test]

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::discovery::BridgeNetwork;
 use crate::dns_view::{DnsView, NameView};
 pub use crate::engines::choice::EngineView;
+use crate::https_view::HttpsView;
 
 pub mod derive;
 mod problems;
@@ -60,6 +61,10 @@ pub struct View {
     pub idle: bool,
     /// The preference behind `idle`: stop the guest while no other container runs.
     pub let_docker_sleep: bool,
+    /// HTTPS for container names: the switch, the front, the local CA; while the helper
+    /// answers.
+    #[serde(default)]
+    pub https: Option<HttpsView>,
     /// Every engine found, the followed one marked: the dashboard and the menu switch here.
     #[serde(default)]
     pub engines: Vec<EngineView>,
@@ -263,6 +268,7 @@ impl Serialize for View {
             share: &'a Option<ShareStatus>,
             idle: bool,
             let_docker_sleep: bool,
+            https: &'a Option<HttpsView>,
             engines: &'a [EngineView],
             runtime: &'a Option<RuntimeView>,
         }
@@ -285,6 +291,7 @@ impl Serialize for View {
             share,
             idle,
             let_docker_sleep,
+            https,
             engines,
             runtime,
         } = self;
@@ -306,6 +313,7 @@ impl Serialize for View {
             share,
             idle: *idle,
             let_docker_sleep: *let_docker_sleep,
+            https,
             engines,
             runtime,
         }

@@ -295,6 +295,7 @@ fn every_field_reaches_the_page_and_the_phase_is_never_stale() {
         "share",
         "idle",
         "let_docker_sleep",
+        "https",
         "engines",
         "runtime",
     ]

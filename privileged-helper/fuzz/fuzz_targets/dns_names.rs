@@ -4,17 +4,23 @@
 //! addresses (all spellings of a name together), at most 4096 names and 64 zones outside the
 //! suffix, none inside another (only the suffix may lie inside a claimed zone); every name given
 //! is in it; and the DNS table built from it answers each name with exactly its addresses, and
-//! every name in the suffix from the suffix's own zone.
+//! every name in the suffix from the suffix's own zone. HTTPS ports (`with_ports`) are kept only
+//! for names sent, never 0, and the front's route for such a name uses its port; the local CA
+//! would sign (`issuable`) only names strictly below the suffix or a private-use zone.
 //!
 //! Input: the first line is the suffix (used when the config would accept it, else `docker`),
-//! then one name per line: `n NAME ADDR…` (relative to the suffix) or `d NAME ADDR…` (absolute).
+//! then one name per line: `n NAME ADDR…` (relative to the suffix) or `d NAME ADDR…` (absolute),
+//! or a port: `p NAME PORT` (relative) or `q NAME PORT` (absolute).
 #![no_main]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use dockroute_api::dns_name::{name_problem, normalise, MAX_NAME_LEN};
-use dockroute_helper::dns::names::{is_below, validate, MAX_ADDRS_PER_NAME, MAX_NAMES, MAX_ZONES};
+use dockroute_api::dns_name::PRIVATE_USE;
+use dockroute_helper::dns::names::{is_below, validate, with_ports, MAX_ADDRS_PER_NAME, MAX_NAMES, MAX_ZONES};
+use dockroute_helper::https::ca::issuable;
+use dockroute_helper::https::route::{Routes, Target};
 use dockroute_helper::dns::table::{Lookup, NameTable};
 use libfuzzer_sys::fuzz_target;
 
@@ -29,17 +35,43 @@ fuzz_target!(|data: &[u8]| {
         Some(_) => "docker".to_string(),
     };
     let (mut names, mut domains) = (Names::new(), Names::new());
+    let (mut name_ports, mut domain_ports) = (BTreeMap::<String, u16>::new(), BTreeMap::<String, u16>::new());
     for line in lines {
         let mut words = line.split(' ');
         let into = match words.next() {
             Some("n") => &mut names,
             Some("d") => &mut domains,
+            Some(kind @ ("p" | "q")) => {
+                let (Some(name), Some(Ok(port))) = (words.next(), words.next().map(str::parse::<u16>)) else { continue };
+                let ports = if kind == "p" { &mut name_ports } else { &mut domain_ports };
+                ports.insert(name.to_string(), port);
+                continue;
+            }
             _ => continue,
         };
         let Some(name) = words.next() else { continue };
         into.entry(name.to_string()).or_default().extend(words.filter_map(|w| w.parse::<IpAddr>().ok()));
     }
+    for name in names.keys().chain(domains.keys()) {
+        if let Ok(signed) = issuable(name, &suffix) {
+            let strictly = |zone: &str| signed != zone && is_below(&signed, zone);
+            assert!(strictly(&suffix) || PRIVATE_USE.iter().any(|z| strictly(z)), "the CA would sign {signed:?}");
+        }
+    }
     let Ok(spec) = validate(&names, &domains, &suffix) else { return };
+    if let Ok(ported) = with_ports(spec.clone(), &name_ports, &domain_ports, &suffix) {
+        let routes = Routes::new(&suffix, &ported);
+        for (full, port) in &ported.ports {
+            assert_ne!(*port, 0, "{full}");
+            let sent = spec.names.keys().map(|n| format!("{n}.{suffix}")).chain(spec.domains.keys().cloned());
+            assert!(sent.clone().any(|n| n == *full), "a port for {full}, which was not sent");
+            if !full.starts_with("*.") {
+                if let Target::Container(at) = routes.target(full) {
+                    assert_eq!(at.port(), *port, "{full}");
+                }
+            }
+        }
+    }
 
     for (relative, (given, checked)) in [(true, (&names, &spec.names)), (false, (&domains, &spec.domains))] {
         for (name, addrs) in checked {

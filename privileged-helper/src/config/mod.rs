@@ -33,9 +33,9 @@ pub const DEFAULT_DNS_SUFFIX: &str = "docker";
 /// Single-value keys; repeating one is legal (last wins) but usually a
 /// mistake, hence the warning.
 #[rustfmt::skip]
-const SCALAR_KEYS: [&str; 14] = [
+const SCALAR_KEYS: [&str; 15] = [
     "addr", "addr6", "port", "mtu", "host", "secret-file", "keepalive", "expose", "api-socket", "api-socket-mode",
-    "require-signature", "dns", "dns-suffix", "transport",
+    "require-signature", "dns", "dns-suffix", "transport", "https",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +72,9 @@ pub struct Config {
     /// `transport auto|udp|tcp`: whether the helper also listens on TCP (same address and
     /// port) for guests whose UDP path is broken; the guest is told the same.
     pub transport: TransportMode,
+    /// `https on|off`: the HTTPS front on port 443 of the link address, with the local CA
+    /// (made on first start). Reloads live: off stops the front, on starts it.
+    pub https: bool,
     pub warnings: Vec<Warning>,
 }
 
@@ -245,6 +248,7 @@ impl Config {
             share_groups: Vec::new(),
             dns: DnsConfig::default(),
             transport: TransportMode::Auto,
+            https: true,
             warnings: Vec::new(),
         }
     }
@@ -358,6 +362,13 @@ impl Config {
             }
             "dns" => {
                 self.dns.enabled = match one? {
+                    "on" => true,
+                    "off" => false,
+                    v => return Err(bad(v, "expected `on` or `off`")),
+                };
+            }
+            "https" => {
+                self.https = match one? {
                     "on" => true,
                     "off" => false,
                     v => return Err(bad(v, "expected `on` or `off`")),

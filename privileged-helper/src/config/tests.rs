@@ -38,6 +38,7 @@ fn defaults() {
     assert_eq!(c.listen_addr().to_string(), "127.0.0.1:2511");
     assert_eq!(c.secret_file, Path::new("/etc/dr/dockroute.secret"));
     assert!(c.routes.is_empty() && c.warnings.is_empty() && c.tokens.is_empty());
+    assert!(c.https, "HTTPS is on unless the config says `https off`");
     assert!(c.iptables.is_empty() && c.expose.is_none());
 }
 
@@ -303,4 +304,14 @@ fn share_groups_are_listed_once_and_apply_live() {
     assert_eq!(Config::parse("share-group\n", Path::new(BASE)).unwrap_err().line, 1);
     assert!(diff(&ok(""), &c).restart_needed.is_empty());
     assert_eq!(applied_live(&ok(""), c.clone()).share_groups, c.share_groups);
+}
+
+#[test]
+fn https_is_on_or_off_live_and_a_bad_value_names_its_line() {
+    assert!(!ok("https off").https);
+    assert!(ok("https off\nhttps on").https);
+    let e = fail("# comment\nhttps yes");
+    assert!(e.starts_with("line 2:") && e.contains("expected `on` or `off`"), "{e}");
+    assert!(diff(&ok(""), &ok("https off")).restart_needed.is_empty(), "applies without a restart");
+    assert!(!applied_live(&ok(""), ok("https off")).https);
 }

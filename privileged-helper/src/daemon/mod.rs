@@ -47,6 +47,8 @@ pub struct Daemon {
     tunnel: Option<Tunnel>,
     /// Runs while the tunnel does (unless the config says `dns off`).
     dns: Option<DnsService>,
+    /// The HTTPS front and the local CA: runs while the tunnel does, unless `https off`.
+    https: crate::https::service::HttpsService,
     pub events: broadcast::Sender<Event>,
     last_stats: Option<StatsReport>,
     /// The helper belongs to an app bundle: non-root callers must be that app.
@@ -87,6 +89,21 @@ const ROUTES_CHECK_NOTIFIED: Duration = Duration::from_secs(60);
 /// deleting our route (some VPN clients) must not make us spin.
 const ROUTE_CHANGE_GAP: Duration = Duration::from_secs(1);
 
+/// SIGTERM and SIGINT, caught from before the tunnel starts: a stop during start-up waits
+/// for it and then tears down what it added (the firewall rules of the HTTPS redirect outlive
+/// the process otherwise), instead of killing the helper mid-way.
+pub struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    pub fn install() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+}
+
 impl Daemon {
     pub fn new(config_path: &Path, config: Config, secret: Secret, tun_name: Option<String>) -> Daemon {
         let (share, book) = crate::share::Share::load_or_unusable(config_path);
@@ -96,6 +113,7 @@ impl Daemon {
             tun_name,
             tunnel: None,
             dns: None,
+            https: crate::https::service::HttpsService::new(config_path),
             events: broadcast::channel(64).0,
             last_stats: None,
             has_app: false,
@@ -119,17 +137,15 @@ impl Daemon {
         }
     }
 
-    /// Runs until SIGTERM/SIGINT, then tears down what it added.
+    /// Runs until SIGTERM/SIGINT (caught since `stop` was installed, so one that came during
+    /// start-up counts too), then tears down what it added.
     pub async fn run(
         mut self,
         mut commands: mpsc::Receiver<Command>,
         policy: tokio::sync::watch::Sender<crate::authz::Policy>,
+        stop: StopSignals,
     ) {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-            tracing::error!("cannot install signal handlers");
-            return;
-        };
+        let StopSignals { mut term, mut int } = stop;
         let mut config_watch = crate::config_watch::ConfigWatch::new(self.reload.path());
         let config_every = if config_watch.is_watching() { CONFIG_POLL_WATCHED } else { CONFIG_POLL };
         let mut config_tick = tokio::time::interval(config_every);
@@ -181,6 +197,7 @@ impl Daemon {
                 }
                 Wake::ConfigTick => {
                     if self.reload_config() {
+                        self.sync_https().await;
                         self.sync_share().await;
                         let _ = policy.send(self.policy());
                         self.publish_status().await;
@@ -249,6 +266,7 @@ impl Daemon {
                 if let Some(d) = &mut self.dns {
                     d.set_names(&self.state.names);
                 }
+                self.https.set_names(&self.state.config.dns.suffix, &self.state.names);
                 Answer::Done
             }
             Effect::Share => {
@@ -258,6 +276,23 @@ impl Daemon {
             Effect::MakeKey(plan) => Answer::ShareConfig(self.add_teammate(plan).await?),
             Effect::SaveShare(save) => {
                 self.save_share(save).await?;
+                Answer::Done
+            }
+            Effect::Https => {
+                self.sync_https().await;
+                Answer::Done
+            }
+            Effect::CaTrust(change) => {
+                let suffix = self.state.config.dns.suffix.clone();
+                let ca =
+                    self.https.reload_ca(&suffix).ok_or_else(|| ApiError::new(ErrorCode::Failed, "no local CA"))?;
+                let files = self.https.files();
+                let macos = cfg!(target_os = "macos");
+                let done =
+                    tokio::task::block_in_place(|| crate::https::app_trust::carry_out(files, &ca, change, macos));
+                for line in done.map_err(|e| ApiError::new(ErrorCode::Failed, e))? {
+                    tracing::info!("https: {line}");
+                }
                 Answer::Done
             }
             Effect::Nothing => Answer::Done,
@@ -283,6 +318,7 @@ impl Daemon {
                     ops::log_installed(&t.routes);
                 }
                 self.start_dns().await;
+                self.sync_https().await;
                 self.sync_share().await;
                 Ok(())
             }
@@ -300,6 +336,7 @@ impl Daemon {
         if let Some(d) = self.dns.take() {
             d.stop().await;
         }
+        self.https.stop().await;
         let Some(t) = self.tunnel.take() else { return };
         self.state.tunnel_link = None;
         let ifname = t.ifname.clone();
@@ -316,6 +353,25 @@ impl Daemon {
         let address = t.link.host_v4.addr().into();
         let suffix = self.state.config.dns.suffix.clone();
         self.dns = Some(DnsService::start(&suffix, address, &t.ifname, &self.state.names, resolver).await);
+    }
+
+    /// Runs the HTTPS front while the tunnel is up, the config says `https on` (the default)
+    /// and the app has not switched it off (`set_https`); stops it otherwise. Called on
+    /// connect, after every config reload and on `set_https`.
+    async fn sync_https(&mut self) {
+        let suffix = self.state.config.dns.suffix.clone();
+        match (&self.tunnel, self.state.config.https, self.state.https_wanted) {
+            (Some(t), true, true) => {
+                let (address, ifname) = (t.link.host_v4.addr().into(), t.ifname.clone());
+                self.https.start(&suffix, address, &ifname, &self.state.names).await;
+            }
+            // Off by the app's switch: the CA is still shown, and can be trusted.
+            (Some(_), true, false) => {
+                self.https.stop().await;
+                self.https.reload_ca(&suffix);
+            }
+            _ => self.https.stop().await,
+        }
     }
 
     /// Compares the routes with the policy and the OS table and fixes the difference. It runs
@@ -360,6 +416,11 @@ impl Daemon {
         };
         let mut status = self.state.status(facts);
         status.dns = self.dns.as_ref().map(|d| Box::new(d.status()));
+        status.https = self.state.config.https.then(|| {
+            let mut https = Box::new(self.https.status());
+            https.off_by_app = !self.state.https_wanted;
+            https
+        });
         status.share = self.share_status().await;
         status
     }

@@ -22,6 +22,7 @@ use ipnet::IpNet;
 
 use super::route_policy::{self, TunnelView};
 use crate::dns::{names as dns_names, NameSpec};
+use crate::https::app_trust::CaChange;
 use crate::link::Link;
 use crate::share::book::{AddPlan, Book, Save, Scene};
 
@@ -47,6 +48,8 @@ pub struct State {
     pub share: Book,
     /// The running tunnel's link (None while it is down: the config's then).
     pub tunnel_link: Option<Link>,
+    /// The app's HTTPS switch (`set_https`); the front runs iff this and the config's `https`.
+    pub https_wanted: bool,
 }
 
 /// Whether the caller may share (`authz::share_check`), or why not: handing teammates access
@@ -92,6 +95,10 @@ pub enum Effect {
     MakeKey(AddPlan),
     /// Write the share's state file, `Book::commit` it once written, bring the share in line.
     SaveShare(Save),
+    /// Start or stop the HTTPS front as `State::https_wanted` and the config say.
+    Https,
+    /// Carry out a change of where the local CA is trusted (files, commands: the driver's).
+    CaTrust(CaChange),
     /// Nothing (the connection handles `hello` and `subscribe` itself).
     Nothing,
 }
@@ -129,6 +136,7 @@ impl State {
             networks: Vec::new(),
             share,
             tunnel_link: None,
+            https_wanted: true,
         }
     }
 
@@ -167,8 +175,10 @@ impl State {
                 }
                 Effect::Routes
             }
-            Op::SetNames { names, domains } => {
-                self.names = dns_names::validate(&names, &domains, &self.config.dns.suffix).map_err(invalid)?;
+            Op::SetNames { names, domains, name_ports, domain_ports } => {
+                let suffix = &self.config.dns.suffix;
+                let spec = dns_names::validate(&names, &domains, suffix).map_err(invalid)?;
+                self.names = dns_names::with_ports(spec, &name_ports, &domain_ports, suffix).map_err(invalid)?;
                 Effect::Names
             }
             Op::SetNetworks { networks } => {
@@ -190,6 +200,23 @@ impl State {
                     Some(save) => Effect::SaveShare(save),
                     None => Effect::Share,
                 }
+            }
+            Op::SetHttps { serve } => {
+                self.https_wanted = serve;
+                Effect::Https
+            }
+            // Trust changes what the whole machine believes: the same right as sharing.
+            Op::CaTrust => {
+                right.check()?;
+                Effect::CaTrust(CaChange::Trust)
+            }
+            Op::CaUntrust => {
+                right.check()?;
+                Effect::CaTrust(CaChange::Untrust)
+            }
+            Op::CaTrusted { trusted } => {
+                right.check()?;
+                Effect::CaTrust(CaChange::RecordLoginKeychain(trusted))
             }
             Op::Hello { .. } | Op::Subscribe => Effect::Nothing,
         })
@@ -282,6 +309,7 @@ impl State {
             secret_source: self.secret_source,
             // The daemon adds the DNS server's part: it owns the server.
             dns: None,
+            https: None,
             iptables: self.config.iptables_pairs(),
             // Filled in by the daemon's `Share`.
             share: Default::default(),

@@ -148,15 +148,27 @@ fn set_routes_replaces_the_apps_set_and_a_bad_set_changes_nothing() {
 fn set_names_replaces_the_names_and_a_bad_set_changes_nothing() {
     let mut s = state("dns-suffix test\n");
     let ip: std::net::IpAddr = "172.18.0.2".parse().unwrap();
-    let op =
-        |name: &str| Op::SetNames { names: BTreeMap::from([(name.to_string(), vec![ip])]), domains: BTreeMap::new() };
+    let op = |name: &str| Op::SetNames {
+        names: BTreeMap::from([(name.to_string(), vec![ip])]),
+        domains: BTreeMap::new(),
+        name_ports: BTreeMap::new(),
+        domain_ports: BTreeMap::new(),
+    };
     assert_eq!(s.as_root(op("Web")), Ok(Effect::Names));
     assert_eq!(s.names.names, BTreeMap::from([("web".to_string(), vec![ip])]));
     let (code, msg) = refusal(s.as_root(op("my_app")));
     assert_eq!(code, ErrorCode::InvalidArgument);
     assert!(msg.starts_with("name \"my_app\""), "{msg}");
     assert_eq!(s.names.names.keys().collect::<Vec<_>>(), ["web"], "unchanged by the refused set");
-    assert_eq!(s.as_root(Op::SetNames { names: BTreeMap::new(), domains: BTreeMap::new() }), Ok(Effect::Names));
+    assert_eq!(
+        s.as_root(Op::SetNames {
+            names: BTreeMap::new(),
+            domains: BTreeMap::new(),
+            name_ports: BTreeMap::new(),
+            domain_ports: BTreeMap::new()
+        }),
+        Ok(Effect::Names)
+    );
     assert!(s.names.is_empty());
 }
 
@@ -428,10 +440,44 @@ fn only_the_operations_that_hand_out_or_take_back_access_need_the_share_right() 
         Op::ShareAdd(add),
         Op::ShareRevoke { name: "a".into() },
         Op::SetNetworkExposed { network: "4f1d".into(), exposed: false },
+        Op::CaTrust,
+        Op::CaUntrust,
+        Op::CaTrusted { trusted: true },
     ] {
         assert!(needs_share_right(&op), "{op:?}");
     }
-    for op in [Op::ShareList, Op::Status, Op::SetRoutes { routes: vec![] }, Op::SetNetworks { networks: vec![] }] {
+    for op in [
+        Op::ShareList,
+        Op::Status,
+        Op::SetRoutes { routes: vec![] },
+        Op::SetNetworks { networks: vec![] },
+        Op::SetHttps { serve: false },
+    ] {
         assert!(!needs_share_right(&op), "{op:?}");
     }
+}
+
+#[test]
+fn a_caller_without_the_share_right_is_refused_changing_where_the_ca_is_trusted() {
+    let mut s = state("");
+    let no = ShareRight::Refused("not authorised to share: uid 501".into());
+    // A refusal is an error before any effect: the daemon runs no command, writes no record.
+    for op in [Op::CaTrust, Op::CaUntrust, Op::CaTrusted { trusted: true }, Op::CaTrusted { trusted: false }] {
+        let (code, msg) = refusal(s.apply(op.clone(), &no));
+        assert_eq!((code, msg.as_str()), (ErrorCode::NotAuthorised, "not authorised to share: uid 501"), "{op:?}");
+    }
+    assert_eq!(s.as_root(Op::CaTrust), Ok(Effect::CaTrust(CaChange::Trust)));
+    assert_eq!(s.as_root(Op::CaUntrust), Ok(Effect::CaTrust(CaChange::Untrust)));
+    assert_eq!(s.as_root(Op::CaTrusted { trusted: false }), Ok(Effect::CaTrust(CaChange::RecordLoginKeychain(false))));
+}
+
+#[test]
+fn the_apps_https_switch_is_kept_and_needs_no_share_right() {
+    let mut s = state("");
+    assert!(s.https_wanted, "serving until an app says otherwise (apps before the switch never do)");
+    let no = ShareRight::Refused("no".into());
+    assert_eq!(s.apply(Op::SetHttps { serve: false }, &no), Ok(Effect::Https));
+    assert!(!s.https_wanted);
+    assert_eq!(s.apply(Op::SetHttps { serve: true }, &no), Ok(Effect::Https));
+    assert!(s.https_wanted);
 }

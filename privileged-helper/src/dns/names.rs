@@ -26,6 +26,8 @@ pub struct NameSpec {
     pub names: BTreeMap<String, Vec<IpAddr>>,
     /// Absolute; a key may start with `*.`.
     pub domains: BTreeMap<String, Vec<IpAddr>>,
+    /// The HTTPS front's port per full name (`web.docker`, `*.shop.test`); others use 80.
+    pub ports: BTreeMap<String, u16>,
 }
 
 impl NameSpec {
@@ -89,6 +91,33 @@ pub fn validate(
     Ok(spec)
 }
 
+/// Adds the HTTPS ports of a `set_names` to its checked names: each key must be one of its
+/// names (relative in `name_ports`, absolute in `domain_ports`), each port not 0.
+pub fn with_ports(
+    mut spec: NameSpec,
+    name_ports: &BTreeMap<String, u16>,
+    domain_ports: &BTreeMap<String, u16>,
+    suffix: &str,
+) -> Result<NameSpec, String> {
+    let relative = name_ports
+        .iter()
+        .map(|(n, p)| (dns_name::normalise(n), format!("{}.{suffix}", dns_name::normalise(n)), *p, &spec.names));
+    let absolute =
+        domain_ports.iter().map(|(n, p)| (dns_name::normalise(n), dns_name::normalise(n), *p, &spec.domains));
+    let mut ports = BTreeMap::new();
+    for (key, full, port, names) in relative.chain(absolute) {
+        if !names.contains_key(&key) {
+            return Err(format!("port for {key:?}, which is not among the names sent"));
+        }
+        if port == 0 {
+            return Err(format!("name {key:?}: port 0"));
+        }
+        ports.insert(full, port);
+    }
+    spec.ports = ports;
+    Ok(spec)
+}
+
 fn insert(
     into: &mut BTreeMap<String, Vec<IpAddr>>,
     name: &str,
@@ -121,6 +150,29 @@ mod tests {
 
     fn map(entries: &[(&str, &[&str])]) -> BTreeMap<String, Vec<IpAddr>> {
         entries.iter().map(|(n, a)| (n.to_string(), a.iter().map(|a| a.parse().unwrap()).collect())).collect()
+    }
+
+    #[test]
+    fn https_ports_belong_to_names_sent_and_are_kept_by_full_name() {
+        let spec =
+            validate(&map(&[("web", &[]), ("admin.web", &[])]), &map(&[("*.shop.test", &[])]), "docker").unwrap();
+        let ports =
+            |e: &[(&str, u16)]| -> BTreeMap<String, u16> { e.iter().map(|(n, p)| (n.to_string(), *p)).collect() };
+        let ok = with_ports(
+            spec.clone(),
+            &ports(&[("Web", 3000), ("admin.web", 8081)]),
+            &ports(&[("*.shop.test", 8443)]),
+            "docker",
+        );
+        assert_eq!(
+            ok.unwrap().ports,
+            ports(&[("web.docker", 3000), ("admin.web.docker", 8081), ("*.shop.test", 8443)])
+        );
+        let e = with_ports(spec.clone(), &ports(&[("api", 80)]), &BTreeMap::new(), "docker").unwrap_err();
+        assert!(e.contains("not among the names sent"), "{e}");
+        let e = with_ports(spec.clone(), &BTreeMap::new(), &ports(&[("web", 80)]), "docker").unwrap_err();
+        assert!(e.contains("not among the names sent"), "a relative name is not a domain: {e}");
+        assert!(with_ports(spec, &ports(&[("web", 0)]), &BTreeMap::new(), "docker").unwrap_err().contains("port 0"));
     }
 
     #[test]

@@ -244,6 +244,7 @@ mod tests {
                 vec!["172.18.0.66".parse().unwrap(), "fd00::66".parse().unwrap()],
             )]
             .into(),
+            ports: Default::default(),
         };
         assert!(validate(&spec.names, &spec.domains, "docker").is_err());
         let t = NameTable::new("docker", &spec, 7);

@@ -327,6 +327,21 @@ pub fn uninstall(opts: &InstallOptions, sys: &mut dyn System) -> Result<Report> 
         remove_resolver_files(&mut cx, &opts.spec.config_path);
     }
     let mut dirs: BTreeSet<PathBuf> = created(&rec, "dir").map(PathBuf::from).collect();
+    // The local CA: out of every trust store it was added to, then its key and certificate
+    // (a CA nobody trusts any more is worth nothing kept; a new install makes a new one).
+    let ca = crate::https::ca::CaFiles::for_config(&cx.real(&opts.spec.config_path));
+    if ca.trust_record.exists() || ca.key.exists() {
+        for line in crate::https::cli::untrust_all(&ca)? {
+            cx.done.push(line);
+        }
+        for file in [&ca.key, &ca.cert] {
+            match fs::remove_file(file) {
+                Ok(()) => cx.done.push(format!("removed {}", file.display())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(anyhow::anyhow!("cannot remove {}: {e}", file.display())),
+            }
+        }
+    }
     if opts.purge {
         let conf = &opts.spec.config_path;
         // What the helper itself writes beside its config: the secret, and the share's keys.

@@ -222,6 +222,22 @@ mod tests {
     }
 
     #[test]
+    fn uninstall_removes_the_local_ca_key_and_certificate_but_keeps_the_config() {
+        let dir = root_dir();
+        let root = dir.path();
+        let (o, mut sys) = (opts(root, Platform::Linux, false), Fake::new(false, false));
+        install(&o, &mut sys).unwrap();
+        let files = crate::https::ca::CaFiles::for_config(&root.join("etc/dockroute/dockroute.conf"));
+        crate::https::ca::load_or_make(&files, "docker", std::time::SystemTime::now()).unwrap();
+        let removed = uninstall(&o, &mut sys).unwrap();
+        assert!(!files.key.exists() && !files.cert.exists(), "{removed}");
+        assert!(has(&removed, "dockroute.ca.key"), "{removed}");
+        assert!(root.join("etc/dockroute/dockroute.conf").exists(), "the config stays without --purge");
+        let again = uninstall(&o, &mut sys).unwrap();
+        assert!(!has(&again, "dockroute.ca"), "nothing left to remove: {again}");
+    }
+
+    #[test]
     fn purge_restores_the_tree_and_systemctl_runs_only_with_systemd() {
         let dir = root_dir();
         let (root, before) = (dir.path(), paths(dir.path()));

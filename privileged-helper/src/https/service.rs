@@ -1,0 +1,157 @@
+//! The CA and the front as one thing the daemon starts with the tunnel (unless `https off`)
+//! and stops with it, or when the config switches HTTPS off. The CA is loaded, or made on the
+//! first start; a failure is a problem in the status, never fatal (the tunnel and plain HTTP
+//! work without it).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use dockroute_api::{CaStatus, HttpsStatus};
+
+use super::ca::{self, Ca, CaFiles};
+use super::front::{HttpsFront, PORT};
+use super::intercept::{Plan, PlatformRedirect, Redirect};
+use super::route::Routes;
+use super::trust::Record;
+use crate::dns::NameSpec;
+
+pub struct HttpsService {
+    files: CaFiles,
+    ca: Option<Arc<Ca>>,
+    front: Option<HttpsFront>,
+    /// Sends this machine's connections to port 443 of served containers to the front.
+    redirect: Option<PlatformRedirect>,
+    /// How many addresses the redirect holds now.
+    redirected: usize,
+    /// Why the redirect failed (the front still answers on the link address).
+    redirect_problem: Option<String>,
+    problems: Vec<String>,
+}
+
+impl HttpsService {
+    pub fn new(config_path: &std::path::Path) -> HttpsService {
+        HttpsService {
+            files: CaFiles::for_config(config_path),
+            ca: None,
+            front: None,
+            redirect: None,
+            redirected: 0,
+            redirect_problem: None,
+            problems: Vec::new(),
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.front.is_some()
+    }
+
+    /// Serves `spec`'s names on `address`:443, and redirects this machine's connections to
+    /// port 443 of their containers there, through the tunnel interface `ifname` (idempotent).
+    pub async fn start(&mut self, suffix: &str, address: IpAddr, ifname: &str, spec: &NameSpec) {
+        if self.front.is_some() {
+            return;
+        }
+        self.problems.clear();
+        let Some(ca) = self.reload_ca(suffix) else { return };
+        let listen = SocketAddr::new(address, PORT);
+        match HttpsFront::start(listen, ca, Routes::new(suffix, spec)).await {
+            Ok(front) => {
+                tracing::info!("https: serving container names on {listen}");
+                self.front = Some(front);
+                self.redirect = Some(PlatformRedirect::new(ifname));
+                self.redirect_names(suffix, spec);
+            }
+            Err(e) => {
+                let why = format!("cannot listen on {listen}: {e}");
+                tracing::error!("https: {why}");
+                self.problems.push(why);
+            }
+        }
+    }
+
+    /// Loads the CA (or makes it, the first time), also while the front is off, so the status
+    /// can show it and the app can trust it; a failure is a problem in the status.
+    pub fn reload_ca(&mut self, suffix: &str) -> Option<Arc<Ca>> {
+        match tokio::task::block_in_place(|| ca::load_or_make(&self.files, suffix, SystemTime::now())) {
+            Ok((ca, made)) => {
+                if made {
+                    tracing::info!("https: made the local CA {} ({})", ca.id, self.files.cert.display());
+                }
+                let ca = Arc::new(ca);
+                self.ca = Some(ca.clone());
+                Some(ca)
+            }
+            Err(e) => {
+                let why = format!("no local CA: {e}");
+                tracing::error!("https: {why}");
+                self.problems.push(why);
+                None
+            }
+        }
+    }
+
+    pub fn files(&self) -> &CaFiles {
+        &self.files
+    }
+
+    pub fn set_names(&mut self, suffix: &str, spec: &NameSpec) {
+        if let Some(f) = &self.front {
+            f.set_routes(Routes::new(suffix, spec));
+            self.redirect_names(suffix, spec);
+        }
+    }
+
+    /// Sets the redirect to `spec`'s served addresses; a failure is a problem in the status.
+    fn redirect_names(&mut self, suffix: &str, spec: &NameSpec) {
+        let (Some(front), Some(redirect)) = (&self.front, self.redirect.as_mut()) else { return };
+        let plan = Plan::for_names(spec, suffix, front.listen);
+        match tokio::task::block_in_place(|| redirect.apply(&plan)) {
+            Ok(()) => {
+                self.redirected = plan.addresses.len();
+                self.redirect_problem = None;
+            }
+            Err(e) => {
+                let why =
+                    format!("port 443 of containers is not sent to the front ({e}); it answers on {}", front.listen);
+                tracing::error!("https: {why}");
+                self.redirected = 0;
+                self.redirect_problem = Some(why);
+            }
+        }
+    }
+
+    /// Removes the redirect, then closes the listener and every connection.
+    pub async fn stop(&mut self) {
+        if let Some(mut redirect) = self.redirect.take() {
+            if let Err(e) = tokio::task::block_in_place(|| redirect.remove()) {
+                tracing::error!("https: cannot remove the redirect of port 443: {e}");
+            }
+        }
+        self.redirected = 0;
+        self.redirect_problem = None;
+        if let Some(f) = self.front.take() {
+            f.stop().await;
+            tracing::info!("https: stopped");
+        }
+        self.problems.clear();
+    }
+
+    pub fn status(&self) -> HttpsStatus {
+        let record = std::fs::read_to_string(&self.files.trust_record).map(|t| Record::parse(&t)).unwrap_or_default();
+        HttpsStatus {
+            listen: self.front.as_ref().map(|f| f.listen),
+            ca: self.ca.as_ref().map(|ca| CaStatus {
+                path: self.files.cert.display().to_string(),
+                id: ca.id.clone(),
+                not_after: ca.not_after.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+                constraints: ca.constraints.in_words(),
+                trusted_in: record.entries.iter().map(|e| e.describe()).collect(),
+            }),
+            problems: self.problems.iter().chain(&self.redirect_problem).cloned().collect(),
+            // The daemon knows the app's wish.
+            off_by_app: false,
+            redirected: self.redirected,
+        }
+    }
+}
