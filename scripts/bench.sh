@@ -14,7 +14,9 @@
 #   on the helper and on the guest (on-CPU samples, 999 Hz, call graphs from DWARF), each
 #   written to DIR/{helper,guest}.perf.data, with the top symbols (DIR/*.top.txt) and the
 #   split between kernel and user time (DIR/*.split.txt); then one unrecorded TCP 1-stream run
-#   counting both ends' syscalls (DIR/syscalls.tsv). Needs `perf` (Debian: linux-perf).
+#   counting both ends' syscalls (DIR/*.stat.tsv), pings counting their wake-ups and CPU
+#   (DIR/*.ping-stat.tsv), and their memory before and after (DIR/memory.tsv). Needs `perf`
+#   (Debian: linux-perf).
 #   --profile-only DIR: the topology, Dockroute, that profile, nothing else (no raw, no
 #   wireguard-go, no suites); --profile-seconds N: each profiled run's length (default: the
 #   mode's iperf3 length); --profile-transport tcp: profile the TCP fallback path instead.
