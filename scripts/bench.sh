@@ -296,8 +296,8 @@ profile_dockroute() {
   done
   in_ns $MAC ping -c "$pings" -i 0.01 -W 1 $CTR_IP >"$dir/ping.txt" 2>&1 || true
   for rec in "${stats[@]}"; do wait "$rec" || true; done
-  sleep 1
-  memory_of_ends "after traffic, idle 1 s" >>"$dir/memory.tsv"
+  sleep 2 # the driver frees its idle TUN write buffers a second after the last write
+  memory_of_ends "after traffic, idle 2 s" >>"$dir/memory.tsv"
 }
 # One line per end: $1 (when), then RSS, peak RSS, anonymous and file-backed RSS (kB), threads.
 memory_of_ends() {
