@@ -27,9 +27,8 @@ packages=(build-essential curl ca-certificates busybox-static iproute2 python3 c
   qemu-user-static python3-yaml ruby
   # container names: dig for the DNS tests, dnsperf and dnsmasq (the baseline) for the benchmark
   bind9-dnsutils dnsperf dnsmasq-base
-  # HTTPS for container names: openssl (forging a leaf, s_time), an NSS database for `ca trust --nss`,
-  # and a real browser loading https://web.docker/ headless
-  openssl libnss3-tools chromium
+  # HTTPS for container names: openssl (forging a leaf, s_time), an NSS database for `ca trust --nss`
+  openssl libnss3-tools
   # the Tauri app: build, then run under a virtual X server and drive through WebDriver
   pkg-config libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
   webkit2gtk-driver xvfb xauth dbus dbus-x11 xclip)
@@ -38,6 +37,8 @@ packages=(build-essential curl ca-certificates busybox-static iproute2 python3 c
 # next boot's default, on a machine whose kernel has had WireGuard built in since Linux 5.6.
 # Chromium's Recommends (fonts, a UPower client, …) are not needed to load a page headless.
 no_recommends=(wireguard-tools chromium)
+# The tests only: a real browser loading https://web.docker/ headless.
+[ -z "$for_tests" ] || packages+=(chromium)
 mapfile -t missing < <(missing_packages "${packages[@]}")
 if ((${#missing[@]})); then
   echo "==> apt-get install ${missing[*]}"

@@ -21,6 +21,7 @@
 //! `--headless` (no window, no tray), so that binary does link them.
 
 pub mod ca_trust;
+pub mod ca_volume;
 pub mod controller;
 pub mod discovery;
 pub mod dns_view;

@@ -72,10 +72,17 @@ impl Report {
     }
 }
 
+/// The guest containers, then the CA's volume (left, and said, while a container mounts it).
+async fn remove_ours(docker: &Docker) -> anyhow::Result<usize> {
+    let removed = guest::remove_all(docker).await?;
+    crate::ca_volume::remove(docker).await?;
+    Ok(removed)
+}
+
 /// Tears down through connections the caller has (or says why it has none).
 pub async fn run(docker: Result<&Docker, String>, helper: Result<&Client, String>) -> Report {
     let guest = match docker {
-        Ok(d) => match tokio::time::timeout(STEP_LIMIT, guest::remove_all(d)).await {
+        Ok(d) => match tokio::time::timeout(STEP_LIMIT, remove_ours(d)).await {
             Ok(Ok(n)) => Step::Done(n),
             Ok(Err(e)) => Step::Failed(format!("{e:#}")),
             Err(_) => Step::Failed(format!("no answer within {STEP_LIMIT:?}")),

@@ -7,9 +7,10 @@
 #     address, TLS with a leaf from the local CA, then the splice through the tunnel to the
 #     same container): the path a browser takes;
 # each with keep-alive (requests/s, p50/p99) and with `Connection: close` (a new connection,
-# and over HTTPS a full handshake, per request). `openssl s_time -new` adds TLS handshakes per
-# second against the front (a full handshake per connection, no request). wrk does not verify
-# certificates; openssl s_time neither: both measure, the e2e test proves trust.
+# and over HTTPS a full handshake, per request). `tls_handshakes.py` adds full TLS handshakes
+# per second against the front (new connection, no resumption, SNI, verified against the local
+# CA; no request) beside plain TCP connects per second to the container on the same path. wrk
+# does not verify certificates: it measures, the e2e test proves trust.
 # `b9.docker` resolves through /etc/netns/drb-mac/hosts (what `ip netns exec` puts over
 # /etc/hosts), removed again by https_bench and by bench.sh's cleanup.
 
@@ -51,9 +52,11 @@ CONF
         in_ns "$MAC" wrk -t1 -c"$conns" -d"${secs}s" --latency "${hdr[@]}" "$url" >"$d/${url%%:*}-$kind.txt" 2>&1 || true
       done
     done
-    log "https: openssl s_time -new against the front (${secs}s)"
-    in_ns "$MAC" openssl s_time -connect "$ctr:443" -servername "$HTTPS_NAME.docker" -new -time "$secs" \
-      >"$d/s_time.txt" 2>&1 || true
+    log "https: full TLS handshakes against the front, then plain TCP connects to the container (${secs}s each)"
+    in_ns "$MAC" "$PY" "$ROOT/scripts/bench/tls_handshakes.py" "$ctr" 443 "$secs" \
+      --tls "$HTTPS_NAME.docker" "$WORK/dockroute.ca.pem" >"$d/handshakes.json" 2>&1 || true
+    in_ns "$MAC" "$PY" "$ROOT/scripts/bench/tls_handshakes.py" "$ctr" 80 "$secs" --tcp-only \
+      >"$d/connects.json" 2>&1 || true
   fi
   rm -f "/etc/netns/$MAC/hosts"
   rmdir "/etc/netns/$MAC" /etc/netns 2>/dev/null || true

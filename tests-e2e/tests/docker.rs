@@ -220,11 +220,16 @@ fn secret_and_disconnect_on(d: &mut DockerRig) {
     wait_route(d, &n1, true, "route");
     let fw_with_guest = iptables_snapshot(&d.rig.topo, d.rig.topo.ns_vm());
     assert!(fw_with_guest.contains("DOCKROUTE-FWD"), "the guest installed its rules");
+    // The local CA's certificate for containers (HTTPS is on by default).
+    let volumes = |d: &DockerRig| d.docker(&["volume", "ls", "-q", "--filter", "name=dockroute-ca"]);
+    Topology::wait_until("the dockroute-ca volume", Duration::from_secs(20), || volumes(d).trim() == "dockroute-ca")
+        .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", volumes(d), d.logs()));
     let h = d.controller.take().unwrap();
     let status = d.rig.topo.kill(h, SIGTERM).unwrap();
     assert!(status.success(), "controller exit: {status}\n{}", read(&d.controller_log));
     let listing = d.docker(&["ps", "-a", "--filter", "label=dev.dockroute.guest", "-q"]);
     assert!(listing.trim().is_empty(), "guest container left: {listing}");
+    assert_eq!(volumes(d).trim(), "", "the CA's volume left");
     let fw_after = iptables_snapshot(&d.rig.topo, d.rig.topo.ns_vm());
     assert!(!fw_after.contains("DOCKROUTE"), "guest rules left:\n{fw_after}");
     // netavark's nftables driver (Podman 5) keeps its own table beside iptables-nft's: ours

@@ -198,6 +198,25 @@ fn engine28_https_names_through_a_constrained_local_ca() {
     })
     .unwrap_or_else(|e| panic!("{e}\n{}\n{}", helper_status(&sock).unwrap_or_default(), d.logs()));
 
+    // Containers can trust it too: the controller puts the certificate in the `dockroute-ca`
+    // volume, which a container mounts (here read back by one).
+    let pem = std::fs::read_to_string(&ca_cert).unwrap();
+    let read_volume = || {
+        d.dockerd.docker(&[
+            "run",
+            "--rm",
+            "-v",
+            "dockroute-ca:/usr/local/share/ca-certificates/dockroute:ro",
+            "dr-busybox",
+            "cat",
+            "/usr/local/share/ca-certificates/dockroute/dockroute-ca.crt",
+        ])
+    };
+    Topology::wait_until("the CA in the dockroute-ca volume", Duration::from_secs(20), || {
+        read_volume().is_ok_and(|got| got == pem)
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", read_volume(), d.logs()));
+
     // The clients, in a mount namespace with a private copy of the system store.
     let store = t.dir().join("trust-store");
     std::fs::create_dir_all(&store).unwrap();

@@ -20,6 +20,7 @@ use dockroute_api::client::Client;
 use dockroute_api::Status;
 use tokio::sync::{watch, Notify};
 
+use crate::ca_volume;
 use crate::discovery::BridgeNetwork;
 use crate::endpoint::{self, DockerEndpoint};
 use crate::engines::{self, choice::Probed};
@@ -98,6 +99,8 @@ pub struct Controller {
     runtime: RuntimeView,
     /// Times the guest's log was read for its firewall backend.
     firewall_reads: u8,
+    /// The local CA whose certificate was last put in the `dockroute-ca` volume.
+    ca_offered: Option<String>,
 }
 
 impl Controller {
@@ -179,6 +182,7 @@ impl Controller {
             listed: Vec::new(),
             names: NameSet::default(),
             last_status: None,
+            ca_offered: None,
             docker_problem: None,
             sync_problem: None,
             repair: RepairPolicy::new(Instant::now()),
@@ -245,8 +249,32 @@ impl Controller {
             // Route conflicts and the DNS suffix change which names there are (sent on the
             // next liveness check).
             self.make_names();
+            self.offer_ca();
             self.publish();
         }
+    }
+
+    /// Puts a CA the helper reports for the first time into the `dockroute-ca` volume, in the
+    /// background (a failure is logged; a new CA or the next connection tries again).
+    fn offer_ca(&mut self) {
+        let ca = self.last_status.as_ref().and_then(|s| s.https.as_ref()).and_then(|h| h.ca.as_ref());
+        let (id, path) = match ca {
+            Some(ca) if ca_volume::needs_offer(self.ca_offered.as_deref(), Some(&ca.id)) => {
+                (ca.id.clone(), ca.path.clone())
+            }
+            _ => return,
+        };
+        self.ca_offered = Some(id.clone());
+        let (docker, image) = (self.docker.clone(), self.spec.image.clone());
+        tokio::spawn(async move {
+            let offered = match std::fs::read(&path) {
+                Ok(pem) => ca_volume::offer(&docker, &image, &id, &pem).await,
+                Err(e) => Err(anyhow::anyhow!("cannot read {path}: {e}")),
+            };
+            if let Err(e) = offered {
+                tracing::warn!("the local CA is not offered to containers (volume {}): {e:#}", ca_volume::VOLUME);
+            }
+        });
     }
 
     /// Disconnect: removes the guest container and withdraws everything from the helper.

@@ -260,13 +260,14 @@ impl Daemon {
             Effect::Routes => {
                 self.check_routes();
                 self.sync_share().await;
+                self.https_names();
                 Answer::Done
             }
             Effect::Names => {
                 if let Some(d) = &mut self.dns {
                     d.set_names(&self.state.names);
                 }
-                self.https.set_names(&self.state.config.dns.suffix, &self.state.names);
+                self.https_names();
                 Answer::Done
             }
             Effect::Share => {
@@ -355,6 +356,13 @@ impl Daemon {
         self.dns = Some(DnsService::start(&suffix, address, &t.ifname, &self.state.names, resolver).await);
     }
 
+    /// Tells the HTTPS front the names and the tunnel's routes (which bound its redirect).
+    fn https_names(&mut self) {
+        let routed: Vec<_> = self.state.wanted().into_keys().collect();
+        let scope = crate::https::service::Scope { names: &self.state.names, routed: &routed };
+        self.https.set_names(&self.state.config.dns.suffix, scope);
+    }
+
     /// Runs the HTTPS front while the tunnel is up, the config says `https on` (the default)
     /// and the app has not switched it off (`set_https`); stops it otherwise. Called on
     /// connect, after every config reload and on `set_https`.
@@ -363,7 +371,9 @@ impl Daemon {
         match (&self.tunnel, self.state.config.https, self.state.https_wanted) {
             (Some(t), true, true) => {
                 let (address, ifname) = (t.link.host_v4.addr().into(), t.ifname.clone());
-                self.https.start(&suffix, address, &ifname, &self.state.names).await;
+                let routed: Vec<_> = self.state.wanted().into_keys().collect();
+                let scope = crate::https::service::Scope { names: &self.state.names, routed: &routed };
+                self.https.start(&suffix, address, &ifname, scope).await;
             }
             // Off by the app's switch: the CA is still shown, and can be trusted.
             (Some(_), true, false) => {

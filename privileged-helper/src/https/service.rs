@@ -16,6 +16,14 @@ use super::route::Routes;
 use super::trust::Record;
 use crate::dns::NameSpec;
 
+/// What the front serves: the names, and the tunnel's routes (only addresses inside them are
+/// redirected to it).
+#[derive(Clone, Copy)]
+pub struct Scope<'a> {
+    pub names: &'a NameSpec,
+    pub routed: &'a [ipnet::IpNet],
+}
+
 pub struct HttpsService {
     files: CaFiles,
     ca: Option<Arc<Ca>>,
@@ -48,19 +56,19 @@ impl HttpsService {
 
     /// Serves `spec`'s names on `address`:443, and redirects this machine's connections to
     /// port 443 of their containers there, through the tunnel interface `ifname` (idempotent).
-    pub async fn start(&mut self, suffix: &str, address: IpAddr, ifname: &str, spec: &NameSpec) {
+    pub async fn start(&mut self, suffix: &str, address: IpAddr, ifname: &str, scope: Scope<'_>) {
         if self.front.is_some() {
             return;
         }
         self.problems.clear();
         let Some(ca) = self.reload_ca(suffix) else { return };
         let listen = SocketAddr::new(address, PORT);
-        match HttpsFront::start(listen, ca, Routes::new(suffix, spec)).await {
+        match HttpsFront::start(listen, ca, Routes::new(suffix, scope.names)).await {
             Ok(front) => {
                 tracing::info!("https: serving container names on {listen}");
                 self.front = Some(front);
                 self.redirect = Some(PlatformRedirect::new(ifname));
-                self.redirect_names(suffix, spec);
+                self.redirect_names(suffix, scope);
             }
             Err(e) => {
                 let why = format!("cannot listen on {listen}: {e}");
@@ -95,17 +103,18 @@ impl HttpsService {
         &self.files
     }
 
-    pub fn set_names(&mut self, suffix: &str, spec: &NameSpec) {
+    /// The names (and the tunnel's routes, which bound the redirect) changed.
+    pub fn set_names(&mut self, suffix: &str, scope: Scope<'_>) {
         if let Some(f) = &self.front {
-            f.set_routes(Routes::new(suffix, spec));
-            self.redirect_names(suffix, spec);
+            f.set_routes(Routes::new(suffix, scope.names));
+            self.redirect_names(suffix, scope);
         }
     }
 
-    /// Sets the redirect to `spec`'s served addresses; a failure is a problem in the status.
-    fn redirect_names(&mut self, suffix: &str, spec: &NameSpec) {
+    /// Sets the redirect to the served addresses; a failure is a problem in the status.
+    fn redirect_names(&mut self, suffix: &str, scope: Scope<'_>) {
         let (Some(front), Some(redirect)) = (&self.front, self.redirect.as_mut()) else { return };
-        let plan = Plan::for_names(spec, suffix, front.listen);
+        let plan = Plan::for_names(scope.names, suffix, front.listen, scope.routed);
         match tokio::task::block_in_place(|| redirect.apply(&plan)) {
             Ok(()) => {
                 self.redirected = plan.addresses.len();

@@ -13,6 +13,8 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use ipnet::IpNet;
+
 use crate::dns::names::NameSpec;
 
 use super::route::DEFAULT_PORT;
@@ -39,8 +41,10 @@ pub struct Plan {
 impl Plan {
     /// The addresses of `spec`'s names served by the front at `front`: IPv4 only while the
     /// front listens on IPv4 (an IPv6 connection is not redirected, so a client's happy eyeballs
-    /// fall back to IPv4 at once); addresses of a container that serves 443 itself are left out.
-    pub fn for_names(spec: &NameSpec, suffix: &str, front: SocketAddr) -> Plan {
+    /// fall back to IPv4 at once); addresses of a container that serves 443 itself are left out,
+    /// and so is every address outside `routed` (the tunnel's routes): a name may point
+    /// anywhere, but only traffic that goes through the tunnel anyway is ever redirected.
+    pub fn for_names(spec: &NameSpec, suffix: &str, front: SocketAddr, routed: &[IpNet]) -> Plan {
         let mut served = BTreeSet::new();
         let mut own_tls = BTreeSet::new();
         let named = spec.names.iter().map(|(rel, addrs)| (format!("{rel}.{suffix}"), addrs));
@@ -50,7 +54,11 @@ impl Plan {
             let set = if port == super::front::PORT { &mut own_tls } else { &mut served };
             set.extend(addrs.iter().copied().filter(|a| a.is_ipv4() == front.is_ipv4()));
         }
-        let addresses = served.difference(&own_tls).copied().filter(|a| !a.is_unspecified()).collect();
+        let addresses = served
+            .difference(&own_tls)
+            .copied()
+            .filter(|a| !a.is_unspecified() && routed.iter().any(|n| n.contains(a)))
+            .collect();
         Plan { front, addresses }
     }
 
