@@ -8,11 +8,19 @@
 # included: tests-e2e/tests/sleep.rs). Run as root.
 #
 #   sudo scripts/bench.sh [--quick] [--json PATH] [--no-build] [--keep] [--no-offload] [--profile DIR]
+#                         [--profile-only DIR] [--profile-seconds N] [--profile-transport udp|tcp]
 #
 #   --profile DIR: after Dockroute's UDP suite, one more TCP 1-stream run with `perf record`
 #   on the helper and on the guest (on-CPU samples, 999 Hz, call graphs from DWARF), each
 #   written to DIR/{helper,guest}.perf.data, with the top symbols (DIR/*.top.txt) and the
-#   split between kernel and user time (DIR/*.split.txt). Needs `perf` (Debian: linux-perf).
+#   split between kernel and user time (DIR/*.split.txt); then one unrecorded TCP 1-stream run
+#   counting both ends' syscalls (DIR/*.stat.tsv), pings counting their wake-ups and CPU
+#   (DIR/*.ping-stat.tsv), and their memory before and after (DIR/memory.tsv). Needs `perf`
+#   (Debian: linux-perf).
+#   --profile-only DIR: the topology, Dockroute, that profile, nothing else (no raw, no
+#   wireguard-go, no suites); --profile-seconds N: each profiled run's length (default: the
+#   mode's iperf3 length); --profile-transport tcp: profile the TCP fallback path instead.
+#   scripts/bench/profile.sh wraps it and draws the flame graphs.
 #
 #   drb-mac  veth-vm  198.18.240.1/24          (iperf3/ping/TCP-RR clients; helper; wg "mac" end)
 #     |  veth
@@ -45,7 +53,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-QUICK=0 BUILD=1 KEEP=0 OFFLOAD=default JSON_OUT= PROFILE=
+QUICK=0 BUILD=1 KEEP=0 OFFLOAD=default JSON_OUT= PROFILE= PROFILE_ONLY=0 PROFILE_SECONDS= PROFILE_TRANSPORT=udp
 while [[ $# -gt 0 ]]; do
   case $1 in
     --quick) QUICK=1 ;;
@@ -55,12 +63,17 @@ while [[ $# -gt 0 ]]; do
     --keep) KEEP=1 ;; # keep the raw results directory (/tmp/drb-bench.*) for inspection
     --no-offload) OFFLOAD=off ;; # TSO/GSO/GRO off on every veth (see the note on offloads below)
     --profile) PROFILE=${2:?--profile needs a directory}; shift ;;
+    --profile-only) PROFILE=${2:?--profile-only needs a directory}; PROFILE_ONLY=1; shift ;;
+    --profile-seconds) PROFILE_SECONDS=${2:?--profile-seconds needs a number}; shift ;;
+    --profile-transport) PROFILE_TRANSPORT=${2:?--profile-transport needs udp or tcp}; shift ;;
     -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
+[[ $PROFILE_SECONDS =~ ^[0-9]*$ ]] || { echo "--profile-seconds: a whole number of seconds" >&2; exit 2; }
+[[ $PROFILE_TRANSPORT == udp || $PROFILE_TRANSPORT == tcp ]] || { echo "--profile-transport: udp or tcp" >&2; exit 2; }
 [[ $EUID -eq 0 ]] || { echo "bench.sh needs root (network namespaces, TUN devices)" >&2; exit 1; }
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -72,6 +85,7 @@ if [[ $QUICK == 1 ]]; then
 else
   T=10 PINGS=1000 RR=2000 IDLE=5 MODE=full DOCKER_IDLE=60
 fi
+PROFILE_SECONDS=${PROFILE_SECONDS:-$T}
 UDP_LEN=${UDP_LEN:-1372} # UDP payload: 1372 + 8 + 20 = 1400-byte IP packets, fit every MTU here
 
 MAC=drb-mac VM=drb-vm CTR=drb-ctr TM=drb-tm
@@ -218,6 +232,7 @@ meta rr_count "$RR"
 meta idle_seconds "$IDLE"
 meta udp_payload "$UDP_LEN"
 meta veth_offload "$OFFLOAD"
+meta spin_us "${DOCKROUTE_SPIN_US:-default}"
 meta cpu_model "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 meta nproc "$(nproc)"
 meta kernel "$(uname -r)"
@@ -233,24 +248,65 @@ for dev in "$MAC:veth-vm" "$VM:veth-mac" "$VM:veth-ctr" "$CTR:eth0"; do
   meta "offload ${dev}" "${offl% }"
 done
 
-# Where the tunnel's CPU goes under iperf3 (--profile): both ends sampled during one TCP
-# 1-stream run; bounded by iperf3's own duration.
+# Where the tunnel's CPU goes under iperf3 (--profile): both ends sampled, one after the other,
+# each during its own TCP 1-stream run, then a run counting their syscalls (not sampled, so the
+# counts are not perturbed); bounded by iperf3's own duration.
+SYSCALLS=(read write readv writev recvfrom sendto recvmsg sendmsg recvmmsg sendmmsg epoll_wait epoll_pwait futex sched_yield)
 profile_dockroute() {
-  local dir=$1 end pid
+  local dir=$1 end pid rec stats=() ev
   command -v perf >/dev/null || { log "profile: perf missing (Debian: linux-perf), skipped"; return 0; }
   mkdir -p "$dir"
+  memory_of_ends "before traffic" >"$dir/memory.tsv"
   for end in helper guest; do
     [[ $end == helper ]] && pid=$HELPER_PID || pid=$GUEST_PID
-    perf record -q -F 999 --call-graph dwarf,16384 -p "$pid" -o "$dir/$end.perf.data" -- sleep "$T" \
+    log "profile: $end (pid $pid), perf record during TCP 1 stream (${PROFILE_SECONDS}s)"
+    perf record -q -F 999 --call-graph dwarf,16384 -p "$pid" -o "$dir/$end.perf.data" -- sleep "$PROFILE_SECONDS" \
       >"$dir/$end.record.log" 2>&1 &
-    local rec=$!
-    in_ns $MAC iperf3 -c $CTR_IP -p $IPERF_PORT -t "$T" -J >"$dir/$end.iperf3.json" 2>/dev/null || true
+    rec=$!
+    in_ns $MAC iperf3 -c $CTR_IP -p $IPERF_PORT -t "$PROFILE_SECONDS" -J >"$dir/$end.iperf3.json" 2>/dev/null || true
     wait "$rec" || true
     perf report -i "$dir/$end.perf.data" --no-children -g none --sort sym --stdio 2>/dev/null |
       grep -v '^#' | grep '%' | head -40 >"$dir/$end.top.txt" || true
     perf report -i "$dir/$end.perf.data" --no-children -g none --sort dso --stdio 2>/dev/null |
       grep -v '^#' | grep '%' | head -15 >"$dir/$end.split.txt" || true
     log "profile: $end, top symbols in $dir/$end.top.txt"
+  done
+  log "profile: syscalls of both ends during TCP 1 stream (${PROFILE_SECONDS}s)"
+  ev=raw_syscalls:sys_enter,context-switches,task-clock
+  for n in "${SYSCALLS[@]}"; do
+    [[ -d /sys/kernel/tracing/events/syscalls/sys_enter_$n ]] && ev+=",syscalls:sys_enter_$n"
+  done
+  for end in helper guest; do
+    [[ $end == helper ]] && pid=$HELPER_PID || pid=$GUEST_PID
+    perf stat -x $'\t' -e "$ev" -p "$pid" -o "$dir/$end.stat.tsv" -- sleep "$PROFILE_SECONDS" >/dev/null 2>&1 &
+    stats+=($!)
+  done
+  in_ns $MAC iperf3 -c $CTR_IP -p $IPERF_PORT -t "$PROFILE_SECONDS" -J >"$dir/syscalls.iperf3.json" 2>/dev/null || true
+  for rec in "${stats[@]}"; do wait "$rec" || true; done
+  # The round trip: pings 10 ms apart (each finds both ends asleep, as a user's request does),
+  # counting each end's wake-ups, syscalls and CPU time per ping.
+  local pings=$((PROFILE_SECONDS * 100))
+  log "profile: context switches and CPU of both ends per ping ($pings pings, 10 ms apart)"
+  stats=()
+  for end in helper guest; do
+    [[ $end == helper ]] && pid=$HELPER_PID || pid=$GUEST_PID
+    perf stat -x $'\t' -e raw_syscalls:sys_enter,context-switches,task-clock -p "$pid" -o "$dir/$end.ping-stat.tsv" \
+      -- sleep "$((PROFILE_SECONDS + 2))" >/dev/null 2>&1 &
+    stats+=($!)
+  done
+  in_ns $MAC ping -c "$pings" -i 0.01 -W 1 $CTR_IP >"$dir/ping.txt" 2>&1 || true
+  for rec in "${stats[@]}"; do wait "$rec" || true; done
+  sleep 2 # the driver frees its idle TUN write buffers a second after the last write
+  memory_of_ends "after traffic, idle 2 s" >>"$dir/memory.tsv"
+}
+# One line per end: $1 (when), then RSS, peak RSS, anonymous and file-backed RSS (kB), threads.
+memory_of_ends() {
+  local end pid
+  for end in helper guest; do
+    [[ $end == helper ]] && pid=$HELPER_PID || pid=$GUEST_PID
+    printf '%s\t%s' "$1" "$end"
+    for k in VmRSS VmHWM RssAnon RssFile Threads; do printf '\t%s=%s' "$k" "$(status_kb "$pid" "$k")"; done
+    printf '\n'
   done
 }
 
@@ -340,6 +396,16 @@ start_dockroute() {
     log "guest log:"; tail -5 "$WORK/guest$suffix.log" >&2
   fi
 }
+
+if [[ $PROFILE_ONLY == 1 ]]; then
+  if [[ $PROFILE_TRANSPORT == tcp ]]; then start_dockroute -tcp $'transport tcp\n' --transport tcp; else start_dockroute "" ""; fi
+  meta profile_transport "$PROFILE_TRANSPORT"
+  meta dockroute_mtu "$(ip -n $MAC -o link show dockroute0 2>/dev/null | sed -n 's/.* mtu \([0-9]*\).*/\1/p')"
+  meta profile_seconds "$PROFILE_SECONDS"
+  profile_dockroute "$PROFILE"
+  cp "$RES/meta.tsv" "$PROFILE/meta.tsv"
+  exit 0
+fi
 
 # --- 1. raw kernel forwarding --------------------------------------------------------------
 log "raw: $MAC routes $CTR_NET via $VM_IP (veth, kernel forwarding)"

@@ -8,7 +8,7 @@
 //! - `fs`: write a file atomically (temporary beside it, synced, renamed).
 //! - `hex`: lower-case hex.
 //! - `logging`: the log format of every binary.
-//! - `time`: sleep until a core's optional deadline (tokio's timer).
+//! - `time`: sleep until a core's optional deadline (tokio's timer); the earlier of two; a UTC date.
 //!
 //! Architecture invariant: depends on nothing of ours; only `time` and `control` touch an async
 //! runtime (tokio's).

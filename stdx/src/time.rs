@@ -13,6 +13,15 @@ pub async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// The earlier of two optional deadlines (`None`: nothing due), for a driver that sleeps on a
+/// core's deadline and one of its own.
+pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// `YYYY-MM-DD` (UTC) of a Unix time in seconds: days to a civil date by the proleptic
 /// Gregorian calendar (eras of 400 years, March-based years so the leap day comes last).
 pub fn utc_date(unix_secs: u64) -> String {
@@ -57,5 +66,16 @@ mod tests {
     async fn without_a_deadline_never_wakes() {
         let woke = tokio::time::timeout(Duration::from_secs(3600), sleep_until(None)).await;
         assert!(woke.is_err(), "no deadline must mean no wake-up");
+    }
+
+    #[test]
+    fn earliest_takes_the_sooner_deadline_and_ignores_a_missing_one() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(1);
+        assert_eq!(earliest(Some(later), Some(now)), Some(now));
+        assert_eq!(earliest(Some(now), Some(later)), Some(now));
+        assert_eq!(earliest(None, Some(later)), Some(later));
+        assert_eq!(earliest(Some(later), None), Some(later));
+        assert_eq!(earliest(None, None), None);
     }
 }

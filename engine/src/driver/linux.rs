@@ -13,7 +13,7 @@
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState};
 use tokio::io::Interest;
@@ -45,14 +45,37 @@ const SEGMENT_BUFFERS: usize = 2 * IDEAL_BATCH_SIZE;
 const MIN_FREE_SEGMENTS: usize = IDEAL_BATCH_SIZE;
 /// And at most this many extra reads per wake, so timers and the UDP side are not starved.
 const MAX_EXTRA_TUN_READS: usize = 64;
-/// How long the driver keeps polling after traffic before it sleeps (see `spin`).
-const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
+/// How long the driver keeps polling after traffic before it sleeps (see `spin`), unless
+/// `DOCKROUTE_SPIN_US` says otherwise (`spin_budget`).
+const SPIN: Duration = Duration::from_micros(100);
 /// Packets per TUN write batch, checked after each received GRO batch (≤ 64 datagrams): at
 /// most ~190 write buffers exist (≈ 12.5 MB with offload, which is only address space until a
 /// coalesced write fills it), while whole GRO batches of several flows still coalesce.
 const TUN_WRITE_BATCH: usize = IDEAL_BATCH_SIZE;
 /// Socket buffers large enough for a burst of GSO/GRO batches.
 const SOCKET_BUFFER: usize = 4 << 20;
+/// The TUN write buffers kept for reuse (up to ~190 of 64 KiB, each filled as far as a
+/// coalesced write went) are freed after this long without a TUN write: they were most of an
+/// idle guest's RSS. The next burst allocates them again, a few µs against its first RTT.
+const RELEASE_IDLE_BUFFERS: Duration = Duration::from_secs(1);
+
+/// The busy-poll budget: `SPIN`, none on a single CPU (the spin would hold the very CPU the
+/// reply has to be made on); `DOCKROUTE_SPIN_US` (µs, 0 = off) overrides it, so the wake-up
+/// cost can be measured against the spin's CPU on a given machine (`scripts/bench/profile.sh`).
+/// A value that is not a number is ignored.
+fn spin_budget(cpus: usize, override_us: Option<&str>) -> Duration {
+    match override_us.and_then(|v| v.trim().parse::<u64>().ok()) {
+        Some(us) => Duration::from_micros(us.min(10_000)),
+        None if cpus > 1 => SPIN,
+        None => Duration::ZERO,
+    }
+}
+
+/// When the spare TUN write buffers are to be freed: `RELEASE_IDLE_BUFFERS` after the last TUN
+/// write, or never while there are none (an idle driver then has no extra wake-up).
+fn release_spare_at(spare: usize, last_write: Instant) -> Option<Instant> {
+    (spare > 0).then(|| last_write + RELEASE_IDLE_BUFFERS)
+}
 
 pub(super) async fn run<E: Endpoint>(
     core: E,
@@ -101,13 +124,15 @@ struct Batched<E> {
     /// Packets for the TUN, each at `TUN_WRITE_OFFSET`.
     to_tun: Vec<Vec<u8>>,
     /// Packet buffers of earlier batches, reused so packets are not allocated per batch (the
-    /// small list of `IoSliceMut`s over `recv_bufs` still is, once per `recvmmsg`).
+    /// small list of `IoSliceMut`s over `recv_bufs` still is, once per `recvmmsg`); freed when
+    /// the TUN writes stop (`release_spare_at`).
     spare: Vec<Vec<u8>>,
+    /// When the TUN was last written.
+    last_tun_write: Instant,
     /// `TUN_WRITE_CAPACITY` with offload; without it nothing is coalesced, a packet is all.
     write_capacity: usize,
-    /// Whether to busy-poll after traffic (`spin`): not on a single CPU, where the spin would
-    /// hold the very CPU the reply has to be made on.
-    spin_enabled: bool,
+    /// How long to busy-poll after traffic (`spin`; zero: not at all), from `spin_budget`.
+    spin: Duration,
     gro: GROTable,
     /// The helper's share, when it runs one (see `SidePort`).
     side: Option<SidePort>,
@@ -138,8 +163,12 @@ impl<E: Endpoint> Batched<E> {
             recv_meta: vec![RecvMeta::default(); RECV_BATCH],
             to_tun: Vec::new(),
             spare: Vec::new(),
+            last_tun_write: Instant::now(),
             write_capacity: if offload { TUN_WRITE_CAPACITY } else { TUN_WRITE_OFFSET + segment },
-            spin_enabled: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+            spin: spin_budget(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+                std::env::var("DOCKROUTE_SPIN_US").ok().as_deref(),
+            ),
             gro: GROTable::default(),
             side,
         }
@@ -156,7 +185,8 @@ impl<E: Endpoint> Batched<E> {
                 let _ = events.send(ev);
             }
             let deadline = self.core.poll_timeout();
-            let sleep = dockroute_stdx::time::sleep_until(deadline);
+            let release = release_spare_at(self.spare.len(), self.last_tun_write);
+            let sleep = dockroute_stdx::time::sleep_until(dockroute_stdx::time::earliest(deadline, release));
             let tun = self.tun.clone();
             let udp = self.udp.clone();
             tokio::select! {
@@ -181,7 +211,16 @@ impl<E: Endpoint> Batched<E> {
                     }
                 }
                 packet = next_injected(&mut self.side) => self.forward_injected(packet).await,
-                () = sleep => self.core.handle_timeout(Instant::now()),
+                () = sleep => {
+                    let now = Instant::now();
+                    if deadline.is_some_and(|at| now >= at) {
+                        self.core.handle_timeout(now);
+                    }
+                    if release.is_some_and(|at| now >= at) {
+                        self.spare = Vec::new();
+                        give_back_freed_memory();
+                    }
+                }
                 c = control.recv() => match c {
                     Some(f) => f(&mut self.core, Instant::now()),
                     None => return Ok(self.core),
@@ -337,10 +376,10 @@ impl<E: Endpoint> Batched<E> {
     /// a wakeup, which costs tens of µs on a VM. Handles at most one more event, then returns
     /// to the main loop (timers, control). An idle tunnel spins only after keepalives.
     async fn spin(&mut self) {
-        if !self.spin_enabled {
+        if self.spin.is_zero() {
             return;
         }
-        let until = Instant::now() + SPIN;
+        let until = Instant::now() + self.spin;
         while Instant::now() < until {
             if self.forward_udp_datagrams_from(true).await > 0 {
                 return;
@@ -392,9 +431,54 @@ impl<E: Endpoint> Batched<E> {
             tracing::debug!("tun write: {e}");
         }
         self.spare.append(&mut self.to_tun);
+        self.last_tun_write = Instant::now();
     }
 }
 
 async fn send(udp: &UdpSocket, state: &UdpSocketState, t: &Transmit<'_>) -> io::Result<()> {
     udp.async_io(Interest::WRITABLE, || state.try_send(UdpSockRef::from(udp), t)).await
+}
+
+/// glibc keeps what was freed in its arenas, so the freed write buffers stayed in the RSS
+/// (measured: an idle guest's RSS did not move). musl, the guest image's libc, has no
+/// `malloc_trim` and needs none: its allocator gives whole free groups back (a musl guest:
+/// 19.1 MB at the peak, 7.1 MB two seconds after the traffic).
+fn give_back_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim takes no pointer and only walks glibc's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spare_write_buffers_are_freed_a_second_after_the_last_tun_write() {
+        let last = Instant::now();
+        assert_eq!(release_spare_at(190, last), Some(last + RELEASE_IDLE_BUFFERS));
+        assert_eq!(release_spare_at(1, last), Some(last + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn spins_by_default_only_with_more_than_one_cpu() {
+        assert_eq!(spin_budget(2, None), SPIN);
+        assert_eq!(spin_budget(1, None), Duration::ZERO);
+    }
+
+    #[test]
+    fn dockroute_spin_us_overrides_the_budget_bounded_and_garbage_is_ignored() {
+        assert_eq!(spin_budget(2, Some("0")), Duration::ZERO);
+        assert_eq!(spin_budget(1, Some("250")), Duration::from_micros(250));
+        assert_eq!(spin_budget(2, Some("99999999")), Duration::from_millis(10));
+        assert_eq!(spin_budget(2, Some("fast")), SPIN);
+        assert_eq!(spin_budget(2, Some("-1")), SPIN);
+    }
+
+    #[test]
+    fn an_idle_driver_without_spare_buffers_gets_no_extra_wake_up() {
+        assert_eq!(release_spare_at(0, Instant::now()), None);
+    }
 }

@@ -212,10 +212,7 @@ impl Guest {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let hs = self.handshake.as_ref().map(|h| h.next_retry);
         let session = self.session.as_ref().and_then(Session::next_deadline);
-        match (hs, session) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        dockroute_stdx::time::earliest(hs, session)
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
