@@ -18,7 +18,8 @@ use crate::rig::{bin, read, Rig};
 /// Slots 65..=69 (local_attacker.rs) take the addresses of slot S-20, likewise, and slots
 /// 70..=79 (the Podman tests) those of slot S-30 (not 71: its subnet 3, 198.19.171.0/24, is the
 /// topology's second container network, 198.19.(100+S).0/24); engines.rs (two engines joined to
-/// one Mac) takes 77 and 78.
+/// one Mac) takes 77 and 78, app_https.rs 64. A slot is one set of namespaces and one dockerd:
+/// two tests that may run at once never share one.
 pub struct DockerRig {
     pub rig: Rig,
     pub dockerd: Dockerd,

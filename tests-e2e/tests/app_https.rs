@@ -17,7 +17,7 @@ use dockroute_e2e::rig::{bin, read};
 use dockroute_e2e::webdriver::{app_env, artifacts_dir, keychain_service, Desktop, KernelKeyringEntry, Session};
 
 // A docker slot (41..=50, 60..=69: `docker_rig::subnet`) no other test uses.
-const SLOT: u8 = 46;
+const SLOT: u8 = 64;
 /// tauri-driver's port inside the test's own "mac" namespace.
 const DRIVER_PORT: u16 = 4444;
 const SIGTERM: i32 = 15;
