@@ -114,8 +114,8 @@ fi
 PY=$(command -v python3)
 
 if [[ $BUILD == 1 ]]; then
-  log "building dockroute-helper and dockroute-guest (release, -j1)"
-  cargo build --release -j1 --quiet -p dockroute-helper -p dockroute-guest
+  log "building dockroute-helper and dockroute-guest (release)"
+  cargo build --release --quiet -p dockroute-helper -p dockroute-guest
 fi
 [[ -x $BIN/dockroute-helper && -x $BIN/dockroute-guest ]] || die "no binaries in $BIN (drop --no-build)"
 

@@ -204,8 +204,12 @@ fn dashboard_connects_lists_and_toggles_real_routes() {
     Topology::wait_until("the guest to be removed", Duration::from_secs(15), || guest_id(&d).is_empty())
         .unwrap_or_else(|e| fail(e));
     wait_route(&d, &net1, false, "routes withdrawn on disconnect");
-    let status = helper_status(&d.rig.api_socket()).unwrap_or_default();
-    assert!(status.contains("tunnel disconnected"), "the helper's tunnel is down: {status}");
+    // The teardown withdraws routes, then names, then the tunnel: the last step may land a
+    // moment after the routes are gone.
+    Topology::wait_until("the helper's tunnel down", Duration::from_secs(5), || {
+        helper_status(&d.rig.api_socket()).is_some_and(|s| s.contains("tunnel disconnected"))
+    })
+    .unwrap_or_else(|e| fail(format!("{e}: {}", helper_status(&d.rig.api_socket()).unwrap_or_default())));
     assert_eq!(other_routes(topo), routes_before, "Disconnect touched routes that are not its own");
     assert_eq!(s.text("#connect-button").unwrap(), "Connect");
     assert!(prefs_file(topo).contains(r#""connect": false"#));

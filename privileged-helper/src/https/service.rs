@@ -30,8 +30,8 @@ pub struct HttpsService {
     front: Option<HttpsFront>,
     /// Sends this machine's connections to port 443 of served containers to the front.
     redirect: Option<PlatformRedirect>,
-    /// How many addresses the redirect holds now.
-    redirected: usize,
+    /// What the redirect holds now (None: unknown, so the next plan is applied).
+    applied: Option<Plan>,
     /// Why the redirect failed (the front still answers on the link address).
     redirect_problem: Option<String>,
     problems: Vec<String>,
@@ -44,7 +44,7 @@ impl HttpsService {
             ca: None,
             front: None,
             redirect: None,
-            redirected: 0,
+            applied: None,
             redirect_problem: None,
             problems: Vec::new(),
         }
@@ -115,16 +115,21 @@ impl HttpsService {
     fn redirect_names(&mut self, suffix: &str, scope: Scope<'_>) {
         let (Some(front), Some(redirect)) = (&self.front, self.redirect.as_mut()) else { return };
         let plan = Plan::for_names(scope.names, suffix, front.listen, scope.routed);
+        // Names and routes are sent often and mostly unchanged: the filter is touched only when
+        // what it must hold changed.
+        if self.applied.as_ref() == Some(&plan) {
+            return;
+        }
         match tokio::task::block_in_place(|| redirect.apply(&plan)) {
             Ok(()) => {
-                self.redirected = plan.addresses.len();
+                self.applied = Some(plan);
                 self.redirect_problem = None;
             }
             Err(e) => {
                 let why =
                     format!("port 443 of containers is not sent to the front ({e}); it answers on {}", front.listen);
                 tracing::error!("https: {why}");
-                self.redirected = 0;
+                self.applied = None;
                 self.redirect_problem = Some(why);
             }
         }
@@ -137,7 +142,7 @@ impl HttpsService {
                 tracing::error!("https: cannot remove the redirect of port 443: {e}");
             }
         }
-        self.redirected = 0;
+        self.applied = None;
         self.redirect_problem = None;
         if let Some(f) = self.front.take() {
             f.stop().await;
@@ -160,7 +165,7 @@ impl HttpsService {
             problems: self.problems.iter().chain(&self.redirect_problem).cloned().collect(),
             // The daemon knows the app's wish.
             off_by_app: false,
-            redirected: self.redirected,
+            redirected: self.applied.as_ref().map_or(0, |p| p.addresses.len()),
         }
     }
 }
