@@ -24,36 +24,56 @@ pub const VOLUME: &str = "dockroute-ca";
 pub const FILE: &str = "dockroute-ca.crt";
 /// Where the filler container mounts the volume.
 const MOUNT: &str = "/dockroute-ca";
-/// The volume's label: the CA it holds (so a new CA replaces the file, the same one does not).
-pub const LABEL_CA_ID: &str = "dev.dockroute.ca-id";
+const FILLER: &str = "dockroute-ca-filler";
+/// Marks the filler container (with the CA's id): not `LABEL_OURS`, which would make the
+/// guest's own clean-up take it for a stale guest while it works.
+pub const LABEL_FILLER: &str = "dev.dockroute.ca-filler";
 
 /// Whether the volume must be (re)written: the helper reports a CA that it does not hold.
 pub fn needs_offer(offered: Option<&str>, reported: Option<&str>) -> bool {
     reported.is_some() && offered != reported
 }
 
+/// Whether Docker has a volume named `VOLUME` that Dockroute made (Some(false): someone
+/// else's, never written into or removed).
+async fn ours(docker: &Docker) -> anyhow::Result<Option<bool>> {
+    match docker.inspect_volume(VOLUME).await {
+        Ok(v) => Ok(Some(v.labels.contains_key(LABEL_OURS))),
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Writes `pem` (the CA `ca_id`) into the volume, making it if needed, through a created,
-/// never-started container of `image`. Idempotent.
+/// never-started container of `image`. Idempotent. A volume of that name Dockroute did not
+/// make is refused, not written into.
 pub async fn offer(docker: &Docker, image: &str, ca_id: &str, pem: &[u8]) -> anyhow::Result<()> {
-    let labels = HashMap::from([(LABEL_OURS.to_string(), "1".to_string())]);
-    let request = VolumeCreateRequest { name: Some(VOLUME.into()), labels: Some(labels.clone()), ..Default::default() };
-    docker.create_volume(request).await?;
+    match ours(docker).await? {
+        Some(false) => anyhow::bail!("a volume named {VOLUME} exists that Dockroute did not make"),
+        Some(true) => {}
+        None => {
+            let labels = HashMap::from([(LABEL_OURS.to_string(), "1".to_string())]);
+            let request = VolumeCreateRequest { name: Some(VOLUME.into()), labels: Some(labels), ..Default::default() };
+            docker.create_volume(request).await?;
+        }
+    }
     let body = ContainerCreateBody {
         image: Some(image.to_string()),
-        labels: Some(HashMap::from([
-            (LABEL_OURS.to_string(), "1".to_string()),
-            (LABEL_CA_ID.to_string(), ca_id.to_string()),
-        ])),
+        labels: Some(HashMap::from([(LABEL_FILLER.to_string(), ca_id.to_string())])),
         network_disabled: Some(true),
         host_config: Some(HostConfig { binds: Some(vec![format!("{VOLUME}:{MOUNT}")]), ..Default::default() }),
         ..Default::default()
     };
-    let name = "dockroute-ca-filler";
     let remove = RemoveContainerOptionsBuilder::default().force(true).build();
-    // One left by an interrupted earlier run is ours (the label says so) and goes first.
-    let _ = docker.remove_container(name, Some(remove.clone())).await;
-    let created =
-        docker.create_container(Some(CreateContainerOptionsBuilder::default().name(name).build()), body).await?;
+    // One left by an interrupted earlier run goes first, if its label says it is ours.
+    if let Ok(old) = docker.inspect_container(FILLER, None::<bollard::query_parameters::InspectContainerOptions>).await
+    {
+        if old.config.and_then(|c| c.labels).is_some_and(|l| l.contains_key(LABEL_FILLER)) {
+            let _ = docker.remove_container(FILLER, Some(remove.clone())).await;
+        }
+    }
+    let options = CreateContainerOptionsBuilder::default().name(FILLER).build();
+    let created = docker.create_container(Some(options), body).await?;
     let archive = archive(pem)?;
     let options = UploadToContainerOptionsBuilder::default().path(MOUNT).build();
     let written = docker.upload_to_container(&created.id, Some(options), bollard::body_full(archive.into())).await;
@@ -64,8 +84,12 @@ pub async fn offer(docker: &Docker, image: &str, ca_id: &str, pem: &[u8]) -> any
     Ok(())
 }
 
-/// Removes the volume; one a container still mounts is left (Docker refuses) and said.
+/// Removes the volume if Dockroute made it; one a container still mounts is left (Docker
+/// refuses) and said.
 pub async fn remove(docker: &Docker) -> anyhow::Result<()> {
+    if ours(docker).await? != Some(true) {
+        return Ok(());
+    }
     match docker.remove_volume(VOLUME, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
         Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
         Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, message }) => {

@@ -53,6 +53,7 @@ pub fn run(
             }
         }
         let stop = crate::daemon::StopSignals::install()?;
+        tokio::task::block_in_place(crate::https::service::HttpsService::clear_leftovers);
         let mut daemon = Daemon::new(config_path, cfg, secret, tun_name).with_app(app.is_some());
         // A failure here (port taken, TUN unavailable) is reported in status; we keep serving
         // so the app can show it and retry, instead of a service manager restart loop.

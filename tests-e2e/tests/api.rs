@@ -405,3 +405,52 @@ fn an_unprivileged_user_is_refused_and_logged_and_a_member_of_the_allowed_group_
     assert!(root.status.success(), "root is not subject to the signature check");
     drop(acct);
 }
+
+/// The HTTPS redirect of port 443 is bounded by the routes installed on the tunnel, whatever
+/// names an API caller sends: a name pointing at a LAN address (10.99.0.5, routed nowhere
+/// near the tunnel) never takes that address's port 443 from this machine's other users; a
+/// route switched off takes its addresses out of the redirect; the helper's stop removes the
+/// table.
+#[test]
+fn a_name_outside_the_installed_routes_never_has_its_port_443_redirected() {
+    if !require_root() {
+        return;
+    }
+    let mut rig = up(37);
+    let rt = rt();
+    let sock = rig.api_socket();
+    let t = &rig.topo;
+    let (ctr, ctr2, ctr2_net) = (t.ctr_addr().to_string(), t.ctr2_addr().to_string(), t.ctr2_subnet());
+    let table = |rig: &Rig| rig.topo.run(rig.topo.ns_mac(), &["nft", "list", "table", "ip", "dockroute_https"]);
+    let redirected = |c: &Client| rt.block_on(c.status()).unwrap().https.map(|h| h.redirected);
+    let c = rt.block_on(Client::connect(&sock, "e2e")).unwrap();
+    rt.block_on(c.call(Op::SetRoutes { routes: vec![ctr2_net.parse().unwrap()] })).unwrap();
+    let ip = |a: &str| vec![a.parse::<std::net::IpAddr>().unwrap()];
+    let names = std::collections::BTreeMap::from([
+        ("web".to_string(), ip(&ctr)),
+        ("two".to_string(), ip(&ctr2)),
+        ("lan".to_string(), ip("10.99.0.5")),
+    ]);
+    let set = Op::SetNames {
+        names,
+        domains: Default::default(),
+        name_ports: Default::default(),
+        domain_ports: Default::default(),
+    };
+    rt.block_on(c.call(set)).unwrap();
+    Topology::wait_until("two addresses redirected", Duration::from_secs(5), || redirected(&c) == Some(2))
+        .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", redirected(&c), read(&rig.helper_log)));
+    let rules = table(&rig).unwrap();
+    assert!(rules.contains(&ctr) && rules.contains(&ctr2), "{rules}");
+    assert!(!rules.contains("10.99.0.5"), "a name's address outside the tunnel's routes: {rules}");
+
+    // The route switched off: its container's port 443 is its own again.
+    rt.block_on(c.call(Op::SetRouteEnabled { route: ctr2_net.parse().unwrap(), enabled: false })).unwrap();
+    Topology::wait_until("one address redirected", Duration::from_secs(5), || redirected(&c) == Some(1))
+        .unwrap_or_else(|e| panic!("{e}: {:?}", redirected(&c)));
+    assert!(!table(&rig).unwrap().contains(&ctr2), "{:?}", table(&rig));
+
+    drop(c);
+    rig.stop_helper(SIGTERM).unwrap();
+    assert!(table(&rig).is_err(), "the helper's stop leaves no redirect: {:?}", table(&rig));
+}

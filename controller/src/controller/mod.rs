@@ -99,8 +99,11 @@ pub struct Controller {
     runtime: RuntimeView,
     /// Times the guest's log was read for its firewall backend.
     firewall_reads: u8,
-    /// The local CA whose certificate was last put in the `dockroute-ca` volume.
-    ca_offered: Option<String>,
+    /// The local CA whose certificate is in the `dockroute-ca` volume (set by the task that
+    /// put it there, only once it did).
+    ca_offered: Arc<std::sync::Mutex<Option<String>>>,
+    /// The task filling the volume, awaited by Disconnect's teardown.
+    ca_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Controller {
@@ -182,7 +185,8 @@ impl Controller {
             listed: Vec::new(),
             names: NameSet::default(),
             last_status: None,
-            ca_offered: None,
+            ca_offered: Arc::default(),
+            ca_task: None,
             docker_problem: None,
             sync_problem: None,
             repair: RepairPolicy::new(Instant::now()),
@@ -254,32 +258,41 @@ impl Controller {
         }
     }
 
-    /// Puts a CA the helper reports for the first time into the `dockroute-ca` volume, in the
-    /// background (a failure is logged; a new CA or the next connection tries again).
+    /// Puts a CA the helper reports, and the volume does not hold yet, into the `dockroute-ca`
+    /// volume, in the background; one task at a time. A failure (the guest image not loaded
+    /// yet, Docker busy) is logged and tried again at the next status change.
     fn offer_ca(&mut self) {
         let ca = self.last_status.as_ref().and_then(|s| s.https.as_ref()).and_then(|h| h.ca.as_ref());
+        let offered = self.ca_offered.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let (id, path) = match ca {
-            Some(ca) if ca_volume::needs_offer(self.ca_offered.as_deref(), Some(&ca.id)) => {
-                (ca.id.clone(), ca.path.clone())
-            }
+            Some(ca) if ca_volume::needs_offer(offered.as_deref(), Some(&ca.id)) => (ca.id.clone(), ca.path.clone()),
             _ => return,
         };
-        self.ca_offered = Some(id.clone());
-        let (docker, image) = (self.docker.clone(), self.spec.image.clone());
-        tokio::spawn(async move {
+        if self.ca_task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let (docker, image, done) = (self.docker.clone(), self.spec.image.clone(), self.ca_offered.clone());
+        self.ca_task = Some(tokio::spawn(async move {
             let offered = match std::fs::read(&path) {
                 Ok(pem) => ca_volume::offer(&docker, &image, &id, &pem).await,
                 Err(e) => Err(anyhow::anyhow!("cannot read {path}: {e}")),
             };
-            if let Err(e) = offered {
-                tracing::warn!("the local CA is not offered to containers (volume {}): {e:#}", ca_volume::VOLUME);
+            match offered {
+                Ok(()) => *done.lock().unwrap_or_else(|e| e.into_inner()) = Some(id),
+                Err(e) => {
+                    tracing::warn!("the local CA is not offered to containers yet ({}): {e:#}", ca_volume::VOLUME)
+                }
             }
-        });
+        }));
     }
 
     /// Disconnect: removes the guest container and withdraws everything from the helper.
     /// An error says something may be left (the supervisor tries again).
     async fn teardown(mut self) -> anyhow::Result<()> {
+        // A volume being filled now would race its removal (or leave the filler container).
+        if let Some(task) = self.ca_task.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+        }
         let reached = self.helper().await.map(|_| ()).map_err(|e| format!("{e:#}"));
         let helper = reached.and_then(|()| self.helper.client().ok_or_else(|| "the connection closed".to_string()));
         teardown::run(Ok(&self.docker), helper).await.into_result()

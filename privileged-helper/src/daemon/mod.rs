@@ -216,6 +216,7 @@ impl Daemon {
                     last_route_check = tokio::time::Instant::now();
                     if self.tunnel.is_some() {
                         let checked = self.check_routes();
+                        self.https_names();
                         if checked.changed {
                             // A route in conflict or refused exposes nothing: the share follows.
                             self.sync_share().await;
@@ -356,9 +357,17 @@ impl Daemon {
         self.dns = Some(DnsService::start(&suffix, address, &t.ifname, &self.state.names, resolver).await);
     }
 
-    /// Tells the HTTPS front the names and the tunnel's routes (which bound its redirect).
+    /// The routes installed on the tunnel's interface now: a wanted route that is disabled, in
+    /// conflict or refused (public space from the app) carries nothing of ours, so nothing in
+    /// it may be redirected.
+    fn installed_routes(&self) -> Vec<ipnet::IpNet> {
+        self.tunnel.as_ref().map(|t| t.routes.installed().copied().collect()).unwrap_or_default()
+    }
+
+    /// Tells the HTTPS front the names and the tunnel's installed routes (which bound its
+    /// redirect). Cheap when nothing changed; called after every route check.
     fn https_names(&mut self) {
-        let routed: Vec<_> = self.state.wanted().into_keys().collect();
+        let routed = self.installed_routes();
         let scope = crate::https::service::Scope { names: &self.state.names, routed: &routed };
         self.https.set_names(&self.state.config.dns.suffix, scope);
     }
@@ -371,9 +380,11 @@ impl Daemon {
         match (&self.tunnel, self.state.config.https, self.state.https_wanted) {
             (Some(t), true, true) => {
                 let (address, ifname) = (t.link.host_v4.addr().into(), t.ifname.clone());
-                let routed: Vec<_> = self.state.wanted().into_keys().collect();
+                let routed = self.installed_routes();
                 let scope = crate::https::service::Scope { names: &self.state.names, routed: &routed };
                 self.https.start(&suffix, address, &ifname, scope).await;
+                // Already running (a config reload): the routes may have changed.
+                self.https_names();
             }
             // Off by the app's switch: the CA is still shown, and can be trusted.
             (Some(_), true, false) => {

@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use dockroute_api::{CaStatus, HttpsStatus};
 
@@ -15,6 +15,9 @@ use super::intercept::{Plan, PlatformRedirect, Redirect};
 use super::route::Routes;
 use super::trust::Record;
 use crate::dns::NameSpec;
+
+/// The redirect is written again at most this often when nothing changed (self-healing).
+const REAPPLY: Duration = Duration::from_secs(60);
 
 /// What the front serves: the names, and the tunnel's routes (only addresses inside them are
 /// redirected to it).
@@ -30,8 +33,9 @@ pub struct HttpsService {
     front: Option<HttpsFront>,
     /// Sends this machine's connections to port 443 of served containers to the front.
     redirect: Option<PlatformRedirect>,
-    /// What the redirect holds now (None: unknown, so the next plan is applied).
-    applied: Option<Plan>,
+    /// What the redirect holds now and when it was set (None: unknown, so the next plan is
+    /// applied).
+    applied: Option<(Plan, Instant)>,
     /// Why the redirect failed (the front still answers on the link address).
     redirect_problem: Option<String>,
     problems: Vec<String>,
@@ -116,13 +120,14 @@ impl HttpsService {
         let (Some(front), Some(redirect)) = (&self.front, self.redirect.as_mut()) else { return };
         let plan = Plan::for_names(scope.names, suffix, front.listen, scope.routed);
         // Names and routes are sent often and mostly unchanged: the filter is touched only when
-        // what it must hold changed.
-        if self.applied.as_ref() == Some(&plan) {
+        // what it must hold changed, or once in `REAPPLY` (another program may have flushed the
+        // ruleset: nftables.service's reload, firewalld, `pfctl -F`).
+        if self.applied.as_ref().is_some_and(|(p, at)| *p == plan && at.elapsed() < REAPPLY) {
             return;
         }
         match tokio::task::block_in_place(|| redirect.apply(&plan)) {
             Ok(()) => {
-                self.applied = Some(plan);
+                self.applied = Some((plan, Instant::now()));
                 self.redirect_problem = None;
             }
             Err(e) => {
@@ -132,6 +137,14 @@ impl HttpsService {
                 self.applied = None;
                 self.redirect_problem = Some(why);
             }
+        }
+    }
+
+    /// Removes a redirect an earlier run left (it was killed, or crashed): called once at
+    /// start, before anything is added. Nothing there (or no packet filter tool) is fine.
+    pub fn clear_leftovers() {
+        if let Err(e) = PlatformRedirect::new("").remove() {
+            tracing::debug!("https: no earlier redirect removed: {e}");
         }
     }
 
@@ -165,7 +178,7 @@ impl HttpsService {
             problems: self.problems.iter().chain(&self.redirect_problem).cloned().collect(),
             // The daemon knows the app's wish.
             off_by_app: false,
-            redirected: self.applied.as_ref().map_or(0, |p| p.addresses.len()),
+            redirected: self.applied.as_ref().map_or(0, |(p, _)| p.addresses.len()),
         }
     }
 }

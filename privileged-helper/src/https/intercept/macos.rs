@@ -49,8 +49,10 @@ impl Redirect for PfAnchor {
 
     fn remove(&mut self) -> Result<(), String> {
         pfctl(&["-a", ANCHOR, "-F", "all"], None)?;
-        if let Some(token) = self.token.take() {
+        if let Some(token) = self.token {
             pfctl(&["-X", &token.to_string()], None)?;
+            // Only once it was given back: a failed `-X` keeps the token for the next try.
+            self.token = None;
         }
         Ok(())
     }
