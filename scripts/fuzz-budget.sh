@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every fuzz target within a fixed budget of wall time: the seconds given (default 150), with
+# Every fuzz target within a fixed budget of wall time: the seconds given (default 120), with
 # FUZZ_JOBS targets fuzzing at once (default: one per core; libFuzzer uses one core), so each
 # of FUZZ_TARGETS (scripts/lib.sh) gets budget × jobs / targets seconds, at least 10: a new
 # target makes each share smaller, not the run longer. The fuzz crates are built first, outside
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-budget=${1:-150}
+budget=${1:-120}
 jobs_max=${FUZZ_JOBS:-$(nproc)}
 ((jobs_max >= 1)) || jobs_max=1
 seconds=$((budget * jobs_max / ${#FUZZ_TARGETS[@]}))

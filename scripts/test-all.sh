@@ -4,7 +4,7 @@
 # Everything it writes goes to CARGO_TARGET_DIR, the caches of lib.sh or git-ignored paths
 # (cargo-fuzz's fuzz/artifacts, tauri-build's src-tauri/gen): `git status` stays clean.
 #   FUZZ_BUDGET    seconds of fuzzing (wall time, one target per core at once), split evenly
-#                  across the fuzz targets (default 150; every target runs, at least 10 s;
+#                  across the fuzz targets (default 120; every target runs, at least 10 s;
 #                  scripts/fuzz-budget.sh)
 #   CARGO_TARGET_DIR  where to build (default ./target)
 #   DOCKROUTE_ARTIFACTS  where the app's WebDriver tests save dashboard screenshots
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-FUZZ_BUDGET=${FUZZ_BUDGET:-150}
+FUZZ_BUDGET=${FUZZ_BUDGET:-120}
 step() { echo; echo "==> $*"; }
 
 bash scripts/setup.sh
