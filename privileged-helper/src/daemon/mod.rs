@@ -382,9 +382,12 @@ impl Daemon {
                 let (address, ifname) = (t.link.host_v4.addr().into(), t.ifname.clone());
                 let routed = self.installed_routes();
                 let scope = crate::https::service::Scope { names: &self.state.names, routed: &routed };
-                self.https.start(&suffix, address, &ifname, scope).await;
-                // Already running (a config reload): the routes may have changed.
-                self.https_names();
+                if self.https.is_running() {
+                    // A config reload: the routes may have changed.
+                    self.https.set_names(&suffix, scope);
+                } else {
+                    self.https.start(&suffix, address, &ifname, scope).await;
+                }
             }
             // Off by the app's switch: the CA is still shown, and can be trusted.
             (Some(_), true, false) => {

@@ -58,8 +58,9 @@ impl HttpsService {
         self.front.is_some()
     }
 
-    /// Serves `spec`'s names on `address`:443, and redirects this machine's connections to
-    /// port 443 of their containers there, through the tunnel interface `ifname` (idempotent).
+    /// Serves `scope`'s names on `address`:443, and redirects this machine's connections to
+    /// port 443 of their containers there, through the tunnel interface `ifname`. Does nothing
+    /// while it runs (`set_names` changes what it serves).
     pub async fn start(&mut self, suffix: &str, address: IpAddr, ifname: &str, scope: Scope<'_>) {
         if self.front.is_some() {
             return;
